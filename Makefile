@@ -1,0 +1,160 @@
+# SARFace toolkit: one non-recursive Makefile.
+#   make            build every tool into bin/ (CUDA too when nvcc is found)
+#   make test       install missing system packages (as root), build, run all tests
+#   make demo       run the main job on the bundled default
+#   make SAN=1 ...  ASan+UBSan build under build/san/   (DEBUG=1: -O0 -g)
+#   make CUDA=0     force the CPU-only build
+#   make fuzz       build the libFuzzer targets with clang and run each briefly
+#   make bench      run the benchmarks in bench/
+#   make gpu-check  build with CUDA, run the GPU tests, print one summary
+# Targets: all test test-unit test-e2e test-python test-cuda demo fuzz bench gpu-check clean
+
+SHELL := /bin/bash
+PYTHON ?= /usr/bin/python3
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+SAN ?= 0
+DEBUG ?= 0
+CUDA ?= auto
+
+ifeq ($(SAN),1)
+VARIANT := san
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANFLAGS := -fsanitize=address,undefined
+else ifeq ($(DEBUG),1)
+VARIANT := debug
+OPT := -O0 -g
+else
+VARIANT := release
+OPT := -O2 -g
+endif
+
+BUILD := build/$(VARIANT)
+# `make` puts tools in bin/; other variants keep theirs beside their objects.
+BIN := $(if $(filter release,$(VARIANT)),bin,$(BUILD)/bin)
+
+# --- CUDA detection (llm.c style: probe, say what was found, allow override)
+NVCC :=
+ifneq ($(CUDA),0)
+NVCC := $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
+endif
+ifeq ($(CUDA),1)
+ifeq ($(NVCC),)
+$(error CUDA=1 but nvcc was not found on PATH or in /usr/local/cuda/bin)
+endif
+endif
+CUDA_HOME := $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC))))
+
+CPPFLAGS := -Ilibcommon -D_GNU_SOURCE -MMD -MP
+CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-missing-field-initializers $(OPT) -pthread
+LDFLAGS := $(SANFLAGS) -pthread
+LDLIBS := -lpng -ljpeg -lz -lm
+
+LIB_SRC := $(wildcard libcommon/*.c)
+CU_SRC :=
+ifneq ($(NVCC),)
+CU_SRC := $(wildcard libcommon/cuda/*.cu)
+CPPFLAGS += -DLC_CUDA
+# sm_80 and sm_90 machine code, plus PTX so newer cards can JIT it.
+NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCCFLAGS := -O2 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC,-Wall -Ilibcommon
+CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
+LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudnn -lnccl -lcublas -lcudart -lstdc++
+endif
+ifeq ($(MAKELEVEL),0)
+$(info CUDA: $(if $(NVCC),on ($(NVCC)),off - CPU only))
+endif
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+LIB := $(BUILD)/libcommon.a
+
+TOOL_SRC := $(wildcard tools/*.c)
+TOOLS := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+BENCH_SRC := $(wildcard bench/*.c)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test test-unit test-e2e test-python test-cuda demo deps fuzz bench gpu-check clean
+.DEFAULT_GOAL := all
+
+all: $(TOOLS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: $(BUILD)/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# --- tests
+deps:
+	@scripts/install-deps
+
+test: deps
+	@$(MAKE) --no-print-directory all $(TESTS)
+	@$(MAKE) --no-print-directory test-unit test-e2e test-python
+
+# Unit tests (Criterion) run from the repository root so fixtures resolve.
+test-unit: $(TESTS)
+	@tests/run-unit.sh $(TESTS)
+
+test-e2e: $(TOOLS)
+	@LC_BIN=$(abspath $(BIN)) tests/run-e2e.sh
+
+test-python: $(TOOLS)
+	@LC_BIN=$(abspath $(BIN)) PYTHON=$(PYTHON) tests/python/run.sh
+
+# GPU tests: the CUDA suites skip with a message where no GPU is present.
+test-cuda: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t (cuda)"; $$t --filter='cuda/*' --verbose=1; done
+
+gpu-check:
+	@scripts/gpu-check
+
+demo: deps all
+	@LC_BIN=$(abspath $(BIN)) scripts/demo
+
+# --- fuzzing (clang + libFuzzer): FUZZ_SECONDS per target
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build/fuzz
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_LIB_SRC := $(LIB_SRC)
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Ilibcommon -D_GNU_SOURCE
+
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard libcommon/*.h)
+	@mkdir -p $(FUZZ_DIR)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) -lpng -ljpeg -lz -lm -pthread
+
+fuzz: $(FUZZERS) all
+	@LC_BIN=$(abspath $(BIN)) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZERS)
+
+bench: all $(BENCHES)
+	@LC_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BUILD)/bench) bench/run.sh
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.d) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.d) $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%.d)
+.SECONDARY: $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%.o)

@@ -1,0 +1,168 @@
+/* backend: device parsing, availability, memory, and the op dispatch table.
+ * The only file that tests LC_CUDA: a CPU-only build compiles the same
+ * public API and reports CUDA as "not built". */
+#include "backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opt.h"
+
+#ifdef LC_CUDA
+#include "cuda/cuda.h"
+#endif
+
+int lc_device_parse(struct lc_device *d, const char *s, struct lc_err *err)
+{
+    if (strcmp(s, "cpu") == 0) {
+        *d = (struct lc_device){LC_DEVICE_CPU, 0};
+        return 0;
+    }
+    if (strcmp(s, "cuda") == 0) {
+        *d = (struct lc_device){LC_DEVICE_CUDA, 0};
+        return 0;
+    }
+    if (strncmp(s, "cuda:", 5) == 0) {
+        int64_t i;
+        if (lc_parse_i64(s + 5, 0, 1023, &i, NULL) == 0) {
+            *d = (struct lc_device){LC_DEVICE_CUDA, (int)i};
+            return 0;
+        }
+    }
+    return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "unknown device '%s' (expected cpu, cuda or cuda:N)", s);
+}
+
+char *lc_device_format(const struct lc_device *d, char *buf, size_t size)
+{
+    if (d->type == LC_DEVICE_CPU) snprintf(buf, size, "cpu");
+    else snprintf(buf, size, "cuda:%d", d->index);
+    return buf;
+}
+
+int lc_backend_cuda_built(void)
+{
+#ifdef LC_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int lc_backend_cuda_devices(char *why, size_t size)
+{
+#ifdef LC_CUDA
+    return lc_cuda_device_count(why, size);
+#else
+    if (why) snprintf(why, size, "this build has no CUDA support (rebuild with nvcc on PATH and CUDA=auto)");
+    return 0;
+#endif
+}
+
+int lc_device_open(const struct lc_device *d, struct lc_err *err)
+{
+    if (d->type == LC_DEVICE_CPU) return 0;
+    char why[256] = "";
+    int n = lc_backend_cuda_devices(why, sizeof why);
+    if (n == 0) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "cuda:%d is not available: %s", d->index, why);
+    if (d->index >= n)
+        return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "cuda:%d does not exist (%d device%s)", d->index, n,
+                       n == 1 ? "" : "s");
+#ifdef LC_CUDA
+    return lc_cuda_set_device(d->index, err);
+#else
+    return 0;
+#endif
+}
+
+char *lc_backend_describe(char *buf, size_t size)
+{
+#ifdef LC_CUDA
+    char v[128], dnn[64], nccl[64], why[256] = "";
+    lc_cuda_versions(v, sizeof v);
+    lc_cudnn_version(dnn, sizeof dnn);
+    lc_nccl_version(nccl, sizeof nccl);
+    int n = lc_cuda_device_count(why, sizeof why);
+    char devs[300];
+    if (n) snprintf(devs, sizeof devs, "%d device%s", n, n == 1 ? "" : "s");
+    else snprintf(devs, sizeof devs, "no usable device: %s", why);
+    snprintf(buf, size, "backends: cpu, cuda (%s, %s, %s; %s)", v, dnn, nccl, devs);
+#else
+    snprintf(buf, size, "backends: cpu (CUDA not built)");
+#endif
+    return buf;
+}
+
+int lc_device_alloc(const struct lc_device *d, void **p, size_t bytes, struct lc_err *err)
+{
+    *p = NULL;
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) return lc_cuda_alloc(p, bytes, err);
+#endif
+    if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
+    if (posix_memalign(p, 64, bytes ? bytes : 64) != 0)
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory (%zu bytes)", bytes);
+    return 0;
+}
+
+void lc_device_free(const struct lc_device *d, void *p)
+{
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) {
+        lc_cuda_free(p);
+        return;
+    }
+#endif
+    (void)d;
+    free(p);
+}
+
+static int copy(const struct lc_device *d, void *dst, const void *src, size_t n, int up,
+                struct lc_err *err)
+{
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) return lc_cuda_memcpy(dst, src, n, up, err);
+#else
+    (void)up;
+#endif
+    if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
+    memcpy(dst, src, n);
+    return 0;
+}
+
+int lc_device_upload(const struct lc_device *d, void *dst, const void *src, size_t bytes,
+                     struct lc_err *err)
+{
+    return copy(d, dst, src, bytes, 1, err);
+}
+
+int lc_device_download(const struct lc_device *d, void *dst, const void *src, size_t bytes,
+                       struct lc_err *err)
+{
+    return copy(d, dst, src, bytes, 0, err);
+}
+
+int lc_device_sync(const struct lc_device *d, struct lc_err *err)
+{
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) return lc_cuda_sync(err);
+#endif
+    (void)d;
+    (void)err;
+    return 0;
+}
+
+/* ---- op dispatch ---- */
+
+int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
+                       const struct lc_normalize *p, struct lc_err *err)
+{
+    if (p->c < 1 || p->c > LC_NORMALIZE_MAX_C || p->n < 0 || p->h < 0 || p->w < 0)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "normalize: bad shape");
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) return lc_normalize_u8_forward_cuda(y, x, p, NULL, err);
+#endif
+    if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
+    lc_normalize_u8_forward(y, x, p);
+    return 0;
+}

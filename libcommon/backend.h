@@ -1,0 +1,48 @@
+/* backend: the device seam. Every op that can run on a GPU has one
+ * device-generic entry point here (lc_op_*) that dispatches to the CPU
+ * reference or to its CUDA twin in libcommon/cuda/. Only backend.c knows
+ * whether CUDA was built (LC_CUDA); no public struct changes with it. */
+#ifndef LC_BACKEND_H
+#define LC_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "normalize.h"
+
+enum lc_device_type { LC_DEVICE_CPU = 0, LC_DEVICE_CUDA = 1 };
+
+struct lc_device {
+    int type;  /* enum lc_device_type */
+    int index; /* GPU ordinal for CUDA */
+};
+
+/* "cpu", "cuda", "cuda:N" (as --device takes them). */
+int lc_device_parse(struct lc_device *d, const char *s, struct lc_err *err);
+char *lc_device_format(const struct lc_device *d, char *buf, size_t size);
+/* Check that d can be used and make it current; errors say why not (CUDA
+ * not built, no driver, no such device). */
+int lc_device_open(const struct lc_device *d, struct lc_err *err);
+
+/* Was the CUDA path compiled in? */
+int lc_backend_cuda_built(void);
+/* Usable CUDA devices; 0 with the reason in why when none. */
+int lc_backend_cuda_devices(char *why, size_t size);
+/* One-paragraph build configuration (for --version). Returns buf. */
+char *lc_backend_describe(char *buf, size_t size);
+
+/* Memory on d (plain malloc for the CPU; 64-byte aligned). */
+int lc_device_alloc(const struct lc_device *d, void **p, size_t bytes, struct lc_err *err);
+void lc_device_free(const struct lc_device *d, void *p);
+int lc_device_upload(const struct lc_device *d, void *dst, const void *src, size_t bytes,
+                     struct lc_err *err);
+int lc_device_download(const struct lc_device *d, void *dst, const void *src, size_t bytes,
+                       struct lc_err *err);
+int lc_device_sync(const struct lc_device *d, struct lc_err *err);
+
+/* ---- ops (pointers live on d) ---- */
+int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
+                       const struct lc_normalize *p, struct lc_err *err);
+
+#endif

@@ -1,0 +1,66 @@
+// runtime: device discovery, memory and versions over the CUDA runtime and
+// cuBLAS. Without a driver every call fails cleanly with the runtime's reason.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+
+#include "cuda.h"
+
+static int cuda_fail(struct lc_err *err, cudaError_t e, const char *what)
+{
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s: %s", what, cudaGetErrorString(e));
+}
+
+extern "C" int lc_cuda_device_count(char *why, size_t size)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        if (why) snprintf(why, size, "%s", cudaGetErrorString(e));
+        cudaGetLastError(); // clear the sticky error
+        return 0;
+    }
+    if (n == 0 && why) snprintf(why, size, "no CUDA devices");
+    return n;
+}
+
+extern "C" int lc_cuda_set_device(int index, struct lc_err *err)
+{
+    cudaError_t e = cudaSetDevice(index);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaSetDevice");
+}
+
+extern "C" int lc_cuda_alloc(void **p, size_t bytes, struct lc_err *err)
+{
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMalloc");
+}
+
+extern "C" void lc_cuda_free(void *p)
+{
+    if (p) cudaFree(p);
+}
+
+extern "C" int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_device,
+                              struct lc_err *err)
+{
+    cudaError_t e = cudaMemcpy(dst, src, bytes, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemcpy");
+}
+
+extern "C" int lc_cuda_sync(struct lc_err *err)
+{
+    cudaError_t e = cudaDeviceSynchronize();
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaDeviceSynchronize");
+}
+
+extern "C" void lc_cuda_versions(char *buf, size_t size)
+{
+    int rt = 0;
+    cudaRuntimeGetVersion(&rt);
+    int maj = 0, min = 0, pat = 0;
+    cublasGetProperty(MAJOR_VERSION, &maj);
+    cublasGetProperty(MINOR_VERSION, &min);
+    cublasGetProperty(PATCH_LEVEL, &pat);
+    snprintf(buf, size, "runtime %d.%d, cuBLAS %d.%d.%d", rt / 1000, rt % 1000 / 10, maj, min, pat);
+}

@@ -1,0 +1,81 @@
+/* testutil: helpers shared by the Criterion tests: fixture loading (.npy
+ * files written by tests/make_golden.py), whole-file reads, a per-test
+ * scratch directory, and closeness checks that print the worst index. */
+#ifndef LC_TESTUTIL_H
+#define LC_TESTUTIL_H
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "npy.h"
+
+/* Whole file into malloc'd memory; fails the test when unreadable. */
+static inline uint8_t *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    cr_assert(b);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+struct tu_array {
+    struct lc_npy h;
+    uint8_t *file;
+    void *data;
+    size_t n; /* elements */
+};
+
+/* Load tests/fixtures/<rel> (an .npy file). */
+static inline struct tu_array tu_fixture(const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof path, "tests/fixtures/%s", rel);
+    struct tu_array a = {0};
+    size_t len;
+    a.file = tu_read_file(path, &len);
+    struct lc_err err;
+    cr_assert_eq(lc_npy_parse(a.file, len, &a.h, &err), 0, "%s: %s", path, err.msg);
+    a.data = a.file + a.h.data_offset;
+    a.n = 1;
+    for (unsigned i = 0; i < a.h.rank; i++) a.n *= a.h.dims[i];
+    return a;
+}
+
+static inline void tu_free(struct tu_array *a) { free(a->file); }
+
+/* A fresh scratch directory for the calling test; returns its path. */
+static inline const char *tu_tmpdir(void)
+{
+    static char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/lc-test-XXXXXX");
+    cr_assert(mkdtemp(dir), "mkdtemp failed");
+    return dir;
+}
+
+/* |a-b| <= atol + rtol*|b| everywhere; reports the worst element. */
+static inline void tu_expect_close(const float *a, const float *b, size_t n, float atol, float rtol)
+{
+    size_t worst = 0;
+    double worst_excess = -1;
+    for (size_t i = 0; i < n; i++) {
+        double tol = atol + rtol * fabs((double)b[i]);
+        double excess = fabs((double)a[i] - (double)b[i]) - tol;
+        if (isnan(a[i]) != isnan(b[i])) excess = INFINITY;
+        if (excess > worst_excess) worst_excess = excess, worst = i;
+    }
+    cr_expect(worst_excess <= 0, "worst at %zu: got %.9g, want %.9g", worst, (double)a[worst], (double)b[worst]);
+}
+
+#endif
