@@ -51,7 +51,7 @@ CUDA_HOME := $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC))))
 CPPFLAGS := -Ilibcommon -D_GNU_SOURCE -MMD -MP
 CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-missing-field-initializers $(OPT) -pthread
 LDFLAGS := $(SANFLAGS) -pthread
-LDLIBS := -lpng -ljpeg -lz -lm
+LDLIBS := -larchive -lcsv -lopenblas -lpng -ljpeg -lz -lm
 
 LIB_SRC := $(wildcard libcommon/*.c)
 CU_SRC :=
@@ -145,7 +145,7 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Ilibcommon -
 
 $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard libcommon/*.h)
 	@mkdir -p $(FUZZ_DIR)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) -lpng -ljpeg -lz -lm -pthread
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) -larchive -lcsv -lopenblas -lpng -ljpeg -lz -lm -pthread
 
 fuzz: $(FUZZERS) all
 	@LC_BIN=$(abspath $(BIN)) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZERS)
