@@ -51,24 +51,31 @@ CUDA_HOME := $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC))))
 CPPFLAGS := -Ilibcommon -D_GNU_SOURCE -MMD -MP
 CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-missing-field-initializers $(OPT) -pthread
 LDFLAGS := $(SANFLAGS) -pthread
-LDLIBS := -larchive -lcsv -lopenblas -lpng -ljpeg -lz -lm
+LDLIBS := -larchive -lcsv -lopenblas -lisal -lpng -ljpeg -lz -lm
 
 LIB_SRC := $(wildcard libcommon/*.c)
+# The CUDA backend is a shared library that libcommon loads with dlopen on
+# first use, so CPU runs never load cuDNN/cuBLAS/NCCL (hundreds of MB).
+LIBDIR := $(if $(filter release,$(VARIANT)),lib,$(BUILD)/lib)
+CUDA_SO :=
 CU_SRC :=
 ifneq ($(NVCC),)
 CU_SRC := $(wildcard libcommon/cuda/*.cu)
+CUDA_SO := $(LIBDIR)/libsarface-cuda.so
 CPPFLAGS += -DLC_CUDA
 # sm_80 and sm_90 machine code, plus PTX so newer cards can JIT it.
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
-NVCCFLAGS := -O2 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC,-Wall -Ilibcommon
+NVCCFLAGS := -O2 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall -Ilibcommon
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
-LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudnn -lnccl -lcublas -lcudart -lstdc++
+CUDA_LDLIBS := -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR) -lcudnn -lnccl -lcublas -lcudart
+$(BUILD)/libcommon/backend.o: CPPFLAGS += -DLC_CUDA_LIB_DEFAULT='"$(abspath $(CUDA_SO))"'
 endif
 ifeq ($(MAKELEVEL),0)
-$(info CUDA: $(if $(NVCC),on ($(NVCC)),off - CPU only))
+$(info CUDA: $(if $(NVCC),on ($(NVCC)); GPU code in $(CUDA_SO),off - CPU only))
 endif
 
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CU_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 LIB := $(BUILD)/libcommon.a
 
 TOOL_SRC := $(wildcard tools/*.c)
@@ -83,7 +90,7 @@ BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 .PHONY: all test test-unit test-e2e test-python test-cuda demo deps fuzz bench gpu-check clean
 .DEFAULT_GOAL := all
 
-all: $(TOOLS)
+all: $(TOOLS) $(CUDA_SO)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -93,6 +100,15 @@ $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
+# The .so carries its own (hidden) copy of the error helpers it calls.
+$(BUILD)/libcommon/err.pic.o: libcommon/err.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(CUDA_SO): $(CU_OBJ) $(BUILD)/libcommon/err.pic.o
+	@mkdir -p $(@D)
+	$(NVCC) -shared $(NVCC_ARCH) -o $@ $^ $(CUDA_LDLIBS)
+
 $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
@@ -101,7 +117,7 @@ $(BIN)/%: $(BUILD)/tools/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB) | $(CUDA_SO)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
@@ -145,7 +161,7 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Ilibcommon -
 
 $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard libcommon/*.h)
 	@mkdir -p $(FUZZ_DIR)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) -larchive -lcsv -lopenblas -lpng -ljpeg -lz -lm -pthread
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) -larchive -lcsv -lopenblas -lisal -lpng -ljpeg -lz -lm -pthread
 
 fuzz: $(FUZZERS) all
 	@LC_BIN=$(abspath $(BIN)) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZERS)
@@ -154,7 +170,7 @@ bench: all $(BENCHES)
 	@LC_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BUILD)/bench) bench/run.sh
 
 clean:
-	rm -rf build bin
+	rm -rf build bin lib
 
--include $(LIB_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.d) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.d) $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%.d)
+-include $(LIB_OBJ:.o=.d) $(CU_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.d) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.d) $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%.d)
 .SECONDARY: $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%.o)

@@ -1,6 +1,9 @@
 /* backend: device parsing, availability, memory, and the op dispatch table.
  * The only file that tests LC_CUDA: a CPU-only build compiles the same
- * public API and reports CUDA as "not built". */
+ * public API and reports CUDA as "not built". With CUDA, the GPU code lives
+ * in libsarface-cuda.so, loaded on first use: CPU runs never pay for
+ * loading cuDNN and cuBLAS. Calls that need a device run after
+ * lc_device_open succeeded, which guarantees the library is loaded. */
 #include "backend.h"
 
 #include <stdio.h>
@@ -10,7 +13,70 @@
 #include "opt.h"
 
 #ifdef LC_CUDA
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <unistd.h>
+
 #include "cuda/cuda.h"
+
+/* Where make put the library; a tool also looks in ../lib beside itself. */
+#ifndef LC_CUDA_LIB_DEFAULT
+#define LC_CUDA_LIB_DEFAULT "libsarface-cuda.so"
+#endif
+
+static struct lc_cuda_api cuda;
+static char cuda_why[512];
+static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
+
+static void *try_open(const char *path)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h && !cuda_why[0]) snprintf(cuda_why, sizeof cuda_why, "cannot load the CUDA backend: %s", dlerror());
+    return h;
+}
+
+static void cuda_load(void)
+{
+    void *h = NULL;
+    const char *env = getenv("LC_CUDA_LIB");
+    if (env) h = try_open(env);
+    if (!h) {
+        char exe[PATH_MAX], path[PATH_MAX + 64];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            exe[n] = '\0';
+            char *slash = strrchr(exe, '/');
+            if (slash) *slash = '\0';
+            snprintf(path, sizeof path, "%s/../lib/libsarface-cuda.so", exe);
+            if (access(path, F_OK) == 0) h = try_open(path);
+        }
+    }
+    if (!h) h = try_open(LC_CUDA_LIB_DEFAULT);
+    if (!h) return;
+    lc_cuda_api_get_fn get = (lc_cuda_api_get_fn)dlsym(h, LC_CUDA_API_SYMBOL);
+    if (!get || get(&cuda) || cuda.size < sizeof cuda) {
+        snprintf(cuda_why, sizeof cuda_why, "the CUDA backend library is from another version of the toolkit");
+        memset(&cuda, 0, sizeof cuda);
+        return;
+    }
+    cuda_why[0] = '\0';
+}
+
+/* The loaded table, or NULL (cuda_why says why). */
+static const struct lc_cuda_api *cuda_api(void)
+{
+    pthread_once(&cuda_once, cuda_load);
+    return cuda.size ? &cuda : NULL;
+}
+
+/* The table, or NULL with err saying why the backend cannot be loaded. */
+static const struct lc_cuda_api *cuda_or_err(struct lc_err *err)
+{
+    const struct lc_cuda_api *api = cuda_api();
+    if (!api) lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "%s", cuda_why);
+    return api;
+}
 #endif
 
 int lc_device_parse(struct lc_device *d, const char *s, struct lc_err *err)
@@ -52,7 +118,12 @@ int lc_backend_cuda_built(void)
 int lc_backend_cuda_devices(char *why, size_t size)
 {
 #ifdef LC_CUDA
-    return lc_cuda_device_count(why, size);
+    const struct lc_cuda_api *api = cuda_api();
+    if (!api) {
+        if (why) snprintf(why, size, "%s", cuda_why);
+        return 0;
+    }
+    return api->device_count(why, size);
 #else
     if (why) snprintf(why, size, "this build has no CUDA support (rebuild with nvcc on PATH and CUDA=auto)");
     return 0;
@@ -69,7 +140,7 @@ int lc_device_open(const struct lc_device *d, struct lc_err *err)
         return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "cuda:%d does not exist (%d device%s)", d->index, n,
                        n == 1 ? "" : "s");
 #ifdef LC_CUDA
-    return lc_cuda_set_device(d->index, err);
+    return cuda.set_device(d->index, err); /* loaded: a device was counted */
 #else
     return 0;
 #endif
@@ -78,11 +149,16 @@ int lc_device_open(const struct lc_device *d, struct lc_err *err)
 char *lc_backend_describe(char *buf, size_t size)
 {
 #ifdef LC_CUDA
+    const struct lc_cuda_api *api = cuda_api();
+    if (!api) {
+        snprintf(buf, size, "backends: cpu; cuda built but unavailable (%s)", cuda_why);
+        return buf;
+    }
     char v[128], dnn[64], nccl[64], why[256] = "";
-    lc_cuda_versions(v, sizeof v);
-    lc_cudnn_version(dnn, sizeof dnn);
-    lc_nccl_version(nccl, sizeof nccl);
-    int n = lc_cuda_device_count(why, sizeof why);
+    api->versions(v, sizeof v);
+    api->cudnn_version(dnn, sizeof dnn);
+    api->nccl_version(nccl, sizeof nccl);
+    int n = api->device_count(why, sizeof why);
     char devs[300];
     if (n) snprintf(devs, sizeof devs, "%d device%s", n, n == 1 ? "" : "s");
     else snprintf(devs, sizeof devs, "no usable device: %s", why);
@@ -97,7 +173,10 @@ int lc_device_alloc(const struct lc_device *d, void **p, size_t bytes, struct lc
 {
     *p = NULL;
 #ifdef LC_CUDA
-    if (d->type == LC_DEVICE_CUDA) return lc_cuda_alloc(p, bytes, err);
+    if (d->type == LC_DEVICE_CUDA) {
+        const struct lc_cuda_api *api = cuda_or_err(err);
+        return api ? api->alloc(p, bytes, err) : LC_EUNSUPPORTED;
+    }
 #endif
     if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
     if (posix_memalign(p, 64, bytes ? bytes : 64) != 0)
@@ -109,7 +188,7 @@ void lc_device_free(const struct lc_device *d, void *p)
 {
 #ifdef LC_CUDA
     if (d->type == LC_DEVICE_CUDA) {
-        lc_cuda_free(p);
+        if (cuda_api()) cuda.free(p);
         return;
     }
 #endif
@@ -121,7 +200,10 @@ static int copy(const struct lc_device *d, void *dst, const void *src, size_t n,
                 struct lc_err *err)
 {
 #ifdef LC_CUDA
-    if (d->type == LC_DEVICE_CUDA) return lc_cuda_memcpy(dst, src, n, up, err);
+    if (d->type == LC_DEVICE_CUDA) {
+        const struct lc_cuda_api *api = cuda_or_err(err);
+        return api ? api->memcpy(dst, src, n, up, err) : LC_EUNSUPPORTED;
+    }
 #else
     (void)up;
 #endif
@@ -145,7 +227,10 @@ int lc_device_download(const struct lc_device *d, void *dst, const void *src, si
 int lc_device_sync(const struct lc_device *d, struct lc_err *err)
 {
 #ifdef LC_CUDA
-    if (d->type == LC_DEVICE_CUDA) return lc_cuda_sync(err);
+    if (d->type == LC_DEVICE_CUDA) {
+        const struct lc_cuda_api *api = cuda_or_err(err);
+        return api ? api->sync(err) : LC_EUNSUPPORTED;
+    }
 #endif
     (void)d;
     (void)err;
@@ -160,7 +245,10 @@ int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
     if (p->c < 1 || p->c > LC_NORMALIZE_MAX_C || p->n < 0 || p->h < 0 || p->w < 0)
         return lc_errf(err, LC_EINVAL, NULL, -1, -1, "normalize: bad shape");
 #ifdef LC_CUDA
-    if (d->type == LC_DEVICE_CUDA) return lc_normalize_u8_forward_cuda(y, x, p, NULL, err);
+    if (d->type == LC_DEVICE_CUDA) {
+        const struct lc_cuda_api *api = cuda_or_err(err);
+        return api ? api->normalize_u8_forward(y, x, p, NULL, err) : LC_EUNSUPPORTED;
+    }
 #endif
     if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
     lc_normalize_u8_forward(y, x, p);

@@ -185,6 +185,25 @@ int lc_in_borrow(struct lc_in *in, size_t n, const void **p, size_t *got,
     return 0;
 }
 
+int lc_in_peek(struct lc_in *in, size_t n, const void **p, size_t *got, struct lc_err *err)
+{
+    LC_ASSERT(n <= LC_IN_BORROW_MAX);
+    if (in->fd < 0) {
+        size_t avail = in->mem_len - (size_t)in->offset;
+        *p = in->mem + in->offset;
+        *got = n < avail ? n : avail;
+        return 0;
+    }
+    if (in->len - in->pos < n) {
+        int rc = fill(in, n, err);
+        if (rc) return rc;
+    }
+    size_t have = in->len - in->pos;
+    *p = in->buf + in->pos;
+    *got = n < have ? n : have;
+    return 0;
+}
+
 uint64_t lc_in_offset(const struct lc_in *in) { return in->offset; }
 const char *lc_in_name(const struct lc_in *in) { return in->name; }
 int64_t lc_in_size(const struct lc_in *in) { return in->size; }
@@ -238,6 +257,7 @@ struct lc_out {
     size_t len, cap; /* memory outputs grow buf; files flush at OUT_BUF */
     uint64_t offset;
     int is_mem;
+    int is_dev; /* an existing device or FIFO: no temporary file */
     char name[PATH_MAX];
     char tmp[PATH_MAX];
 };
@@ -305,6 +325,18 @@ int lc_out_open(struct lc_out **out, const char *path, unsigned flags,
         free(o->buf);
         free(o);
         return lc_errf(err, LC_EUSAGE, path, -1, -1, "is a directory");
+    }
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* /dev/null, a FIFO: write in place */
+        o->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (o->fd < 0) {
+            int e = errno;
+            free(o->buf);
+            free(o);
+            return lc_errno(err, e, path, "cannot open");
+        }
+        o->is_dev = 1;
+        *out = o;
+        return 0;
     }
     /* Same directory as the target, so rename(2) is atomic. */
     const char *slash = strrchr(path, '/');
@@ -405,7 +437,8 @@ int lc_out_commit(struct lc_out *o, struct lc_err *err)
 {
     if (o->is_mem) return 0;
     int rc = flush(o, err);
-    if (o->slot < 0) { /* stdout */
+    if (o->is_dev && close(o->fd) != 0 && !rc) rc = lc_errno(err, errno, o->name, "close failed");
+    if (o->slot < 0) { /* stdout or a device */
         out_free(o);
         return rc;
     }
@@ -424,6 +457,7 @@ int lc_out_commit(struct lc_out *o, struct lc_err *err)
 void lc_out_abort(struct lc_out *o)
 {
     if (!o) return;
+    if (o->is_dev) close(o->fd);
     if (o->slot >= 0) {
         close(o->fd);
         unlink(o->tmp);

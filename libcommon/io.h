@@ -28,6 +28,9 @@ int lc_in_read(struct lc_in *in, void *dst, size_t n, size_t *got,
 #define LC_IN_BORROW_MAX (1u << 16)
 int lc_in_borrow(struct lc_in *in, size_t n, const void **p, size_t *got,
                  struct lc_err *err);
+/* Look at up to n bytes (n <= LC_IN_BORROW_MAX) without consuming them:
+ * *got is less than n only at end of input. */
+int lc_in_peek(struct lc_in *in, size_t n, const void **p, size_t *got, struct lc_err *err);
 /* Bytes consumed so far (the offset of the next byte). */
 uint64_t lc_in_offset(const struct lc_in *in);
 /* Name used in errors ("-" for stdin shows as "<stdin>"). */
@@ -43,7 +46,8 @@ enum lc_out_flags {
 };
 
 /* Open path for writing; NULL or "-" means stdout. A named file is written
- * under a temporary name and appears only on lc_out_commit. */
+ * under a temporary name and appears only on lc_out_commit; an existing
+ * device or FIFO (/dev/null, a named pipe) is written directly. */
 int lc_out_open(struct lc_out **out, const char *path, unsigned flags,
                 struct lc_err *err);
 /* An in-memory output (tests, fuzzing); read it with lc_out_mem_data. */

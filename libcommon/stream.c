@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+
+#include "crc.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the stream code assumes a little-endian host"
@@ -39,9 +40,9 @@ static int all_zero(const uint8_t *p, size_t n)
 static uint32_t block_crc(const uint8_t *p, size_t len, size_t crc_at)
 {
     static const uint8_t zero[4];
-    uLong c = crc32_z(0, p, crc_at);
-    c = crc32_z(c, zero, 4);
-    return (uint32_t)crc32_z(c, p + crc_at + 4, len - crc_at - 4);
+    uint32_t c = lc_crc32(0, p, crc_at);
+    c = lc_crc32(c, zero, 4);
+    return lc_crc32(c, p + crc_at + 4, len - crc_at - 4);
 }
 
 const char *lc_codec_name(int codec)
@@ -325,7 +326,7 @@ static int reader_init(struct lc_reader *r, struct lc_err *err)
     return read_header(r, first, 0, err);
 }
 
-static int reader_open_in(struct lc_reader **out, struct lc_in *in, struct lc_err *err)
+int lc_reader_open_in(struct lc_reader **out, struct lc_in *in, struct lc_err *err)
 {
     *out = NULL;
     struct lc_reader *r = calloc(1, sizeof *r);
@@ -348,7 +349,7 @@ int lc_reader_open(struct lc_reader **out, const char *path, struct lc_err *err)
     struct lc_in *in;
     int rc = lc_in_open(&in, path, err);
     if (rc) return rc;
-    return reader_open_in(out, in, err);
+    return lc_reader_open_in(out, in, err);
 }
 
 int lc_reader_open_mem(struct lc_reader **out, const void *data, size_t len,
@@ -357,7 +358,7 @@ int lc_reader_open_mem(struct lc_reader **out, const void *data, size_t len,
     struct lc_in *in;
     int rc = lc_in_open_mem(&in, data, len, name, err);
     if (rc) return rc;
-    return reader_open_in(out, in, err);
+    return lc_reader_open_in(out, in, err);
 }
 
 const struct lc_stream_header *lc_reader_header(const struct lc_reader *r) { return &r->hdr; }
@@ -418,17 +419,17 @@ static int payload_check(struct lc_reader *r, uint32_t crc, uint64_t at, struct 
 static int skip_payload(struct lc_reader *r, struct lc_err *err)
 {
     uint64_t left = r->cur.payload_len, at = lc_in_offset(r->in);
-    uLong crc = crc32_z(0, NULL, 0);
+    uint32_t crc = 0;
     while (left) {
         const void *p;
         size_t got, want = left < LC_IN_BORROW_MAX ? (size_t)left : LC_IN_BORROW_MAX;
         int rc = lc_in_borrow(r->in, want, &p, &got, err);
         if (rc) return rc;
-        crc = crc32_z(crc, p, got);
+        crc = lc_crc32(crc, p, got);
         left -= got;
         if (got < want) return payload_truncated(r, r->cur.payload_len - left, err);
     }
-    return payload_check(r, (uint32_t)crc, at, err);
+    return payload_check(r, crc, at, err);
 }
 
 static int grow_payload(struct lc_reader *r, size_t need, size_t keep, struct lc_err *err)
@@ -460,7 +461,7 @@ static int read_payload(struct lc_reader *r, uint8_t *dst, struct lc_err *err)
     /* Grow the buffer only as data arrives: a corrupt length on a pipe cannot
      * make us allocate more than about twice what was actually sent. */
     uint64_t done = 0;
-    uLong crc = crc32_z(0, NULL, 0);
+    uint32_t crc = 0;
     while (done < len) {
         size_t chunk = len - done < (64u << 20) ? (size_t)(len - done) : (64u << 20);
         uint8_t *to = dst;
@@ -472,11 +473,11 @@ static int read_payload(struct lc_reader *r, uint8_t *dst, struct lc_err *err)
         size_t got;
         int rc = lc_in_read(r->in, to + done, chunk, &got, err);
         if (rc) return rc;
-        crc = crc32_z(crc, to + done, got);
+        crc = lc_crc32(crc, to + done, got);
         done += got;
         if (got < chunk) return payload_truncated(r, done, err);
     }
-    return payload_check(r, (uint32_t)crc, at, err);
+    return payload_check(r, crc, at, err);
 }
 
 /* Parse and validate a record header whose tag is already read. */
@@ -509,6 +510,7 @@ static int read_record_header(struct lc_reader *r, uint64_t start, struct lc_rec
     c.n_floats = rd16(h + 30);
     c.key_len = rd16(h + 32);
     for (int i = 0; i < LC_STREAM_MAX_RANK; i++) c.dims[i] = rd32(h + 36 + 4 * i);
+    c.payload_crc = rd32(h + 52);
     uint64_t seg_index = rd64(h + 8);
     size_t used = FIXED + 8 * (size_t)c.n_labels + 4 * (size_t)c.n_floats + c.key_len;
 #define BAD(...) return lc_errf(err, LC_EFORMAT, name, idx, (int64_t)start, __VA_ARGS__)
@@ -787,8 +789,8 @@ int lc_writer_write(struct lc_writer *w, const struct lc_record *rec, struct lc_
     wr16(h + 30, (uint16_t)rec->n_floats);
     wr16(h + 32, (uint16_t)key_len);
     for (int i = 0; i < LC_STREAM_MAX_RANK; i++) wr32(h + 36 + 4 * i, rec->dims[i]);
-    uLong crc = crc32_z(0, NULL, 0);
-    if (rec->payload_len) crc = crc32_z(crc, rec->payload, rec->payload_len);
+    uint32_t crc = 0;
+    if (rec->payload_len) crc = lc_crc32(crc, rec->payload, rec->payload_len);
     wr32(h + 52, (uint32_t)crc);
     if (rec->n_labels) memcpy(h + FIXED, rec->labels, 8 * (size_t)rec->n_labels);
     if (rec->n_floats) memcpy(h + FIXED + 8 * rec->n_labels, rec->floats, 4 * (size_t)rec->n_floats);

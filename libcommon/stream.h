@@ -82,6 +82,7 @@ struct lc_record {
     unsigned rank;
     uint32_t dims[LC_STREAM_MAX_RANK];
     uint64_t payload_len;
+    uint32_t payload_crc;   /* reader: the stored CRC-32 of the payload */
     const void *payload;    /* writer: input; reader: set by lc_reader_payload */
 };
 
@@ -103,6 +104,9 @@ struct lc_reader;
 
 /* Open a stream (NULL or "-" = stdin) and read its header. */
 int lc_reader_open(struct lc_reader **r, const char *path, struct lc_err *err);
+/* Read from an input that the reader then owns (closes), e.g. stdin after
+ * a peek at its first bytes. */
+int lc_reader_open_in(struct lc_reader **r, struct lc_in *in, struct lc_err *err);
 /* Read from memory the caller keeps alive. */
 int lc_reader_open_mem(struct lc_reader **r, const void *data, size_t len,
                        const char *name, struct lc_err *err);

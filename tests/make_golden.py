@@ -114,7 +114,62 @@ def make_npy():
     print("npy: numpy", np.__version__)
 
 
+def make_real():
+    """What OpenCV decodes from the real third-party data in ../shared/data
+    (see its SOURCES.md), as CRCs of the BGR pixels: the data itself is not
+    ours to commit. One CSV per dataset: key,label,crc32 of cv2.imdecode."""
+    import pickle
+    import zlib
+    import cv2
+    data = os.environ.get("LC_SHARED_DATA", os.path.join(os.path.dirname(HERE), "..", "shared", "data"))
+    if not os.path.isdir(data):
+        print("real: %s not found, skipped" % data)
+        return
+    def crc(buf):
+        img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+        return "%08x" % zlib.crc32(np.ascontiguousarray(img).tobytes())
+    def write(name, rows):
+        with open(out("real", name + ".csv"), "w") as f:
+            f.write("key,label,crc\n")
+            for r in rows:
+                f.write("%s,%s,%s\n" % r)
+    # RecordIO, read with a transcription of mx.recordio (idx order, IRHeader <IfQQ)
+    import struct
+    for name, rec in (("faceid_testing", "recordio/faceid-processing/testing"),
+                      ("faceid_validation", "recordio/faceid-processing/validation"),
+                      ("popkorn", "recordio/popkorn-adaface/train"),
+                      ("enkhtogtokh", "recordio/enkhtogtokh-transfer_learning/train"),
+                      ("pythxnbite", "recordio/pythxnbite-image-detect/val")):
+        blob = open(os.path.join(data, rec + ".rec"), "rb").read()
+        rows = []
+        for line in open(os.path.join(data, rec + ".idx")).read().splitlines():
+            key, off = line.split("\t")
+            off = int(off)
+            magic, lrec = struct.unpack_from("<II", blob, off)
+            assert magic == 0xCED7230A and lrec >> 29 == 0
+            payload = blob[off + 8:off + 8 + (lrec & (2**29 - 1))]
+            flag, label, _id, _id2 = struct.unpack_from("<IfQQ", payload)
+            if flag > 0:
+                label = struct.unpack_from("<f", payload, 24)[0]
+            rows.append((key, int(label), crc(payload[24 + 4 * flag:])))
+        write(name, rows)
+    for name in ("training", "validation"):
+        with open(os.path.join(data, "verification_bin/faceid-processing/%s.bin" % name), "rb") as f:
+            bins, issame = pickle.load(f, encoding="bytes")
+        write("bin_" + name, [("%s/%d" % (name, i), int(issame[i // 2]), crc(b)) for i, b in enumerate(bins)])
+    for name, sub in (("folder_testing", "testing"), ("folder_png", "dataset_png")):
+        root = os.path.join(data, "faces/faceid-processing", sub)
+        classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        rows = []
+        for label, c in enumerate(classes):
+            for fn in sorted(os.listdir(os.path.join(root, c))):
+                with open(os.path.join(root, c, fn), "rb") as f:
+                    rows.append(("%s/%s" % (c, fn), label, crc(f.read())))
+        write(name, rows)
+    print("real: OpenCV", cv2.__version__)
+
+
 if __name__ == "__main__":
-    want = sys.argv[1:] or ["image", "normalize", "npy"]
+    want = sys.argv[1:] or ["image", "normalize", "npy", "real"]
     for w in want:
         globals()["make_" + w]()

@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <zlib.h>
+
+#include "crc.h"
 #include "stream.h"
 #include "testutil.h"
 
@@ -374,4 +377,17 @@ Test(meta, get_set_add)
     cr_expect_eq(lc_meta_validate(m, strlen(m), NULL), 0);
     cr_expect_neq(lc_meta_validate("=x\n", 3, NULL), 0);
     free(m);
+}
+
+Test(crc, equals_zlib_for_any_length_and_alignment)
+{
+    uint8_t buf[4200];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)(i * 2654435761u >> 13);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t len = 0; len + off <= sizeof buf; len += len < 300 ? 1 : 97) {
+            uint32_t want = (uint32_t)crc32_z(0, buf + off, len);
+            cr_assert_eq(lc_crc32(0, buf + off, len), want, "off %zu len %zu", off, len);
+            size_t cut = len / 3;
+            cr_assert_eq(lc_crc32(lc_crc32(0, buf + off, cut), buf + off + cut, len - cut), want, "chained");
+        }
 }

@@ -248,8 +248,12 @@ static void print_record(const struct lc_record *rec, int csv)
             putchar(*p);
         }
         putchar('"');
+    } else if (!rec->key_len) {
+        printf("(no key)");
     } else {
-        printf("%s", rec->key_len ? rec->key : "(no key)");
+        for (const char *p = rec->key; *p; p++)
+            if (*p == '\t') printf("\\t");
+            else putchar(*p);
     }
     printf("%s", sep);
     if (csv) putchar('"');
@@ -262,8 +266,8 @@ static void print_record(const struct lc_record *rec, int csv)
     if (!csv && rec->n_floats > 8) printf(" ...(%u)", rec->n_floats);
     if (csv) putchar('"');
     else if (!rec->n_floats) putchar('-');
-    printf("%s%s%s%s%s%s%s%llu", sep, lc_dtype_name(rec->dtype), sep, shape_str(rec, shape, sizeof shape), sep,
-           lc_codec_name(rec->codec), sep, (unsigned long long)rec->payload_len);
+    printf("%s%s%s%s%s%s%s%llu%s%08x", sep, lc_dtype_name(rec->dtype), sep, shape_str(rec, shape, sizeof shape), sep,
+           lc_codec_name(rec->codec), sep, (unsigned long long)rec->payload_len, sep, rec->payload_crc);
 }
 
 static int list_records(int argc, char **argv, int is_head)
@@ -281,15 +285,17 @@ static int list_records(int argc, char **argv, int is_head)
                         is_head ? "Show the first N records of a stream, one line each."
                                 : "Show every record of a stream, one line each.",
                         "[options] [FILE]", "any kind", NULL,
-                        "Columns: index, key, labels, floats, dtype, shape, codec, payload bytes."};
+                        "Columns: index, key, labels, floats, dtype, shape, codec, payload bytes, and the "
+                        "payload's CRC-32 (zlib.crc32 of the tensor bytes, so equal records show equal values). "
+                        "In text output a TAB inside a key (pair keys) shows as \\t."};
     int i = lc_opt_parse(&t, is_head ? head_opts : head_opts + 1, argc, argv);
     if (i < argc) input = argv[i++];
     if (i < argc) lc_tool_usage(t.name, "one input at most (got '%s' too)", argv[i]);
     if (n < 0) lc_tool_usage(t.name, "-n must not be negative");
     struct lc_reader *r = open_or_die(input);
     const struct lc_stream_header *h = lc_reader_header(r);
-    if (csv) printf("index,key,labels,floats,dtype,shape,codec,bytes%s\n", values ? ",values" : "");
-    else printf("# %s: kind '%s'\n# index\tkey\tlabels\tfloats\tdtype\tshape\tcodec\tbytes%s\n",
+    if (csv) printf("index,key,labels,floats,dtype,shape,codec,bytes,crc%s\n", values ? ",values" : "");
+    else printf("# %s: kind '%s'\n# index\tkey\tlabels\tfloats\tdtype\tshape\tcodec\tbytes\tcrc%s\n",
                 lc_reader_name(r), h->kind, values ? "\tvalues" : "");
     struct lc_record rec;
     int64_t shown = 0;

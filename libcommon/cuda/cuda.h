@@ -15,23 +15,43 @@
 extern "C" {
 #endif
 
-/* runtime.cu */
+/* The CUDA backend is a shared library, libsarface-cuda.so, that
+ * backend.c loads with dlopen only when a CUDA device is asked for, so CPU
+ * runs never load cuDNN/cuBLAS/NCCL. It exports one symbol, LC_CUDA_API_SYMBOL,
+ * which fills this table; new ops append fields (size says how many). */
+struct lc_cuda_api {
+    unsigned size; /* sizeof(struct lc_cuda_api) as the library knows it */
+    /* runtime.cu */
+    int (*device_count)(char *why, size_t size);
+    int (*set_device)(int index, struct lc_err *err);
+    int (*alloc)(void **p, size_t bytes, struct lc_err *err);
+    void (*free)(void *p);
+    int (*memcpy)(void *dst, const void *src, size_t bytes, int to_device, struct lc_err *err);
+    int (*sync)(struct lc_err *err);
+    void (*versions)(char *buf, size_t size); /* "runtime 13.0, cuBLAS 13.0.0" */
+    /* cudnn.cu, nccl.cu */
+    void (*cudnn_version)(char *buf, size_t size);
+    void (*nccl_version)(char *buf, size_t size);
+    /* normalize.cu */
+    int (*normalize_u8_forward)(float *y, const uint8_t *x, const struct lc_normalize *p, void *stream,
+                                struct lc_err *err);
+};
+
+#define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
+typedef int (*lc_cuda_api_get_fn)(struct lc_cuda_api *api);
+
+/* Launchers and helpers, defined in the .cu files and gathered in api.cu. */
 int lc_cuda_device_count(char *why, size_t size);
 int lc_cuda_set_device(int index, struct lc_err *err);
 int lc_cuda_alloc(void **p, size_t bytes, struct lc_err *err);
 void lc_cuda_free(void *p);
 int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_device, struct lc_err *err);
 int lc_cuda_sync(struct lc_err *err);
-/* "runtime 13.0, cuBLAS 13.0.0" */
 void lc_cuda_versions(char *buf, size_t size);
-/* cudnn.cu */
 void lc_cudnn_version(char *buf, size_t size);
-/* nccl.cu */
 void lc_nccl_version(char *buf, size_t size);
-
-/* normalize.cu */
-int lc_normalize_u8_forward_cuda(float *y, const uint8_t *x, const struct lc_normalize *p,
-                                 void *stream, struct lc_err *err);
+int lc_normalize_u8_forward_cuda(float *y, const uint8_t *x, const struct lc_normalize *p, void *stream,
+                                 struct lc_err *err);
 
 #ifdef __cplusplus
 }

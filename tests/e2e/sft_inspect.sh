@@ -20,8 +20,8 @@ sft cat -o joined.sft t.sft t.sft
 sft info joined.sft | grep -q "segments" && die "sft cat should make one segment"
 [ "$(sft count joined.sft)" = 6 ] || die "count after sft cat"
 # every record of the joined stream is the same as in the original, in order
-sft list joined.sft | cut -f2-8 | sed 1,2d > a.txt
-(sft list t.sft; sft list t.sft) | grep -v '^#' | cut -f2-8 > b.txt
+sft list joined.sft | cut -f2-9 | sed 1,2d > a.txt
+(sft list t.sft; sft list t.sft) | grep -v '^#' | cut -f2-9 > b.txt
 diff a.txt b.txt || die "sft cat changed records"
 # export: by index and by key; an image to PNG; many to a directory
 sft export -n 1 -o emb-out.npy t.sft

@@ -17,6 +17,8 @@ seed() { # seed NAME: fill $work/corpus-NAME with valid inputs
         cat "$dir/a.sft" "$dir/a.sft" > "$dir/ab.sft" ;;
     npy) cp "$root"/tests/fixtures/npy/*.npy "$dir/" ;;
     image) cp "$root"/tests/fixtures/image/*.jpg "$root"/tests/fixtures/image/*.png "$dir/" ;;
+    recordio) cp "$root"/tests/fixtures/recordio/plain.rec "$root"/tests/fixtures/recordio/early.rec "$dir/"
+        cp "$root"/tests/fixtures/recordio/insightface/train.rec "$dir/insightface.rec" ;;
     esac
 }
 status=0
