@@ -17,6 +17,7 @@ seed() { # seed NAME: fill $work/corpus-NAME with valid inputs
         cat "$dir/a.sft" "$dir/a.sft" > "$dir/ab.sft" ;;
     npy) cp "$root"/tests/fixtures/npy/*.npy "$dir/" ;;
     image) cp "$root"/tests/fixtures/image/*.jpg "$root"/tests/fixtures/image/*.png "$dir/" ;;
+    pickle) cp "$root"/tests/fixtures/pickle/*.pkl "$root"/tests/fixtures/pickle/*.bin "$dir/" ;;
     esac
 }
 status=0
