@@ -169,7 +169,197 @@ def make_real():
     print("real: OpenCV", cv2.__version__)
 
 
+def make_pickle():
+    """pickle/: InsightFace-style .bin sets (protocols 0-4, Python 2 byte
+    layouts assembled by hand since Python 2 is not available, issame as a
+    numpy bool array or numpy.bool_ scalars), a nested value with memo
+    sharing in every protocol plus its expected rendering, numpy arrays,
+    an OrderedDict, a PyTorch data.pkl, and hostile pickles that the reader
+    must refuse. Nothing here is ever unpickled except our own output."""
+    import collections
+    import io
+    import pickle
+    import struct
+    import zipfile
+
+    def w(name, data):
+        with open(out("pickle", name), "wb") as f:
+            f.write(data)
+
+    names = ["jpeg420.jpg", "jpeg422.jpg", "jpeg444.jpg", "jpeggray.jpg", "jpegprog.jpg", "jpeg420.jpg"]
+    images = [open(os.path.join(FIX, "image", n), "rb").read() for n in names]
+    issame = [True, False, True]
+    with open(out("pickle", "valbin_expect.txt"), "w") as f:
+        f.write("".join("image %s\n" % n for n in names))
+        f.write("issame %s\n" % " ".join(str(int(x)) for x in issame))
+
+    # Python 3 writers: bytes items; protocol 2 spells them _codecs.encode.
+    for proto in (2, 3, 4):
+        w("valbin_p%d.bin" % proto, pickle.dumps((images, issame), protocol=proto))
+    w("valbin_npbool_p2.bin", pickle.dumps((images, np.array(issame)), protocol=2))
+    w("valbin_npbool_p4.bin", pickle.dumps((images, np.array(issame)), protocol=4))
+    w("valbin_npscalar_p4.bin", pickle.dumps((images, [np.bool_(x) for x in issame]), protocol=4))
+
+    # Python 2 cPickle, protocol 2: SHORT_BINSTRING/BINSTRING str items,
+    # BINPUT after each, MARK..APPENDS, NEWTRUE/NEWFALSE, TUPLE2.
+    def py2_p2(items, flags):
+        o = bytearray(b"\x80\x02")
+        memo = [0]
+
+        def put():
+            o.extend(b"q" + bytes([memo[0]]))
+            memo[0] += 1
+        o += b"]"; put(); o += b"("
+        for b in items:
+            o += (b"U" + bytes([len(b)]) if len(b) < 256 else b"T" + struct.pack("<i", len(b))) + b
+            put()
+        o += b"e]"; put(); o += b"("
+        for x in flags:
+            o += b"\x88" if x else b"\x89"
+        o += b"e\x86"; put(); o += b"."
+        return bytes(o)
+
+    # Python 2 pickle, protocol 0 (its default): MARK, lists as (lp, repr()
+    # strings as STRING, bools as I01/I00, each followed by PUT and APPEND.
+    def py2_p0(items, flags):
+        o = bytearray(b"(")
+        memo = [0]
+
+        def put():
+            o.extend(b"p%d\n" % memo[0])
+            memo[0] += 1
+        o += b"(l"; put()
+        for b in items:
+            o += b"S" + repr(b)[1:].encode("ascii") + b"\n"; put(); o += b"a"
+        o += b"(l"; put()
+        for x in flags:
+            o += b"I01\na" if x else b"I00\na"
+        o += b"t"; put(); o += b"."
+        return bytes(o)
+    for name, fn in (("valbin_py2_p2.bin", py2_p2), ("valbin_py2_p0.bin", py2_p0)):
+        data = fn(images, issame)
+        assert pickle.loads(data, encoding="bytes") == (images, issame), name
+        w(name, data)
+
+    # .bin files the reader must refuse
+    w("valbin_count_mismatch.bin", pickle.dumps((images[:5], issame), protocol=4))
+    w("valbin_int_item.bin", pickle.dumps((images[:3] + [7] + images[4:], issame), protocol=4))
+    w("valbin_text_item.bin", pickle.dumps((images[:2] + ["text"] + images[3:], issame), protocol=3))
+    w("valbin_empty_item.bin", pickle.dumps((images[:5] + [b""], issame), protocol=4))
+    w("valbin_not_bool.bin", pickle.dumps((images, [True, 2, False]), protocol=2))
+    w("valbin_trailing.bin", pickle.dumps((images, issame), protocol=4) + b"\x00junk")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+    w("valbin_evil.bin", pickle.dumps((images[:5] + [Evil()], issame), protocol=2))
+
+    # A nested value with memo sharing, in every protocol, and its rendering.
+    shared = [1, "two", b"three"]
+    value = {
+        "none": None, "t": True, "f": False,
+        "ints": [0, 1, -1, 255, 256, 65535, 65536, -2**31, 2**31 - 1, 2**31, 2**40, -2**63, 2**63 - 1, 10**18],
+        "floats": [0.0, -0.0, 1.5, -2.25, 1e300, 1e-300, float("inf"), -float("inf"), 0.1],
+        "bytes": [b"", b"abc", bytes(range(256))],
+        "text": ["", "ascii", "caf\u00e9", "\u2713 check", "\U0001F600", "back\\slash\nnew\rline\x00\x1a"],
+        "tuples": [(), (1,), (1, 2), (1, 2, 3), (1, 2, 3, 4)],
+        "nested": {"k": (shared, shared), "deeper": [[[["x"]]]]},
+        "shared": shared,
+        "empty": [[], {}, ()],
+        7: "int key",
+        (1, 2): "tuple key",
+    }
+
+    def esc(b):
+        return "".join(chr(c) if 0x20 <= c < 0x7f and c not in (0x5c, 0x27) else "\\x%02x" % c for c in b)
+
+    def render(x):
+        if x is None or isinstance(x, bool):
+            return repr(x)
+        if isinstance(x, int):
+            return str(x)
+        if isinstance(x, float):
+            return "%.17g" % x
+        if isinstance(x, bytes):
+            return "b'%s'" % esc(x)
+        if isinstance(x, str):
+            return "u'%s'" % esc(x.encode("utf-8"))
+        if isinstance(x, tuple):
+            return "(%s)" % ", ".join(render(i) for i in x)
+        if isinstance(x, list):
+            return "[%s]" % ", ".join(render(i) for i in x)
+        if isinstance(x, dict):
+            return "{%s}" % ", ".join("%s: %s" % (render(k), render(v)) for k, v in x.items())
+        raise TypeError(type(x))
+    with open(out("pickle", "nested.txt"), "w") as f:
+        f.write(render(value) + "\n")
+    for proto in range(6):
+        data = pickle.dumps(value, protocol=proto)
+        assert pickle.loads(data) == value
+        w("nested_p%d.pkl" % proto, data)
+
+    od = collections.OrderedDict([("b", 1), ("a", [2]), ("c", None)])
+    w("ordereddict_p2.pkl", pickle.dumps(od, protocol=2))
+    w("ordereddict_p4.pkl", pickle.dumps(od, protocol=4))
+    w("set_p4.pkl", pickle.dumps([{1}, frozenset([2]), bytearray(b"ba")], protocol=5))
+
+    # numpy arrays and scalars, and what they hold (Fortran order: the C
+    # order of the transpose, which is the pickled byte order).
+    rng = np.random.default_rng(11)
+    arrays = {
+        "f32": rng.standard_normal((2, 3)).astype(np.float32),
+        "u8": rng.integers(0, 256, (4, 5, 3)).astype(np.uint8),
+        "i64": rng.integers(-2**40, 2**40, 7).astype(np.int64),
+        "f16": rng.standard_normal((3, 2)).astype(np.float16),
+        "bool": np.array([True, False, True, True]),
+        "f64scalar": np.float64(3.25),
+        "i32scalar": np.int32(-7),
+        "fortran": np.asfortranarray(rng.standard_normal((3, 4)).astype(np.float32)),
+        "empty": np.zeros((0, 4), np.int32),
+        "u16_4d": rng.integers(0, 65536, (1, 2, 3, 4)).astype(np.uint16),
+    }
+    for proto in (2, 4):
+        w("ndarray_p%d.pkl" % proto, pickle.dumps(arrays, protocol=proto))
+    for name, a in arrays.items():
+        np.save(out("pickle", "ndarray", name + ".npy"), np.ascontiguousarray(a.T) if name == "fortran" else a)
+    # an object array in an .npy, as the MTCNN weights are stored
+    np.save(out("pickle", "objarray.npy"), np.array({"w": arrays["f32"], "b": arrays["i64"]}, dtype=object),
+            allow_pickle=True)
+
+    # PyTorch's data.pkl: persistent ids and _rebuild_tensor_v2
+    import torch
+    g = torch.Generator().manual_seed(0)
+    sd = collections.OrderedDict()
+    sd["conv.weight"] = torch.randn(2, 1, 3, 3, generator=g)
+    sd["bn.num_batches_tracked"] = torch.tensor(5)
+    sd["fc.weight"] = torch.randn(3, 4, generator=g).t()
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    z = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    w("torch_state_dict.pkl", z.read([n for n in z.namelist() if n.endswith("/data.pkl")][0]))
+
+    # hostile or broken pickles (each refused with the error the test names)
+    class EvalIt:
+        def __reduce__(self):
+            return (eval, ("__import__('os').system('echo pwned')",))
+    w("evil_os_system_p0.pkl", b"cos\nsystem\n(S'echo pwned'\ntR.")
+    w("evil_eval_p4.pkl", pickle.dumps(EvalIt(), protocol=4))
+    w("evil_inst_p0.pkl", b"(S'echo pwned'\nios\nsystem\n.")
+    w("deep_marks.pkl", b"\x80\x02" + b"(" * 5000 + b"N" + b"t" * 5000 + b".")
+    w("binbytes_past_end.pkl", b"\x80\x03B\xff\xff\xff\x7fabc.")
+    w("binbytes8_huge.pkl", b"\x80\x04\x8e" + struct.pack("<Q", 2**63) + b"x.")
+    w("memo_put_huge.pkl", b"\x80\x02Nr\xff\xff\xff\xff.")
+    w("memo_get_missing.pkl", b"\x80\x02Nq\x00j\xf0\xff\xff\xff.")
+    w("long_too_big.pkl", b"\x80\x02\x8a\x09" + b"\x00" * 8 + b"\x01.")
+    w("unknown_opcode.pkl", b"\x80\x02N\xff.")
+    w("no_stop.pkl", b"\x80\x02N")
+    w("stack_left_over.pkl", b"\x80\x02NN.")
+    w("ext_registry.pkl", b"\x80\x02\x82\x01.")
+    w("stack_underflow.pkl", b"\x80\x02(a.")
+    print("pickle: %d files" % len(os.listdir(os.path.join(FIX, "pickle"))))
+
+
 if __name__ == "__main__":
-    want = sys.argv[1:] or ["image", "normalize", "npy", "real"]
+    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real"]
     for w in want:
         globals()["make_" + w]()

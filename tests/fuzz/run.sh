@@ -19,6 +19,7 @@ seed() { # seed NAME: fill $work/corpus-NAME with valid inputs
     image) cp "$root"/tests/fixtures/image/*.jpg "$root"/tests/fixtures/image/*.png "$dir/" ;;
     recordio) cp "$root"/tests/fixtures/recordio/plain.rec "$root"/tests/fixtures/recordio/early.rec "$dir/"
         cp "$root"/tests/fixtures/recordio/insightface/train.rec "$dir/insightface.rec" ;;
+    pickle) cp "$root"/tests/fixtures/pickle/*.pkl "$root"/tests/fixtures/pickle/*.bin "$dir/" ;;
     esac
 }
 status=0
