@@ -540,7 +540,9 @@ int lc_source_open(struct lc_source **out, const char *path, struct lc_err *err)
             const char *slash = strrchr(path, '/');
             snprintf(prop, sizeof prop, "%.*sproperty", slash ? (int)(slash - path + 1) : 0, path);
             rc = open_recordio(s, path, idx, prop, NULL, err);
-        } else if (n >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) {
+        } else if ((n >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) ||
+                   (len > 4 && strcmp(path + len - 4, ".bin") == 0 && !(n >= 4 && memcmp(head, "\x89SFT", 4) == 0))) {
+            /* a pickle: protocol 2+ starts with PROTO; older ones are found by the name */
             rc = open_valbin(s, path, err);
         } else if (n >= 4 && memcmp(head, "\x89SFT", 4) == 0) {
             rc = open_stream(s, path, NULL, err);
