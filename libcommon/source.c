@@ -236,7 +236,7 @@ static int open_recordio(struct lc_source *s, const char *rec_path, const char *
     }
     char v[64];
     rc = meta_add(s, "source", rec_path, err);
-    if (!rc && s->max_idx) rc = meta_add(s, "layout_recordio", "insightface", err);
+    if (!rc && s->max_idx) rc = meta_add(s, "recordio_layout", "insightface", err);
     if (!rc && s->classes >= 0) {
         snprintf(v, sizeof v, "%lld", (long long)s->classes);
         rc = meta_add(s, "classes", v, err);

@@ -243,7 +243,7 @@ int main(int argc, char **argv)
         }
         size_t hl = nl > 1 ? lc_irheader_pack(rec, 0, labels, nl, (uint64_t)idx, 0)
                            : lc_irheader_pack(rec, scalar, NULL, 0, (uint64_t)idx, 0);
-        memcpy(rec + hl, bytes, len);
+        if (len) memcpy(rec + hl, bytes, len);
         put(&w, idx, rec, hl + len);
         write_lst(&w, idx, labels, nl, it.key);
         free(owned);

@@ -191,7 +191,7 @@ static void fill_job(struct job *j, const struct lc_source_item *it)
     if (it->n_floats) memcpy(j->floats, it->floats, it->n_floats * sizeof *j->floats);
     j->n_floats = it->n_floats;
     j->data = grow(j->data, &j->cap, it->len + 1, 1);
-    memcpy(j->data, it->data, it->len);
+    if (it->len) memcpy(j->data, it->data, it->len);
     j->len = it->len;
     j->codec = it->codec;
     j->dtype = it->dtype;
