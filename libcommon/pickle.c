@@ -1057,7 +1057,10 @@ int lc_pickle_parse(struct lc_pickle **out, const void *data, size_t len,
         .max_stack = o->max_stack ? o->max_stack : (size_t)1 << 20,
         .max_memo = o->max_memo ? o->max_memo : len > 64 ? len : 64,
     };
-    int rc = run(&P);
+    /* a stack from the start: `P.stack + start` on an empty stack must not
+     * be arithmetic on a null pointer */
+    int rc = grow(p, &P.stack, &P.scap, 1, err, 0);
+    if (!rc) rc = run(&P);
     if (!rc && P.pos != len && !o->allow_trailing) {
         P.op = P.pos;
         rc = perr(&P, LC_EFORMAT, "%zu bytes of trailing data after STOP", len - P.pos);
