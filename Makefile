@@ -49,9 +49,9 @@ endif
 CUDA_HOME := $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC))))
 
 CPPFLAGS := -Ilibcommon -D_GNU_SOURCE -MMD -MP
-CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-missing-field-initializers $(OPT) -pthread
-LDFLAGS := $(SANFLAGS) -pthread
-LDLIBS := -larchive -lcsv -lopenblas -lisal -lpng -ljpeg -lz -lm
+CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wno-missing-field-initializers $(OPT) -pthread -fopenmp
+LDFLAGS := $(SANFLAGS) -pthread -fopenmp
+LDLIBS := -larchive -lcsv -ljansson -lopenblas -lisal -lpng -ljpeg -lz -lm
 
 LIB_SRC := $(wildcard libcommon/*.c)
 # The CUDA backend is a shared library that libcommon loads with dlopen on
@@ -157,11 +157,11 @@ FUZZ_DIR := build/fuzz
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_LIB_SRC := $(LIB_SRC)
-FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Ilibcommon -D_GNU_SOURCE
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp -Ilibcommon -D_GNU_SOURCE
 
 $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard libcommon/*.h)
 	@mkdir -p $(FUZZ_DIR)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) -larchive -lcsv -lopenblas -lisal -lpng -ljpeg -lz -lm -pthread
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) -larchive -lcsv -ljansson -lopenblas -lisal -lpng -ljpeg -lz -lm -pthread
 
 fuzz: $(FUZZERS) all
 	@LC_BIN=$(abspath $(BIN)) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZERS)

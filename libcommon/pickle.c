@@ -348,6 +348,7 @@ static value *new_seq(struct parser *P, int type, value *const *items, size_t n)
 static int seq_append(struct parser *P, value *c, value *const *items, size_t n)
 {
     size_t have = c->type == LC_PICKLE_DICT ? 2 * c->u.seq.len : c->u.seq.len;
+    if (!n) return 0; /* APPENDS with nothing: the item array may still be NULL */
     int rc = grow(P->p, &c->u.seq.items, &c->u.seq.cap, have + n, P->err, at(P));
     if (rc) return rc;
     memcpy(c->u.seq.items + have, items, n * sizeof *items);

@@ -78,4 +78,28 @@ static inline void tu_expect_close(const float *a, const float *b, size_t n, flo
     cr_expect(worst_excess <= 0, "worst at %zu: got %.9g, want %.9g", worst, (double)a[worst], (double)b[worst]);
 }
 
+/* Finite-difference gradient check. loss(ctx) recomputes a scalar loss
+ * from the current inputs; x (n floats) is one input and grad its analytic
+ * gradient. Up to `samples` elements (spread over x) are perturbed by +-eps
+ * and the central difference is compared with grad: |fd - g| <= atol +
+ * rtol * max(|fd|, |g|). Float ops get eps ~1e-2 and rtol ~1e-2 (state the
+ * tolerance in the test); the loss should be a double-accumulated sum. */
+typedef double (*tu_loss_fn)(void *ctx);
+static inline void tu_grad_check(tu_loss_fn loss, void *ctx, float *x, const float *grad, size_t n, size_t samples,
+                                 float eps, float rtol, float atol, const char *what)
+{
+    size_t step = n > samples ? n / samples : 1;
+    for (size_t i = 0; i < n; i += step) {
+        float keep = x[i];
+        x[i] = keep + eps;
+        double lp = loss(ctx);
+        x[i] = keep - eps;
+        double lm = loss(ctx);
+        x[i] = keep;
+        double fd = (lp - lm) / (2.0 * eps), g = grad[i];
+        double tol = atol + rtol * fmax(fabs(fd), fabs(g));
+        cr_expect(fabs(fd - g) <= tol, "%s[%zu]: analytic %.7g, finite difference %.7g", what, i, g, fd);
+    }
+}
+
 #endif

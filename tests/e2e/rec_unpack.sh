@@ -65,6 +65,9 @@ rec-unpack -o tar.sft src.tgz
 [ "$(sft count tar.sft)" = 6 ] || die "tar.gz"
 sft list tar.sft | tail -n +3 | cut -f3,9 | sort > t.txt
 sort f.txt | diff - t.txt || die "the archive decodes differently from the folder"
+(cd "$R" && /usr/bin/python3 -m zipfile -c "$OLDPWD/src.zip" insightface_src)
+rec-unpack -o zip.sft src.zip
+sft list zip.sft | tail -n +3 | cut -f3,9 | sort | diff t.txt - || die "the zip decodes differently from the folder"
 
 # bad data: file, record, byte offset; nothing written
 expect_status 1 'bad_identity/train.rec: record 7: the identity records cover 7 images but the header says 6' \
