@@ -359,7 +359,106 @@ def make_pickle():
     print("pickle: %d files" % len(os.listdir(os.path.join(FIX, "pickle"))))
 
 
+def make_heads():
+    """heads/: CosFace, ArcFace and AdaFace (a torch transcription of the
+    reference head.py semantics, REFERENCE.md section 4): logits, clamped
+    cosine, gradients for a given dlogits; three AdaFace training steps
+    (head -> cross-entropy -> backward -> SGD on the kernel) with its running
+    statistics, and one CosFace step. optim/: SGD (two weight-decay groups)
+    and Adam steps as torch.optim computes them."""
+    import math
+    import torch
+    torch.manual_seed(5)
+    N, D, C = 6, 8, 5
+
+    def l2n(x, axis):
+        return x / torch.norm(x, 2, axis, True)
+
+    def head(kind, emb, norms, kernel, labels, m, h, s, stats, t_alpha, train=True):
+        eps = 1e-3 if kind == "adaface" else 1e-4
+        cos = torch.mm(emb, l2n(kernel, 0)).clamp(-1 + eps, 1 - eps)
+        onehot = torch.zeros(emb.shape[0], kernel.shape[1]).scatter_(1, labels.reshape(-1, 1), 1.0)
+        if kind == "cosface":
+            return s * (cos - m * onehot), cos
+        if kind == "arcface":
+            return s * torch.clip(cos.acos() + m * onehot, eps, math.pi - eps).cos(), cos
+        safe = torch.clip(norms, 0.001, 100).clone().detach()
+        if train:
+            with torch.no_grad():
+                stats[0] = safe.mean() * t_alpha + (1 - t_alpha) * stats[0]
+                stats[1] = safe.std() * t_alpha + (1 - t_alpha) * stats[1]
+        ms = torch.clip((safe - stats[0]) / (stats[1] + eps) * h, -1, 1)
+        theta = torch.clip(cos.acos() + onehot * (-m * ms), eps, math.pi - eps)
+        return s * (theta.cos() - onehot * (m + m * ms)), cos
+
+    def save(d, **arrays):
+        for k, v in arrays.items():
+            np.save(out("heads", d, k + ".npy"), v.detach().numpy() if torch.is_tensor(v) else np.asarray(v))
+
+    for kind, m in (("cosface", 0.4), ("arcface", 0.5), ("adaface", 0.4)):
+        emb = l2n(torch.randn(N, D), 1).requires_grad_()
+        norms = torch.rand(N, 1) * 30 + 2
+        kernel = torch.randn(D, C).requires_grad_()
+        labels = torch.randint(0, C, (N,))
+        dlogits = torch.randn(N, C)
+        stats = [torch.tensor(20.0), torch.tensor(100.0)]
+        logits, cos = head(kind, emb, norms, kernel, labels, m, 0.333, 64.0, stats, 0.01)
+        logits.backward(dlogits)
+        save(kind, emb=emb, norms=norms.reshape(-1), kernel=kernel, labels=labels.long(), dlogits=dlogits,
+             logits=logits, cos=cos, demb=emb.grad, dkernel=kernel.grad,
+             stats=np.array([float(stats[0]), float(stats[1])], np.float32))
+    # training steps: AdaFace x3 (t_alpha 0.01, as the reference config), CosFace x1
+    for kind, steps in (("adaface", 3), ("cosface", 1)):
+        kernel = torch.nn.Parameter(torch.randn(D, C))
+        opt = torch.optim.SGD([kernel], lr=0.1, momentum=0.9, weight_decay=5e-4)
+        stats = [torch.tensor(20.0), torch.tensor(100.0)]
+        save(kind + "_steps", kernel0=kernel)
+        for t in range(steps):
+            emb = l2n(torch.randn(N, D), 1).requires_grad_()
+            norms = torch.rand(N, 1) * 30 + 2
+            labels = torch.randint(0, C, (N,))
+            opt.zero_grad()
+            logits, cos = head(kind, emb, norms, kernel, labels, 0.4, 0.333, 64.0, stats, 0.01)
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+            loss.backward()
+            opt.step()
+            save(kind + "_steps", **{"emb%d" % t: emb, "norms%d" % t: norms.reshape(-1), "labels%d" % t: labels.long(),
+                                      "loss%d" % t: np.array([loss.item()], np.float64), "demb%d" % t: emb.grad,
+                                      "kernel%d" % (t + 1): kernel,
+                                      "stats%d" % (t + 1): np.array([float(stats[0]), float(stats[1])], np.float32)})
+    # optimisers: two SGD groups (decay 5e-4 and 0), three steps; Adam three steps
+    w = torch.nn.Parameter(torch.randn(7, 3))
+    b = torch.nn.Parameter(torch.randn(5))
+    np.save(out("optim", "w0.npy"), w.detach().numpy())
+    np.save(out("optim", "b0.npy"), b.detach().numpy())
+    grads = [(torch.randn(7, 3), torch.randn(5)) for _ in range(3)]
+    for t, (gw, gb) in enumerate(grads):
+        np.save(out("optim", "gw%d.npy" % t), gw.numpy())
+        np.save(out("optim", "gb%d.npy" % t), gb.numpy())
+    for name, make in (("sgd", lambda ps: torch.optim.SGD([{"params": [ps[0]], "weight_decay": 5e-4}, {"params": [ps[1]]}],
+                                                           lr=0.1, momentum=0.9)),
+                       ("adam", lambda ps: torch.optim.Adam(ps, lr=1e-2))):
+        ws = torch.nn.Parameter(w.detach().clone())
+        bs = torch.nn.Parameter(b.detach().clone())
+        opt = make([ws, bs])
+        for t, (gw, gb) in enumerate(grads):
+            ws.grad, bs.grad = gw.clone(), gb.clone()
+            opt.step()
+            np.save(out("optim", "%s_w%d.npy" % (name, t + 1)), ws.detach().numpy())
+            np.save(out("optim", "%s_b%d.npy" % (name, t + 1)), bs.detach().numpy())
+    # MultiStepLR as the reference schedules it
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[12, 20, 24], gamma=0.1)
+    lrs = []
+    for epoch in range(26):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    np.save(out("optim", "multistep_lr.npy"), np.array(lrs, np.float64))
+    print("heads, optim: torch", torch.__version__)
+
+
 if __name__ == "__main__":
-    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real"]
+    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads"]
     for w in want:
         globals()["make_" + w]()
