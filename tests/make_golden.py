@@ -458,7 +458,140 @@ def make_heads():
     print("heads, optim: torch", torch.__version__)
 
 
+def det_fill(index, n, scale, offset):
+    """Deterministic values for tensor `index` of a state_dict, reproduced
+    bit for bit by tests/test_ir.c: a lowbias32 hash of (index, element),
+    24 bits to u in [0,1), v = (2u - 1) * scale + offset in float32."""
+    def h32(x):
+        x = x.astype(np.uint32)
+        x ^= x >> np.uint32(16)
+        x *= np.uint32(0x7FEB352D)
+        x ^= x >> np.uint32(15)
+        x *= np.uint32(0x846CA68B)
+        x ^= x >> np.uint32(16)
+        return x
+    i = np.arange(n, dtype=np.uint32)
+    h = h32(h32(np.array([index], np.uint32)) ^ i)
+    u = (h >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
+    return (u * np.float32(2) - np.float32(1)) * np.float32(scale) + np.float32(offset)
+
+
+def det_scale(name, shape):
+    """(scale, offset) per kind of tensor: realistic magnitudes."""
+    import math
+    if name.endswith("running_var"):
+        return 0.25, 1.0
+    if name.endswith("running_mean"):
+        return 0.1, 0.0
+    if len(shape) == 4:
+        return math.sqrt(6.0 / (shape[1] * shape[2] * shape[3])), 0.0
+    if len(shape) == 2:
+        return math.sqrt(6.0 / shape[1]), 0.0
+    if name.endswith("bias"):
+        return 0.1, 0.0
+    if "input_layer.2" in name or "res_layer.3" in name:  # PReLU
+        return 0.05, 0.25
+    return 0.1, 1.0  # batch-norm weight
+
+
+def make_ir():
+    """ir/: a full IR-18 training step in torch (REFERENCE.md section 3):
+    forward in train mode (dropout 0 so both sides agree: dropout has its
+    own tests), backward from a given d(embedding), one SGD step (momentum
+    0.9, weight decay 5e-4 except batch norm, lr 0.1). Weights, input and
+    d(embedding) come from det_fill; the full weights would be 90 MB, so the
+    fixture keeps the outputs, and per tensor the sum of |grad| and 8
+    sampled gradient, updated-weight and running-statistic values."""
+    import torch
+    import torch.nn as nn
+    torch.set_num_threads(2)
+
+    class Unit(nn.Module):
+        def __init__(self, cin, d, s):
+            super().__init__()
+            self.shortcut_layer = nn.MaxPool2d(1, s) if cin == d else nn.Sequential(
+                nn.Conv2d(cin, d, 1, s, bias=False), nn.BatchNorm2d(d))
+            self.res_layer = nn.Sequential(nn.BatchNorm2d(cin), nn.Conv2d(cin, d, 3, 1, 1, bias=False),
+                                           nn.BatchNorm2d(d), nn.PReLU(d), nn.Conv2d(d, d, 3, s, 1, bias=False),
+                                           nn.BatchNorm2d(d))
+
+        def forward(self, x):
+            return self.res_layer(x) + self.shortcut_layer(x)
+
+    class IR(nn.Module):
+        def __init__(self, units):
+            super().__init__()
+            self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
+            body, cin = [], 64
+            for d, n in zip((64, 128, 256, 512), units):
+                for k in range(n):
+                    body.append(Unit(cin, d, 2 if k == 0 else 1))
+                    cin = d
+            self.body = nn.Sequential(*body)
+            self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(0.0), nn.Flatten(),
+                                              nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512, affine=False))
+
+        def forward(self, x):
+            x = self.output_layer(self.body(self.input_layer(x)))
+            norm = torch.norm(x, 2, 1, True)
+            return torch.div(x, norm), norm
+
+    model = IR((2, 2, 2, 2))
+    sd = model.state_dict()
+    with torch.no_grad():
+        for t, (name, v) in enumerate(sd.items()):
+            if name.endswith("num_batches_tracked"):
+                continue
+            sc, off = det_scale(name, tuple(v.shape))
+            v.copy_(torch.from_numpy(det_fill(t, v.numel(), sc, off).reshape(v.shape)))
+    N = 2
+    x = torch.from_numpy(det_fill(100001, N * 3 * 112 * 112, 1.0, 0.0).reshape(N, 3, 112, 112))
+    demb = torch.from_numpy(det_fill(100002, N * 512, 1.0, 0.0).reshape(N, 512))
+    model.eval()
+    with torch.no_grad():
+        emb_eval, norm_eval = model(x)
+    np.save(out("ir", "emb_eval.npy"), emb_eval.numpy())
+    np.save(out("ir", "norm_eval.npy"), norm_eval.numpy().reshape(-1))
+    model.train()
+    emb, norm = model(x)
+    emb.backward(demb)
+    names = list(sd.keys())
+    params = dict(model.named_parameters())
+    decay, no_decay = [], []
+    for mod in model.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            no_decay += list(mod.parameters())
+        elif not list(mod.children()):
+            decay += list(mod.parameters())
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay}], lr=0.1, momentum=0.9)
+    K = 8
+    idx = np.zeros((len(names), K), np.int64)
+    gsamp = np.zeros((len(names), K), np.float32)
+    gabs = np.zeros(len(names), np.float64)
+    for t, name in enumerate(names):
+        n = sd[name].numel()
+        idx[t] = [(j * 2654435761 + t) % n for j in range(K)]
+        if name in params:
+            g = params[name].grad.reshape(-1).numpy()
+            gsamp[t] = g[idx[t]]
+            gabs[t] = np.abs(g.astype(np.float64)).sum()
+    opt.step()
+    after = np.zeros((len(names), K), np.float32)
+    sd = model.state_dict()
+    for t, name in enumerate(names):
+        after[t] = sd[name].reshape(-1).double().numpy()[idx[t]]
+    np.save(out("ir", "emb.npy"), emb.detach().numpy())
+    np.save(out("ir", "norm.npy"), norm.detach().numpy().reshape(-1))
+    np.save(out("ir", "idx.npy"), idx)
+    np.save(out("ir", "grad_samples.npy"), gsamp)
+    np.save(out("ir", "grad_abs_sum.npy"), gabs)
+    np.save(out("ir", "after_samples.npy"), after)
+    with open(out("ir", "names.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    print("ir: IR-18, %d tensors, %d parameters" % (len(names), sum(p.numel() for p in model.parameters())))
+
+
 if __name__ == "__main__":
-    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads"]
+    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads", "ir"]
     for w in want:
         globals()["make_" + w]()
