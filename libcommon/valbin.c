@@ -211,3 +211,44 @@ int lc_valbin_load(struct lc_valbin **out, const char *path, struct lc_err *err)
     ((struct valbin *)*out)->file = data;
     return 0;
 }
+
+int lc_valbin_write(const char *path, const uint8_t *const *images, const size_t *sizes, size_t n_pairs,
+                    const uint8_t *issame, struct lc_err *err)
+{
+    struct lc_out *o;
+    int rc = lc_out_open(&o, path, LC_OUT_BINARY, err);
+    if (rc) return rc;
+    /* PROTO 3, EMPTY_LIST, MARK, BINBYTES..., APPENDS, EMPTY_LIST, MARK, NEWTRUE/NEWFALSE..., APPENDS, TUPLE2, STOP */
+    static const uint8_t head[] = {0x80, 3, ']', '('};
+    rc = lc_out_write(o, head, sizeof head, err);
+    for (size_t i = 0; !rc && i < 2 * n_pairs; i++) {
+        uint8_t op[5];
+        size_t ol;
+        if (sizes[i] > UINT32_MAX) {
+            rc = lc_errf(err, LC_EINVAL, path, (int64_t)i, -1, "image larger than 4 GiB");
+            break;
+        }
+        if (sizes[i] < 256) op[0] = 'C', op[1] = (uint8_t)sizes[i], ol = 2;
+        else {
+            uint32_t n = (uint32_t)sizes[i];
+            op[0] = 'B';
+            memcpy(op + 1, &n, 4);
+            ol = 5;
+        }
+        rc = lc_out_write(o, op, ol, err);
+        if (!rc && sizes[i]) rc = lc_out_write(o, images[i], sizes[i], err);
+    }
+    static const uint8_t mid[] = {'e', ']', '('};
+    if (!rc) rc = lc_out_write(o, mid, sizeof mid, err);
+    for (size_t i = 0; !rc && i < n_pairs; i++) {
+        uint8_t b = issame[i] ? 0x88 : 0x89;
+        rc = lc_out_write(o, &b, 1, err);
+    }
+    static const uint8_t tail[] = {'e', 0x86, '.'};
+    if (!rc) rc = lc_out_write(o, tail, sizeof tail, err);
+    if (rc) {
+        lc_out_abort(o);
+        return rc;
+    }
+    return lc_out_commit(o, err);
+}

@@ -37,4 +37,10 @@ int lc_valbin_parse(struct lc_valbin **out, const void *data, size_t len, const 
 /* NULL is a no-op. */
 void lc_valbin_free(struct lc_valbin *v);
 
+/* Write a .bin set: the pickle (protocol 3) of (bins, issame_list) with
+ * 2N bytes objects and N bools, as Python's pickle.dump would write it;
+ * atomically. */
+int lc_valbin_write(const char *path, const uint8_t *const *images, const size_t *sizes, size_t n_pairs,
+                    const uint8_t *issame, struct lc_err *err);
+
 #endif

@@ -253,3 +253,35 @@ Test(valbin, real_sets_hold_the_source_jpegs)
     for (size_t i = 0; i < n_jpgs; i++) free(jpgs[i].data);
     free(jpgs);
 }
+
+Test(valbin, written_sets_read_back_and_python_reads_them)
+{
+    const char *dir = tu_tmpdir();
+    char path[300];
+    snprintf(path, sizeof path, "%s/pairs.bin", dir);
+    size_t la, lb;
+    uint8_t *a = tu_read_file("tests/fixtures/image/jpeg420.jpg", &la), *b = tu_read_file("tests/fixtures/image/png8.png", &lb);
+    const uint8_t *imgs[6] = {a, b, b, a, (const uint8_t *)"tiny", a};
+    size_t sizes[6] = {la, lb, lb, la, 4, la};
+    uint8_t same[3] = {1, 0, 1};
+    struct lc_err err;
+    cr_assert_eq(lc_valbin_write(path, imgs, sizes, 3, same, &err), 0, "%s", err.msg);
+    struct lc_valbin *v;
+    cr_assert_eq(lc_valbin_load(&v, path, &err), 0, "%s", err.msg);
+    cr_expect_eq(v->n_pairs, 3);
+    for (int i = 0; i < 6; i++) {
+        cr_expect_eq(v->sizes[i], sizes[i]);
+        cr_expect_eq(memcmp(v->images[i], imgs[i], sizes[i]), 0);
+    }
+    cr_expect(v->issame[0] == 1 && v->issame[1] == 0 && v->issame[2] == 1);
+    lc_valbin_free(v);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import pickle,sys; b,s=pickle.load(open('%s','rb')); "
+             "sys.exit(0 if len(b)==6 and list(s)==[True,False,True] and b[4]==b'tiny' else 1)\"",
+             path);
+    cr_expect_eq(system(cmd), 0, "Python's pickle reads the set");
+    free(a), free(b);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    system(cmd);
+}

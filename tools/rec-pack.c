@@ -2,17 +2,15 @@
  * MXNet RecordIO dataset in the InsightFace layout (or im2rec's plain one).
  * The records are byte-identical to what MXNet's writer makes from the same
  * payloads, so MXNet/InsightFace/AdaFace training code reads the result. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "image.h"
 #include "io.h"
 #include "opt.h"
-#include "recordio.h"
 #include "recfile.h"
+#include "recset.h"
 #include "source.h"
 #include "stream.h"
 #include "tool.h"
@@ -61,80 +59,6 @@ static void parse_args(struct opts *o, int argc, char **argv)
     if (!*o->prefix || strchr(o->prefix, '/')) lc_tool_usage(tool.name, "--prefix must be a plain file name");
 }
 
-/* Identity ranges by class, grown as labels appear; checks that each
- * class's images are contiguous. */
-struct ids {
-    int64_t *lo, *hi;
-    size_t cap;
-    int64_t classes, current;
-};
-
-static int ids_add(struct ids *d, int64_t label, int64_t idx, const char *key, struct lc_err *err)
-{
-    if (label < 0 || label > 100000000)
-        return lc_errf(err, LC_EFORMAT, NULL, -1, -1, "image '%s' has label %lld: the InsightFace layout needs class ids "
-                       "0..10^8 (use --plain for other labels)", key, (long long)label);
-    if ((size_t)label >= d->cap) {
-        size_t cap = d->cap ? d->cap : 1024;
-        while (cap <= (size_t)label) cap *= 2;
-        int64_t *lo = realloc(d->lo, cap * sizeof *lo), *hi = lo ? realloc(d->hi, cap * sizeof *hi) : NULL;
-        if (lo) d->lo = lo;
-        if (!lo || !hi) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
-        d->hi = hi;
-        for (size_t c = d->cap; c < cap; c++) d->lo[c] = d->hi[c] = -1;
-        d->cap = cap;
-    }
-    if (label != d->current) {
-        if (d->lo[label] >= 0)
-            return lc_errf(err, LC_EFORMAT, NULL, -1, -1,
-                           "image '%s' of class %lld comes after other classes followed that class's first images: "
-                           "the InsightFace layout needs each class's images together (sort the input by label, or "
-                           "use --plain)",
-                           key, (long long)label);
-        d->lo[label] = idx;
-        d->current = label;
-    }
-    d->hi[label] = idx + 1;
-    if (label + 1 > d->classes) d->classes = label + 1;
-    return 0;
-}
-
-struct out {
-    struct lc_rec_writer *rec;
-    struct lc_out *lst, *prop;
-    char dir[4096];
-};
-
-static void abort_out(struct out *w)
-{
-    lc_rec_writer_abort(w->rec);
-    lc_out_abort(w->lst);
-    lc_out_abort(w->prop);
-}
-
-static void die(struct out *w, struct lc_err *err)
-{
-    abort_out(w);
-    lc_tool_fail(err);
-}
-
-static void open_out(struct out *w, const struct opts *o)
-{
-    struct lc_err err;
-    char rec[4200], idx[4200], lst[4200], prop[4200];
-    if (mkdir(o->output, 0777) != 0 && errno != EEXIST) {
-        lc_errno(&err, errno, o->output, "cannot create directory");
-        lc_tool_fail(&err);
-    }
-    snprintf(rec, sizeof rec, "%s/%s.rec", o->output, o->prefix);
-    snprintf(idx, sizeof idx, "%s/%s.idx", o->output, o->prefix);
-    snprintf(lst, sizeof lst, "%s/%s.lst", o->output, o->prefix);
-    snprintf(prop, sizeof prop, "%s/property", o->output);
-    if (lc_rec_writer_open(&w->rec, rec, idx, &err)) lc_tool_fail(&err);
-    if (lc_out_open(&w->lst, lst, 0, &err)) die(w, &err);
-    if (!o->plain && lc_out_open(&w->prop, prop, 0, &err)) die(w, &err);
-}
-
 /* The image bytes to store: passed through, or encoded from pixels. */
 static int payload(const struct opts *o, const struct lc_source_item *it, int pixels, struct lc_image_decoder *dec,
                    struct lc_image *img, uint8_t **owned, const uint8_t **bytes, size_t *len, int *h, int *w,
@@ -166,28 +90,6 @@ static int payload(const struct opts *o, const struct lc_source_item *it, int pi
     return rc;
 }
 
-static void write_lst(struct out *w, int64_t idx, const float *labels, unsigned n, const char *path)
-{
-    char line[8192];
-    size_t k = (size_t)snprintf(line, sizeof line, "%lld\t", (long long)idx);
-    for (unsigned i = 0; i < n && k < sizeof line - 64; i++) k += (size_t)snprintf(line + k, sizeof line - k, "%f\t", (double)labels[i]);
-    k += (size_t)snprintf(line + k, sizeof line - k, "%s\n", path);
-    struct lc_err err;
-    if (k >= sizeof line) {
-        lc_errf(&err, LC_EINVAL, path, -1, -1, "path too long for the .lst");
-        die(w, &err);
-    }
-    if (lc_out_write(w->lst, line, k, &err)) die(w, &err);
-}
-
-static void put(struct out *w, int64_t key, const uint8_t *rec, size_t len)
-{
-    struct lc_err err;
-    char k[32];
-    snprintf(k, sizeof k, "%lld", (long long)key);
-    if (lc_rec_write(w->rec, k, rec, len, &err)) die(w, &err);
-}
-
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -199,95 +101,40 @@ int main(int argc, char **argv)
     int pixels = lc_meta_pixels(lc_source_meta(src));
     struct lc_image_decoder *dec;
     if (lc_image_decoder_init(&dec, &err)) lc_tool_fail(&err);
-    struct out w = {0};
-    open_out(&w, &o);
-    struct ids ids = {.current = -1};
+    struct lc_recset *set;
+    if (lc_recset_open(&set, o.output, o.prefix, o.plain, &err)) lc_tool_fail(&err);
     struct lc_image img = {0};
     struct lc_source_item it;
     struct lc_progress pr;
     lc_progress_start(&pr, o.progress, lc_source_count(src) > 0 ? (unsigned long long)lc_source_count(src) : 0, "images");
-    int64_t idx = o.plain ? 0 : 1, first_h = 0, first_w = 0, n = 0;
-    uint8_t *rec = NULL;
-    size_t rec_cap = 0;
     int rc;
     while ((rc = lc_source_next(src, &it, &err)) == 1) {
         uint8_t *owned = NULL;
         const uint8_t *bytes = NULL;
-        size_t len;
-        int h, wd;
-        if (payload(&o, &it, pixels, dec, &img, &owned, &bytes, &len, &h, &wd, &err)) {
+        size_t len = 0;
+        int h = 0, wd = 0;
+        rc = payload(&o, &it, pixels, dec, &img, &owned, &bytes, &len, &h, &wd, &err);
+        /* the plain layout keeps a stored label array; InsightFace uses the class */
+        if (!rc) rc = lc_recset_add(set, it.label, it.floats, it.n_floats, bytes, len, it.key, h, wd, &err);
+        free(owned);
+        if (rc) {
             char msg[sizeof err.msg + 600];
             snprintf(msg, sizeof msg, "key '%.500s': %s", it.key, err.msg);
             lc_errf(&err, err.code, o.input, (int64_t)it.index, it.offset, "%s", msg);
-            die(&w, &err);
+            break;
         }
-        if (n == 0) first_h = h, first_w = wd;
-        /* plain layout keeps a stored label array; InsightFace uses the class */
-        float scalar = (float)it.label;
-        const float *labels = o.plain && it.n_floats > 1 ? it.floats : &scalar;
-        unsigned nl = o.plain && it.n_floats > 1 ? it.n_floats : 1;
-        if (!o.plain && ids_add(&ids, it.label, idx, it.key, &err)) {
-            err.record = (int64_t)it.index;
-            snprintf(err.path, sizeof err.path, "%s", o.input);
-            die(&w, &err);
-        }
-        size_t need = LC_IRHEADER_SIZE + 4 * (size_t)nl + len;
-        if (need > rec_cap) {
-            rec_cap = need * 2;
-            uint8_t *p = realloc(rec, rec_cap);
-            if (!p) {
-                lc_errf(&err, LC_ENOMEM, NULL, -1, -1, "out of memory");
-                die(&w, &err);
-            }
-            rec = p;
-        }
-        size_t hl = nl > 1 ? lc_irheader_pack(rec, 0, labels, nl, (uint64_t)idx, 0)
-                           : lc_irheader_pack(rec, scalar, NULL, 0, (uint64_t)idx, 0);
-        if (len) memcpy(rec + hl, bytes, len);
-        put(&w, idx, rec, hl + len);
-        write_lst(&w, idx, labels, nl, it.key);
-        free(owned);
-        idx++;
-        n++;
-        lc_progress_update(&pr, (unsigned long long)n);
+        lc_progress_update(&pr, lc_recset_count(set));
     }
-    if (rc < 0) die(&w, &err);
-    if (n == 0) {
-        lc_errf(&err, LC_EFORMAT, o.input, -1, -1, "no images to pack");
-        die(&w, &err);
+    if (rc < 0) {
+        lc_recset_abort(set);
+        lc_tool_fail(&err);
     }
-    if (!o.plain) {
-        int64_t id_first = idx;
-        uint8_t meta[LC_IRHEADER_SIZE + 8];
-        for (int64_t c = 0; c < ids.classes; c++) { /* empty classes get an empty range */
-            float range[2] = {(float)(ids.lo[c] >= 0 ? ids.lo[c] : id_first), (float)(ids.lo[c] >= 0 ? ids.hi[c] : id_first)};
-            put(&w, idx, meta, lc_irheader_pack(meta, 0, range, 2, (uint64_t)idx, 0));
-            idx++;
-        }
-        float head[2] = {(float)id_first, (float)idx};
-        put(&w, 0, meta, lc_irheader_pack(meta, 0, head, 2, 0, 0));
-        char prop[96];
-        int k = snprintf(prop, sizeof prop, "%lld,%lld,%lld", (long long)ids.classes, (long long)first_h, (long long)first_w);
-        if (lc_out_write(w.prop, prop, (size_t)k, &err)) die(&w, &err);
-    }
-    if (lc_rec_writer_close(w.rec, &err)) {
-        w.rec = NULL;
-        die(&w, &err);
-    }
-    w.rec = NULL;
-    if (lc_out_commit(w.lst, &err)) {
-        w.lst = NULL;
-        die(&w, &err);
-    }
-    w.lst = NULL;
-    if (w.prop && lc_out_commit(w.prop, &err)) lc_tool_fail(&err);
-    lc_progress_end(&pr, (unsigned long long)n);
+    uint64_t n = lc_recset_count(set);
+    if (lc_recset_close(set, &err)) lc_tool_fail(&err);
+    lc_progress_end(&pr, n);
     if (o.progress)
-        lc_tool_note("packed %lld images%s into %s/%s.rec", (long long)n,
+        lc_tool_note("packed %llu images%s into %s/%s.rec", (unsigned long long)n,
                      o.plain ? "" : " with identity and header records", o.output, o.prefix);
-    free(rec);
-    free(ids.lo);
-    free(ids.hi);
     lc_image_release(&img);
     lc_image_decoder_free(dec);
     lc_source_close(src);
