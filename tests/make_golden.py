@@ -458,6 +458,33 @@ def make_heads():
     print("heads, optim: torch", torch.__version__)
 
 
+def make_augment():
+    """augment/: what cv2.resize makes of a face-sized image for each of the
+    five interpolations (down to several sizes, including an exact 2x, and
+    back up), and what PIL's ImageEnhance makes for brightness, contrast and
+    saturation when handed BGR data as the reference does."""
+    import cv2
+    from PIL import Image, ImageEnhance
+    rng = np.random.default_rng(11)
+    img = test_pattern(rng, 64, 64, 3)
+    img[18:34, 22:50] = rng.integers(0, 256, (16, 28, 3))  # a sharp-edged noisy block
+    np.save(out("augment", "img.npy"), img)
+    interps = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
+               "cubic": cv2.INTER_CUBIC, "lanczos4": cv2.INTER_LANCZOS4}
+    for name, code in interps.items():
+        for side in (13, 21, 32, 33, 57):
+            small = cv2.resize(img, (side, side), interpolation=code)
+            np.save(out("augment", "down_%s_%d.npy" % (name, side)), small)
+            np.save(out("augment", "up_%s_%d.npy" % (name, side)), cv2.resize(small, (64, 64), interpolation=code))
+        np.save(out("augment", "rect_%s.npy" % name), cv2.resize(img[:56], (23, 40), interpolation=code))
+    pil = Image.fromarray(img)  # BGR data that PIL takes for RGB, as the reference does
+    for f in (0.5, 0.73, 1.0, 1.27, 1.5):
+        for name, enh in (("brightness", ImageEnhance.Brightness), ("contrast", ImageEnhance.Contrast),
+                          ("saturation", ImageEnhance.Color)):
+            np.save(out("augment", "%s_%.2f.npy" % (name, f)), np.array(enh(pil).enhance(f)))
+    print("augment: OpenCV", cv2.__version__, "PIL", Image.__version__)
+
+
 def det_fill(index, n, scale, offset):
     """Deterministic values for tensor `index` of a state_dict, reproduced
     bit for bit by tests/test_ir.c: a lowbias32 hash of (index, element),
@@ -592,6 +619,6 @@ def make_ir():
 
 
 if __name__ == "__main__":
-    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads", "ir"]
+    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads", "ir", "augment"]
     for w in want:
         globals()["make_" + w]()
