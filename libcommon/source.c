@@ -599,6 +599,8 @@ int64_t lc_source_classes(const struct lc_source *s) { return s->classes; }
 const char *lc_source_meta(const struct lc_source *s) { return s->meta ? s->meta : ""; }
 int lc_source_recoverable(const struct lc_source *s) { return s->recoverable; }
 uint64_t lc_source_position(const struct lc_source *s) { return s->next; }
+const char *lc_source_path(const struct lc_source *s) { return s->path; }
+int lc_source_indexed(const struct lc_source *s) { return s->type == LC_SOURCE_RECORDIO && s->have_idx; }
 int lc_source_set_skip_data(struct lc_source *s, int skip) { return s->skip_data = skip; }
 
 const char *lc_source_class_name(const struct lc_source *s, int64_t label)

@@ -80,6 +80,10 @@ int lc_source_recoverable(const struct lc_source *s);
 /* Position the source so the next item is `index` (cheap where the source
  * has random access, otherwise by skipping). */
 int lc_source_seek(struct lc_source *s, uint64_t index, struct lc_err *err);
+/* The file or directory read (for RecordIO: the .rec file). */
+const char *lc_source_path(const struct lc_source *s);
+/* RecordIO read through an .idx (item offsets are then stable addresses). */
+int lc_source_indexed(const struct lc_source *s);
 /* Position of the next item. */
 uint64_t lc_source_position(const struct lc_source *s);
 /* Whether items come without reading their bytes (fast --list). */
