@@ -55,12 +55,26 @@ static inline struct tu_array tu_fixture(const char *rel)
 
 static inline void tu_free(struct tu_array *a) { free(a->file); }
 
-/* A fresh scratch directory for the calling test; returns its path. */
+/* A fresh scratch directory for the calling test; returns its path. It is
+ * removed when the test's process exits, whatever the test did. */
+static char tu_dirs[8][64];
+static int tu_ndirs;
+static inline void tu_rmdirs(void)
+{
+    for (int i = 0; i < tu_ndirs; i++) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dirs[i]);
+        if (system(cmd)) {
+        }
+    }
+}
 static inline const char *tu_tmpdir(void)
 {
-    static char dir[256];
-    snprintf(dir, sizeof dir, "/tmp/lc-test-XXXXXX");
+    cr_assert_lt(tu_ndirs, 8);
+    char *dir = tu_dirs[tu_ndirs];
+    snprintf(dir, 64, "/tmp/lc-test-XXXXXX");
     cr_assert(mkdtemp(dir), "mkdtemp failed");
+    if (tu_ndirs++ == 0) atexit(tu_rmdirs);
     return dir;
 }
 
