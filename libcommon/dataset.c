@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "image.h"
+#include "io.h"
 #include "recordio.h"
 #include "source.h"
 
@@ -169,22 +170,9 @@ int lc_dataset_read(struct lc_dataset *d, size_t i, uint8_t **buf, size_t *cap, 
     }
     char path[8300];
     snprintf(path, sizeof path, "%s/%s", d->root, d->keys + x->key);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lc_errno(err, errno, path, "cannot open");
-    struct stat st;
-    int rc = fstat(fd, &st) ? lc_errno(err, errno, path, "cannot stat") : 0;
-    if (!rc && grow((void **)buf, cap, (size_t)st.st_size + 1, 1)) rc = lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
-    size_t got = 0;
-    while (!rc && got < (size_t)st.st_size) {
-        ssize_t k = read(fd, *buf + got, (size_t)st.st_size - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) rc = lc_errf(err, LC_EIO, path, -1, (int64_t)got, "read failed");
-        else got += (size_t)k;
-    }
-    close(fd);
-    *len = got;
+    int rc = lc_file_read(path, buf, cap, len, (size_t)1 << 28, err);
     if (!rc) { /* the scan did not read the files: look at the bytes now */
-        int f = lc_image_sniff(*buf, got);
+        int f = lc_image_sniff(*buf, *len);
         *codec = f == LC_IMAGE_JPEG ? 1 : f == LC_IMAGE_PNG ? 2 : 3;
     }
     return rc;

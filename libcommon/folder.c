@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
+
 #define MAX_FILE (256u << 20)
 
 struct entry {
@@ -294,23 +296,10 @@ static int grow(struct lc_folder *f, size_t n, const char *name, struct lc_err *
 static int read_file(struct lc_folder *f, const char *rel, struct lc_folder_item *it, struct lc_err *err)
 {
     snprintf(f->path_buf, sizeof f->path_buf, "%s/%s", f->root, rel);
-    int fd = open(f->path_buf, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lc_errno(err, errno, f->path_buf, "cannot open");
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) != 0) rc = lc_errno(err, errno, f->path_buf, "cannot stat");
-    else if ((uint64_t)st.st_size > MAX_FILE) rc = lc_errf(err, LC_EFORMAT, f->path_buf, -1, -1, "file larger than 256 MiB");
-    else rc = grow(f, (size_t)st.st_size + 1, f->path_buf, err);
-    size_t got = 0;
-    while (!rc && got < (size_t)st.st_size) {
-        ssize_t k = read(fd, f->buf + got, (size_t)st.st_size - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) rc = k < 0 ? lc_errno(err, errno, f->path_buf, "read failed") : lc_errf(err, LC_ETRUNC, f->path_buf, -1, (int64_t)got, "file shrank while reading");
-        else got += (size_t)k;
-    }
-    close(fd);
+    size_t len;
+    int rc = lc_file_read(f->path_buf, &f->buf, &f->buf_cap, &len, MAX_FILE, err);
     it->data = f->buf;
-    it->len = got;
+    it->len = rc ? 0 : len;
     return rc;
 }
 

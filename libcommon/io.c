@@ -470,3 +470,41 @@ void lc_out_free(struct lc_out *o)
 {
     if (o) out_free(o);
 }
+
+int lc_file_read(const char *path, uint8_t **buf, size_t *cap, size_t *len, size_t max, struct lc_err *err)
+{
+    int is_stdin = !path || strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "<stdin>" : path;
+    int fd = is_stdin ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return lc_errno(err, errno, path, "cannot open");
+    struct stat st;
+    int64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+    int rc = 0;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) rc = lc_errf(err, LC_EIO, name, -1, -1, "is a directory");
+    else if (size >= 0 && (uint64_t)size > max)
+        rc = lc_errf(err, LC_EFORMAT, name, -1, -1, "file of %lld bytes is larger than the %zu accepted", (long long)size, max);
+    size_t n = 0;
+    while (!rc) {
+        if (n + 1 >= *cap) { /* room for the data and a NUL */
+            size_t want = size >= 0 && (size_t)size + 1 > n + 1 ? (size_t)size + 1 : (*cap ? *cap * 2 : 65536);
+            uint8_t *b = realloc(*buf, want);
+            if (!b) {
+                rc = lc_errf(err, LC_ENOMEM, name, -1, -1, "out of memory");
+                break;
+            }
+            *buf = b;
+            *cap = want;
+        }
+        ssize_t k = read(fd, *buf + n, *cap - 1 - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) rc = lc_errno(err, errno, name, "read failed at byte %zu", n);
+        else if (k == 0) break;
+        else if ((n += (size_t)k) > max) rc = lc_errf(err, LC_EFORMAT, name, -1, (int64_t)n, "file larger than the %zu bytes accepted", max);
+    }
+    if (!is_stdin) close(fd);
+    if (!rc) {
+        (*buf)[n] = 0;
+        *len = n;
+    }
+    return rc;
+}

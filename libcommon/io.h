@@ -69,6 +69,11 @@ void lc_out_free(struct lc_out *o);
  * tool layer calls it from its signal handlers and before exiting on error. */
 void lc_out_cleanup_all(void);
 
+/* Read the whole file at path (NULL or "-": stdin) into *buf, grown with
+ * realloc (*cap is its size; start with NULL and 0), NUL-terminated. Files
+ * larger than max bytes are refused. *len gets the size. */
+int lc_file_read(const char *path, uint8_t **buf, size_t *cap, size_t *len, size_t max, struct lc_err *err);
+
 /* Write all of p to fd, retrying on EINTR and short writes. */
 int lc_write_all(int fd, const void *p, size_t n, const char *name,
                  struct lc_err *err);

@@ -329,36 +329,16 @@ size_t lc_irheader_pack(uint8_t *out, float label, const float *labels, uint32_t
 
 /* ---------------------------------------------------------------- .idx */
 
+/* An .idx or property file: text, at most 1 GiB. */
 static char *slurp(const char *path, size_t *len, struct lc_err *err)
 {
-    struct lc_in *in;
-    if (lc_in_open(&in, path, err)) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    for (;;) {
-        if (!b) {
-            lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
-            break;
-        }
-        size_t got;
-        if (lc_in_read(in, b + n, cap - n, &got, err)) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        n += got;
-        if (n < cap) {
-            b[n] = '\0';
-            *len = n;
-            break;
-        }
-        char *nb = realloc(b, cap * 2 + 1);
-        if (!nb) free(b);
-        b = nb;
-        cap *= 2;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    if (lc_file_read(path, &buf, &cap, len, (size_t)1 << 30, err)) {
+        free(buf);
+        return NULL;
     }
-    lc_in_close(in);
-    return b;
+    return (char *)buf;
 }
 
 static int parse_u64(const char *s, const char *e, uint64_t *v)

@@ -599,31 +599,13 @@ static int add_meta(void *dest, const char *arg, struct lc_err *err)
 
 static void *read_file(const char *path, size_t *len, struct lc_err *err)
 {
-    struct lc_in *in;
-    if (lc_in_open(&in, path, err)) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
-            break;
-        }
-        size_t got;
-        if (lc_in_read(in, buf + n, cap - n, &got, err)) break;
-        n += got;
-        if (n < cap) {
-            lc_in_close(in);
-            *len = n;
-            return buf;
-        }
-        uint8_t *b = realloc(buf, cap * 2);
-        if (!b) free(buf);
-        buf = b;
-        cap *= 2;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    if (lc_file_read(path, &buf, &cap, len, SIZE_MAX - 1, err)) {
+        free(buf);
+        return NULL;
     }
-    free(buf);
-    lc_in_close(in);
-    return NULL;
+    return buf;
 }
 
 /* A per-record side array (--labels, --floats): rows of `width` values. */
