@@ -485,6 +485,27 @@ int lc_file_read(const char *path, uint8_t **buf, size_t *cap, size_t *len, size
         rc = lc_errf(err, LC_EFORMAT, name, -1, -1, "file of %lld bytes is larger than the %zu accepted", (long long)size, max);
     size_t n = 0;
     while (!rc) {
+        if (size >= 0 && n == (size_t)size) { /* all that stat promised: confirm the end without growing */
+            uint8_t t;
+            ssize_t k = read(fd, &t, 1);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                if (k < 0) rc = lc_errno(err, errno, name, "read failed at byte %zu", n);
+                break;
+            }
+            size = -1; /* the file grew while we read it: go on without a size */
+            if (n + 1 >= *cap) {
+                uint8_t *b = realloc(*buf, *cap * 2 + 2);
+                if (!b) {
+                    rc = lc_errf(err, LC_ENOMEM, name, -1, -1, "out of memory");
+                    break;
+                }
+                *buf = b;
+                *cap = *cap * 2 + 2;
+            }
+            (*buf)[n++] = t;
+            continue;
+        }
         if (n + 1 >= *cap) { /* room for the data and a NUL */
             size_t want = size >= 0 && (size_t)size + 1 > n + 1 ? (size_t)size + 1 : (*cap ? *cap * 2 : 65536);
             uint8_t *b = realloc(*buf, want);
