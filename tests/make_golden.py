@@ -243,6 +243,19 @@ def _roc_case(name, score, label, distance=False):
         k = int(np.searchsorted(fpr, far, side="right")) - 1
         res += [tpr[k], fpr[k], thr[k]]
     np.save(out("metrics", name + "_summary.npy"), np.array(res, np.float64))
+    return res
+
+
+def _scores_csv(name, score, label, kind, expected):
+    """A score file as verify-pairs writes it, and the values roc-report
+    must print for it (17 significant digits, as its CSV tables)."""
+    with open(out("metrics", name + ".csv"), "w") as f:
+        f.write("dataset,pair,key_a,key_b,label,%s\n" % kind)
+        for i, (s, l) in enumerate(zip(score, label)):
+            f.write("%s,%d,a%d,b%d,%d,%.17g\n" % (name, i, i, i, l, s))
+    with open(out("metrics", name + "_expected.txt"), "w") as f:
+        for k, v in expected:
+            f.write("%s %.17g\n" % (k, v))
 
 
 def make_metrics():
@@ -297,7 +310,10 @@ def make_metrics():
     n = 997
     same = rng.random(n) < 0.05
     d = np.where(same, rng.normal(1.0, 0.3, n), rng.normal(1.5, 0.3, n)).clip(0, 4)
-    _protocol_case("proto_unbalanced", np.round(d, 3), same)
+    r = _protocol_case("proto_unbalanced", np.round(d, 3), same)
+    _scores_csv("proto_unbalanced", np.round(d, 3), same.astype(int), "sqeuclidean",
+                [("acc10_mean", r[20]), ("acc10_std", r[21]), ("acc10_threshold", r[22]),
+                 ("tar_ref", r[54]), ("tar_ref_std", r[55]), ("far_ref", r[56])])
 
     # embeddings -> distances exactly as numpy computes them in float64
     n, D = 200, 32
@@ -305,7 +321,7 @@ def make_metrics():
     who = rng.integers(0, 40, 2 * n)
     issame = rng.random(n) < 0.5
     who[1::2] = np.where(issame, who[0::2], (who[0::2] + 1 + rng.integers(0, 39, n)) % 40)
-    E = (ids[who] + 0.6 * rng.standard_normal((2 * n, D))).astype(np.float32)
+    E = (ids[who] + 1.1 * rng.standard_normal((2 * n, D))).astype(np.float32)
     E64 = E.astype(np.float64)
     En = E64 / np.sqrt(np.sum(E64 * E64, axis=1, keepdims=True))
     dist = np.sum(np.square(En[0::2] - En[1::2]), 1)
@@ -326,7 +342,10 @@ def make_metrics():
     n = 2000
     lab = (rng.random(n) < 0.4).astype(np.uint8)
     s = np.round(np.where(lab == 1, rng.normal(0.6, 0.2, n), rng.normal(0.2, 0.2, n)), 3)
-    _roc_case("roc_ties", s, lab)
+    r = _roc_case("roc_ties", s, lab)
+    _scores_csv("roc_ties", s, lab, "cosine",
+                [("auc", r[0]), ("eer", r[1]), ("eer_threshold", r[2]), ("best_acc", r[3]),
+                 ("best_acc_threshold", r[4]), ("roc_points", r[5]), ("tar_1e-2", r[9]), ("tar_1e-3", r[12])])
     _roc_case("roc_equal", np.full(20, 0.5), (np.arange(20) % 4 == 0).astype(np.uint8))
     _roc_case("roc_tiny", np.array([0.3, 0.7]), np.array([0, 1], np.uint8))
     n = 1500

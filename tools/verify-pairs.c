@@ -188,8 +188,10 @@ static int next_embedding(struct lc_reader *r, struct lc_record *rec, double *v,
         fail(&err);
     }
     if (!o->no_normalize && lc_emb_normalize(v, *D, scratch, &err)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", err.msg);
         lc_errf(&err, LC_EINVAL, lc_reader_name(r), (int64_t)rec->index, (int64_t)rec->offset, "record '%s': %s",
-                rec->key, err.msg);
+                rec->key, why);
         fail(&err);
     }
     return 1;
@@ -681,9 +683,9 @@ static int add_dataset(struct opts *o, char *arg)
     char *eq = strchr(arg, '=');
     char *slash = strchr(arg, '/');
     static char stems[MAX_DATASETS][128];
-    if (eq && (!slash || eq < slash) && eq > arg) {
-        *eq = '\0';
-        o->names[o->nsets] = arg;
+    if (eq && (!slash || eq < slash) && eq > arg) { /* argv stays whole: history= shows it */
+        snprintf(stems[o->nsets], sizeof stems[0], "%.*s", (int)(eq - arg < 127 ? eq - arg : 127), arg);
+        o->names[o->nsets] = stems[o->nsets];
         o->paths[o->nsets] = eq + 1;
     } else {
         o->paths[o->nsets] = arg;
