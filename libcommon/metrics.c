@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------- numpy arithmetic */
 
@@ -356,10 +357,12 @@ done:
 
 /* ------------------------------------------------------- sorting */
 
-/* Integer image of a double that sorts descending when the images sort
- * ascending: the usual sign flip makes doubles order as unsigned integers,
- * and the complement reverses that. */
-static inline uint64_t desc_image(double v)
+/* The sort runs on integer images of the doubles, made in place: the usual
+ * sign flip makes doubles order as unsigned integers, and the complement
+ * turns that into descending order. Loads and stores go through memcpy
+ * (plain moves once compiled), so the double array is never accessed
+ * through another type. */
+static inline uint64_t to_image(double v)
 {
     uint64_t b;
     memcpy(&b, &v, sizeof b);
@@ -367,74 +370,243 @@ static inline uint64_t desc_image(double v)
     return ~b;
 }
 
-static void insertion(double *key, uint8_t *lab, size_t n)
+static inline double from_image(uint64_t b)
+{
+    b = ~b;
+    b = (b >> 63) ? (b & ~(1ull << 63)) : ~b;
+    double v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+static inline uint64_t ld(const double *p)
+{
+    uint64_t b;
+    memcpy(&b, p, sizeof b);
+    return b;
+}
+
+static inline void st(double *p, uint64_t b) { memcpy(p, &b, sizeof b); }
+
+#define SMALL_SORT 8192 /* buckets this small are finished by LSD radix in cache */
+
+static void insertion(double *key, size_t n)
 {
     for (size_t i = 1; i < n; i++) {
-        double k = key[i];
-        uint8_t l = lab[i];
-        uint64_t im = desc_image(k);
+        uint64_t k = ld(key + i);
         size_t j = i;
-        while (j > 0 && desc_image(key[j - 1]) > im) {
-            key[j] = key[j - 1];
-            lab[j] = lab[j - 1];
+        while (j > 0 && ld(key + j - 1) > k) {
+            st(key + j, ld(key + j - 1));
             j--;
         }
-        key[j] = k;
-        lab[j] = l;
+        st(key + j, k);
     }
 }
 
-/* American flag sort (in-place MSD radix, one byte per level). */
-static void flag_sort(double *key, uint8_t *lab, size_t n, int shift)
+/* LSD radix over the varying bytes at or below shift, through tmp (n). */
+static void lsd_small(double *key, size_t n, int shift, uint64_t mask, uint64_t *tmp)
 {
-    for (;;) {
-        if (n < 48) {
-            insertion(key, lab, n);
+    uint64_t local = 0, first = ld(key);
+    for (size_t i = 0; i < n; i++) local |= ld(key + i) ^ first;
+    mask &= local;
+    int odd = 0; /* passes so far: the data lives in tmp after an odd number */
+    for (int sh = 0; sh <= shift; sh += 8) {
+        if (!((mask >> sh) & 255)) continue;
+        size_t cnt[256] = {0};
+        if (!odd) {
+            for (size_t i = 0; i < n; i++) cnt[(ld(key + i) >> sh) & 255]++;
+        } else {
+            for (size_t i = 0; i < n; i++) cnt[(tmp[i] >> sh) & 255]++;
+        }
+        size_t pos = 0;
+        for (int d = 0; d < 256; d++) {
+            size_t c = cnt[d];
+            cnt[d] = pos;
+            pos += c;
+        }
+        if (!odd) {
+            for (size_t i = 0; i < n; i++) {
+                uint64_t k = ld(key + i);
+                tmp[cnt[(k >> sh) & 255]++] = k;
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                uint64_t k = tmp[i];
+                st(key + cnt[(k >> sh) & 255]++, k);
+            }
+        }
+        odd = !odd;
+    }
+    if (odd) memcpy(key, tmp, n * sizeof *tmp);
+}
+
+/* American flag sort (in-place MSD radix, a byte per level) on images;
+ * bytes equal in every key (mask clear) are skipped without a pass.
+ * Buckets that fit in cache are finished there (LSD radix when at most
+ * three bytes still vary, else more MSD levels and insertion sort). */
+static void flag_sort(double *key, size_t n, int shift, uint64_t mask, uint64_t *tmp)
+{
+    while (shift >= 0 && !((mask >> shift) & 255)) shift -= 8;
+    if (shift < 0) return;
+    if (n < 48) {
+        insertion(key, n);
+        return;
+    }
+    if (n <= SMALL_SORT) {
+        uint64_t local = 0, first = ld(key);
+        for (size_t i = 0; i < n; i++) local |= ld(key + i) ^ first;
+        mask &= local;
+        int bytes = 0;
+        for (int sh = 0; sh <= shift; sh += 8) bytes += ((mask >> sh) & 255) != 0;
+        if (bytes <= 3) {
+            lsd_small(key, n, shift, mask, tmp);
             return;
         }
+        while (shift >= 0 && !((mask >> shift) & 255)) shift -= 8;
+    }
+    size_t cnt[256] = {0};
+    for (size_t i = 0; i < n; i++) cnt[(ld(key + i) >> shift) & 255]++;
+    size_t start[257], next[256];
+    start[0] = 0;
+    for (int d = 0; d < 256; d++) start[d + 1] = start[d] + cnt[d];
+    if (cnt[(ld(key) >> shift) & 255] != n) { /* more than one bucket: permute */
+        /* ska_sort's order: sweep each unfinished bucket's unplaced range,
+         * swapping every element to its bucket's write cursor. The swaps of a
+         * sweep are independent, so their cache misses overlap (a cycle-
+         * leader loop would wait for each in turn); sweeps repeat until one
+         * bucket is left. */
+        uint8_t rem[256];
+        int nrem = 0;
+        memcpy(next, start, sizeof next);
+        for (int d = 0; d < 256; d++)
+            if (cnt[d]) rem[nrem++] = (uint8_t)d;
+        while (nrem > 1) {
+            int w = 0;
+            for (int r = 0; r < nrem; r++) {
+                int d = rem[r];
+                for (size_t it = next[d], end = start[d + 1]; it < end; it++) {
+                    uint64_t k = ld(key + it);
+                    size_t to = next[(k >> shift) & 255]++;
+                    st(key + it, ld(key + to));
+                    st(key + to, k);
+                }
+                if (next[d] < start[d + 1]) rem[w++] = (uint8_t)d;
+            }
+            nrem = w;
+        }
+    }
+    if (shift == 0) return;
+    for (int d = 0; d < 256; d++)
+        if (cnt[d] > 1) flag_sort(key + start[d], cnt[d], shift - 8, mask, tmp);
+}
+
+/* Big inputs: the first levels run here; once a level has split the keys
+ * into many buckets, the buckets are shared among threads (largest first,
+ * taken from a common counter), each with its own scratch. The result does
+ * not depend on the thread count. */
+struct sort_task {
+    double *key;
+    size_t n;
+};
+
+struct sort_pool {
+    struct sort_task *task;
+    size_t ntask, next;
+    int shift;
+    uint64_t mask;
+    pthread_mutex_t lock;
+    int failed;
+};
+
+static void *sort_worker(void *arg)
+{
+    struct sort_pool *p = arg;
+    uint64_t *tmp = malloc(SMALL_SORT * sizeof *tmp);
+    if (!tmp) {
+        p->failed = 1;
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        size_t t = p->next < p->ntask ? p->next++ : SIZE_MAX;
+        pthread_mutex_unlock(&p->lock);
+        if (t == SIZE_MAX) break;
+        flag_sort(p->task[t].key, p->task[t].n, p->shift, p->mask, tmp);
+    }
+    free(tmp);
+    return NULL;
+}
+
+static int cmp_task(const void *a, const void *b)
+{
+    size_t x = ((const struct sort_task *)a)->n, y = ((const struct sort_task *)b)->n;
+    return (x < y) - (x > y);
+}
+
+static int threads_default(void)
+{
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c < 1 ? 1 : c > 16 ? 16 : (int)c;
+}
+
+/* One American-flag level on the whole input (as flag_sort does), then the
+ * buckets in parallel. Returns 0, or -1 when the pool could not run (the
+ * caller then sorts single-threaded; nothing is lost). */
+static int parallel_sort(double *key, size_t n, uint64_t mask, int threads, uint64_t *tmp)
+{
+    int shift = 56;
+    for (;;) {
+        while (shift >= 0 && !((mask >> shift) & 255)) shift -= 8;
+        if (shift < 0) return 0;
         size_t cnt[256] = {0};
-        for (size_t i = 0; i < n; i++) cnt[(desc_image(key[i]) >> shift) & 255]++;
-        size_t first = (desc_image(key[0]) >> shift) & 255;
-        if (cnt[first] == n) { /* one bucket: go to the next byte without moving */
-            if (shift == 0) return;
+        for (size_t i = 0; i < n; i++) cnt[(ld(key + i) >> shift) & 255]++;
+        if (cnt[(ld(key) >> shift) & 255] == n) { /* one bucket: the next byte */
             shift -= 8;
             continue;
         }
-        size_t start[257], next[256];
-        start[0] = 0;
-        for (int d = 0; d < 256; d++) start[d + 1] = start[d] + cnt[d];
-        memcpy(next, start, sizeof next);
+        flag_sort(key, n, shift, mask & (0xffull << shift), tmp); /* this level only */
+        size_t start = 0;
+        struct sort_task task[256];
+        size_t nt = 0;
         for (int d = 0; d < 256; d++) {
-            while (next[d] < start[d + 1]) {
-                double k = key[next[d]];
-                uint8_t l = lab[next[d]];
-                size_t e = (desc_image(k) >> shift) & 255;
-                while (e != (size_t)d) { /* carry the element to its bucket */
-                    size_t to = next[e]++;
-                    double tk = key[to];
-                    uint8_t tl = lab[to];
-                    key[to] = k;
-                    lab[to] = l;
-                    k = tk;
-                    l = tl;
-                    e = (desc_image(k) >> shift) & 255;
-                }
-                key[next[d]] = k;
-                lab[next[d]] = l;
-                next[d]++;
-            }
+            if (cnt[d] > 1) task[nt++] = (struct sort_task){key + start, cnt[d]};
+            start += cnt[d];
         }
-        if (shift == 0) return;
-        for (int d = 0; d < 256; d++)
-            if (cnt[d] > 1) flag_sort(key + start[d], lab + start[d], cnt[d], shift - 8);
-        return;
+        if (shift == 0) return 0;
+        qsort(task, nt, sizeof *task, cmp_task);
+        struct sort_pool pool = {.task = task, .ntask = nt, .shift = shift - 8, .mask = mask};
+        pthread_mutex_init(&pool.lock, NULL);
+        pthread_t tid[16];
+        int started = 0;
+        for (int t = 1; t < threads && t < 16; t++)
+            if (pthread_create(&tid[started], NULL, sort_worker, &pool) == 0) started++;
+        sort_worker(&pool);
+        for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+        pthread_mutex_destroy(&pool.lock);
+        return pool.failed ? -1 : 0;
     }
 }
 
-void lc_sort_desc(double *key, uint8_t *lab, size_t n)
+/* negate: sort -key instead (distances), in the same pass */
+static int sort_desc(double *key, size_t n, int negate)
 {
-    if (n > 1) flag_sort(key, lab, n, 56);
+    if (n < 1) return 0;
+    uint64_t *tmp = malloc(SMALL_SORT * sizeof *tmp); /* 64 KiB, whatever n */
+    if (!tmp) return LC_ENOMEM;
+    uint64_t first = to_image((negate ? -key[0] : key[0]) + 0.0), mask = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = to_image((negate ? -key[i] : key[i]) + 0.0); /* -0.0 becomes 0.0 */
+        mask |= b ^ first;
+        st(key + i, b);
+    }
+    int threads = n >= (1u << 20) ? threads_default() : 1;
+    if (threads < 2 || parallel_sort(key, n, mask, threads, tmp) != 0) flag_sort(key, n, 56, mask, tmp);
+    for (size_t i = 0; i < n; i++) key[i] = from_image(ld(key + i));
+    free(tmp);
+    return 0;
 }
+
+int lc_sort_desc(double *key, size_t n) { return sort_desc(key, n, 0); }
 
 /* ------------------------------------------------------- the exact ROC */
 
@@ -471,14 +643,49 @@ int lc_roc_init(struct lc_roc *r, double *score, uint8_t *label, size_t n, int d
             memset(r, 0, sizeof *r);
             return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory for %zu scores", n);
         }
-        memcpy(r->label, label, n);
+        memcpy(r->key, score, n * sizeof *r->key);
         r->owned = 1;
     }
-    for (size_t i = 0; i < n; i++) {
-        double v = distance ? -score[i] : score[i];
-        r->key[i] = v + 0.0; /* -0.0 becomes 0.0: numpy's diff sees them equal */
+    /* Partition: same pairs first (their order does not matter, the sort
+     * follows), then the keys alone are sorted, each class on its own. */
+    double *k = r->key;
+    size_t a = 0, b = n;
+    if (in_place) {
+        while (a < b) {
+            if (label[a]) {
+                a++;
+            } else {
+                b--;
+                double t = k[a];
+                uint8_t l = label[b];
+                k[a] = k[b];
+                k[b] = t;
+                label[a] = l;
+                label[b] = 0;
+            }
+        }
+    } else { /* a copy: partition while copying would need a second buffer, so swap as above */
+        for (size_t i = 0; i < n; i++) r->label[i] = label[i];
+        uint8_t *lab = r->label;
+        while (a < b) {
+            if (lab[a]) {
+                a++;
+            } else {
+                b--;
+                double t = k[a];
+                uint8_t l = lab[b];
+                k[a] = k[b];
+                k[b] = t;
+                lab[a] = l;
+                lab[b] = 0;
+            }
+        }
     }
-    lc_sort_desc(r->key, r->label, n);
+    /* -0.0 becomes 0.0 on the way (numpy's diff sees them equal) */
+    if (sort_desc(k, pos, distance) || sort_desc(k + pos, n - pos, distance)) {
+        lc_roc_free(r);
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    }
     return 0;
 }
 
@@ -497,6 +704,44 @@ static double report_threshold(const struct lc_roc *r, double key)
     return r->distance ? -key + 0.0 : key;
 }
 
+/* Walk the merged classes: the next distinct key and how many of each
+ * class hold it (with per-position weights w, or 1 each when w is NULL).
+ * Returns 0 when both are used up. */
+struct merge {
+    const double *pos, *neg;
+    size_t np, nn, i, j;
+    const uint32_t *wp, *wn;
+};
+
+static inline int merge_next(struct merge *m, double *key, uint64_t *dtp, uint64_t *dfp)
+{
+    if (m->i == m->np && m->j == m->nn) return 0;
+    double v;
+    if (m->i == m->np) v = m->neg[m->j];
+    else if (m->j == m->nn) v = m->pos[m->i];
+    else v = m->pos[m->i] >= m->neg[m->j] ? m->pos[m->i] : m->neg[m->j];
+    uint64_t a = 0, b = 0;
+    if (m->wp) {
+        while (m->i < m->np && m->pos[m->i] == v) a += m->wp[m->i++];
+        while (m->j < m->nn && m->neg[m->j] == v) b += m->wn[m->j++];
+    } else {
+        size_t i0 = m->i, j0 = m->j;
+        while (m->i < m->np && m->pos[m->i] == v) m->i++;
+        while (m->j < m->nn && m->neg[m->j] == v) m->j++;
+        a = m->i - i0;
+        b = m->j - j0;
+    }
+    *key = v;
+    *dtp = a;
+    *dfp = b;
+    return 1;
+}
+
+static void merge_init(struct merge *m, const struct lc_roc *r)
+{
+    *m = (struct merge){.pos = r->key, .neg = r->key + r->n_pos, .np = r->n_pos, .nn = r->n_neg};
+}
+
 static void fill_rates(const struct lc_roc *r, struct lc_roc_point *p)
 {
     p->tpr = (double)p->tp / (double)r->n_pos;
@@ -512,14 +757,16 @@ int lc_roc_walk(const struct lc_roc *r, int drop_intermediate, lc_roc_fn fn, voi
     /* sklearn's point list: one per distinct score (before the (0,0) it
      * prepends); drop_intermediate looks at second differences of that
      * list, keeping its first and last points. */
-    uint64_t tp = 0, fp = 0;
+    struct merge m;
+    merge_init(&m, r);
+    uint64_t tp = 0, fp = 0, dtp, dfp;
+    double key;
     size_t k = 0; /* points produced so far */
     int have_prev = 0, have_cur = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        tp += r->label[i];
-        fp += (uint64_t)(1 - r->label[i]);
-        if (i + 1 < r->n && r->key[i + 1] == r->key[i]) continue;
-        struct lc_roc_point p = {.threshold = report_threshold(r, r->key[i]), .tp = tp, .fp = fp};
+    while (merge_next(&m, &key, &dtp, &dfp)) {
+        tp += dtp;
+        fp += dfp;
+        struct lc_roc_point p = {.threshold = report_threshold(r, key), .tp = tp, .fp = fp};
         fill_rates(r, &p);
         if (!drop_intermediate) {
             if ((rc = fn(ctx, &p, err))) return rc;
@@ -544,53 +791,6 @@ int lc_roc_walk(const struct lc_roc *r, int drop_intermediate, lc_roc_fn fn, voi
     return 0;
 }
 
-struct summary_ctx {
-    const struct lc_roc *r;
-    struct lc_roc_summary *s;
-    struct lc_roc_point prev;
-    int have_prev, eer_done;
-    uint64_t fp_allowed[LC_FAR_MAX];
-    struct lc_np_summer *sum;
-};
-
-static int summary_all(void *vctx, const struct lc_roc_point *p, struct lc_err *err)
-{
-    (void)err;
-    struct summary_ctx *c = vctx;
-    struct lc_roc_summary *s = c->s;
-    const struct lc_roc *r = c->r;
-    s->points++;
-    double acc = (double)(p->tp + (r->n_neg - p->fp)) / (double)r->n;
-    if (acc > s->best_acc) s->best_acc = acc, s->best_acc_threshold = p->threshold;
-    for (int t = 0; t < s->n_far; t++) /* the last point within the FAR: the highest TAR */
-        if (p->fp <= c->fp_allowed[t])
-            s->tar[t] = p->tpr, s->tar_fpr[t] = p->fpr, s->tar_threshold[t] = p->threshold;
-    double g = (1.0 - p->tpr) - p->fpr; /* FNR - FPR: starts at 1, ends at -1 */
-    if (!c->eer_done && g <= 0 && c->have_prev) {
-        const struct lc_roc_point *q = &c->prev;
-        double gq = (1.0 - q->tpr) - q->fpr;
-        double t = gq / (gq - g);
-        s->eer = q->fpr + t * (p->fpr - q->fpr);
-        s->eer_threshold = isinf(q->threshold) ? p->threshold : q->threshold + t * (p->threshold - q->threshold);
-        c->eer_done = 1;
-    }
-    c->prev = *p;
-    c->have_prev = 1;
-    return 0;
-}
-
-static int summary_dropped(void *vctx, const struct lc_roc_point *p, struct lc_err *err)
-{
-    (void)err;
-    struct summary_ctx *c = vctx;
-    c->s->points_dropped++;
-    if (c->have_prev) /* np.trapz: d * (y[1:] + y[:-1]) / 2.0, summed by add.reduce */
-        lc_np_summer_add(c->sum, (p->fpr - c->prev.fpr) * (p->tpr + c->prev.tpr) / 2.0);
-    c->prev = *p;
-    c->have_prev = 1;
-    return 0;
-}
-
 /* Largest fp with fp / n_neg <= far in float64 (the comparison sklearn
  * users write as fpr <= far). */
 static uint64_t fp_allowed(double far, size_t n_neg)
@@ -610,24 +810,75 @@ int lc_roc_summarize(struct lc_roc_summary *s, const struct lc_roc *r, const dou
     if (n_far < 0 || n_far > LC_FAR_MAX)
         return lc_errf(err, LC_EINVAL, NULL, -1, -1, "at most %d FAR targets", LC_FAR_MAX);
     memset(s, 0, sizeof *s);
-    s->best_acc = -1;
     s->n_far = n_far;
-    struct summary_ctx c = {.r = r, .s = s};
+    uint64_t allowed[LC_FAR_MAX];
     for (int t = 0; t < n_far; t++) {
         s->far[t] = fars[t];
-        c.fp_allowed[t] = s->fp_allowed[t] = fp_allowed(fars[t], r->n_neg);
+        allowed[t] = s->fp_allowed[t] = fp_allowed(fars[t], r->n_neg);
         s->supported[t] = s->fp_allowed[t] >= 1;
+        s->tar_threshold[t] = INFINITY; /* the (0, 0) point always qualifies */
     }
-    int rc = lc_roc_walk(r, 0, summary_all, &c, err);
-    if (rc) return rc;
-    c.sum = malloc(sizeof *c.sum);
-    if (!c.sum) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
-    lc_np_summer_init(c.sum);
-    c.have_prev = 0;
-    rc = lc_roc_walk(r, 1, summary_dropped, &c, err);
-    s->auc = lc_np_summer_result(c.sum);
-    free(c.sum);
-    return rc;
+    struct lc_np_summer *sum = malloc(sizeof *sum);
+    if (!sum) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    lc_np_summer_init(sum);
+    const double np_ = (double)r->n_pos, nn = (double)r->n_neg;
+    /* the (0, 0) point: accept nothing */
+    int64_t best = -(int64_t)0; /* tp - fp of the best point so far, (0, 0) first */
+    s->best_acc_threshold = INFINITY;
+    s->points = 1;
+    s->points_dropped = 1;
+    double eer_fpr = 0, eer_tpr = 0, eer_thr = INFINITY; /* the point before the crossing */
+    int eer_done = 0;
+    /* drop_intermediate state over sklearn's list (without the (0,0) point) */
+    uint64_t ptp = 0, pfp = 0, ctp = 0, cfp = 0; /* previous and current list points */
+    double kept_fpr = 0, kept_tpr = 0;           /* the last kept point, for the trapezoid */
+    size_t k = 0;
+    struct merge m;
+    merge_init(&m, r);
+    uint64_t tp = 0, fp = 0, dtp, dfp;
+    double key;
+    while (merge_next(&m, &key, &dtp, &dfp)) {
+        tp += dtp;
+        fp += dfp;
+        double thr = report_threshold(r, key);
+        s->points++;
+        if ((int64_t)tp - (int64_t)fp > best) best = (int64_t)tp - (int64_t)fp, s->best_acc_threshold = thr;
+        for (int t = 0; t < n_far; t++)
+            if (fp <= allowed[t]) s->tar[t] = (double)tp / np_, s->tar_fpr[t] = (double)fp / nn, s->tar_threshold[t] = thr;
+        if (!eer_done) {
+            double tpr = (double)tp / np_, fpr = (double)fp / nn, g = (1.0 - tpr) - fpr;
+            if (g <= 0) {
+                double gq = (1.0 - eer_tpr) - eer_fpr, t = gq / (gq - g);
+                s->eer = eer_fpr + t * (fpr - eer_fpr);
+                s->eer_threshold = isinf(eer_thr) ? thr : eer_thr + t * (thr - eer_thr);
+                eer_done = 1;
+            }
+            eer_fpr = fpr, eer_tpr = tpr, eer_thr = thr;
+        }
+        /* the dropped curve: decide the current point now its successor is known */
+        if (k >= 2 && ((fp - cfp) != (cfp - pfp) || (tp - ctp) != (ctp - ptp))) {
+            double f = (double)cfp / nn, t = (double)ctp / np_;
+            lc_np_summer_add(sum, (f - kept_fpr) * (t + kept_tpr) / 2.0); /* np.trapz's term */
+            kept_fpr = f, kept_tpr = t;
+            s->points_dropped++;
+        } else if (k == 1) { /* the list's first point is always kept */
+            double f = (double)cfp / nn, t = (double)ctp / np_;
+            lc_np_summer_add(sum, (f - kept_fpr) * (t + kept_tpr) / 2.0);
+            kept_fpr = f, kept_tpr = t;
+            s->points_dropped++;
+        }
+        ptp = ctp, pfp = cfp, ctp = tp, cfp = fp;
+        k++;
+    }
+    if (k >= 1) { /* the list's last point */
+        double f = (double)cfp / nn, t = (double)ctp / np_;
+        lc_np_summer_add(sum, (f - kept_fpr) * (t + kept_tpr) / 2.0);
+        s->points_dropped++;
+    }
+    s->auc = lc_np_summer_result(sum);
+    s->best_acc = (double)((uint64_t)((int64_t)r->n_neg + best)) / (double)r->n;
+    free(sum);
+    return 0;
 }
 
 /* ------------------------------------------------------- bootstrap */
@@ -683,7 +934,6 @@ static uint64_t rng_below(struct rng *g, uint64_t n)
 
 struct boot_job {
     const struct lc_roc *r;
-    const uint32_t *pos, *neg; /* sorted positions of each class */
     const uint64_t *fp_allowed;
     int n_far, reps, stride, first;
     uint64_t seed;
@@ -704,13 +954,17 @@ static void *boot_worker(void *arg)
         struct rng g;
         rng_seed(&g, j->seed, (uint64_t)b);
         memset(w, 0, r->n * sizeof *w);
-        for (size_t i = 0; i < r->n_pos; i++) w[j->pos[rng_below(&g, r->n_pos)]]++;
-        for (size_t i = 0; i < r->n_neg; i++) w[j->neg[rng_below(&g, r->n_neg)]]++;
-        uint64_t tp = 0, fp = 0, ptp = 0, pfp = 0, area2 = 0, best_tp[LC_FAR_MAX] = {0};
-        for (size_t i = 0; i < r->n; i++) {
-            if (r->label[i]) tp += w[i];
-            else fp += w[i];
-            if (i + 1 < r->n && r->key[i + 1] == r->key[i]) continue;
+        for (size_t i = 0; i < r->n_pos; i++) w[rng_below(&g, r->n_pos)]++;
+        for (size_t i = 0; i < r->n_neg; i++) w[r->n_pos + rng_below(&g, r->n_neg)]++;
+        struct merge m;
+        merge_init(&m, r);
+        m.wp = w;
+        m.wn = w + r->n_pos;
+        uint64_t tp = 0, fp = 0, ptp = 0, pfp = 0, area2 = 0, best_tp[LC_FAR_MAX] = {0}, dtp, dfp;
+        double key;
+        while (merge_next(&m, &key, &dtp, &dfp)) {
+            tp += dtp;
+            fp += dfp;
             area2 += (fp - pfp) * (tp + ptp); /* twice the trapezoid, in counts: exact */
             for (int t = 0; t < j->n_far; t++)
                 if (fp <= j->fp_allowed[t]) best_tp[t] = tp;
@@ -718,7 +972,8 @@ static void *boot_worker(void *arg)
             pfp = fp;
         }
         j->auc[b] = (double)area2 / (2.0 * (double)r->n_pos * (double)r->n_neg);
-        for (int t = 0; t < j->n_far; t++) j->tar[(size_t)t * (size_t)j->reps + (size_t)b] = (double)best_tp[t] / (double)r->n_pos;
+        for (int t = 0; t < j->n_far; t++)
+            j->tar[(size_t)t * (size_t)j->reps + (size_t)b] = (double)best_tp[t] / (double)r->n_pos;
     }
     free(w);
     return NULL;
@@ -748,18 +1003,12 @@ int lc_roc_bootstrap(struct lc_bootstrap *bs, const struct lc_roc *r, const doub
     if (n_far < 0 || n_far > LC_FAR_MAX) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "too many FAR targets");
     if (r->n > UINT32_MAX) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "bootstrap over more than 2^32 scores");
     int threads = bs->threads < 1 ? 1 : bs->threads > 64 ? 64 : bs->threads;
-    uint32_t *pos = malloc(r->n_pos * sizeof *pos), *neg = malloc(r->n_neg * sizeof *neg);
     double *auc = malloc((size_t)bs->reps * sizeof *auc);
     double *tar = malloc(((size_t)n_far + 1) * (size_t)bs->reps * sizeof *tar);
     int rc = 0;
-    if (!pos || !neg || !auc || !tar) {
+    if (!auc || !tar) {
         rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
         goto done;
-    }
-    size_t np_ = 0, nn = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        if (r->label[i]) pos[np_++] = (uint32_t)i;
-        else neg[nn++] = (uint32_t)i;
     }
     uint64_t allowed[LC_FAR_MAX];
     for (int t = 0; t < n_far; t++) allowed[t] = fp_allowed(fars[t], r->n_neg);
@@ -767,7 +1016,7 @@ int lc_roc_bootstrap(struct lc_bootstrap *bs, const struct lc_roc *r, const doub
     pthread_t tid[64];
     int started[64] = {0};
     for (int t = 0; t < threads; t++)
-        jobs[t] = (struct boot_job){.r = r, .pos = pos, .neg = neg, .fp_allowed = allowed, .n_far = n_far,
+        jobs[t] = (struct boot_job){.r = r, .fp_allowed = allowed, .n_far = n_far,
                                     .reps = bs->reps, .stride = threads, .first = t, .seed = bs->seed,
                                     .auc = auc, .tar = tar};
     for (int t = 1; t < threads; t++) started[t] = pthread_create(&tid[t], NULL, boot_worker, &jobs[t]) == 0;
@@ -790,8 +1039,6 @@ int lc_roc_bootstrap(struct lc_bootstrap *bs, const struct lc_roc *r, const doub
         bs->tar_hi[t] = lc_percentile(v, (size_t)bs->reps, hi);
     }
 done:
-    free(pos);
-    free(neg);
     free(auc);
     free(tar);
     return rc;

@@ -113,29 +113,34 @@ int lc_interp1d_slinear(const double *x, const double *y, size_t n, double xnew,
 
 /* ------------------------------------------------------- the exact ROC */
 
-/* Scores ready for ROC work: sorted by decreasing "sameness" (score for
- * similarities, -score for distances) with their labels. */
+/* Scores ready for ROC work: each class sorted by decreasing "sameness"
+ * (score for similarities, -score for distances); walks merge the two. */
 struct lc_roc {
     size_t n, n_pos, n_neg;
-    double *key;        /* (n,) sorted, descending; -0.0 stored as 0.0 */
-    uint8_t *label;     /* (n,) 1 same, 0 different, permuted with key */
+    double *key;        /* (n,): the n_pos same-pair keys, descending, then the
+                           n_neg different-pair keys, descending; -0.0 stored as 0.0 */
+    uint8_t *label;     /* (n,): n_pos ones, then n_neg zeros */
     int distance;       /* 1: key = -score, thresholds reported as distances */
     int owned;          /* key/label were allocated by lc_roc_init */
 };
 
-/* Sort scores for ROC work. score (n,) and label (n,) are sorted in place
- * (they become r->key and r->label, still owned by the caller) when
+/* Sort scores for ROC work. score (n,) and label (n,) are rearranged in
+ * place (they become r->key and r->label, still owned by the caller) when
  * in_place, else copied. distance: lower scores mean "same" (squared L2).
- * Memory: nothing beyond the arrays (an in-place MSD radix sort).
+ * Memory: nothing beyond the arrays and 64 KiB per thread (an in-place
+ * partition by class, then lc_sort_desc of each class's keys).
  * Errors: LC_EINVAL for a non-finite score (naming its index), a label
- * other than 0/1, or a single class (no ROC exists). */
+ * other than 0/1, or a single class (no ROC exists); LC_ENOMEM. */
 int lc_roc_init(struct lc_roc *r, double *score, uint8_t *label, size_t n, int distance,
                 int in_place, struct lc_err *err);
 void lc_roc_free(struct lc_roc *r);
 
-/* Sort keys descending with their labels, in place (MSD radix on the
- * order-preserving integer image of each double). Exposed for tests. */
-void lc_sort_desc(double *key, uint8_t *label, size_t n);
+/* Sort doubles descending in place: American flag MSD radix on their
+ * order-preserving integer images, LSD radix for buckets that fit in cache,
+ * and above 2^20 keys the buckets of the first level shared among the
+ * online CPUs (the result does not depend on how many). -0.0 is stored as
+ * 0.0. Memory: 64 KiB per thread. Exposed for tests. 0 or LC_ENOMEM. */
+int lc_sort_desc(double *key, size_t n);
 
 /* One ROC point: accept pairs whose score is >= threshold (distances:
  * <= threshold). The first point is (0, 0) with threshold +inf (sklearn

@@ -165,38 +165,55 @@ Test(protocol, bad_input_is_refused)
 
 /* ------------------------------------------------------- sorting */
 
-Test(sort, descending_with_labels_kept)
+static int cmp_desc(const void *a, const void *b)
 {
-    size_t n = 200000;
-    double *k = malloc(n * sizeof *k);
-    uint8_t *l = malloc(n);
-    uint64_t x = 12345, sum_before = 0, pos_before = 0;
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+Test(sort, descending_radix_matches_qsort)
+{
+    size_t n = 300000;
+    double *k = malloc(n * sizeof *k), *q = malloc(n * sizeof *q);
+    uint64_t x = 12345;
     for (size_t i = 0; i < n; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         double v = (double)(int64_t)(x >> 11) / 9007199254740992.0;
         if (i % 5 == 0) v = round(v * 100) / 100; /* ties */
+        if (i % 7 == 0) v = (float)v;             /* float32-rounded: constant low bytes */
         if (i % 11 == 0) v = -v * 1e6;
         if (i == 7) v = DBL_MAX;
         if (i == 8) v = -DBL_MAX;
         if (i == 9) v = DBL_MIN;
-        k[i] = v + 0.0;
-        l[i] = (uint8_t)((x >> 7) & 1);
-        pos_before += l[i];
-        sum_before += (uint64_t)(v > 0) * l[i];
+        if (i == 10) v = -0.0;
+        k[i] = q[i] = v;
     }
-    lc_sort_desc(k, l, n);
-    uint64_t pos_after = 0, sum_after = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i) cr_assert(k[i - 1] >= k[i], "not descending at %zu: %g then %g", i, k[i - 1], k[i]);
-        pos_after += l[i];
-        sum_after += (uint64_t)(k[i] > 0) * l[i];
-    }
+    cr_assert_eq(lc_sort_desc(k, n), 0);
+    qsort(q, n, sizeof *q, cmp_desc);
+    for (size_t i = 0; i < n; i++) cr_assert(k[i] == q[i], "at %zu: %g, want %g", i, k[i], q[i]);
     cr_expect_eq(k[0], DBL_MAX);
     cr_expect_eq(k[n - 1], -DBL_MAX);
-    cr_expect_eq(pos_after, pos_before);
-    cr_expect_eq(sum_after, sum_before, "labels did not travel with their keys");
+    /* above 2^20 keys the first level's buckets are sorted by threads */
+    size_t big = (1u << 20) + 12345;
+    double *b = malloc(big * sizeof *b), *c = malloc(big * sizeof *c);
+    for (size_t i = 0; i < big; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        b[i] = c[i] = (double)(int64_t)(x >> 11) / 9007199254740992.0 * (i % 3 ? 1 : -3);
+    }
+    cr_assert_eq(lc_sort_desc(b, big), 0);
+    qsort(c, big, sizeof *c, cmp_desc);
+    cr_assert(memcmp(b, c, big * sizeof *b) == 0, "threaded sort differs from qsort");
+    free(b);
+    free(c);
+    /* sizes around the insertion, in-cache and flag-sort paths */
+    for (size_t m = 1; m < 20000; m = m * 3 + 1) {
+        for (size_t i = 0; i < m; i++) k[i] = q[i] = (double)((i * 2654435761u) % 1000) / 7.0;
+        lc_sort_desc(k, m);
+        qsort(q, m, sizeof *q, cmp_desc);
+        cr_assert(memcmp(k, q, m * sizeof *k) == 0, "size %zu", m);
+    }
     free(k);
-    free(l);
+    free(q);
 }
 
 /* ------------------------------------------------------- the exact ROC */
@@ -312,9 +329,12 @@ Test(roc, in_place_sorts_the_callers_arrays)
     struct lc_err err;
     cr_assert_eq(lc_roc_init(&r, s, l, 5, 1, 1, &err), 0);
     cr_expect(r.key == s && !r.owned);
-    cr_expect_eq(s[0], -0.1);
-    cr_expect_eq(l[0], 0);
-    cr_expect_eq(s[4], -0.9);
+    double want[5] = {-0.5, -0.9, -0.1, -0.2, -0.5}; /* same pairs, then different, each descending */
+    uint8_t wl[5] = {1, 1, 0, 0, 0};
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(s[i], want[i], "key %d: %g", i, s[i]);
+        cr_expect_eq(l[i], wl[i], "label %d", i);
+    }
     lc_roc_free(&r);
 }
 
