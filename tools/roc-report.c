@@ -815,7 +815,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
     };
     struct lc_tool t = {
         "roc-report", "Report ROC, DET, AUC, EER and TAR@FAR of score files as CSV, plots, HTML and Markdown.",
-        "[options] -o DIR [RUN[:DATASET]=]SCORES...", "scores (streams or CSV from verify-pairs)", NULL,
+        "[options] -o DIR [RUN[:DATASET]=]SCORES...", "scores (streams or CSV from verify-pairs)",
+        "no stream: a report directory (CSV, gnuplot PNG/SVG, HTML, Markdown)",
         "Each SCORES file is one run (named RUN, or by its file name) holding one or more datasets (a "
         "CSV's dataset column, a stream's dataset= metadata, or :DATASET). Standard input (-) is read "
         "as a stream.\n"
