@@ -493,6 +493,7 @@ static char *which(const char *prog)
  * Returns 0, or fills why. */
 static int run_gnuplot(const struct opts *o, const char **names, int nd, char *why, size_t n)
 {
+    if (strcmp(o->gnuplot, "none") == 0) return snprintf(why, n, "not asked for (--gnuplot none)"), -1;
     char *prog = which(o->gnuplot);
     if (!prog) return snprintf(why, n, "gnuplot ('%s') was not found", o->gnuplot), -1;
     char prefix[64];
@@ -809,7 +810,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_STRING, "score-col", 0, &o->score_col, "COL", "CSV score column (default: score, cosine, sqeuclidean, similarity or distance)"},
         {LC_OPT_STRING, "label-col", 0, &o->label_col, "COL", "CSV label column (default: label)"},
         {LC_OPT_INT, "plot-points", 0, &o->plot_points, "N", "resolution of the plotted curves (default 2000; the CSV keeps every point)"},
-        {LC_OPT_STRING, "gnuplot", 0, &o->gnuplot, "PROG", "the gnuplot program (default: gnuplot on PATH)"},
+        {LC_OPT_STRING, "gnuplot", 0, &o->gnuplot, "PROG", "the gnuplot program (default: gnuplot on PATH; none: no plots)"},
         {LC_OPT_FLAG, "progress", 0, &o->progress, NULL, "report each run and dataset on stderr as it is done"},
         {LC_OPT_END},
     };
