@@ -618,6 +618,140 @@ def make_ir():
     print("ir: IR-18, %d tensors, %d parameters" % (len(names), sum(p.numel() for p in model.parameters())))
 
 
+def make_nn_elem():
+    """nn/elem/: activations, tensor ops, softmax, cross-entropy and
+    resizes, forward and gradients. Pointwise ops are computed by torch in
+    float64 from float32 inputs; resizes in float32, because ATen picks
+    source pixels with float32 index arithmetic and the C op must pick the
+    same ones. Files <case>_<name>.npy; shapes in cases.txt."""
+    import torch
+    import torch.nn.functional as F
+    rng = np.random.default_rng(20261128)
+    d = os.path.join("nn", "elem")
+    lines = []
+
+    def f32(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def save(case, name, a):
+        if isinstance(a, torch.Tensor):
+            a = a.detach().numpy()
+        a = np.ascontiguousarray(a)
+        np.save(out(d, "%s_%s.npy" % (case, name)), a.astype(np.int64) if a.dtype.kind in "iu" else a.astype(np.float32))
+
+    def t(a, dtype=torch.float64):
+        return torch.tensor(a, dtype=dtype, requires_grad=True)
+
+    def unary(case, fn, shape):
+        x, dy = f32(*shape), f32(*shape)
+        xt = t(x)
+        y = fn(xt)
+        y.backward(torch.tensor(dy, dtype=torch.float64))
+        for k, v in (("x", x), ("dy", dy), ("y", y), ("dx", xt.grad)):
+            save(case, k, v)
+        lines.append("%s %s" % (case, " ".join(map(str, shape))))
+
+    unary("relu", F.relu, (2, 3, 4, 5))
+    unary("gelu", F.gelu, (2, 3, 4, 5))
+    unary("sigmoid", torch.sigmoid, (2, 3, 4, 5))
+    for case, c in (("prelu_ch", 3), ("prelu_one", 1)):
+        x, dy = f32(2, 3, 4, 5), f32(2, 3, 4, 5)
+        a = (0.25 + 0.1 * rng.standard_normal(c)).astype(np.float32)
+        xt, at = t(x), t(a)
+        y = F.prelu(xt, at)
+        y.backward(torch.tensor(dy, dtype=torch.float64))
+        for k, v in (("x", x), ("a", a), ("dy", dy), ("y", y), ("dx", xt.grad), ("da", at.grad)):
+            save(case, k, v)
+        lines.append("%s 2 3 4 5 %d" % (case, c))
+
+    # mul and pixel shuffle
+    a, b, dy = f32(3, 4, 5), f32(3, 4, 5), f32(3, 4, 5)
+    at, bt = t(a), t(b)
+    (at * bt).backward(torch.tensor(dy, dtype=torch.float64))
+    for k, v in (("a", a), ("b", b), ("dy", dy), ("y", at * bt), ("da", at.grad), ("db", bt.grad)):
+        save("mul", k, v)
+    lines.append("mul 60")
+    x, dy = f32(2, 12, 3, 4), f32(2, 3, 6, 8)
+    xt = t(x)
+    y = F.pixel_shuffle(xt, 2)
+    y.backward(torch.tensor(dy, dtype=torch.float64))
+    for k, v in (("x", x), ("dy", dy), ("y", y), ("dx", xt.grad)):
+        save("pixel_shuffle", k, v)
+    lines.append("pixel_shuffle 2 3 3 4 2")
+
+    # broadcast multiply, sum over a dim, L2 normalise, over (outer, dim, inner)
+    O, D, I = 2, 5, 7
+    x, dy = f32(O, D, I), f32(O, D, I)
+    for case, sshape in (("mul_bcast_row", (O, D, 1)), ("mul_bcast_vec", (O, 1, I))):
+        s_ = f32(*sshape)
+        xt, st = t(x), t(s_)
+        y = xt * st
+        y.backward(torch.tensor(dy, dtype=torch.float64))
+        for k, v in (("x", x), ("s", s_), ("dy", dy), ("y", y), ("dx", xt.grad), ("ds", st.grad)):
+            save(case, k, v)
+        lines.append("%s %d %d %d" % (case, O, D, I))
+    dys = f32(O, I)
+    xt = t(x)
+    y = xt.sum(1)
+    y.backward(torch.tensor(dys, dtype=torch.float64))
+    for k, v in (("x", x), ("dy", dys), ("y", y), ("dx", xt.grad)):
+        save("sum_dim", k, v)
+    lines.append("sum_dim %d %d %d" % (O, D, I))
+    xl = x.copy()
+    xl[1, :, 3] = 0  # a zero vector: the eps clamp
+    xt = t(xl)
+    y = F.normalize(xt, dim=1, eps=1e-12)
+    y.backward(torch.tensor(dy, dtype=torch.float64))
+    for k, v in (("x", xl), ("dy", dy), ("y", y), ("dx", xt.grad)):
+        save("l2norm", k, v)
+    lines.append("l2norm %d %d %d" % (O, D, I))
+
+    # softmax and log-softmax along the middle and the last axis
+    for case, shape, dim in (("softmax_mid", (2, 5, 3), 1), ("softmax_last", (4, 7), 1)):
+        x, dy = f32(*shape, scale=3.0), f32(*shape)
+        for fn, name in ((F.softmax, case), (F.log_softmax, "log_" + case)):
+            xt = t(x)
+            y = fn(xt, dim=dim)
+            y.backward(torch.tensor(dy, dtype=torch.float64))
+            for k, v in (("x", x), ("dy", dy), ("y", y), ("dx", xt.grad)):
+                save(name, k, v)
+            outer = shape[0]
+            inner = shape[2] if len(shape) == 3 else 1
+            lines.append("%s %d %d %d" % (name, outer, shape[dim], inner))
+
+    # cross-entropy: mean over rows, one ignored row, label smoothing
+    N, C = 6, 5
+    logits = f32(N, C, scale=4.0)
+    labels = np.array([0, 4, -100, 2, 2, 1], dtype=np.int64)
+    for case, smooth in (("ce", 0.0), ("ce_smooth", 0.1)):
+        xt = t(logits)
+        loss = F.cross_entropy(xt, torch.tensor(labels), label_smoothing=smooth)
+        loss.backward()
+        for k, v in (("logits", logits), ("labels", labels), ("loss", loss.reshape(1)), ("dlogits", xt.grad)):
+            save(case, k, v)
+        lines.append("%s %d %d %g" % (case, N, C, smooth))
+
+    # resizes in float32 (see the docstring)
+    for case, mode, nc, h, w, ho, wo in (("bilinear_up", "bilinear", 3, 7, 9, 11, 13),
+                                         ("bilinear_down", "bilinear", 2, 9, 8, 4, 5),
+                                         ("bilinear_112_128", "bilinear", 1, 112, 112, 128, 128),
+                                         ("nearest_128_112", "nearest", 1, 128, 128, 112, 112),
+                                         ("nearest_up", "nearest", 3, 5, 6, 9, 13),
+                                         ("nearest_2x", "nearest", 1, 4, 5, 8, 10)):
+        x, dy = f32(1, nc, h, w), f32(1, nc, ho, wo)
+        xt = t(x, torch.float32)
+        kw = {"align_corners": False} if mode == "bilinear" else {}
+        y = F.interpolate(xt, size=(ho, wo), mode=mode, **kw)
+        y.backward(torch.tensor(dy))
+        for k, v in (("x", x), ("dy", dy), ("y", y), ("dx", xt.grad)):
+            save(case, k, v)
+        lines.append("%s %d %d %d %d %d" % (case, nc, h, w, ho, wo))
+
+    with open(out(d, "cases.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("nn/elem: torch %s, %d cases" % (torch.__version__, len(lines)))
+
+
 def _kfold(n, folds):
     from sklearn.model_selection import KFold
     if folds == 1:  # insightface's LFold(1)
@@ -858,6 +992,6 @@ def make_metrics():
 
 
 if __name__ == "__main__":
-    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads", "ir", "augment", "metrics"]
+    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads", "ir", "augment", "metrics", "nn_elem"]
     for w in want:
         globals()["make_" + w]()
