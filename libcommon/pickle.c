@@ -578,6 +578,9 @@ static int allowed(const char *const *allow, const uint8_t *mod, size_t ml, cons
 {
     for (; allow && *allow; allow++) {
         const char *e = *allow;
+        size_t el = strlen(e);
+        if (el == 1 && e[0] == '*') return 1;
+        if (el == ml + 2 && memcmp(e, mod, ml) == 0 && e[ml] == '.' && e[ml + 1] == '*') return 1;
         if (strlen(e) == ml + 1 + nl && memcmp(e, mod, ml) == 0 && e[ml] == '.' && memcmp(e + ml + 1, nm, nl) == 0)
             return 1;
     }

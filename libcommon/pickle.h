@@ -81,7 +81,10 @@ struct lc_pickle_opts {
     /* Globals that may appear, as "module.name" (e.g. "_codecs.encode"),
      * NULL-terminated; NULL allows none. Names are compared as written in
      * the pickle: Python 2 and protocol <= 2 pickles say `__builtin__`
-     * and `copy_reg` where Python 3 says `builtins` and `copyreg`. */
+     * and `copy_reg` where Python 3 says `builtins` and `copyreg`.
+     * "module.*" allows a whole module and "*" every global: safe, since
+     * nothing is ever called, for files whose odd corners the caller
+     * ignores (a Lightning checkpoint's hyper-parameters). */
     const char *const *allow;
     size_t max_depth;   /* open MARKs; 0 = 1024 */
     size_t max_stack;   /* values on the stack; 0 = 1 << 20 */

@@ -302,6 +302,19 @@ Test(pickle, globals_need_the_allowlist)
         cr_expect_eq(root->how, i == 1 ? LC_PICKLE_INST : LC_PICKLE_REDUCE);
         cr_expect_eq(lc_pickle_len(root->u.obj.args), 1);
         lc_pickle_free(p);
+        /* wildcards: the module's "*" and the catch-all; another module's
+         * "*" does not match, nor does a prefix of the module name */
+        char modstar[64];
+        snprintf(modstar, sizeof modstar, "%.*s.*", (int)(strchr(cases[i].global, '.') - cases[i].global),
+                 cases[i].global);
+        const char *allow_mod[] = {"numpy.*", "o.*", modstar, NULL}, *allow_any[] = {"*", NULL},
+                   *allow_other[] = {"numpy.*", "o.*", "builtin.*", NULL};
+        o.allow = allow_mod;
+        lc_pickle_free(parse_ok(b, len, &o, cases[i].file));
+        o.allow = allow_any;
+        lc_pickle_free(parse_ok(b, len, &o, cases[i].file));
+        o.allow = allow_other;
+        cr_expect_eq(lc_pickle_parse(&p, b, len, &o, cases[i].file, &err), LC_EUNSUPPORTED, "%s", cases[i].file);
         free(b);
     }
 }

@@ -62,7 +62,7 @@ static int tu_ndirs;
 static inline void tu_rmdirs(void)
 {
     for (int i = 0; i < tu_ndirs; i++) {
-        char cmd[128];
+        char cmd[640];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dirs[i]);
         if (system(cmd)) {
         }

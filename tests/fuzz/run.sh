@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run each libFuzzer binary given for FUZZ_SECONDS, seeded from valid
-# inputs made here (streams written by sft, numpy files and images from the
-# fixtures). Crashes are saved under build/fuzz/artifacts/ and fail the run.
+# inputs made here (streams written by sft, numpy files, images, pickles and
+# checkpoints from the fixtures). Crashes are saved under build/fuzz/artifacts/ and fail the run.
 set -euo pipefail
 : "${LC_BIN:?}" "${FUZZ_SECONDS:=60}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,6 +20,7 @@ seed() { # seed NAME: fill $work/corpus-NAME with valid inputs
     recordio) cp "$root"/tests/fixtures/recordio/plain.rec "$root"/tests/fixtures/recordio/early.rec "$dir/"
         cp "$root"/tests/fixtures/recordio/insightface/train.rec "$dir/insightface.rec" ;;
     pickle) cp "$root"/tests/fixtures/pickle/*.pkl "$root"/tests/fixtures/pickle/*.bin "$dir/" ;;
+    tensorfile) cp "$root"/tests/fixtures/ckpt/*.safetensors "$root"/tests/fixtures/ckpt/*.pth "$root"/tests/fixtures/ckpt/*.ckpt "$dir/" ;;
     esac
 }
 status=0
