@@ -1,0 +1,509 @@
+/* conv2d: im2col + SGEMM convolution and a direct depthwise kernel (see
+ * conv2d.h). Output columns (positions of one image, or of several whole
+ * images when planes are small) are processed in passes; each pass is
+ * split between OpenMP threads by columns, every thread building its own
+ * im2col block and running a serial SGEMM on it while it is in its cache. */
+#include "conv2d.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "blas.h"
+#include "simd.h"
+
+/* Tuned on the 2-core AVX-512 VM with conv_bench (noisy; 256K-1M sub
+ * budgets were within noise of each other, 128K was clearly worse). */
+#define COLS_BUDGET ((size_t)1 << 21) /* floats of im2col columns per pass (8 MB) */
+#define SUB_BUDGET ((size_t)1 << 19)  /* floats of columns a thread builds at a time (2 MB) */
+
+struct plan {
+    size_t hwo, hwi, kg, kall; /* kg = Ci/g*kh*kw, kall = Ci*kh*kw */
+    int cog, cig;
+    int depthwise; /* groups == Ci == Co: direct kernel */
+    int direct;    /* 1x1, stride 1, no pad, one image per pass: x is already the column matrix */
+    int ipp;       /* images per pass; > 1: GEMM into a scratch block, then scattered */
+    int tiles;     /* passes per image when ipp == 1 */
+    size_t tn;     /* most columns in a pass */
+    int passes;
+};
+
+static void make_plan(struct plan *q, const struct lc_conv2d *p)
+{
+    q->hwo = (size_t)p->ho * p->wo;
+    q->hwi = (size_t)p->h * p->w;
+    q->cig = p->ci / p->groups;
+    q->cog = p->co / p->groups;
+    q->kg = (size_t)q->cig * p->kh * p->kw;
+    q->kall = (size_t)p->ci * p->kh * p->kw;
+    /* (kernels over 1024 taps, never seen in practice, take the GEMM path:
+     * the direct kernel keeps its per-tap sums on the stack) */
+    q->depthwise = p->groups == p->ci && p->groups == p->co && p->kh * p->kw <= 1024;
+    size_t want = COLS_BUDGET / q->kall;
+    if (want < 256) want = 256;
+    if (want > 8192) want = 8192;
+    if (q->hwo >= want / 2 || p->n == 1) {
+        q->ipp = 1;
+        q->tiles = (int)((q->hwo + want - 1) / want);
+        q->tn = (q->hwo + (size_t)q->tiles - 1) / (size_t)q->tiles;
+        q->passes = p->n * q->tiles;
+    } else {
+        q->ipp = (int)(want / q->hwo);
+        if (q->ipp > p->n) q->ipp = p->n;
+        if (q->ipp < 2) q->ipp = 2;
+        q->tiles = 1;
+        q->tn = (size_t)q->ipp * q->hwo;
+        q->passes = (p->n + q->ipp - 1) / q->ipp;
+    }
+    q->direct = q->ipp == 1 && p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 && p->pw == 0;
+}
+
+/* Pass number P: first global column g0 (image * Ho*Wo + position), width,
+ * and for one-image passes the image and first position. */
+struct pass {
+    size_t g0, width;
+    int img, nimg;
+};
+
+static struct pass pass_of(const struct plan *q, const struct lc_conv2d *p, int P)
+{
+    struct pass s;
+    if (q->ipp == 1) {
+        size_t lo, hi;
+        s.img = P / q->tiles;
+        lc_split(q->hwo, q->tiles, P % q->tiles, &lo, &hi);
+        s.g0 = (size_t)s.img * q->hwo + lo;
+        s.width = hi - lo;
+        s.nimg = 1;
+    } else {
+        s.img = P * q->ipp;
+        s.nimg = p->n - s.img < q->ipp ? p->n - s.img : q->ipp;
+        s.g0 = (size_t)s.img * q->hwo;
+        s.width = (size_t)s.nimg * q->hwo;
+    }
+    return s;
+}
+
+/* [lo, hi) of n at multiples of 16 columns for thread tid of nth. */
+static void split16(size_t n, int nth, int tid, size_t *lo, size_t *hi)
+{
+    size_t l, h;
+    lc_split((n + 15) / 16, nth, tid, &l, &h);
+    *lo = l * 16 < n ? l * 16 : n;
+    *hi = h * 16 < n ? h * 16 : n;
+}
+
+/* Output columns ow in [ow0, ow1) whose input column ow*s - pad + kj lies in [0, w). */
+static inline void valid_ow(int ow0, int ow1, int s, int pad, int kj, int w, int *lo, int *hi)
+{
+    int a = pad - kj, b = w - 1 + pad - kj;
+    int l = a > 0 ? (a + s - 1) / s : 0;
+    int h = b < 0 ? 0 : b / s + 1;
+    *lo = l > ow0 ? l : ow0;
+    *hi = h < ow1 ? h : ow1;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* im2col of pass columns [j0, j1) (pass starts at global column g0) into
+ * cols (Ci*kh*kw rows, row stride ld). */
+static void im2col(float *cols, size_t ld, const float *x, const struct lc_conv2d *p, const struct plan *q,
+                   size_t g0, size_t j0, size_t j1)
+{
+    for (size_t j = j0; j < j1;) {
+        size_t gc = g0 + j, pos = gc % q->hwo;
+        int img = (int)(gc / q->hwo), oh = (int)(pos / (size_t)p->wo), ow0 = (int)(pos % (size_t)p->wo);
+        int seg = p->wo - ow0;
+        if ((size_t)seg > j1 - j) seg = (int)(j1 - j);
+        int ow1 = ow0 + seg;
+        for (int c = 0; c < p->ci; c++) {
+            const float *xp = x + ((size_t)img * p->ci + c) * q->hwi;
+            for (int ki = 0; ki < p->kh; ki++) {
+                int ih = oh * p->sh - p->ph + ki;
+                for (int kj = 0; kj < p->kw; kj++) {
+                    float *dst = cols + (((size_t)c * p->kh + ki) * p->kw + kj) * ld + j - ow0;
+                    if (ih < 0 || ih >= p->h) {
+                        memset(dst + ow0, 0, sizeof(float) * (size_t)seg);
+                        continue;
+                    }
+                    int lo, hi;
+                    valid_ow(ow0, ow1, p->sw, p->pw, kj, p->w, &lo, &hi);
+                    for (int ow = ow0; ow < lo; ow++) dst[ow] = 0;
+                    const float *src = xp + (size_t)ih * p->w - p->pw + kj;
+                    if (p->sw == 1) {
+                        if (hi > lo) memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * p->sw];
+                    }
+                    for (int ow = hi; ow < ow1; ow++) dst[ow] = 0;
+                }
+            }
+        }
+        j += (size_t)seg;
+    }
+}
+
+/* dx plane of (image, channel c) += the column rows of c, for the image's
+ * positions [pa, pb), which sit at pass columns jb + (pos - pa). */
+LC_CLONES static void col2im_plane(float *dxp, const float *cols, size_t ld, const struct lc_conv2d *p, int c,
+                                   size_t pa, size_t pb, size_t jb)
+{
+    for (int ki = 0; ki < p->kh; ki++)
+        for (int kj = 0; kj < p->kw; kj++) {
+            const float *row = cols + (((size_t)c * p->kh + ki) * p->kw + kj) * ld + jb;
+            for (size_t pos = pa; pos < pb;) {
+                int oh = (int)(pos / (size_t)p->wo), ow0 = (int)(pos % (size_t)p->wo);
+                int seg = p->wo - ow0;
+                if ((size_t)seg > pb - pos) seg = (int)(pb - pos);
+                int ih = oh * p->sh - p->ph + ki;
+                if (ih >= 0 && ih < p->h) {
+                    int lo, hi;
+                    valid_ow(ow0, ow0 + seg, p->sw, p->pw, kj, p->w, &lo, &hi);
+                    float *d = dxp + (size_t)ih * p->w - p->pw + kj;
+                    const float *s = row + (pos - pa) - ow0;
+                    if (p->sw == 1) {
+#pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) d[ow] += s[ow];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) d[(size_t)ow * p->sw] += s[ow];
+                    }
+                }
+                pos += (size_t)seg;
+            }
+        }
+}
+
+/* y[i] = prelu(src[i] + bias) + res[i] (slope used when has_slope, res
+ * may be NULL); src may be y. */
+LC_CLONES static void epilogue(float *y, const float *src, size_t n, float bias, int has_slope, float slope,
+                               const float *res)
+{
+    if (has_slope && res) {
+        for (size_t i = 0; i < n; i++) {
+            float v = src[i] + bias;
+            y[i] = (v < 0 ? v * slope : v) + res[i];
+        }
+    } else if (has_slope) {
+        for (size_t i = 0; i < n; i++) {
+            float v = src[i] + bias;
+            y[i] = v < 0 ? v * slope : v;
+        }
+    } else if (res) {
+        for (size_t i = 0; i < n; i++) y[i] = src[i] + bias + res[i];
+    } else {
+        for (size_t i = 0; i < n; i++) y[i] = src[i] + bias;
+    }
+}
+
+/* ---- depthwise (groups == Ci == Co): one plane at a time */
+
+LC_CLONES static void dw_plane_forward(float *yp, const float *xp, const float *wk, float bias, int has_slope,
+                                       float slope, const float *resp, const struct lc_conv2d *p)
+{
+    for (int oh = 0; oh < p->ho; oh++) {
+        float *yr = yp + (size_t)oh * p->wo;
+        for (int ow = 0; ow < p->wo; ow++) yr[ow] = 0;
+        for (int ki = 0; ki < p->kh; ki++) {
+            int ih = oh * p->sh - p->ph + ki;
+            if (ih < 0 || ih >= p->h) continue;
+            for (int kj = 0; kj < p->kw; kj++) {
+                float wv = wk[ki * p->kw + kj];
+                int lo, hi;
+                valid_ow(0, p->wo, p->sw, p->pw, kj, p->w, &lo, &hi);
+                const float *xr = xp + (size_t)ih * p->w - p->pw + kj;
+                if (p->sw == 1) {
+#pragma omp simd
+                    for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow];
+                } else {
+                    for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[(size_t)ow * p->sw];
+                }
+            }
+        }
+        epilogue(yr, yr, (size_t)p->wo, bias, has_slope, slope, resp ? resp + (size_t)oh * p->wo : NULL);
+    }
+}
+
+/* dw taps of one channel += sum over the plane (double across rows);
+ * dx plane += transposed conv of dy. */
+LC_CLONES static void dw_plane_backward(float *dxp, double *acc, const float *dyp, const float *xp,
+                                        const float *wk, const struct lc_conv2d *p)
+{
+    for (int oh = 0; oh < p->ho; oh++) {
+        const float *dyr = dyp + (size_t)oh * p->wo;
+        for (int ki = 0; ki < p->kh; ki++) {
+            int ih = oh * p->sh - p->ph + ki;
+            if (ih < 0 || ih >= p->h) continue;
+            for (int kj = 0; kj < p->kw; kj++) {
+                int lo, hi;
+                valid_ow(0, p->wo, p->sw, p->pw, kj, p->w, &lo, &hi);
+                size_t off = (size_t)ih * p->w - p->pw + kj;
+                if (acc) {
+                    const float *xr = xp + off;
+                    float s = 0;
+                    if (p->sw == 1) {
+#pragma omp simd reduction(+ : s)
+                        for (int ow = lo; ow < hi; ow++) s += dyr[ow] * xr[ow];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) s += dyr[ow] * xr[(size_t)ow * p->sw];
+                    }
+                    acc[ki * p->kw + kj] += s;
+                }
+                if (dxp) {
+                    float wv = wk[ki * p->kw + kj], *dr = dxp + off;
+                    if (p->sw == 1) {
+#pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) dr[ow] += wv * dyr[ow];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) dr[(size_t)ow * p->sw] += wv * dyr[ow];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void dw_forward(float *y, const float *x, const float *w, const float *b, const float *slope,
+                       const float *res, const struct lc_conv2d *p, const struct plan *q)
+{
+    long planes = (long)p->n * p->co;
+    size_t kk = (size_t)p->kh * p->kw;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < planes; i++) {
+        int c = (int)(i % p->co);
+        dw_plane_forward(y + (size_t)i * q->hwo, x + (size_t)i * q->hwi, w + (size_t)c * kk, b ? b[c] : 0,
+                         slope != NULL, slope ? slope[c] : 0, res ? res + (size_t)i * q->hwo : NULL, p);
+    }
+}
+
+static void dw_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                        const struct lc_conv2d *p, const struct plan *q)
+{
+    size_t kk = (size_t)p->kh * p->kw;
+    /* one thread owns a channel: its dw taps and its dx planes of every image */
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < p->co; c++) {
+        double acc[1024];
+        double *a = dw ? acc : NULL;
+        if (a) memset(acc, 0, sizeof(double) * kk);
+        for (int n = 0; n < p->n; n++) {
+            size_t i = (size_t)n * p->co + c;
+            dw_plane_backward(dx ? dx + i * q->hwi : NULL, a, dy + i * q->hwo, x + i * q->hwi, w + c * kk, p);
+        }
+        if (a)
+            for (size_t t = 0; t < kk; t++) dw[c * kk + t] += (float)acc[t];
+    }
+}
+
+/* ---- public */
+
+int lc_conv2d_init(struct lc_conv2d *p, int n, int ci, int h, int w, int co, int k, int stride, int pad,
+                   int groups, int bias, struct lc_err *err)
+{
+    memset(p, 0, sizeof *p);
+    if (n < 1 || ci < 1 || h < 1 || w < 1 || co < 1 || k < 1 || stride < 1 || pad < 0 || groups < 1)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1,
+                       "conv2d: bad sizes n=%d ci=%d h=%d w=%d co=%d k=%d stride=%d pad=%d groups=%d", n, ci, h, w,
+                       co, k, stride, pad, groups);
+    if (ci % groups || co % groups)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "conv2d: ci=%d and co=%d must be multiples of groups=%d", ci,
+                       co, groups);
+    if (bias != 0 && bias != 1) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "conv2d: bias must be 0 or 1");
+    if ((long)h + 2L * pad < k || (long)w + 2L * pad < k)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "conv2d: kernel %d larger than padded input %dx%d", k,
+                       h + 2 * pad, w + 2 * pad);
+    int ho = (int)(((long)h + 2L * pad - k) / stride + 1), wo = (int)(((long)w + 2L * pad - k) / stride + 1);
+    double big = 2147483648.0;
+    if ((double)n * ci * h * w >= big || (double)n * co * ho * wo >= big || (double)co * (ci / groups) * k * k >= big)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "conv2d: tensor of 2^31 elements or more");
+    *p = (struct lc_conv2d){.n = n, .ci = ci, .h = h, .w = w, .co = co, .kh = k, .kw = k, .sh = stride,
+                            .sw = stride, .ph = pad, .pw = pad, .groups = groups, .bias = bias, .ho = ho, .wo = wo};
+    return 0;
+}
+
+size_t lc_conv2d_workspace(const struct lc_conv2d *p)
+{
+    struct plan q;
+    make_plan(&q, p);
+    if (q.depthwise || q.direct) return 0;
+    return q.kall * q.tn + (q.ipp > 1 ? (size_t)p->co * q.tn : 0);
+}
+
+void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const float *b, const float *slope,
+                             const float *res, const struct lc_conv2d *p, float *ws)
+{
+    struct plan q;
+    make_plan(&q, p);
+    if (q.depthwise) {
+        dw_forward(y, x, w, b, slope, res, p, &q);
+        return;
+    }
+    int prev = lc_blas_serial_begin();
+    float *tmp = ws ? ws + q.kall * q.tn : NULL; /* (Co, width) block of multi-image passes */
+    size_t sub = SUB_BUDGET / q.kall;
+    sub = sub < 64 ? 64 : (sub + 15) / 16 * 16;
+    int epi = b || slope || res;
+#pragma omp parallel
+    {
+        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        for (int P = 0; P < q.passes; P++) {
+            struct pass s = pass_of(&q, p, P);
+            size_t j0, j1, p0 = s.g0 - (size_t)s.img * q.hwo;
+            split16(s.width, nth, tid, &j0, &j1);
+            size_t step = q.direct ? j1 - j0 : sub;
+            for (size_t js = j0; js < j1; js += step) {
+                size_t je = js + step < j1 ? js + step : j1;
+                int nc = (int)(je - js);
+                const float *B;
+                size_t ldb;
+                if (q.direct) {
+                    B = x + (size_t)s.img * p->ci * q.hwi + p0 + js;
+                    ldb = q.hwi;
+                } else {
+                    im2col(ws, s.width, x, p, &q, s.g0, js, je);
+                    B = ws + js;
+                    ldb = s.width;
+                }
+                for (int g = 0; g < p->groups; g++) {
+                    const float *A = w + (size_t)g * q.cog * q.kg, *Bg = B + (size_t)g * q.kg * ldb;
+                    if (q.ipp == 1)
+                        lc_sgemm(0, 0, q.cog, nc, (int)q.kg, 1, A, (int)q.kg, Bg, (int)ldb, 0,
+                                 y + ((size_t)s.img * p->co + (size_t)g * q.cog) * q.hwo + p0 + js, (int)q.hwo);
+                    else
+                        lc_sgemm(0, 0, q.cog, nc, (int)q.kg, 1, A, (int)q.kg, Bg, (int)ldb, 0,
+                                 tmp + (size_t)g * q.cog * s.width + js, (int)s.width);
+                }
+                if (q.ipp == 1) {
+                    if (!epi) continue;
+                    for (int m = 0; m < p->co; m++) {
+                        size_t o = ((size_t)s.img * p->co + m) * q.hwo + p0 + js;
+                        epilogue(y + o, y + o, (size_t)nc, b ? b[m] : 0, slope != NULL, slope ? slope[m] : 0,
+                                 res ? res + o : NULL);
+                    }
+                } else { /* scatter the block's columns to their images */
+                    for (size_t j = js; j < je;) {
+                        size_t gc = s.g0 + j, img = gc / q.hwo, pos = gc % q.hwo, len = q.hwo - pos;
+                        if (len > je - j) len = je - j;
+                        for (int m = 0; m < p->co; m++) {
+                            size_t o = (img * p->co + m) * q.hwo + pos;
+                            epilogue(y + o, tmp + (size_t)m * s.width + j, len, b ? b[m] : 0, slope != NULL,
+                                     slope ? slope[m] : 0, res ? res + o : NULL);
+                        }
+                        j += len;
+                    }
+                }
+            }
+#pragma omp barrier
+        }
+    }
+    lc_blas_serial_end(prev);
+}
+
+void lc_conv2d_forward(float *y, const float *x, const float *w, const float *b, const struct lc_conv2d *p,
+                       float *ws)
+{
+    lc_conv2d_forward_fused(y, x, w, b, NULL, NULL, p, ws);
+}
+
+void lc_conv2d_forward_prelu(float *y, const float *x, const float *w, const float *b, const float *slope,
+                             const struct lc_conv2d *p, float *ws)
+{
+    lc_conv2d_forward_fused(y, x, w, b, slope, NULL, p, ws);
+}
+
+void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                        const struct lc_conv2d *p, float *ws)
+{
+    struct plan q;
+    make_plan(&q, p);
+    if (db) {
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < p->co; c++) {
+            double s = 0;
+            for (int n = 0; n < p->n; n++) {
+                const float *d = dy + ((size_t)n * p->co + c) * q.hwo;
+                float part = 0; /* one plane in float, planes summed in double */
+                for (size_t i = 0; i < q.hwo; i++) part += d[i];
+                s += part;
+            }
+            db[c] += (float)s;
+        }
+    }
+    if (!dx && !dw) return;
+    if (q.depthwise) {
+        dw_backward(dx, dw, dy, x, w, p, &q);
+        return;
+    }
+    int prev = lc_blas_serial_begin();
+    float *cols = ws, *tmp = ws ? ws + q.kall * q.tn : NULL;
+#pragma omp parallel
+    {
+        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        for (int P = 0; P < q.passes; P++) {
+            struct pass s = pass_of(&q, p, P);
+            size_t j0, j1, p0 = s.g0 - (size_t)s.img * q.hwo;
+            split16(s.width, nth, tid, &j0, &j1);
+            /* dy of the pass as a (Co, width) matrix */
+            const float *dY = dy + (size_t)s.img * p->co * q.hwo + p0;
+            size_t lddy = q.hwo;
+            if (q.ipp > 1) {
+                for (size_t j = j0; j < j1;) {
+                    size_t gc = s.g0 + j, img = gc / q.hwo, pos = gc % q.hwo, len = q.hwo - pos;
+                    if (len > j1 - j) len = j1 - j;
+                    for (int m = 0; m < p->co; m++)
+                        memcpy(tmp + (size_t)m * s.width + j, dy + (img * p->co + m) * q.hwo + pos,
+                               sizeof(float) * len);
+                    j += len;
+                }
+                dY = tmp;
+                lddy = s.width;
+            }
+            const float *X = q.direct ? x + (size_t)s.img * p->ci * q.hwi + p0 : cols;
+            size_t ldx = q.direct ? q.hwi : s.width;
+            if (dw && !q.direct) im2col(cols, s.width, x, p, &q, s.g0, j0, j1);
+#pragma omp barrier
+            if (dw) {
+                for (int g = 0; g < p->groups; g++)
+                    lc_sgemm_slice(tid, nth, 0, 1, q.cog, (int)q.kg, (int)s.width, 1,
+                                   dY + (size_t)g * q.cog * lddy, (int)lddy, X + (size_t)g * q.kg * ldx, (int)ldx,
+                                   1, dw + (size_t)g * q.cog * q.kg, (int)q.kg);
+#pragma omp barrier
+            }
+            if (dx) {
+                int nc = (int)(j1 - j0);
+                for (int g = 0; g < p->groups && nc > 0; g++) {
+                    const float *Wg = w + (size_t)g * q.cog * q.kg, *dYg = dY + (size_t)g * q.cog * lddy + j0;
+                    if (q.direct)
+                        lc_sgemm(1, 0, q.cig, nc, q.cog, 1, Wg, (int)q.kg, dYg, (int)lddy, 1,
+                                 dx + ((size_t)s.img * p->ci + (size_t)g * q.cig) * q.hwi + p0 + j0, (int)q.hwi);
+                    else
+                        lc_sgemm(1, 0, (int)q.kg, nc, q.cog, 1, Wg, (int)q.kg, dYg, (int)lddy, 0,
+                                 cols + (size_t)g * q.kg * s.width + j0, (int)s.width);
+                }
+                if (!q.direct) {
+#pragma omp barrier
+                    size_t planes = (size_t)s.nimg * p->ci, a, e;
+                    lc_split(planes, nth, tid, &a, &e);
+                    for (size_t i = a; i < e; i++) {
+                        int k = (int)(i / (size_t)p->ci), c = (int)(i % (size_t)p->ci);
+                        size_t img = (size_t)s.img + (size_t)k, pa = q.ipp == 1 ? p0 : 0;
+                        size_t pb = pa + (q.ipp == 1 ? s.width : q.hwo), jb = img * q.hwo + pa - s.g0;
+                        col2im_plane(dx + (img * p->ci + c) * q.hwi, cols, s.width, p, c, pa, pb, jb);
+                    }
+                }
+            }
+#pragma omp barrier
+        }
+    }
+    lc_blas_serial_end(prev);
+}
+
+void lc_conv2d_fold_bn(float *w_out, float *b_out, const float *w, const float *b, const float *gamma,
+                       const float *beta, const float *run_mean, const float *run_var, float eps,
+                       const struct lc_conv2d *p)
+{
+    size_t per = (size_t)(p->ci / p->groups) * p->kh * p->kw;
+    for (int c = 0; c < p->co; c++) {
+        double s = (gamma ? gamma[c] : 1.0) / sqrt((double)run_var[c] + eps);
+        for (size_t i = 0; i < per; i++) w_out[c * per + i] = (float)(w[c * per + i] * s);
+        b_out[c] = (float)(((b ? b[c] : 0.0) - run_mean[c]) * s + (beta ? beta[c] : 0.0));
+    }
+}
