@@ -293,6 +293,232 @@ static void dw_backward(float *dx, float *dw, const float *dy, const float *x, c
     }
 }
 
+/* ---- Winograd F(2x2, 3x3) for 3x3 stride-1 convs (groups 1): 16 GEMMs
+ * of (Co x Ci) by (Ci x tiles) replace one of (Co x 9Ci) by (9Ci x 4 tiles),
+ * 2.25x fewer multiplies. The transforms only add, subtract and halve, so
+ * float32 results stay within a few ulps of the direct sum's error. Used
+ * for forward and for dx (a 3x3 stride-1 conv of dy with the kernel
+ * rotated and transposed, padding 2 - pad). */
+
+/* Floats of transformed input + output per chunk of tiles, all threads
+ * together (16 MB). Measured on the 2-core VM: 1-2M floats made the GEMMs
+ * of the 256- and 512-channel layers too narrow; 4M and 8M were equal. With
+ * 64 channels in and out the GEMMs are cheap and the data should stay in
+ * L2, so there chunks stop at 256 tiles (+10%). */
+#define WINO_BUDGET ((size_t)1 << 22)
+
+static int wino_ok(const struct lc_conv2d *p)
+{
+    return p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1 && p->groups == 1 && p->ci >= 16 && p->co >= 16 &&
+           p->ph <= 2 && p->pw <= 2;
+}
+
+/* tiles per block: the same for forward and dx so one workspace size fits */
+static size_t wino_tb(const struct lc_conv2d *p)
+{
+    size_t tb = WINO_BUDGET / (16 * ((size_t)p->ci + p->co));
+    tb = tb < 32 ? 32 : tb / 16 * 16;
+    if (p->ci + p->co <= 128 && tb > 256) tb = 256;
+    size_t most = (size_t)p->n * ((p->h + 1) / 2) * ((p->w + 1) / 2), fwd = (size_t)p->n * ((p->ho + 1) / 2) * ((p->wo + 1) / 2);
+    if (fwd > most) most = fwd;
+    return tb < most ? tb : (most + 15) / 16 * 16;
+}
+
+/* Planes of the transformed arrays are padded by WINO_PAD floats: their
+ * natural sizes are multiples of 4 KB, and 16 streams 4 KB apart evict one
+ * another from L1 (4K aliasing). */
+#define WINO_PAD 32
+
+static size_t wino_uplane(const struct lc_conv2d *p) { return (size_t)p->ci * p->co + WINO_PAD; }
+
+static size_t wino_ws(const struct lc_conv2d *p)
+{
+    return 16 * wino_uplane(p) + 16 * ((size_t)p->ci + p->co) * wino_tb(p);
+}
+
+/* Row r of U (16, rows, cols) from 3x3 kernels g: U[xi][r][c] = (G g G^T)[xi]
+ * with g = w[r][c] (forward) or w[c][r] rotated by 180 degrees (dx);
+ * vectorised across c (strided loads, contiguous stores). */
+LC_CLONES static void wino_filter_row(float *U, size_t plane, const float *w, int r, int rows, int cols, int dx)
+{
+    float *u = U + (size_t)r * cols;
+    size_t step = dx ? (size_t)rows * 9 : 9;
+    const float *k0 = dx ? w + (size_t)r * 9 : w + (size_t)r * cols * 9;
+#pragma omp simd
+    for (int c = 0; c < cols; c++) {
+        const float *k = k0 + (size_t)c * step;
+        float g[9], t[4][3];
+        for (int i = 0; i < 9; i++) g[i] = dx ? k[8 - i] : k[i];
+        for (int b = 0; b < 3; b++) {
+            t[0][b] = g[b];
+            t[1][b] = 0.5f * (g[b] + g[3 + b] + g[6 + b]);
+            t[2][b] = 0.5f * (g[b] - g[3 + b] + g[6 + b]);
+            t[3][b] = g[6 + b];
+        }
+        for (int a = 0; a < 4; a++) {
+            u[(size_t)(4 * a) * plane + c] = t[a][0];
+            u[(size_t)(4 * a + 1) * plane + c] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
+            u[(size_t)(4 * a + 2) * plane + c] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
+            u[(size_t)(4 * a + 3) * plane + c] = t[a][2];
+        }
+    }
+}
+
+static void wino_filter(float *U, const float *w, int rows, int cols, int dx)
+{
+    size_t plane = (size_t)rows * cols + WINO_PAD;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) wino_filter_row(U, plane, w, r, rows, cols, dx);
+}
+
+struct wino {
+    int n, ci, h, w, co, ho, wo, ph, pw, th, tw;
+    size_t tb;             /* tiles per chunk (for all threads together; per thread inside wino_run) */
+    size_t vplane, mplane; /* floats per xi plane of V (ci rows of tb) and M (co rows of tb) */
+};
+
+#define WINO_TX 64 /* tiles of one tile row transformed at a time (stack arrays) */
+
+/* V[xi][c][t - t0] = (B^T d B)[xi] for the input patches of tiles [t0, t1)
+ * of channel c. A tile row at a time: four zero-padded input rows are
+ * split into even and odd columns, so both 1-D transforms run over
+ * contiguous arrays of tiles (vectorised) and each xi gets a contiguous run. */
+LC_CLONES static void wino_in(float *V, const float *x, const struct wino *q, int c, size_t t0, size_t t1)
+{
+    size_t plane = q->vplane, per = (size_t)q->th * q->tw;
+    float ev[4][WINO_TX + 1], od[4][WINO_TX + 1], hz[4][4][WINO_TX];
+    for (size_t t = t0; t < t1;) {
+        int img = (int)(t / per), ty = (int)(t % per / q->tw), tx0 = (int)(t % q->tw);
+        int n = q->tw - tx0;
+        if (n > WINO_TX) n = WINO_TX;
+        if ((size_t)n > t1 - t) n = (int)(t1 - t);
+        const float *xp = x + ((size_t)img * q->ci + c) * q->h * q->w;
+        int x0 = 2 * tx0 - q->pw; /* input column of the first tile's first tap */
+        for (int r = 0; r < 4; r++) {
+            int yy = 2 * ty - q->ph + r;
+            const float *row = yy >= 0 && yy < q->h ? xp + (size_t)yy * q->w : NULL;
+            for (int j = 0; j <= n; j++) {
+                int xe = x0 + 2 * j, xo = xe + 1;
+                ev[r][j] = row && xe >= 0 && xe < q->w ? row[xe] : 0;
+                od[r][j] = row && xo >= 0 && xo < q->w ? row[xo] : 0;
+            }
+            for (int j = 0; j < n; j++) { /* d B along the row: columns e_j, o_j, e_j+1, o_j+1 */
+                hz[r][0][j] = ev[r][j] - ev[r][j + 1];
+                hz[r][1][j] = od[r][j] + ev[r][j + 1];
+                hz[r][2][j] = ev[r][j + 1] - od[r][j];
+                hz[r][3][j] = od[r][j] - od[r][j + 1];
+            }
+        }
+        float *v = V + (size_t)c * q->tb + (t - t0);
+        for (int b = 0; b < 4; b++) { /* B^T along the column */
+            float *v0 = v + (size_t)b * plane, *v1 = v + (size_t)(4 + b) * plane;
+            float *v2 = v + (size_t)(8 + b) * plane, *v3 = v + (size_t)(12 + b) * plane;
+            for (int j = 0; j < n; j++) {
+                v0[j] = hz[0][b][j] - hz[2][b][j];
+                v1[j] = hz[1][b][j] + hz[2][b][j];
+                v2[j] = hz[2][b][j] - hz[1][b][j];
+                v3[j] = hz[1][b][j] - hz[3][b][j];
+            }
+        }
+        t += (size_t)n;
+    }
+}
+
+/* y = prelu((A^T m A) + bias) + res for the tiles [t0, t1) of output
+ * channel o, a tile row at a time. */
+LC_CLONES static void wino_out(float *y, const float *M, const struct wino *q, int o, size_t t0, size_t t1, float bias,
+                               int has_slope, float slope, const float *res)
+{
+    size_t plane = q->mplane, per = (size_t)q->th * q->tw;
+    float s[2][4][WINO_TX], out[2][2 * WINO_TX];
+    for (size_t t = t0; t < t1;) {
+        int img = (int)(t / per), ty = (int)(t % per / q->tw), tx0 = (int)(t % q->tw);
+        int n = q->tw - tx0;
+        if (n > WINO_TX) n = WINO_TX;
+        if ((size_t)n > t1 - t) n = (int)(t1 - t);
+        const float *m = M + (size_t)o * q->tb + (t - t0);
+        for (int b = 0; b < 4; b++) { /* A^T m */
+            const float *m0 = m + (size_t)b * plane, *m1 = m + (size_t)(4 + b) * plane;
+            const float *m2 = m + (size_t)(8 + b) * plane, *m3 = m + (size_t)(12 + b) * plane;
+            for (int j = 0; j < n; j++) {
+                s[0][b][j] = m0[j] + m1[j] + m2[j];
+                s[1][b][j] = m1[j] - m2[j] - m3[j];
+            }
+        }
+        for (int a = 0; a < 2; a++) /* (.) A, interleaved into output columns */
+            for (int j = 0; j < n; j++) {
+                out[a][2 * j] = s[a][0][j] + s[a][1][j] + s[a][2][j];
+                out[a][2 * j + 1] = s[a][1][j] - s[a][2][j] - s[a][3][j];
+            }
+        int ox0 = 2 * tx0, cols = 2 * n;
+        if (ox0 + cols > q->wo) cols = q->wo - ox0;
+        for (int a = 0; a < 2; a++) {
+            int oy = 2 * ty + a;
+            if (oy >= q->ho) break;
+            size_t i0 = (((size_t)img * q->co + o) * q->ho + oy) * q->wo + ox0;
+            epilogue(y + i0, out[a], (size_t)cols, bias, has_slope, slope, res ? res + i0 : NULL);
+        }
+        t += (size_t)n;
+    }
+}
+
+/* y (n, co, ho, wo) = conv3x3 stride 1 of x (n, ci, h, w) with filters
+ * already transformed into U (16, co, ci), then the epilogue. res may be y
+ * (accumulation: each element is read before it is written). Each thread
+ * owns an equal share of the tiles and of the scratch (V, M for as many
+ * tiles as its share of q->tb) and runs transform, 16 GEMMs and inverse
+ * transform on its own chunks: no barriers, data stays in its cache. */
+static void wino_run(float *y, const float *x, const float *U, const struct wino *q, const float *b,
+                     const float *slope, const float *res, float *ws)
+{
+    size_t tiles = (size_t)q->n * q->th * q->tw;
+    int prev = lc_blas_serial_begin();
+#pragma omp parallel
+    {
+        int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        struct wino my = *q;
+        size_t a, e, lo, hi, per = 16 * ((size_t)q->ci + q->co);
+        lc_split(q->tb, nth, tid, &lo, &hi);
+        /* this thread's region of the scratch: padded planes if it is large enough */
+        size_t region = per * (hi - lo), pad = region >= 2 * 16 * WINO_PAD + 4 * per ? WINO_PAD : 0;
+        my.tb = (region - 2 * 16 * pad) / per;
+        my.vplane = (size_t)q->ci * my.tb + pad, my.mplane = (size_t)q->co * my.tb + pad;
+        float *V = ws + per * lo, *M = V + 16 * my.vplane;
+        size_t uplane = (size_t)q->co * q->ci + WINO_PAD;
+        lc_split(tiles, nth, tid, &a, &e);
+        for (size_t t0 = a; my.tb && t0 < e; t0 += my.tb) {
+            size_t t1 = t0 + my.tb < e ? t0 + my.tb : e;
+            for (int c = 0; c < q->ci; c++) wino_in(V, x, &my, c, t0, t1);
+            for (size_t k = 0; k < 16; k++)
+                lc_sgemm(0, 0, q->co, (int)(t1 - t0), q->ci, 1, U + k * uplane, q->ci, V + k * my.vplane,
+                         (int)my.tb, 0, M + k * my.mplane, (int)my.tb);
+            for (int o = 0; o < q->co; o++)
+                wino_out(y, M, &my, o, t0, t1, b ? b[o] : 0, slope != NULL, slope ? slope[o] : 0, res);
+        }
+    }
+    lc_blas_serial_end(prev);
+}
+
+static void wino_forward(float *y, const float *x, const float *w, const float *b, const float *slope,
+                         const float *res, const struct lc_conv2d *p, float *ws)
+{
+    struct wino q = {p->n, p->ci, p->h, p->w, p->co, p->ho, p->wo, p->ph, p->pw, (p->ho + 1) / 2, (p->wo + 1) / 2,
+                     wino_tb(p), 0, 0};
+    float *U = ws;
+    wino_filter(U, w, p->co, p->ci, 0);
+    wino_run(y, x, U, &q, b, slope, res, ws + 16 * wino_uplane(p));
+}
+
+/* dx += conv3x3(dy, rot180(w)^T, pad 2 - pad) */
+static void wino_dx(float *dx, const float *dy, const float *w, const struct lc_conv2d *p, float *ws)
+{
+    struct wino q = {p->n, p->co, p->ho, p->wo, p->ci, p->h, p->w, 2 - p->ph, 2 - p->pw, (p->h + 1) / 2,
+                     (p->w + 1) / 2, wino_tb(p), 0, 0};
+    float *U = ws;
+    wino_filter(U, w, p->ci, p->co, 1);
+    wino_run(dx, dy, U, &q, NULL, NULL, dx, ws + 16 * wino_uplane(p));
+}
+
 /* ---- public */
 
 int lc_conv2d_init(struct lc_conv2d *p, int n, int ci, int h, int w, int co, int k, int stride, int pad,
@@ -323,8 +549,9 @@ size_t lc_conv2d_workspace(const struct lc_conv2d *p)
 {
     struct plan q;
     make_plan(&q, p);
-    if (q.depthwise || q.direct) return 0;
-    return q.kall * q.tn + (q.ipp > 1 ? (size_t)p->co * q.tn : 0);
+    size_t gemm = q.depthwise || q.direct ? 0 : q.kall * q.tn + (q.ipp > 1 ? (size_t)p->co * q.tn : 0);
+    size_t wino = wino_ok(p) ? wino_ws(p) : 0;
+    return gemm > wino ? gemm : wino;
 }
 
 void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const float *b, const float *slope,
@@ -334,6 +561,10 @@ void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const flo
     make_plan(&q, p);
     if (q.depthwise) {
         dw_forward(y, x, w, b, slope, res, p, &q);
+        return;
+    }
+    if (wino_ok(p)) {
+        wino_forward(y, x, w, b, slope, res, p, ws);
         return;
     }
     int prev = lc_blas_serial_begin();
@@ -431,6 +662,11 @@ void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
     if (q.depthwise) {
         dw_backward(dx, dw, dy, x, w, p, &q);
         return;
+    }
+    if (dx && wino_ok(p)) {
+        wino_dx(dx, dy, w, p, ws);
+        dx = NULL;
+        if (!dw) return;
     }
     int prev = lc_blas_serial_begin();
     float *cols = ws, *tmp = ws ? ws + q.kall * q.tn : NULL;

@@ -388,7 +388,7 @@ def make_nn_dense():
              (2, 6, 9, 9, 6, 3, 2, 0, 6, 0), (3, 8, 5, 5, 16, 1, 1, 0, 1, 1), (2, 8, 6, 6, 8, 1, 2, 0, 1, 0),
              (1, 4, 11, 11, 6, 5, 2, 2, 2, 1), (2, 5, 13, 13, 7, 3, 1, 1, 1, 0), (2, 4, 6, 6, 8, 3, 1, 1, 4, 1),
              (2, 3, 10, 10, 4, 2, 2, 0, 1, 1)]
-    for i, (n, ci, h, w, co, k, s, p, g, bias) in enumerate(convs):
+    def conv_case(i, n, ci, h, w, co, k, s, p, g, bias):
         case = "conv_%d" % i
         x, wt = t(f32(n, ci, h, w)), t(f32(co, ci // g, k, k, scale=(ci // g * k * k) ** -0.5))
         b = t(f32(co)) if bias else None
@@ -402,6 +402,9 @@ def make_nn_dense():
             save(case, "db", b.grad)
         lines.append("%s n=%d ci=%d h=%d w=%d co=%d k=%d stride=%d pad=%d groups=%d bias=%d" %
                      (case, n, ci, h, w, co, k, s, p, g, bias))
+
+    for i, c in enumerate(convs):
+        conv_case(i, *c)
 
     # batch norm: n c hw(shape) affine mode; train cases run two steps from
     # random running stats and backprop the second; eval uses given stats
@@ -493,6 +496,12 @@ def make_nn_dense():
         for name, v in (("a", a), ("b", b), ("dc", dc), ("c", c), ("da", a.grad), ("db", b.grad)):
             save(case, name, v)
         lines.append("%s batch=%d m=%d n=%d k=%d ta=%d tb=%d" % (case, bt, m, n, k, ta, tb))
+
+    # 3x3 stride-1 convs with >= 16 channels take the Winograd path in C
+    # (drawn last so that the cases above keep their inputs)
+    for i, c in enumerate([(2, 16, 7, 7, 16, 3, 1, 1, 1, 1), (1, 24, 9, 6, 16, 3, 1, 0, 1, 0),
+                           (2, 16, 5, 5, 20, 3, 1, 2, 1, 1)]):
+        conv_case(len(convs) + i, *c)
 
     with open(out(d, "cases.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")

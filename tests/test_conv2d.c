@@ -12,7 +12,8 @@ static const int CASES[][10] = {
     {2, 3, 7, 9, 4, 3, 1, 1, 1, 1}, {2, 4, 8, 8, 6, 3, 2, 1, 2, 0},     {2, 6, 9, 7, 6, 3, 1, 1, 6, 1},
     {2, 6, 9, 9, 6, 3, 2, 0, 6, 0}, {3, 8, 5, 5, 16, 1, 1, 0, 1, 1},    {2, 8, 6, 6, 8, 1, 2, 0, 1, 0},
     {1, 4, 11, 11, 6, 5, 2, 2, 2, 1}, {2, 5, 13, 13, 7, 3, 1, 1, 1, 0}, {2, 4, 6, 6, 8, 3, 1, 1, 4, 1},
-    {2, 3, 10, 10, 4, 2, 2, 0, 1, 1},
+    {2, 3, 10, 10, 4, 2, 2, 0, 1, 1}, {2, 16, 7, 7, 16, 3, 1, 1, 1, 1}, {1, 24, 9, 6, 16, 3, 1, 0, 1, 0},
+    {2, 16, 5, 5, 20, 3, 1, 2, 1, 1}, /* the last three: Winograd */
 };
 #define NCASES (int)(sizeof CASES / sizeof CASES[0])
 
@@ -126,13 +127,15 @@ static void to_float(float *f, const double *d, size_t n)
 /* Shapes chosen to reach each internal path: 1x1 stride-1 straight to GEMM
  * (planes >= 4096), planes cut into several passes (> 8192 positions with
  * a small kernel), many small images per pass, depthwise with stride and
- * a 5x5 kernel, a depthwise multiplier (groups == Ci, Co = 2 Ci: GEMM). */
+ * a 5x5 kernel, a depthwise multiplier (groups == Ci, Co = 2 Ci: GEMM),
+ * Winograd with many chunks per thread, odd planes, padding 0 and 2. */
 Test(conv2d, every_path_matches_reference)
 {
     static const int paths[][10] = {
         {2, 4, 72, 72, 6, 1, 1, 0, 1, 1},  {1, 2, 100, 100, 3, 3, 1, 1, 1, 1}, {6, 16, 7, 7, 32, 1, 1, 0, 1, 0},
         {5, 12, 9, 9, 8, 3, 2, 1, 4, 1},   {2, 8, 40, 40, 8, 3, 1, 1, 8, 1},   {2, 8, 41, 39, 8, 5, 2, 2, 8, 0},
-        {3, 4, 12, 12, 8, 3, 1, 1, 4, 1},  {2, 3, 130, 66, 4, 3, 2, 1, 1, 0},
+        {3, 4, 12, 12, 8, 3, 1, 1, 4, 1},  {2, 3, 130, 66, 4, 3, 2, 1, 1, 0},  {2, 16, 70, 70, 16, 3, 1, 1, 1, 1},
+        {3, 24, 13, 11, 32, 3, 1, 1, 1, 0}, {2, 32, 9, 10, 16, 3, 1, 0, 1, 1}, {1, 16, 6, 7, 48, 3, 1, 2, 1, 1},
     };
     for (int t = 1; t <= 2; t++) {
         lc_threads_set(t);
@@ -181,7 +184,8 @@ Test(conv2d, gradients_match_finite_differences)
 {
     lc_threads_set(2);
     static const int shapes[][10] = {{2, 4, 7, 6, 6, 3, 2, 1, 2, 1}, {2, 6, 8, 8, 6, 3, 1, 1, 6, 1},
-                                     {3, 5, 6, 6, 4, 1, 1, 0, 1, 1}, {1, 3, 9, 9, 4, 2, 2, 0, 1, 1}};
+                                     {3, 5, 6, 6, 4, 1, 1, 0, 1, 1}, {1, 3, 9, 9, 4, 2, 2, 0, 1, 1},
+                                     {2, 16, 5, 6, 16, 3, 1, 1, 1, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         struct gc g;
         init_case(&g.p, shapes[i]);
@@ -201,7 +205,8 @@ Test(conv2d, repeat_runs_are_bit_identical)
 {
     lc_threads_set(2);
     static const int shapes[][10] = {{4, 16, 20, 20, 16, 3, 1, 1, 1, 1}, {16, 32, 7, 7, 64, 3, 2, 1, 1, 0},
-                                     {2, 8, 70, 70, 8, 1, 1, 0, 1, 0},   {4, 16, 15, 15, 16, 3, 1, 1, 16, 1}};
+                                     {2, 8, 70, 70, 8, 1, 1, 0, 1, 0},   {4, 16, 15, 15, 16, 3, 1, 1, 16, 1},
+                                     {4, 8, 9, 9, 16, 3, 1, 1, 1, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         struct lc_conv2d p;
         init_case(&p, shapes[i]);
@@ -229,7 +234,8 @@ Test(conv2d, folded_bn_and_fused_epilogue_equal_separate_ops)
 {
     lc_threads_set(2);
     static const int shapes[][10] = {{2, 8, 9, 9, 12, 3, 1, 1, 1, 0}, {3, 16, 7, 7, 16, 3, 2, 1, 1, 1},
-                                     {2, 8, 10, 10, 8, 3, 1, 1, 8, 1}, {4, 16, 6, 6, 24, 1, 1, 0, 1, 0}};
+                                     {2, 8, 10, 10, 8, 3, 1, 1, 8, 1}, {4, 16, 6, 6, 24, 1, 1, 0, 1, 0},
+                                     {2, 16, 9, 9, 16, 3, 1, 1, 1, 0}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         struct lc_conv2d p;
         init_case(&p, shapes[i]);
