@@ -1,8 +1,12 @@
-/* conv2d: im2col + SGEMM convolution and a direct depthwise kernel (see
- * conv2d.h). Output columns (positions of one image, or of several whole
- * images when planes are small) are processed in passes; each pass is
- * split between OpenMP threads by columns, every thread building its own
- * im2col block and running a serial SGEMM on it while it is in its cache. */
+/* conv2d: 2-D convolution (see conv2d.h). Three engines:
+ *  - im2col + SGEMM. Forward: each thread owns a share of the output
+ *    columns (image positions) and a share of the scratch, and runs
+ *    im2col + a serial SGEMM on cache-sized chunks of its columns.
+ *    Backward: each thread owns a share of the input channels, so its dw
+ *    columns, its im2col rows and its dx planes are its own: no barriers,
+ *    no reductions, results fixed for a given thread count.
+ *  - Winograd F(2x2,3x3) for 3x3 stride-1 convs (forward and dx).
+ *  - a direct kernel for depthwise convs. */
 #include "conv2d.h"
 
 #include <math.h>
@@ -12,85 +16,76 @@
 #include "blas.h"
 #include "simd.h"
 
-/* Tuned on the 2-core AVX-512 VM with conv_bench (noisy; 256K-1M sub
- * budgets were within noise of each other, 128K was clearly worse). */
-#define COLS_BUDGET ((size_t)1 << 21) /* floats of im2col columns per pass (8 MB) */
-#define SUB_BUDGET ((size_t)1 << 19)  /* floats of columns a thread builds at a time (2 MB) */
+/* Scratch of the im2col engine, all threads together: about 8 MB (2^21
+ * floats), split between threads; a thread's share bounds its chunk of
+ * columns. Tuned on the 2-core AVX-512 VM with conv_bench (noisy): shares
+ * of 2-4 MB per thread were best; 0.5 MB made GEMMs too narrow. */
+#define COLS_BUDGET ((size_t)1 << 21)
+/* Backward: floats of one thread's columns per chunk. */
+#define BWD_CHUNK ((size_t)1 << 19)
+/* Planes smaller than this are processed several images per chunk (the
+ * GEMM output goes through scratch and is scattered). */
+#define SMALL_PLANE 256
 
 struct plan {
-    size_t hwo, hwi, kg, kall; /* kg = Ci/g*kh*kw, kall = Ci*kh*kw */
+    size_t hwo, hwi, kk, kg, kall; /* kk = kh*kw, kg = Ci/g*kk, kall = Ci*kk */
     int cog, cig;
     int depthwise; /* groups == Ci == Co: direct kernel */
-    int direct;    /* 1x1, stride 1, no pad, one image per pass: x is already the column matrix */
-    int ipp;       /* images per pass; > 1: GEMM into a scratch block, then scattered */
-    int tiles;     /* passes per image when ipp == 1 */
-    size_t tn;     /* most columns in a pass */
-    int passes;
+    int direct;    /* 1x1, stride 1, no pad, large planes: x is already the column matrix */
+    int crossing;  /* small planes: chunks span images, GEMM output / dy go through scratch */
+    size_t st;     /* columns per chunk with one thread (the scratch is (kall + co) x st) */
 };
 
 static void make_plan(struct plan *q, const struct lc_conv2d *p)
 {
     q->hwo = (size_t)p->ho * p->wo;
     q->hwi = (size_t)p->h * p->w;
+    q->kk = (size_t)p->kh * p->kw;
     q->cig = p->ci / p->groups;
     q->cog = p->co / p->groups;
-    q->kg = (size_t)q->cig * p->kh * p->kw;
-    q->kall = (size_t)p->ci * p->kh * p->kw;
+    q->kg = (size_t)q->cig * q->kk;
+    q->kall = (size_t)p->ci * q->kk;
     /* (kernels over 1024 taps, never seen in practice, take the GEMM path:
      * the direct kernel keeps its per-tap sums on the stack) */
-    q->depthwise = p->groups == p->ci && p->groups == p->co && p->kh * p->kw <= 1024;
-    size_t want = COLS_BUDGET / q->kall;
-    if (want < 256) want = 256;
-    if (want > 8192) want = 8192;
-    if (q->hwo >= want / 2 || p->n == 1) {
-        q->ipp = 1;
-        q->tiles = (int)((q->hwo + want - 1) / want);
-        q->tn = (q->hwo + (size_t)q->tiles - 1) / (size_t)q->tiles;
-        q->passes = p->n * q->tiles;
-    } else {
-        q->ipp = (int)(want / q->hwo);
-        if (q->ipp > p->n) q->ipp = p->n;
-        if (q->ipp < 2) q->ipp = 2;
-        q->tiles = 1;
-        q->tn = (size_t)q->ipp * q->hwo;
-        q->passes = (p->n + q->ipp - 1) / q->ipp;
-    }
-    q->direct = q->ipp == 1 && p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 && p->pw == 0;
+    q->depthwise = p->groups == p->ci && p->groups == p->co && q->kk <= 1024;
+    q->crossing = q->hwo < SMALL_PLANE;
+    q->direct = !q->crossing && q->kk == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 && p->pw == 0;
+    size_t st = COLS_BUDGET / (q->kall + (size_t)p->co);
+    q->st = st < 64 ? 64 : st > 16384 ? 16384 : st / 16 * 16;
 }
 
-/* Pass number P: first global column g0 (image * Ho*Wo + position), width,
- * and for one-image passes the image and first position. */
-struct pass {
-    size_t g0, width;
-    int img, nimg;
-};
-
-static struct pass pass_of(const struct plan *q, const struct lc_conv2d *p, int P)
+static size_t gemm_ws(const struct plan *q, const struct lc_conv2d *p)
 {
-    struct pass s;
-    if (q->ipp == 1) {
-        size_t lo, hi;
-        s.img = P / q->tiles;
-        lc_split(q->hwo, q->tiles, P % q->tiles, &lo, &hi);
-        s.g0 = (size_t)s.img * q->hwo + lo;
-        s.width = hi - lo;
-        s.nimg = 1;
-    } else {
-        s.img = P * q->ipp;
-        s.nimg = p->n - s.img < q->ipp ? p->n - s.img : q->ipp;
-        s.g0 = (size_t)s.img * q->hwo;
-        s.width = (size_t)s.nimg * q->hwo;
-    }
-    return s;
+    if (q->depthwise || q->direct) return 0;
+    return (q->kall + (size_t)p->co) * q->st;
 }
 
-/* [lo, hi) of n at multiples of 16 columns for thread tid of nth. */
-static void split16(size_t n, int nth, int tid, size_t *lo, size_t *hi)
+/* Threads for the im2col engine: at most one per 16 columns of scratch. */
+static int gemm_threads(const struct plan *q)
+{
+    int nt = omp_get_max_threads(), cap = (int)(q->st / 16);
+    return nt < cap ? nt : cap;
+}
+
+/* [lo, hi) of n at multiples of 16 for part i of parts. */
+static void split16(size_t n, int parts, int i, size_t *lo, size_t *hi)
 {
     size_t l, h;
-    lc_split((n + 15) / 16, nth, tid, &l, &h);
+    lc_split((n + 15) / 16, parts, i, &l, &h);
     *lo = l * 16 < n ? l * 16 : n;
     *hi = h * 16 < n ? h * 16 : n;
+}
+
+/* The next chunk of global columns (image * Ho*Wo + position) from j,
+ * at most len long and not past end; one image only unless crossing. */
+static size_t chunk_len(const struct plan *q, size_t j, size_t end, size_t most)
+{
+    size_t len = end - j < most ? end - j : most;
+    if (!q->crossing) {
+        size_t left = q->hwo - j % q->hwo;
+        if (len > left) len = left;
+    }
+    return len;
 }
 
 /* Output columns ow in [ow0, ow1) whose input column ow*s - pad + kj lies in [0, w). */
@@ -104,37 +99,45 @@ static inline void valid_ow(int ow0, int ow1, int s, int pad, int kj, int w, int
     if (*hi < *lo) *hi = *lo;
 }
 
-/* im2col of pass columns [j0, j1) (pass starts at global column g0) into
- * cols (Ci*kh*kw rows, row stride ld). */
-static void im2col(float *cols, size_t ld, const float *x, const struct lc_conv2d *p, const struct plan *q,
-                   size_t g0, size_t j0, size_t j1)
+/* One im2col row segment: dst[ow] for ow in [ow0, ow1) from input row src
+ * (NULL: outside the image) at columns ow*s - pad + kj. */
+LC_CLONES static void im2col_seg(float *dst, const float *src, int ow0, int ow1, int s, int pad, int kj, int w)
 {
-    for (size_t j = j0; j < j1;) {
+    if (!src) {
+        for (int ow = ow0; ow < ow1; ow++) dst[ow] = 0;
+        return;
+    }
+    int lo, hi;
+    valid_ow(ow0, ow1, s, pad, kj, w, &lo, &hi);
+    for (int ow = ow0; ow < lo; ow++) dst[ow] = 0;
+    src += kj - pad;
+    if (s == 1) {
+        memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
+    } else {
+#pragma omp simd
+        for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * s];
+    }
+    for (int ow = hi; ow < ow1; ow++) dst[ow] = 0;
+}
+
+/* im2col of global columns [g0, g0 + len) for input channels [c0, c1) into
+ * cols ((c1 - c0)*kh*kw rows, row stride ld). */
+static void im2col(float *cols, size_t ld, const float *x, const struct lc_conv2d *p, const struct plan *q,
+                   size_t g0, size_t len, int c0, int c1)
+{
+    for (size_t j = 0; j < len;) {
         size_t gc = g0 + j, pos = gc % q->hwo;
         int img = (int)(gc / q->hwo), oh = (int)(pos / (size_t)p->wo), ow0 = (int)(pos % (size_t)p->wo);
         int seg = p->wo - ow0;
-        if ((size_t)seg > j1 - j) seg = (int)(j1 - j);
-        int ow1 = ow0 + seg;
-        for (int c = 0; c < p->ci; c++) {
+        if ((size_t)seg > len - j) seg = (int)(len - j);
+        for (int c = c0; c < c1; c++) {
             const float *xp = x + ((size_t)img * p->ci + c) * q->hwi;
             for (int ki = 0; ki < p->kh; ki++) {
                 int ih = oh * p->sh - p->ph + ki;
+                const float *src = ih >= 0 && ih < p->h ? xp + (size_t)ih * p->w : NULL;
                 for (int kj = 0; kj < p->kw; kj++) {
-                    float *dst = cols + (((size_t)c * p->kh + ki) * p->kw + kj) * ld + j - ow0;
-                    if (ih < 0 || ih >= p->h) {
-                        memset(dst + ow0, 0, sizeof(float) * (size_t)seg);
-                        continue;
-                    }
-                    int lo, hi;
-                    valid_ow(ow0, ow1, p->sw, p->pw, kj, p->w, &lo, &hi);
-                    for (int ow = ow0; ow < lo; ow++) dst[ow] = 0;
-                    const float *src = xp + (size_t)ih * p->w - p->pw + kj;
-                    if (p->sw == 1) {
-                        if (hi > lo) memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
-                    } else {
-                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * p->sw];
-                    }
-                    for (int ow = hi; ow < ow1; ow++) dst[ow] = 0;
+                    float *dst = cols + (((size_t)(c - c0) * p->kh + ki) * p->kw + kj) * ld + j - ow0;
+                    im2col_seg(dst, src, ow0, ow0 + seg, p->sw, p->pw, kj, p->w);
                 }
             }
         }
@@ -142,14 +145,14 @@ static void im2col(float *cols, size_t ld, const float *x, const struct lc_conv2
     }
 }
 
-/* dx plane of (image, channel c) += the column rows of c, for the image's
- * positions [pa, pb), which sit at pass columns jb + (pos - pa). */
-LC_CLONES static void col2im_plane(float *dxp, const float *cols, size_t ld, const struct lc_conv2d *p, int c,
-                                   size_t pa, size_t pb, size_t jb)
+/* dx plane += the kh*kw column rows of one channel (rows, stride ld) for
+ * the image positions [pa, pb), which sit at columns jb + (pos - pa). */
+LC_CLONES static void col2im_plane(float *dxp, const float *rows, size_t ld, const struct lc_conv2d *p, size_t pa,
+                                   size_t pb, size_t jb)
 {
     for (int ki = 0; ki < p->kh; ki++)
         for (int kj = 0; kj < p->kw; kj++) {
-            const float *row = cols + (((size_t)c * p->kh + ki) * p->kw + kj) * ld + jb;
+            const float *row = rows + ((size_t)ki * p->kw + kj) * ld + jb;
             for (size_t pos = pa; pos < pb;) {
                 int oh = (int)(pos / (size_t)p->wo), ow0 = (int)(pos % (size_t)p->wo);
                 int seg = p->wo - ow0;
@@ -549,8 +552,7 @@ size_t lc_conv2d_workspace(const struct lc_conv2d *p)
 {
     struct plan q;
     make_plan(&q, p);
-    size_t gemm = q.depthwise || q.direct ? 0 : q.kall * q.tn + (q.ipp > 1 ? (size_t)p->co * q.tn : 0);
-    size_t wino = wino_ok(p) ? wino_ws(p) : 0;
+    size_t gemm = gemm_ws(&q, p), wino = wino_ok(p) ? wino_ws(p) : 0;
     return gemm > wino ? gemm : wino;
 }
 
@@ -567,62 +569,58 @@ void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const flo
         wino_forward(y, x, w, b, slope, res, p, ws);
         return;
     }
-    int prev = lc_blas_serial_begin();
-    float *tmp = ws ? ws + q.kall * q.tn : NULL; /* (Co, width) block of multi-image passes */
-    size_t sub = SUB_BUDGET / q.kall;
-    sub = sub < 64 ? 64 : (sub + 15) / 16 * 16;
-    int epi = b || slope || res;
-#pragma omp parallel
+    int prev = lc_blas_serial_begin(), epi = b || slope || res;
+    size_t total = (size_t)p->n * q.hwo, scratch = gemm_ws(&q, p);
+#pragma omp parallel num_threads(gemm_threads(&q))
     {
         int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-        for (int P = 0; P < q.passes; P++) {
-            struct pass s = pass_of(&q, p, P);
-            size_t j0, j1, p0 = s.g0 - (size_t)s.img * q.hwo;
-            split16(s.width, nth, tid, &j0, &j1);
-            size_t step = q.direct ? j1 - j0 : sub;
-            for (size_t js = j0; js < j1; js += step) {
-                size_t je = js + step < j1 ? js + step : j1;
-                int nc = (int)(je - js);
-                const float *B;
-                size_t ldb;
-                if (q.direct) {
-                    B = x + (size_t)s.img * p->ci * q.hwi + p0 + js;
-                    ldb = q.hwi;
-                } else {
-                    im2col(ws, s.width, x, p, &q, s.g0, js, je);
-                    B = ws + js;
-                    ldb = s.width;
+        size_t a, e, lo, hi;
+        split16(total, nth, tid, &a, &e);
+        lc_split(scratch, nth, tid, &lo, &hi);
+        /* this thread's scratch: cols (kall x st) then the GEMM output (co x st) */
+        size_t st = (hi - lo) / (q.kall + (size_t)p->co);
+        float *cols = ws ? ws + lo : NULL, *tmp = cols ? cols + q.kall * st : NULL;
+        if (q.direct) st = e - a;
+        for (size_t j = a; j < e;) {
+            size_t len = chunk_len(&q, j, e, st), img = j / q.hwo, pos = j % q.hwo;
+            const float *B;
+            size_t ldb;
+            if (q.direct) {
+                B = x + img * p->ci * q.hwi + pos;
+                ldb = q.hwi;
+            } else {
+                im2col(cols, len, x, p, &q, j, len, 0, p->ci);
+                B = cols;
+                ldb = len;
+            }
+            for (int g = 0; g < p->groups; g++) {
+                const float *A = w + (size_t)g * q.cog * q.kg, *Bg = B + (size_t)g * q.kg * ldb;
+                if (!q.crossing)
+                    lc_sgemm(0, 0, q.cog, (int)len, (int)q.kg, 1, A, (int)q.kg, Bg, (int)ldb, 0,
+                             y + (img * p->co + (size_t)g * q.cog) * q.hwo + pos, (int)q.hwo);
+                else
+                    lc_sgemm(0, 0, q.cog, (int)len, (int)q.kg, 1, A, (int)q.kg, Bg, (int)ldb, 0,
+                             tmp + (size_t)g * q.cog * len, (int)len);
+            }
+            if (!q.crossing) {
+                for (int m = 0; epi && m < p->co; m++) {
+                    size_t o = (img * p->co + m) * q.hwo + pos;
+                    epilogue(y + o, y + o, len, b ? b[m] : 0, slope != NULL, slope ? slope[m] : 0,
+                             res ? res + o : NULL);
                 }
-                for (int g = 0; g < p->groups; g++) {
-                    const float *A = w + (size_t)g * q.cog * q.kg, *Bg = B + (size_t)g * q.kg * ldb;
-                    if (q.ipp == 1)
-                        lc_sgemm(0, 0, q.cog, nc, (int)q.kg, 1, A, (int)q.kg, Bg, (int)ldb, 0,
-                                 y + ((size_t)s.img * p->co + (size_t)g * q.cog) * q.hwo + p0 + js, (int)q.hwo);
-                    else
-                        lc_sgemm(0, 0, q.cog, nc, (int)q.kg, 1, A, (int)q.kg, Bg, (int)ldb, 0,
-                                 tmp + (size_t)g * q.cog * s.width + js, (int)s.width);
-                }
-                if (q.ipp == 1) {
-                    if (!epi) continue;
+            } else { /* scatter the chunk's columns to their images */
+                for (size_t k = 0; k < len;) {
+                    size_t gc = j + k, im = gc / q.hwo, ps = gc % q.hwo, n = q.hwo - ps;
+                    if (n > len - k) n = len - k;
                     for (int m = 0; m < p->co; m++) {
-                        size_t o = ((size_t)s.img * p->co + m) * q.hwo + p0 + js;
-                        epilogue(y + o, y + o, (size_t)nc, b ? b[m] : 0, slope != NULL, slope ? slope[m] : 0,
-                                 res ? res + o : NULL);
+                        size_t o = (im * p->co + m) * q.hwo + ps;
+                        epilogue(y + o, tmp + (size_t)m * len + k, n, b ? b[m] : 0, slope != NULL,
+                                 slope ? slope[m] : 0, res ? res + o : NULL);
                     }
-                } else { /* scatter the block's columns to their images */
-                    for (size_t j = js; j < je;) {
-                        size_t gc = s.g0 + j, img = gc / q.hwo, pos = gc % q.hwo, len = q.hwo - pos;
-                        if (len > je - j) len = je - j;
-                        for (int m = 0; m < p->co; m++) {
-                            size_t o = (img * p->co + m) * q.hwo + pos;
-                            epilogue(y + o, tmp + (size_t)m * s.width + j, len, b ? b[m] : 0, slope != NULL,
-                                     slope ? slope[m] : 0, res ? res + o : NULL);
-                        }
-                        j += len;
-                    }
+                    k += n;
                 }
             }
-#pragma omp barrier
+            j += len;
         }
     }
     lc_blas_serial_end(prev);
@@ -669,64 +667,76 @@ void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
         if (!dw) return;
     }
     int prev = lc_blas_serial_begin();
-    float *cols = ws, *tmp = ws ? ws + q.kall * q.tn : NULL;
-#pragma omp parallel
+    size_t total = (size_t)p->n * q.hwo, scratch = gemm_ws(&q, p);
+#pragma omp parallel num_threads(gemm_threads(&q))
     {
         int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-        for (int P = 0; P < q.passes; P++) {
-            struct pass s = pass_of(&q, p, P);
-            size_t j0, j1, p0 = s.g0 - (size_t)s.img * q.hwo;
-            split16(s.width, nth, tid, &j0, &j1);
-            /* dy of the pass as a (Co, width) matrix */
-            const float *dY = dy + (size_t)s.img * p->co * q.hwo + p0;
+        size_t c0, c1, lo, hi;
+        lc_split((size_t)p->ci, nth, tid, &c0, &c1); /* this thread's input channels */
+        lc_split(scratch, nth, tid, &lo, &hi);
+        size_t kc = (c1 - c0) * q.kk;
+        /* scratch: cols / dcols of my channels (kc x st), then dy gathered (co x st) */
+        size_t st = kc ? (hi - lo) / (kc + (q.crossing ? (size_t)p->co : 0)) : 0;
+        /* chunks of at most 2 MB of columns, so that dcols is still in L2 when
+         * col2im reads it (longer chunks for dw alone were not faster) */
+        if (kc && st > BWD_CHUNK / kc) st = BWD_CHUNK / kc;
+        if (st > 16) st = st / 16 * 16;
+        float *cols = ws ? ws + lo : NULL, *dyt = cols ? cols + kc * st : NULL;
+        if (q.direct) st = total;
+        for (size_t j = 0; kc && st && j < total;) {
+            size_t len = chunk_len(&q, j, total, st), img = j / q.hwo, pos = j % q.hwo;
+            /* dy of the chunk as a (Co, len) matrix */
+            const float *dY = dy + img * p->co * q.hwo + pos;
             size_t lddy = q.hwo;
-            if (q.ipp > 1) {
-                for (size_t j = j0; j < j1;) {
-                    size_t gc = s.g0 + j, img = gc / q.hwo, pos = gc % q.hwo, len = q.hwo - pos;
-                    if (len > j1 - j) len = j1 - j;
+            if (q.crossing) {
+                for (size_t k = 0; k < len;) {
+                    size_t gc = j + k, im = gc / q.hwo, ps = gc % q.hwo, n = q.hwo - ps;
+                    if (n > len - k) n = len - k;
                     for (int m = 0; m < p->co; m++)
-                        memcpy(tmp + (size_t)m * s.width + j, dy + (img * p->co + m) * q.hwo + pos,
-                               sizeof(float) * len);
-                    j += len;
+                        memcpy(dyt + (size_t)m * len + k, dy + (im * p->co + m) * q.hwo + ps, sizeof(float) * n);
+                    k += n;
                 }
-                dY = tmp;
-                lddy = s.width;
+                dY = dyt;
+                lddy = len;
             }
-            const float *X = q.direct ? x + (size_t)s.img * p->ci * q.hwi + p0 : cols;
-            size_t ldx = q.direct ? q.hwi : s.width;
-            if (dw && !q.direct) im2col(cols, s.width, x, p, &q, s.g0, j0, j1);
-#pragma omp barrier
-            if (dw) {
-                for (int g = 0; g < p->groups; g++)
-                    lc_sgemm_slice(tid, nth, 0, 1, q.cog, (int)q.kg, (int)s.width, 1,
-                                   dY + (size_t)g * q.cog * lddy, (int)lddy, X + (size_t)g * q.kg * ldx, (int)ldx,
-                                   1, dw + (size_t)g * q.cog * q.kg, (int)q.kg);
-#pragma omp barrier
-            }
-            if (dx) {
-                int nc = (int)(j1 - j0);
-                for (int g = 0; g < p->groups && nc > 0; g++) {
-                    const float *Wg = w + (size_t)g * q.cog * q.kg, *dYg = dY + (size_t)g * q.cog * lddy + j0;
-                    if (q.direct)
-                        lc_sgemm(1, 0, q.cig, nc, q.cog, 1, Wg, (int)q.kg, dYg, (int)lddy, 1,
-                                 dx + ((size_t)s.img * p->ci + (size_t)g * q.cig) * q.hwi + p0 + j0, (int)q.hwi);
-                    else
-                        lc_sgemm(1, 0, (int)q.kg, nc, q.cog, 1, Wg, (int)q.kg, dYg, (int)lddy, 0,
-                                 cols + (size_t)g * q.kg * s.width + j0, (int)s.width);
+            for (int pass = 0; pass < 2; pass++) {
+                if (pass == 0 ? !dw : !dx) continue;
+                const float *X = cols;
+                size_t ldx = len;
+                if (q.direct) {
+                    X = x + (img * p->ci + c0) * q.hwi + pos;
+                    ldx = q.hwi;
+                } else if (pass == 0) {
+                    im2col(cols, len, x, p, &q, j, len, (int)c0, (int)c1);
                 }
-                if (!q.direct) {
-#pragma omp barrier
-                    size_t planes = (size_t)s.nimg * p->ci, a, e;
-                    lc_split(planes, nth, tid, &a, &e);
-                    for (size_t i = a; i < e; i++) {
-                        int k = (int)(i / (size_t)p->ci), c = (int)(i % (size_t)p->ci);
-                        size_t img = (size_t)s.img + (size_t)k, pa = q.ipp == 1 ? p0 : 0;
-                        size_t pb = pa + (q.ipp == 1 ? s.width : q.hwo), jb = img * q.hwo + pa - s.g0;
-                        col2im_plane(dx + (img * p->ci + c) * q.hwi, cols, s.width, p, c, pa, pb, jb);
+                for (int g = 0; g < p->groups; g++) { /* the groups my channels fall in */
+                    size_t cs = (size_t)g * q.cig > c0 ? (size_t)g * q.cig : c0;
+                    size_t ce = (size_t)(g + 1) * q.cig < c1 ? (size_t)(g + 1) * q.cig : c1;
+                    if (cs >= ce) continue;
+                    const float *dYg = dY + (size_t)g * q.cog * lddy;
+                    size_t wcol = (cs - (size_t)g * q.cig) * q.kk; /* first column of W_g / dw_g */
+                    int rows = (int)((ce - cs) * q.kk);
+                    if (pass == 0) /* dw_g[:, mine] += dy_g X_mine^T */
+                        lc_sgemm(0, 1, q.cog, rows, (int)len, 1, dYg, (int)lddy, X + (cs - c0) * q.kk * ldx,
+                                 (int)ldx, 1, dw + (size_t)g * q.cog * q.kg + wcol, (int)q.kg);
+                    else if (q.direct) /* dx[mine] += W_g[:, mine]^T dy_g */
+                        lc_sgemm(1, 0, rows, (int)len, q.cog, 1, w + (size_t)g * q.cog * q.kg + wcol, (int)q.kg,
+                                 dYg, (int)lddy, 1, dx + (img * p->ci + cs) * q.hwi + pos, (int)q.hwi);
+                    else /* dcols[mine] = W_g[:, mine]^T dy_g */
+                        lc_sgemm(1, 0, rows, (int)len, q.cog, 1, w + (size_t)g * q.cog * q.kg + wcol, (int)q.kg,
+                                 dYg, (int)lddy, 0, cols + (cs - c0) * q.kk * len, (int)len);
+                }
+                if (pass == 1 && !q.direct) /* col2im into my channels' planes */
+                    for (size_t k = 0; k < len;) {
+                        size_t gc = j + k, im = gc / q.hwo, ps = gc % q.hwo, n = q.hwo - ps;
+                        if (n > len - k) n = len - k;
+                        for (size_t c = c0; c < c1; c++)
+                            col2im_plane(dx + (im * p->ci + c) * q.hwi, cols + (c - c0) * q.kk * len, len, p, ps,
+                                         ps + n, k);
+                        k += n;
                     }
-                }
             }
-#pragma omp barrier
+            j += len;
         }
     }
     lc_blas_serial_end(prev);

@@ -137,7 +137,7 @@ Test(conv2d, every_path_matches_reference)
         {3, 4, 12, 12, 8, 3, 1, 1, 4, 1},  {2, 3, 130, 66, 4, 3, 2, 1, 1, 0},  {2, 16, 70, 70, 16, 3, 1, 1, 1, 1},
         {3, 24, 13, 11, 32, 3, 1, 1, 1, 0}, {2, 32, 9, 10, 16, 3, 1, 0, 1, 1}, {1, 16, 6, 7, 48, 3, 1, 2, 1, 1},
     };
-    for (int t = 1; t <= 2; t++) {
+    for (int t = 1; t <= 3; t++) { /* 3 threads: uneven splits of channels and columns */
         lc_threads_set(t);
         for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
             struct lc_conv2d p;
