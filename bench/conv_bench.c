@@ -22,6 +22,7 @@
 struct shape {
     const char *what;
     int ci, co, h, k, s, count; /* count: how many IR-50 convs have this shape */
+    int groups;                /* 0 = 1 */
 };
 
 /* IR-50: input layer, then per stage the first unit (conv3x3 in->d s1 at
@@ -47,6 +48,15 @@ static const struct shape shapes[] = {
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 
+/* Depthwise convs as MobileFaceNet has them (not part of IR-50's totals). */
+static const struct shape dwshapes[] = {
+    {"dw 3x3", 64, 64, 56, 3, 1, 1, 64},
+    {"dw 3x3 s2", 128, 128, 56, 3, 2, 1, 128},
+    {"dw 3x3", 256, 256, 14, 3, 1, 1, 256},
+    {"dw 7x7 GDC (pad 3)", 512, 512, 7, 7, 1, 1, 512},
+};
+#define NDW (int)(sizeof dwshapes / sizeof dwshapes[0])
+
 /* The PyTorch peer: one long-lived process answering "ci co h k s budget"
  * lines with "forward_s fwdbwd_s", so that ours and PyTorch's timings of a
  * shape alternate and share whatever else the machine is doing. */
@@ -61,16 +71,16 @@ static const char *PY =
     "    return min(t)\n"
     "print('ready', flush=True)\n"
     "for line in sys.stdin:\n"
-    "    ci, co, h, k, s = map(int, line.split()[:5]); budget = float(line.split()[5])\n"
+    "    ci, co, h, k, s, gr = map(int, line.split()[:6]); budget = float(line.split()[6])\n"
     "    g = torch.Generator().manual_seed(0)\n"
-    "    x = torch.randn(batch, ci, h, h, generator=g); w = torch.randn(co, ci, k, k, generator=g) * 0.05\n"
+    "    x = torch.randn(batch, ci, h, h, generator=g); w = torch.randn(co, ci // gr, k, k, generator=g) * 0.05\n"
     "    with torch.no_grad():\n"
-    "        fw = best(lambda: F.conv2d(x, w, None, s, k // 2), budget)\n"
+    "        fw = best(lambda: F.conv2d(x, w, None, s, k // 2, 1, gr), budget)\n"
     "    xg = x.clone().requires_grad_(); wg = w.clone().requires_grad_()\n"
-    "    dy = torch.randn_like(F.conv2d(x, w, None, s, k // 2))\n"
+    "    dy = torch.randn_like(F.conv2d(x, w, None, s, k // 2, 1, gr))\n"
     "    def fb():\n"
     "        xg.grad = None; wg.grad = None\n"
-    "        F.conv2d(xg, wg, None, s, k // 2).backward(dy)\n"
+    "        F.conv2d(xg, wg, None, s, k // 2, 1, gr).backward(dy)\n"
     "    fbt = best(fb, budget)\n"
     "    print(fw, fbt, flush=True)\n";
 
@@ -103,7 +113,7 @@ static int peer_start(struct peer *pr, const char *script, int threads, int batc
 
 static int peer_time(struct peer *pr, const struct shape *s, double budget, double *f, double *fb)
 {
-    fprintf(pr->to, "%d %d %d %d %d %g\n", s->ci, s->co, s->h, s->k, s->s, budget);
+    fprintf(pr->to, "%d %d %d %d %d %d %g\n", s->ci, s->co, s->h, s->k, s->s, s->groups ? s->groups : 1, budget);
     fflush(pr->to);
     char line[128];
     return fgets(line, sizeof line, pr->from) && sscanf(line, "%lf %lf", f, fb) == 2 ? 0 : -1;
@@ -144,6 +154,38 @@ static double sgemm_rate(int sz, int threaded)
     return 2.0 * sz * sz * sz / t / 1e9;
 }
 
+/* Best forward and forward+backward times of ours and (when *ok) PyTorch's
+ * for one shape, alternating for `rounds` rounds; flops of the forward. */
+static int time_shape(const struct shape *s, int batch, double budget, int rounds, struct peer *pr, int *ok,
+                      double *of, double *ofb, double *pf, double *pfb, double *flops)
+{
+    struct lc_conv2d p;
+    struct lc_err err;
+    int g = s->groups ? s->groups : 1;
+    if (lc_conv2d_init(&p, batch, s->ci, s->h, s->h, s->co, s->k, s->s, s->k / 2, g, 0, &err)) return -1;
+    size_t nx = (size_t)batch * s->ci * s->h * s->h, ny = (size_t)batch * s->co * p.ho * p.wo;
+    size_t nw = (size_t)s->co * (s->ci / g) * s->k * s->k, nws = lc_conv2d_workspace(&p);
+    float *x = randn(nx, 4, 1), *w = randn(nw, 5, 0.05f), *y = randn(ny, 6, 1), *dy = randn(ny, 7, 1);
+    float *dx = randn(nx, 8, 0), *dw = randn(nw, 9, 0), *ws = nws ? randn(nws, 10, 0) : NULL;
+    *flops = 2.0 * ny * (s->ci / g) * s->k * s->k;
+    *of = *ofb = *pf = *pfb = 1e30;
+    for (int r = 0; r < rounds; r++) { /* alternate ours and PyTorch's; keep the best of each */
+        double t, tf, tfb;
+        BEST(t, budget, lc_conv2d_forward(y, x, w, NULL, &p, ws));
+        if (t < *of) *of = t;
+        BEST(t, budget, (lc_conv2d_forward(y, x, w, NULL, &p, ws), lc_conv2d_backward(dx, dw, NULL, dy, x, w, &p, ws)));
+        if (t < *ofb) *ofb = t;
+        if (*ok && peer_time(pr, s, budget, &tf, &tfb) == 0) {
+            if (tf < *pf) *pf = tf;
+            if (tfb < *pfb) *pfb = tfb;
+        } else {
+            *ok = 0;
+        }
+    }
+    free(x), free(w), free(y), free(dy), free(dx), free(dw), free(ws);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 0, batch = 16, quick = 0;
@@ -182,34 +224,17 @@ int main(int argc, char **argv)
 
     double ours_f[NSHAPES], ours_fb[NSHAPES], fl[NSHAPES], pt_f[NSHAPES], pt_fb[NSHAPES];
     for (int i = 0; i < NSHAPES; i++) {
-        const struct shape *s = &shapes[i];
-        struct lc_conv2d p;
-        struct lc_err err;
-        if (lc_conv2d_init(&p, batch, s->ci, s->h, s->h, s->co, s->k, s->s, s->k / 2, 1, 0, &err)) return 1;
-        size_t nx = (size_t)batch * s->ci * s->h * s->h, ny = (size_t)batch * s->co * p.ho * p.wo;
-        size_t nw = (size_t)s->co * s->ci * s->k * s->k, nws = lc_conv2d_workspace(&p);
-        float *x = randn(nx, 4, 1), *w = randn(nw, 5, 0.05f), *y = randn(ny, 6, 1), *dy = randn(ny, 7, 1);
-        float *dx = randn(nx, 8, 0), *dw = randn(nw, 9, 0), *ws = nws ? randn(nws, 10, 0) : NULL;
-        fl[i] = 2.0 * ny * s->ci * s->k * s->k;
-        ours_f[i] = ours_fb[i] = pt_f[i] = pt_fb[i] = 1e30;
         int ok = have_peer;
-        for (int r = 0; r < rounds; r++) { /* alternate ours and PyTorch's; keep the best of each */
-            double t, tf, tfb;
-            BEST(t, budget, lc_conv2d_forward(y, x, w, NULL, &p, ws));
-            if (t < ours_f[i]) ours_f[i] = t;
-            BEST(t, budget, (lc_conv2d_forward(y, x, w, NULL, &p, ws),
-                             lc_conv2d_backward(dx, dw, NULL, dy, x, w, &p, ws)));
-            if (t < ours_fb[i]) ours_fb[i] = t;
-            if (ok && peer_time(&pr, s, budget, &tf, &tfb) == 0) {
-                if (tf < pt_f[i]) pt_f[i] = tf;
-                if (tfb < pt_fb[i]) pt_fb[i] = tfb;
-            } else {
-                ok = 0;
-            }
-        }
+        if (time_shape(&shapes[i], batch, budget, rounds, &pr, &ok, &ours_f[i], &ours_fb[i], &pt_f[i], &pt_fb[i], &fl[i]))
+            return 1;
         got += ok;
-        free(x), free(w), free(y), free(dy), free(dx), free(dw), free(ws);
     }
+    double dw_t[NDW][4], dw_fl[NDW];
+    int dw_ok = have_peer;
+    for (int i = 0; i < NDW; i++)
+        if (time_shape(&dwshapes[i], batch, budget, rounds, &pr, &dw_ok, &dw_t[i][0], &dw_t[i][1], &dw_t[i][2],
+                       &dw_t[i][3], &dw_fl[i]))
+            return 1;
     if (have_peer) {
         fclose(pr.to), fclose(pr.from);
         waitpid(pr.pid, NULL, 0);
@@ -245,6 +270,16 @@ int main(int argc, char **argv)
     printf("  IR-50 conv stack fwd+bwd (dx, dw): %.1f GFLOP/s vs torch %.1f: %.2fx; %.0f%% of SGEMM\n",
            3 * F / tfb / 1e9, got == NSHAPES ? 3 * F / pfb / 1e9 : 0, got == NSHAPES ? pfb / tfb : 0,
            100 * 3 * F / tfb / 1e9 / peak);
+    printf("  depthwise (MobileFaceNet shapes, direct kernel; not in the totals):\n");
+    for (int i = 0; i < NDW; i++) {
+        const struct shape *s = &dwshapes[i];
+        double gf = dw_fl[i] / dw_t[i][0] / 1e9, gfb = 3 * dw_fl[i] / dw_t[i][1] / 1e9;
+        double tgf = dw_ok ? dw_fl[i] / dw_t[i][2] / 1e9 : 0, tgfb = dw_ok ? 3 * dw_fl[i] / dw_t[i][3] / 1e9 : 0;
+        char name[64];
+        snprintf(name, sizeof name, "%s %d @%d", s->what, s->ci, s->h);
+        printf("  %-32s %2s %6.3f | %7.1f %7.1f %5.2f %6s | %7.1f %7.1f %5.2f\n", name, "", dw_fl[i] / 1e9, gf, tgf,
+               tgf > 0 ? gf / tgf : 0, "", gfb, tgfb, tgfb > 0 ? gfb / tgfb : 0);
+    }
     if (got < NSHAPES) printf("  (PyTorch peer unavailable: /usr/bin/python3 with torch not found)\n");
     printf("  (x = ours/torch; %%gemm = of the best SGEMM rate above; W = Winograd F(2x2,3x3), its GFLOP/s counted\n"
            "   as direct convolution's; best of >= 3 runs in each of 2-3 rounds alternating with PyTorch;\n"

@@ -264,16 +264,191 @@ LC_CLONES static void dw_plane_backward(float *dxp, double *acc, const float *dy
     }
 }
 
+/* Depthwise planes are processed in strips of output rows through
+ * zero-padded copies kept on the stack, split into stride x stride phase
+ * planes (rows and columns by their remainder mod the stride). In a phase
+ * plane every tap is one contiguous loop over the whole strip (output
+ * computed on the phase width, extra columns dropped), instead of kh*kw
+ * short strided loops per output row: 3-10x faster on 7-56 wide planes.
+ * A kernel covering the whole unpadded plane (MobileFaceNet's global
+ * depthwise conv) is a plain dot product. */
+#define DW_BUF 8192 /* floats per stack buffer */
+
+struct dwgeo {
+    int s, wp, wph, rows, tail, R; /* stride, padded width, phase width, phase rows per strip, tail, strip rows */
+    size_t plane;                  /* floats per phase plane */
+};
+
+static int dw_geo(struct dwgeo *g, const struct lc_conv2d *p)
+{
+    if (p->sh != p->sw) return 0;
+    g->s = p->sh;
+    g->wp = p->w + 2 * p->pw;
+    g->wph = (g->wp + g->s - 1) / g->s;
+    g->tail = (p->kw - 1) / g->s + 1;
+    int extra = (p->kh - 1) / g->s, ss = g->s * g->s;
+    /* s^2 (R + extra) wph + tail <= DW_BUF and R wph <= DW_BUF */
+    g->R = ((DW_BUF / ss - g->tail) / g->wph) - extra;
+    if (g->R > p->ho) g->R = p->ho;
+    if (g->R < 1) return 0;
+    g->rows = g->R + extra;
+    g->plane = (size_t)g->rows * g->wph + g->tail;
+    return 1;
+}
+
+static int dw_whole(const struct lc_conv2d *p)
+{
+    return p->ho == 1 && p->wo == 1 && p->ph == 0 && p->pw == 0 && p->kh == p->h && p->kw == p->w;
+}
+
+/* j range of phase b whose input column j*s + b - pad lies in [0, w) */
+static inline void dw_jrange(int b, int s, int pad, int w, int wph, int *lo, int *hi)
+{
+    int a = pad - b, e = w - 1 + pad - b;
+    *lo = a > 0 ? (a + s - 1) / s : 0;
+    *hi = e < 0 ? 0 : e / s + 1;
+    if (*hi > wph) *hi = wph;
+    if (*hi < *lo) *hi = *lo;
+}
+
+LC_CLONES static void dw_gather(float *d, const float *row, int s, int lo, int hi)
+{
+#pragma omp simd
+    for (int j = lo; j < hi; j++) d[j] = row[(size_t)j * s];
+}
+
+LC_CLONES static void dw_scatter_add(float *row, const float *d, int s, int lo, int hi)
+{
+    for (int j = lo; j < hi; j++) row[(size_t)j * s] += d[j];
+}
+
+/* phase planes of the strip whose first output row is oh0 (r rows) */
+static void dw_phases(float *buf, const struct dwgeo *g, const float *xp, const struct lc_conv2d *p, int oh0, int r)
+{
+    int s = g->s, need = (r - 1) * s + p->kh; /* padded rows of the strip */
+    memset(buf, 0, sizeof(float) * g->plane * (size_t)s * s);
+    for (int k = 0; k < need; k++) {
+        int ih = oh0 * s + k - p->ph;
+        if (ih < 0 || ih >= p->h) continue;
+        const float *row = xp + (size_t)ih * p->w;
+        for (int b = 0; b < s; b++) {
+            float *d = buf + ((size_t)(k % s) * s + b) * g->plane + (size_t)(k / s) * g->wph;
+            int lo, hi;
+            dw_jrange(b, s, p->pw, p->w, g->wph, &lo, &hi);
+            if (s == 1) memcpy(d + lo, row + lo - p->pw, sizeof(float) * (size_t)(hi - lo));
+            else dw_gather(d, row + b - p->pw, s, lo, hi);
+        }
+    }
+}
+
+/* inverse of dw_phases for a gradient: dx rows += the phase planes */
+static void dw_unphase(float *dxp, const float *buf, const struct dwgeo *g, const struct lc_conv2d *p, int oh0, int r)
+{
+    int s = g->s, need = (r - 1) * s + p->kh;
+    for (int k = 0; k < need; k++) {
+        int ih = oh0 * s + k - p->ph;
+        if (ih < 0 || ih >= p->h) continue;
+        float *row = dxp + (size_t)ih * p->w;
+        for (int b = 0; b < s; b++) {
+            const float *d = buf + ((size_t)(k % s) * s + b) * g->plane + (size_t)(k / s) * g->wph;
+            int lo, hi;
+            dw_jrange(b, s, p->pw, p->w, g->wph, &lo, &hi);
+            dw_scatter_add(row + b - p->pw, d, s, lo, hi);
+        }
+    }
+}
+
+/* the phase plane and offset tap (ki, kj) reads */
+static inline size_t dw_tap(const struct dwgeo *g, int ki, int kj)
+{
+    return ((size_t)(ki % g->s) * g->s + kj % g->s) * g->plane + (size_t)(ki / g->s) * g->wph + kj / g->s;
+}
+
+LC_CLONES static void dw_axpy(float *y, const float *x, float a, int n)
+{
+#pragma omp simd
+    for (int t = 0; t < n; t++) y[t] += a * x[t];
+}
+
+LC_CLONES static float dw_dot(const float *a, const float *b, int n)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int t = 0; t < n; t++) s += a[t] * b[t];
+    return s;
+}
+
+static void dw_fast_forward(float *yp, const float *xp, const float *wk, float bias, int has_slope, float slope,
+                            const float *resp, const struct lc_conv2d *p, const struct dwgeo *g)
+{
+    if (dw_whole(p)) {
+        float v = dw_dot(xp, wk, p->kh * p->kw) + bias;
+        if (has_slope && v < 0) v *= slope;
+        yp[0] = v + (resp ? resp[0] : 0);
+        return;
+    }
+    float P[DW_BUF], O[DW_BUF];
+    for (int oh0 = 0; oh0 < p->ho; oh0 += g->R) {
+        int r = g->R < p->ho - oh0 ? g->R : p->ho - oh0, n = r * g->wph;
+        dw_phases(P, g, xp, p, oh0, r);
+        memset(O, 0, sizeof(float) * (size_t)n);
+        for (int ki = 0; ki < p->kh; ki++)
+            for (int kj = 0; kj < p->kw; kj++) dw_axpy(O, P + dw_tap(g, ki, kj), wk[ki * p->kw + kj], n);
+        for (int i = 0; i < r; i++) {
+            size_t o = (size_t)(oh0 + i) * p->wo;
+            epilogue(yp + o, O + (size_t)i * g->wph, (size_t)p->wo, bias, has_slope, slope, resp ? resp + o : NULL);
+        }
+    }
+}
+
+/* acc (kh*kw taps) += correlation of x with dy; dx plane += its transpose */
+static void dw_fast_backward(float *dxp, double *acc, const float *dyp, const float *xp, const float *wk,
+                             const struct lc_conv2d *p, const struct dwgeo *g)
+{
+    int kk = p->kh * p->kw;
+    if (dw_whole(p)) {
+        if (acc)
+            for (int t = 0; t < kk; t++) acc[t] += (double)dyp[0] * xp[t];
+        if (dxp) dw_axpy(dxp, wk, dyp[0], kk);
+        return;
+    }
+    float P[DW_BUF], D[DW_BUF];
+    for (int oh0 = 0; oh0 < p->ho; oh0 += g->R) {
+        int r = g->R < p->ho - oh0 ? g->R : p->ho - oh0, n = r * g->wph;
+        for (int i = 0; i < r; i++) { /* dy rows on the phase width, zeros in the dropped columns */
+            memcpy(D + (size_t)i * g->wph, dyp + (size_t)(oh0 + i) * p->wo, sizeof(float) * (size_t)p->wo);
+            memset(D + (size_t)i * g->wph + p->wo, 0, sizeof(float) * (size_t)(g->wph - p->wo));
+        }
+        if (acc) {
+            dw_phases(P, g, xp, p, oh0, r);
+            for (int ki = 0; ki < p->kh; ki++)
+                for (int kj = 0; kj < p->kw; kj++) acc[ki * p->kw + kj] += dw_dot(D, P + dw_tap(g, ki, kj), n);
+        }
+        if (dxp) {
+            memset(P, 0, sizeof(float) * g->plane * (size_t)g->s * g->s);
+            for (int ki = 0; ki < p->kh; ki++)
+                for (int kj = 0; kj < p->kw; kj++) dw_axpy(P + dw_tap(g, ki, kj), D, wk[ki * p->kw + kj], n);
+            dw_unphase(dxp, P, g, p, oh0, r);
+        }
+    }
+}
+
 static void dw_forward(float *y, const float *x, const float *w, const float *b, const float *slope,
                        const float *res, const struct lc_conv2d *p, const struct plan *q)
 {
     long planes = (long)p->n * p->co;
     size_t kk = (size_t)p->kh * p->kw;
+    struct dwgeo g;
+    int flat = dw_geo(&g, p);
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < planes; i++) {
         int c = (int)(i % p->co);
-        dw_plane_forward(y + (size_t)i * q->hwo, x + (size_t)i * q->hwi, w + (size_t)c * kk, b ? b[c] : 0,
-                         slope != NULL, slope ? slope[c] : 0, res ? res + (size_t)i * q->hwo : NULL, p);
+        float *yp = y + (size_t)i * q->hwo;
+        const float *xp = x + (size_t)i * q->hwi, *rp = res ? res + (size_t)i * q->hwo : NULL;
+        if (flat)
+            dw_fast_forward(yp, xp, w + (size_t)c * kk, b ? b[c] : 0, slope != NULL, slope ? slope[c] : 0, rp, p, &g);
+        else
+            dw_plane_forward(yp, xp, w + (size_t)c * kk, b ? b[c] : 0, slope != NULL, slope ? slope[c] : 0, rp, p);
     }
 }
 
@@ -281,6 +456,8 @@ static void dw_backward(float *dx, float *dw, const float *dy, const float *x, c
                         const struct lc_conv2d *p, const struct plan *q)
 {
     size_t kk = (size_t)p->kh * p->kw;
+    struct dwgeo g;
+    int flat = dw_geo(&g, p);
     /* one thread owns a channel: its dw taps and its dx planes of every image */
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < p->co; c++) {
@@ -289,7 +466,10 @@ static void dw_backward(float *dx, float *dw, const float *dy, const float *x, c
         if (a) memset(acc, 0, sizeof(double) * kk);
         for (int n = 0; n < p->n; n++) {
             size_t i = (size_t)n * p->co + c;
-            dw_plane_backward(dx ? dx + i * q->hwi : NULL, a, dy + i * q->hwo, x + i * q->hwi, w + c * kk, p);
+            if (flat)
+                dw_fast_backward(dx ? dx + i * q->hwi : NULL, a, dy + i * q->hwo, x + i * q->hwi, w + c * kk, p, &g);
+            else
+                dw_plane_backward(dx ? dx + i * q->hwi : NULL, a, dy + i * q->hwo, x + i * q->hwi, w + c * kk, p);
         }
         if (a)
             for (size_t t = 0; t < kk; t++) dw[c * kk + t] += (float)acc[t];

@@ -128,7 +128,9 @@ static void to_float(float *f, const double *d, size_t n)
  * (planes >= 4096), planes cut into several passes (> 8192 positions with
  * a small kernel), many small images per pass, depthwise with stride and
  * a 5x5 kernel, a depthwise multiplier (groups == Ci, Co = 2 Ci: GEMM),
- * Winograd with many chunks per thread, odd planes, padding 0 and 2. */
+ * Winograd with many chunks per thread, odd planes, padding 0 and 2,
+ * depthwise as a whole-plane dot (7x7 on 7x7), with stride 3, and on
+ * planes too wide for its stack strips (the per-row fallback). */
 Test(conv2d, every_path_matches_reference)
 {
     static const int paths[][10] = {
@@ -136,6 +138,8 @@ Test(conv2d, every_path_matches_reference)
         {5, 12, 9, 9, 8, 3, 2, 1, 4, 1},   {2, 8, 40, 40, 8, 3, 1, 1, 8, 1},   {2, 8, 41, 39, 8, 5, 2, 2, 8, 0},
         {3, 4, 12, 12, 8, 3, 1, 1, 4, 1},  {2, 3, 130, 66, 4, 3, 2, 1, 1, 0},  {2, 16, 70, 70, 16, 3, 1, 1, 1, 1},
         {3, 24, 13, 11, 32, 3, 1, 1, 1, 0}, {2, 32, 9, 10, 16, 3, 1, 0, 1, 1}, {1, 16, 6, 7, 48, 3, 1, 2, 1, 1},
+        {3, 8, 7, 7, 8, 7, 1, 0, 8, 1},    {2, 6, 30, 30, 6, 3, 3, 1, 6, 1},   {1, 2, 3, 3000, 2, 3, 1, 1, 2, 0},
+        {1, 2, 5, 3001, 2, 3, 2, 1, 2, 1},
     };
     for (int t = 1; t <= 3; t++) { /* 3 threads: uneven splits of channels and columns */
         lc_threads_set(t);
