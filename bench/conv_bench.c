@@ -157,7 +157,7 @@ static double sgemm_rate(int sz, int threaded)
 /* Best forward and forward+backward times of ours and (when *ok) PyTorch's
  * for one shape, alternating for `rounds` rounds; flops of the forward. */
 static int time_shape(const struct shape *s, int batch, double budget, int rounds, struct peer *pr, int *ok,
-                      double *of, double *ofb, double *pf, double *pfb, double *flops)
+                      double *of, double *ofb, double *pf, double *pfb, double *flops, double *oprep)
 {
     struct lc_conv2d p;
     struct lc_err err;
@@ -168,11 +168,15 @@ static int time_shape(const struct shape *s, int batch, double budget, int round
     float *x = randn(nx, 4, 1), *w = randn(nw, 5, 0.05f), *y = randn(ny, 6, 1), *dy = randn(ny, 7, 1);
     float *dx = randn(nx, 8, 0), *dw = randn(nw, 9, 0), *ws = nws ? randn(nws, 10, 0) : NULL;
     *flops = 2.0 * ny * (s->ci / g) * s->k * s->k;
-    *of = *ofb = *pf = *pfb = 1e30;
+    *of = *ofb = *pf = *pfb = *oprep = 1e30;
+    float *pw = randn(lc_conv2d_prepared_size(&p), 11, 0);
+    lc_conv2d_prepare(pw, w, &p);
     for (int r = 0; r < rounds; r++) { /* alternate ours and PyTorch's; keep the best of each */
         double t, tf, tfb;
         BEST(t, budget, lc_conv2d_forward(y, x, w, NULL, &p, ws));
         if (t < *of) *of = t;
+        BEST(t, budget, lc_conv2d_forward_prepared(y, x, pw, NULL, NULL, NULL, &p, ws));
+        if (t < *oprep) *oprep = t;
         BEST(t, budget, (lc_conv2d_forward(y, x, w, NULL, &p, ws), lc_conv2d_backward(dx, dw, NULL, dy, x, w, &p, ws)));
         if (t < *ofb) *ofb = t;
         if (*ok && peer_time(pr, s, budget, &tf, &tfb) == 0) {
@@ -182,7 +186,7 @@ static int time_shape(const struct shape *s, int batch, double budget, int round
             *ok = 0;
         }
     }
-    free(x), free(w), free(y), free(dy), free(dx), free(dw), free(ws);
+    free(x), free(w), free(y), free(dy), free(dx), free(dw), free(ws), free(pw);
     return 0;
 }
 
@@ -222,10 +226,11 @@ int main(int argc, char **argv)
     int have_peer = peer_start(&pr, py, threads, batch) == 0;
     int rounds = quick ? 2 : 3, got = 0;
 
-    double ours_f[NSHAPES], ours_fb[NSHAPES], fl[NSHAPES], pt_f[NSHAPES], pt_fb[NSHAPES];
+    double ours_f[NSHAPES], ours_fb[NSHAPES], fl[NSHAPES], pt_f[NSHAPES], pt_fb[NSHAPES], ours_p[NSHAPES], unused;
     for (int i = 0; i < NSHAPES; i++) {
         int ok = have_peer;
-        if (time_shape(&shapes[i], batch, budget, rounds, &pr, &ok, &ours_f[i], &ours_fb[i], &pt_f[i], &pt_fb[i], &fl[i]))
+        if (time_shape(&shapes[i], batch, budget, rounds, &pr, &ok, &ours_f[i], &ours_fb[i], &pt_f[i], &pt_fb[i], &fl[i],
+                       &ours_p[i]))
             return 1;
         got += ok;
     }
@@ -233,7 +238,7 @@ int main(int argc, char **argv)
     int dw_ok = have_peer;
     for (int i = 0; i < NDW; i++)
         if (time_shape(&dwshapes[i], batch, budget, rounds, &pr, &dw_ok, &dw_t[i][0], &dw_t[i][1], &dw_t[i][2],
-                       &dw_t[i][3], &dw_fl[i]))
+                       &dw_t[i][3], &dw_fl[i], &unused))
             return 1;
     if (have_peer) {
         fclose(pr.to), fclose(pr.from);
@@ -248,7 +253,7 @@ int main(int argc, char **argv)
     printf("  %-32s %2s %6s | %-32s | %-32s\n", "", "", "GFLOP", "forward GFLOP/s", "fwd+bwd GFLOP/s");
     printf("  %-32s %2s %6s | %7s %7s %5s %6s | %7s %7s %5s %6s\n", "layer ci->co @input", "n", "/call", "ours", "torch",
            "x", "%gemm", "ours", "torch", "x", "%gemm");
-    double tf = 0, tfb = 0, pf = 0, pfb = 0, F = 0;
+    double tf = 0, tfb = 0, pf = 0, pfb = 0, F = 0, tp = 0;
     for (int i = 0; i < NSHAPES; i++) {
         const struct shape *s = &shapes[i];
         char name[64];
@@ -260,13 +265,16 @@ int main(int argc, char **argv)
                fl[i] / 1e9, gf, tgf, tgf > 0 ? gf / tgf : 0, 100 * gf / peak, gfb, tgfb, tgfb > 0 ? gfb / tgfb : 0,
                100 * gfb / peak);
         F += s->count * fl[i];
-        tf += s->count * ours_f[i], tfb += s->count * ours_fb[i];
+        tf += s->count * ours_f[i], tfb += s->count * ours_fb[i], tp += s->count * ours_p[i];
         pf += s->count * pt_f[i], pfb += s->count * pt_fb[i];
     }
     printf("  IR-50 conv stack (%.1f GFLOP/image fwd): forward %.1f GFLOP/s (%.0f img/s) vs torch %.1f (%.0f img/s): "
            "%.2fx; %.0f%% of SGEMM\n",
            F / batch / 1e9, F / tf / 1e9, batch / tf, got == NSHAPES ? F / pf / 1e9 : 0,
            got == NSHAPES ? batch / pf : 0, got == NSHAPES ? pf / tf : 0, 100 * F / tf / 1e9 / peak);
+    printf("  IR-50 conv stack forward with prepared weights (inference): %.1f GFLOP/s (%.0f img/s): %.2fx torch; "
+           "%.0f%% of SGEMM\n",
+           F / tp / 1e9, batch / tp, got == NSHAPES ? pf / tp : 0, 100 * F / tp / 1e9 / peak);
     printf("  IR-50 conv stack fwd+bwd (dx, dw): %.1f GFLOP/s vs torch %.1f: %.2fx; %.0f%% of SGEMM\n",
            3 * F / tfb / 1e9, got == NSHAPES ? 3 * F / pfb / 1e9 : 0, got == NSHAPES ? pfb / tfb : 0,
            100 * 3 * F / tfb / 1e9 / peak);

@@ -682,13 +682,16 @@ static void wino_run(float *y, const float *x, const float *U, const struct wino
     lc_blas_serial_end(prev);
 }
 
-static void wino_forward(float *y, const float *x, const float *w, const float *b, const float *slope,
-                         const float *res, const struct lc_conv2d *p, float *ws)
+/* U: the transformed filters (wino_filter), or NULL: transform w into ws */
+static void wino_forward(float *y, const float *x, const float *w, const float *U, const float *b,
+                         const float *slope, const float *res, const struct lc_conv2d *p, float *ws)
 {
     struct wino q = {p->n, p->ci, p->h, p->w, p->co, p->ho, p->wo, p->ph, p->pw, (p->ho + 1) / 2, (p->wo + 1) / 2,
                      wino_tb(p), 0, 0};
-    float *U = ws;
-    wino_filter(U, w, p->co, p->ci, 0);
+    if (!U) {
+        wino_filter(ws, w, p->co, p->ci, 0);
+        U = ws;
+    }
     wino_run(y, x, U, &q, b, slope, res, ws + 16 * wino_uplane(p));
 }
 
@@ -746,7 +749,7 @@ void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const flo
         return;
     }
     if (wino_ok(p)) {
-        wino_forward(y, x, w, b, slope, res, p, ws);
+        wino_forward(y, x, w, NULL, b, slope, res, p, ws);
         return;
     }
     int prev = lc_blas_serial_begin(), epi = b || slope || res;
@@ -804,6 +807,29 @@ void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const flo
         }
     }
     lc_blas_serial_end(prev);
+}
+
+size_t lc_conv2d_prepared_size(const struct lc_conv2d *p)
+{
+    return wino_ok(p) ? 16 * wino_uplane(p) : (size_t)p->co * (p->ci / p->groups) * p->kh * p->kw;
+}
+
+void lc_conv2d_prepare(float *pw, const float *w, const struct lc_conv2d *p)
+{
+    if (wino_ok(p)) {
+        wino_filter(pw, w, p->co, p->ci, 0);
+        size_t plane = wino_uplane(p); /* zero the padding: the buffer is then fully defined */
+        for (int k = 0; k < 16; k++) memset(pw + k * plane + (plane - WINO_PAD), 0, WINO_PAD * sizeof(float));
+    } else {
+        memcpy(pw, w, lc_conv2d_prepared_size(p) * sizeof(float));
+    }
+}
+
+void lc_conv2d_forward_prepared(float *y, const float *x, const float *pw, const float *b, const float *slope,
+                                const float *res, const struct lc_conv2d *p, float *ws)
+{
+    if (wino_ok(p)) wino_forward(y, x, NULL, pw, b, slope, res, p, ws);
+    else lc_conv2d_forward_fused(y, x, pw, b, slope, res, p, ws);
 }
 
 void lc_conv2d_forward(float *y, const float *x, const float *w, const float *b, const struct lc_conv2d *p,

@@ -1,8 +1,10 @@
 /* conv2d: 2-D convolution (PyTorch's nn.Conv2d: cross-correlation, zero
- * padding, groups) on float32 NCHW, forward and backward, plus the pieces
- * that make eval-mode inference fast: batch norm folded into the weights
- * and a fused bias + PReLU + residual epilogue. im2col + OpenBLAS SGEMM
- * (1x1 stride-1 convs go straight to GEMM), a direct depthwise kernel. */
+ * padding, groups) on float32 NCHW, forward and backward, plus what makes
+ * eval-mode inference fast: batch norm folded into the weights, a fused
+ * bias + PReLU + residual epilogue, weights prepared once. Engines: im2col
+ * + OpenBLAS SGEMM (1x1 stride-1 convs straight to GEMM), Winograd
+ * F(2x2,3x3) for 3x3 stride-1 convs with >= 16 channels in and out
+ * (forward and dx), a direct kernel for depthwise (groups == Ci == Co). */
 #ifndef LC_CONV2D_H
 #define LC_CONV2D_H
 
@@ -30,9 +32,10 @@ int lc_conv2d_init(struct lc_conv2d *p, int n, int ci, int h, int w, int co, int
                    int groups, int bias, struct lc_err *err);
 
 /* Floats of scratch that forward and backward need (0 for depthwise and
- * for 1x1 stride-1 unpadded convs over large planes). It depends on the
- * shape only, not on the thread count; one buffer of the largest size
- * serves every layer of a model. */
+ * for 1x1 stride-1 unpadded convs over planes of >= 256 positions; up to
+ * 16 Ci Co + 4M for Winograd layers, about 8 MB for the others). It
+ * depends on the shape only, not on the thread count (threads split it);
+ * one buffer of the largest size serves every layer of a model. */
 size_t lc_conv2d_workspace(const struct lc_conv2d *p);
 
 /* y = conv(x, w) + b. b may be NULL (no bias). ws: lc_conv2d_workspace(p)
@@ -43,7 +46,9 @@ void lc_conv2d_forward(float *y, const float *x, const float *w, const float *b,
 
 /* Gradients of forward, accumulated: dx (N,Ci,H,W) += ..., dw (Co,Ci/g,Kh,Kw)
  * += ..., db (Co) += ...; any of them NULL = not needed (skipped). dy is
- * (N,Co,Ho,Wo); x and w as given to forward. */
+ * (N,Co,Ho,Wo); x and w as given to forward. Deterministic for a given
+ * thread count (each thread owns a set of input channels; db sums planes
+ * in double). */
 void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                         const struct lc_conv2d *p, float *ws);
 
@@ -60,6 +65,18 @@ void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const flo
 /* Same as lc_conv2d_forward_fused(y, x, w, b, slope, NULL, p, ws). */
 void lc_conv2d_forward_prelu(float *y, const float *x, const float *w, const float *b, const float *slope,
                              const struct lc_conv2d *p, float *ws);
+
+/* Inference with the weights transformed once. For 3x3 stride-1 convs the
+ * Winograd filter transform (16 Ci Co floats written per call, 8-13% of an
+ * IR-50 256/512-channel layer) then happens once per model instead of once
+ * per forward; for other convs the prepared weights are a plain copy.
+ * lc_conv2d_prepared_size: floats of pw; lc_conv2d_prepare writes pw
+ * (caller-owned) from w (fold batch norm into w first); forward_prepared
+ * equals lc_conv2d_forward_fused with w, bit for bit. */
+size_t lc_conv2d_prepared_size(const struct lc_conv2d *p);
+void lc_conv2d_prepare(float *pw, const float *w, const struct lc_conv2d *p);
+void lc_conv2d_forward_prepared(float *y, const float *x, const float *pw, const float *b, const float *slope,
+                                const float *res, const struct lc_conv2d *p, float *ws);
 
 /* Fold an eval-mode batch norm that follows the conv into its weights:
  *   s = gamma / sqrt(run_var + eps);  w_out = w * s (per output channel);

@@ -276,6 +276,11 @@ Test(conv2d, folded_bn_and_fused_epilogue_equal_separate_ops)
         }
         lc_conv2d_forward_fused(z, x, wf, bf, slope, res, &p, ws);
         nf_close(z, want, s.y, 1e-4f, 1e-5f, "fused prelu + residual");
+        /* prepared weights: the same numbers, bit for bit */
+        float *pw = nf_zeros(lc_conv2d_prepared_size(&p)), *z2 = nf_zeros(s.y);
+        lc_conv2d_prepare(pw, wf, &p);
+        lc_conv2d_forward_prepared(z2, x, pw, bf, slope, res, &p, ws);
+        cr_expect(!memcmp(z, z2, s.y * 4), "shape %zu: prepared forward differs", i);
         /* in place */
         lc_conv2d_fold_bn(w, b ? b : bf, w, b, gamma, beta, rm, rv, 1e-5f, &p);
         cr_expect(!memcmp(w, wf, s.w * 4), "fold in place");
