@@ -23,7 +23,7 @@ int lc_bn_init(struct lc_bn *p, int n, int c, int hw, float eps, float momentum,
 LC_CLONES static double sum_d(const float *x, int n)
 {
     double s = 0;
-#pragma omp simd reduction(+ : s)
+LC_SIMD_SUM(s)
     for (int i = 0; i < n; i++) s += x[i];
     return s;
 }
@@ -31,7 +31,7 @@ LC_CLONES static double sum_d(const float *x, int n)
 LC_CLONES static double sqdev_d(const float *x, int n, double mean)
 {
     double s = 0;
-#pragma omp simd reduction(+ : s)
+LC_SIMD_SUM(s)
     for (int i = 0; i < n; i++) {
         double d = x[i] - mean;
         s += d * d;
@@ -48,7 +48,7 @@ LC_CLONES static void axpb(float *y, const float *x, int n, float a, float b)
 LC_CLONES static void dsums(const float *dy, const float *x, int n, float mean, double *sdy, double *sdyx)
 {
     double a = 0, b = 0;
-#pragma omp simd reduction(+ : a, b)
+LC_SIMD_SUM(a, b)
     for (int i = 0; i < n; i++) {
         a += dy[i];
         b += (double)dy[i] * (x[i] - mean);

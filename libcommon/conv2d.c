@@ -114,7 +114,7 @@ LC_CLONES static void im2col_seg(float *dst, const float *src, int ow0, int ow1,
     if (s == 1) {
         memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
     } else {
-#pragma omp simd
+LC_SIMD
         for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * s];
     }
     for (int ow = hi; ow < ow1; ow++) dst[ow] = 0;
@@ -164,7 +164,7 @@ LC_CLONES static void col2im_plane(float *dxp, const float *rows, size_t ld, con
                     float *d = dxp + (size_t)ih * p->w - p->pw + kj;
                     const float *s = row + (pos - pa) - ow0;
                     if (p->sw == 1) {
-#pragma omp simd
+LC_SIMD
                         for (int ow = lo; ow < hi; ow++) d[ow] += s[ow];
                     } else {
                         for (int ow = lo; ow < hi; ow++) d[(size_t)ow * p->sw] += s[ow];
@@ -214,7 +214,7 @@ LC_CLONES static void dw_plane_forward(float *yp, const float *xp, const float *
                 valid_ow(0, p->wo, p->sw, p->pw, kj, p->w, &lo, &hi);
                 const float *xr = xp + (size_t)ih * p->w - p->pw + kj;
                 if (p->sw == 1) {
-#pragma omp simd
+LC_SIMD
                     for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow];
                 } else {
                     for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[(size_t)ow * p->sw];
@@ -243,7 +243,7 @@ LC_CLONES static void dw_plane_backward(float *dxp, double *acc, const float *dy
                     const float *xr = xp + off;
                     float s = 0;
                     if (p->sw == 1) {
-#pragma omp simd reduction(+ : s)
+LC_SIMD_SUM(s)
                         for (int ow = lo; ow < hi; ow++) s += dyr[ow] * xr[ow];
                     } else {
                         for (int ow = lo; ow < hi; ow++) s += dyr[ow] * xr[(size_t)ow * p->sw];
@@ -253,7 +253,7 @@ LC_CLONES static void dw_plane_backward(float *dxp, double *acc, const float *dy
                 if (dxp) {
                     float wv = wk[ki * p->kw + kj], *dr = dxp + off;
                     if (p->sw == 1) {
-#pragma omp simd
+LC_SIMD
                         for (int ow = lo; ow < hi; ow++) dr[ow] += wv * dyr[ow];
                     } else {
                         for (int ow = lo; ow < hi; ow++) dr[(size_t)ow * p->sw] += wv * dyr[ow];
@@ -313,7 +313,7 @@ static inline void dw_jrange(int b, int s, int pad, int w, int wph, int *lo, int
 
 LC_CLONES static void dw_gather(float *d, const float *row, int s, int lo, int hi)
 {
-#pragma omp simd
+LC_SIMD
     for (int j = lo; j < hi; j++) d[j] = row[(size_t)j * s];
 }
 
@@ -366,14 +366,14 @@ static inline size_t dw_tap(const struct dwgeo *g, int ki, int kj)
 
 LC_CLONES static void dw_axpy(float *y, const float *x, float a, int n)
 {
-#pragma omp simd
+LC_SIMD
     for (int t = 0; t < n; t++) y[t] += a * x[t];
 }
 
 LC_CLONES static float dw_dot(const float *a, const float *b, int n)
 {
     float s = 0;
-#pragma omp simd reduction(+ : s)
+LC_SIMD_SUM(s)
     for (int t = 0; t < n; t++) s += a[t] * b[t];
     return s;
 }
@@ -527,7 +527,7 @@ LC_CLONES static void wino_filter_row(float *U, size_t plane, const float *w, in
     float *u = U + (size_t)r * cols;
     size_t step = dx ? (size_t)rows * 9 : 9;
     const float *k0 = dx ? w + (size_t)r * 9 : w + (size_t)r * cols * 9;
-#pragma omp simd
+LC_SIMD /* (gathers) */
     for (int c = 0; c < cols; c++) {
         const float *k = k0 + (size_t)c * step;
         float g[9], t[4][3];

@@ -12,4 +12,16 @@
 #define LC_CLONES
 #endif
 
+/* LC_SIMD / LC_SIMD_SUM(vars): `#pragma omp simd` (with a + reduction)
+ * for GCC; nothing for clang, which cannot vectorise these loops under
+ * the fuzzing sanitizers and warns about every one. */
+#define LC_PRAGMA_(x) _Pragma(#x)
+#if defined(__GNUC__) && !defined(__clang__)
+#define LC_SIMD LC_PRAGMA_(omp simd)
+#define LC_SIMD_SUM(...) LC_PRAGMA_(omp simd reduction(+ : __VA_ARGS__))
+#else
+#define LC_SIMD
+#define LC_SIMD_SUM(...)
+#endif
+
 #endif
