@@ -618,6 +618,156 @@ def make_ir():
     print("ir: IR-18, %d tensors, %d parameters" % (len(names), sum(p.numel() for p in model.parameters())))
 
 
+def make_nn_dense():
+    """nn/dense/: conv2d, batch norm 1d/2d, linear, pools and batched matmul,
+    forward and every gradient, computed by torch in float64 from float32
+    inputs (so the reference carries no float32 rounding of its own) and
+    saved as float32 (argmax indices as int32). Per case <op>_<i>_<name>.npy;
+    the shape parameters are in cases.txt (one line per case)."""
+    import torch
+    import torch.nn.functional as F
+    rng = np.random.default_rng(20261205)
+    d = os.path.join("nn", "dense")
+    lines = []
+
+    def f32(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def save(case, name, a):
+        if isinstance(a, torch.Tensor):
+            a = a.detach().numpy()
+        a = np.ascontiguousarray(a)
+        np.save(out(d, "%s_%s.npy" % (case, name)), a.astype(np.int32) if a.dtype.kind in "iu" else a.astype(np.float32))
+
+    def t(a, grad=True):
+        return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+
+    # conv2d: n ci h w co k stride pad groups bias
+    convs = [(2, 3, 7, 9, 4, 3, 1, 1, 1, 1), (2, 4, 8, 8, 6, 3, 2, 1, 2, 0), (2, 6, 9, 7, 6, 3, 1, 1, 6, 1),
+             (2, 6, 9, 9, 6, 3, 2, 0, 6, 0), (3, 8, 5, 5, 16, 1, 1, 0, 1, 1), (2, 8, 6, 6, 8, 1, 2, 0, 1, 0),
+             (1, 4, 11, 11, 6, 5, 2, 2, 2, 1), (2, 5, 13, 13, 7, 3, 1, 1, 1, 0), (2, 4, 6, 6, 8, 3, 1, 1, 4, 1),
+             (2, 3, 10, 10, 4, 2, 2, 0, 1, 1)]
+    def conv_case(i, n, ci, h, w, co, k, s, p, g, bias):
+        case = "conv_%d" % i
+        x, wt = t(f32(n, ci, h, w)), t(f32(co, ci // g, k, k, scale=(ci // g * k * k) ** -0.5))
+        b = t(f32(co)) if bias else None
+        y = F.conv2d(x, wt, b, s, p, 1, g)
+        dy = f32(*y.shape)
+        y.backward(torch.tensor(dy, dtype=torch.float64))
+        for name, a in (("x", x), ("w", wt), ("dy", dy), ("y", y), ("dx", x.grad), ("dw", wt.grad)):
+            save(case, name, a)
+        if bias:
+            save(case, "b", b)
+            save(case, "db", b.grad)
+        lines.append("%s n=%d ci=%d h=%d w=%d co=%d k=%d stride=%d pad=%d groups=%d bias=%d" %
+                     (case, n, ci, h, w, co, k, s, p, g, bias))
+
+    for i, c in enumerate(convs):
+        conv_case(i, *c)
+
+    # batch norm: n c hw(shape) affine mode; train cases run two steps from
+    # random running stats and backprop the second; eval uses given stats
+    bns = [((8, 5), 1, "train"), ((4, 3, 5, 7), 1, "train"), ((3, 4, 6, 6), 0, "train"),
+           ((3, 2, 4, 5), 1, "train_nostats"), ((2, 3, 4, 5), 1, "eval"), ((6, 4), 0, "eval")]
+    for i, (shape, affine, mode) in enumerate(bns):
+        case = "bn_%d" % i
+        c = shape[1]
+        hw = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+        gamma, beta = t(f32(c, scale=0.5) + 1), t(f32(c))
+        rm0, rv0 = f32(c), (rng.random(c) + 0.5).astype(np.float32)
+        x1, x2 = f32(*shape, scale=2.0) + 0.5, f32(*shape, scale=1.5) - 0.3
+        dy = f32(*shape)
+        save(case, "x1", x1), save(case, "x2", x2), save(case, "dy", dy)
+        save(case, "run_mean0", rm0), save(case, "run_var0", rv0)
+        if affine:
+            save(case, "gamma", gamma), save(case, "beta", beta)
+        ga, be = (gamma, beta) if affine else (None, None)
+        if mode == "eval":
+            x = t(x2)
+            y = F.batch_norm(x, torch.tensor(rm0, dtype=torch.float64), torch.tensor(rv0, dtype=torch.float64),
+                             ga, be, False, 0.1, 1e-5)
+            save(case, "y2", y)
+        else:
+            rm = torch.tensor(rm0, dtype=torch.float64) if mode == "train" else None
+            rv = torch.tensor(rv0, dtype=torch.float64) if mode == "train" else None
+            y1 = F.batch_norm(t(x1, False), rm, rv, ga, be, True, 0.1, 1e-5)
+            save(case, "y1", y1)
+            if rm is not None:
+                save(case, "run_mean1", rm), save(case, "run_var1", rv)
+            x = t(x2)
+            y = F.batch_norm(x, rm, rv, ga, be, True, 0.1, 1e-5)
+            save(case, "y2", y)
+            if rm is not None:
+                save(case, "run_mean2", rm), save(case, "run_var2", rv)
+            dims = [0] + list(range(2, len(shape)))
+            save(case, "save_mean2", x.detach().mean(dims))
+            save(case, "save_invstd2", 1 / torch.sqrt(x.detach().var(dims, unbiased=False) + 1e-5))
+            y.backward(torch.tensor(dy, dtype=torch.float64))
+            save(case, "dx", x.grad)
+            if affine:
+                save(case, "dgamma", gamma.grad), save(case, "dbeta", beta.grad)
+        lines.append("%s n=%d c=%d hw=%d affine=%d mode=%s eps=1e-5 momentum=0.1" %
+                     (case, shape[0], c, hw, affine, mode))
+
+    # linear: n in out bias
+    for i, (n, fin, fout, bias) in enumerate([(5, 7, 3, 1), (4, 33, 17, 0), (1, 10, 1, 1), (16, 300, 40, 1)]):
+        case = "linear_%d" % i
+        x, wt = t(f32(n, fin)), t(f32(fout, fin, scale=fin ** -0.5))
+        b = t(f32(fout)) if bias else None
+        y = F.linear(x, wt, b)
+        dy = f32(n, fout)
+        y.backward(torch.tensor(dy, dtype=torch.float64))
+        for name, a in (("x", x), ("w", wt), ("dy", dy), ("y", y), ("dx", x.grad), ("dw", wt.grad)):
+            save(case, name, a)
+        if bias:
+            save(case, "b", b), save(case, "db", b.grad)
+        lines.append("%s n=%d in=%d out=%d bias=%d" % (case, n, fin, fout, bias))
+
+    # pools: kind n c h w k stride pad
+    pools = [("max", 2, 3, 9, 9, 3, 2, 1), ("max", 2, 2, 8, 7, 2, 2, 0), ("max", 2, 3, 7, 7, 1, 2, 0),
+             ("max", 1, 2, 6, 5, 3, 1, 1), ("avg", 2, 3, 9, 8, 3, 2, 1), ("avg", 2, 2, 5, 5, 2, 1, 1),
+             ("avg", 1, 3, 7, 6, 3, 3, 0), ("gap", 2, 4, 5, 6, 0, 0, 0)]
+    for i, (kind, n, c, h, w, k, s, p) in enumerate(pools):
+        case = "pool_%d" % i
+        x = t(f32(n, c, h, w))
+        if kind == "max":
+            y, idx = F.max_pool2d(x, k, s, p, return_indices=True)
+            save(case, "argmax", idx)
+        elif kind == "avg":
+            y = F.avg_pool2d(x, k, s, p)
+        else:
+            y = x.mean((2, 3))
+        dy = f32(*y.shape)
+        y.backward(torch.tensor(dy, dtype=torch.float64))
+        for name, a in (("x", x), ("dy", dy), ("y", y), ("dx", x.grad)):
+            save(case, name, a)
+        lines.append("%s kind=%s n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d" % (case, kind, n, c, h, w, k, s, p))
+
+    # matmul: batch m n k ta tb (a, b stored as the flags say)
+    mms = [(3, 4, 5, 6, ta, tb) for ta in (0, 1) for tb in (0, 1)] + [(1, 20, 33, 17, 1, 0), (2, 1, 7, 3, 0, 1)]
+    for i, (bt, m, n, k, ta, tb) in enumerate(mms):
+        case = "matmul_%d" % i
+        a = t(f32(bt, k, m) if ta else f32(bt, m, k))
+        b = t(f32(bt, n, k) if tb else f32(bt, k, n))
+        c = (a.transpose(1, 2) if ta else a) @ (b.transpose(1, 2) if tb else b)
+        dc = f32(bt, m, n)
+        c.backward(torch.tensor(dc, dtype=torch.float64))
+        for name, v in (("a", a), ("b", b), ("dc", dc), ("c", c), ("da", a.grad), ("db", b.grad)):
+            save(case, name, v)
+        lines.append("%s batch=%d m=%d n=%d k=%d ta=%d tb=%d" % (case, bt, m, n, k, ta, tb))
+
+    # 3x3 stride-1 convs with >= 16 channels take the Winograd path in C
+    # (drawn last so that the cases above keep their inputs)
+    for i, c in enumerate([(2, 16, 7, 7, 16, 3, 1, 1, 1, 1), (1, 24, 9, 6, 16, 3, 1, 0, 1, 0),
+                           (2, 16, 5, 5, 20, 3, 1, 2, 1, 1)]):
+        conv_case(len(convs) + i, *c)
+
+    with open(out(d, "cases.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    total = sum(os.path.getsize(os.path.join(FIX, d, f)) for f in os.listdir(os.path.join(FIX, d)))
+    print("nn_dense: %d cases, %d bytes (torch %s)" % (len(lines), total, torch.__version__))
+
+
 def make_nn_elem():
     """nn/elem/: activations, tensor ops, softmax, cross-entropy and
     resizes, forward and gradients. Pointwise ops are computed by torch in
@@ -992,6 +1142,6 @@ def make_metrics():
 
 
 if __name__ == "__main__":
-    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads", "ir", "augment", "metrics", "nn_elem"]
+    want = sys.argv[1:] or ["image", "normalize", "npy", "pickle", "real", "heads", "ir", "augment", "metrics", "nn_elem", "nn_dense"]
     for w in want:
         globals()["make_" + w]()
