@@ -1,0 +1,578 @@
+/* ir: IR backbones built from the op library. Training keeps every
+ * activation backward needs (one buffer per op output, as PyTorch's autograd
+ * would save them); inference runs in four ping-pong buffers of the largest
+ * activation, in place where ops allow it. */
+#include "ir.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act.h"
+#include "bn.h"
+#include "conv2d.h"
+#include "dropout.h"
+#include "linear.h"
+#include "rng.h"
+#include "tensorops.h"
+
+struct bn_l {
+    struct lc_bn p;
+    float *g, *b, *dg, *db, *rm, *rv, *mean, *istd;
+    int64_t *nbt;
+};
+
+struct conv_l {
+    struct lc_conv2d p;
+    float *w, *dw;
+    float *pw, *pb; /* inference: the following batch norm folded in, weights prepared */
+};
+
+struct unit {
+    int cin, d, s, h, w, ho, wo, conv_sc;
+    struct bn_l bn1, bn2, bn3, bnsc;
+    struct conv_l c1, c2, csc;
+    float *pa, *dpa;
+    /* training activations */
+    float *t_bn1, *t_c1, *t_bn2, *t_pr, *t_c2, *t_sc, *out;
+};
+
+struct lc_ir {
+    int layers, cap, n, train_capable;
+    struct lc_params ps;
+    struct conv_l in_conv;
+    struct bn_l in_bn;
+    float *in_pa, *in_dpa;
+    float *t_in_c, *t_in_bn, *t_in_out;
+    int n_units;
+    struct unit *u;
+    struct bn_l out_bn, feat_bn;
+    struct lc_linear lin;
+    float *lin_w, *lin_b, *dlin_w, *dlin_b;
+    float *t_obn, *t_drop, *t_lin, *t_feat, *emb, *norm;
+    uint8_t *mask;
+    const float *x;     /* the training forward's input, for the first conv's weight gradient */
+    float dropout;
+    float *ws;          /* conv workspace (the largest any conv needs) */
+    float *buf[4];      /* inference ping-pong / backward gradient buffers */
+    size_t max_act;     /* floats of the largest activation at cap */
+    size_t act_floats;
+    int last_train;
+    int prepared;       /* pw/pb hold the current weights (cleared whenever they may change) */
+};
+
+static float *falloc(struct lc_ir *m, size_t n)
+{
+    void *p;
+    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(float))) return NULL;
+    memset(p, 0, (n ? n : 1) * sizeof(float));
+    m->act_floats += n;
+    return p;
+}
+
+/* ------------------------------------------------------------ building */
+
+static int add_bn(struct lc_ir *m, struct bn_l *l, int c, int hw, int affine, struct lc_err *err, const char *prefix)
+{
+    int64_t dims[1] = {c};
+    struct lc_param *p;
+    int rc = lc_bn_init(&l->p, m->cap, c, hw, 1e-5f, 0.1f, affine, err);
+    if (rc) return rc;
+    if (affine) {
+        if (!(p = lc_params_add(&m->ps, LC_PARAM_NO_DECAY, 1, dims, err, "%s.weight", prefix))) return err->code;
+        l->g = p->data, l->dg = p->grad;
+        if (!(p = lc_params_add(&m->ps, LC_PARAM_NO_DECAY, 1, dims, err, "%s.bias", prefix))) return err->code;
+        l->b = p->data, l->db = p->grad;
+    }
+    if (!(p = lc_params_add(&m->ps, LC_PARAM_BUFFER, 1, dims, err, "%s.running_mean", prefix))) return err->code;
+    l->rm = p->data;
+    if (!(p = lc_params_add(&m->ps, LC_PARAM_BUFFER, 1, dims, err, "%s.running_var", prefix))) return err->code;
+    l->rv = p->data;
+    if (!(p = lc_params_add(&m->ps, LC_PARAM_COUNTER, 0, NULL, err, "%s.num_batches_tracked", prefix))) return err->code;
+    l->nbt = p->count;
+    l->mean = falloc(m, (size_t)c);
+    l->istd = falloc(m, (size_t)c);
+    if (!l->mean || !l->istd) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    return 0;
+}
+
+static int add_conv(struct lc_ir *m, struct conv_l *l, int ci, int h, int co, int k, int s, int pad, struct lc_err *err,
+                    const char *prefix)
+{
+    int rc = lc_conv2d_init(&l->p, m->cap, ci, h, h, co, k, s, pad, 1, 0, err);
+    if (rc) return rc;
+    int64_t dims[4] = {co, ci, k, k};
+    struct lc_param *p = lc_params_add(&m->ps, LC_PARAM_DECAY, 4, dims, err, "%s.weight", prefix);
+    if (!p) return err->code;
+    l->w = p->data, l->dw = p->grad;
+    return 0;
+}
+
+static int add_prelu(struct lc_ir *m, float **a, float **da, int c, struct lc_err *err, const char *prefix)
+{
+    int64_t dims[1] = {c};
+    struct lc_param *p = lc_params_add(&m->ps, LC_PARAM_DECAY, 1, dims, err, "%s.weight", prefix);
+    if (!p) return err->code;
+    *a = p->data, *da = p->grad;
+    return 0;
+}
+
+static void stage_units(int layers, int units[4])
+{
+    static const int u18[4] = {2, 2, 2, 2}, u34[4] = {3, 4, 6, 3}, u50[4] = {3, 4, 14, 3}, u100[4] = {3, 13, 30, 3};
+    const int *u = layers == 18 ? u18 : layers == 34 ? u34 : layers == 50 ? u50 : u100;
+    memcpy(units, u, sizeof u18);
+}
+
+int lc_ir_create(struct lc_ir **out, int layers, int batch, int train, struct lc_err *err)
+{
+    *out = NULL;
+    if (layers != 18 && layers != 34 && layers != 50 && layers != 100)
+        return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "IR depth %d is not one of 18, 34, 50, 100", layers);
+    if (batch < 1) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch must be positive");
+    struct lc_ir *m = calloc(1, sizeof *m);
+    if (!m) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    m->layers = layers;
+    m->cap = batch;
+    m->dropout = 0.4f;
+    m->train_capable = train;
+    lc_params_init(&m->ps);
+    int units[4], depth[4] = {64, 128, 256, 512}, rc;
+    stage_units(layers, units);
+    m->n_units = units[0] + units[1] + units[2] + units[3];
+    m->u = calloc((size_t)m->n_units, sizeof *m->u);
+    if (!m->u) {
+        lc_ir_free(m);
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    }
+    const int H = LC_IR_INPUT;
+    const size_t N = (size_t)batch;
+    if ((rc = add_conv(m, &m->in_conv, 3, H, 64, 3, 1, 1, err, "input_layer.0")) ||
+        (rc = add_bn(m, &m->in_bn, 64, H * H, 1, err, "input_layer.1")) ||
+        (rc = add_prelu(m, &m->in_pa, &m->in_dpa, 64, err, "input_layer.2")))
+        goto fail;
+    size_t max_act = N * 64 * H * H, ws = lc_conv2d_workspace(&m->in_conv.p);
+    int cin = 64, h = H, k = 0;
+    for (int s = 0; s < 4; s++)
+        for (int i = 0; i < units[s]; i++, k++) {
+            struct unit *u = &m->u[k];
+            char pre[64];
+            u->cin = cin, u->d = depth[s], u->s = i == 0 ? 2 : 1, u->h = u->w = h;
+            u->ho = u->wo = h / u->s;
+            u->conv_sc = cin != u->d;
+            /* the reference registers shortcut_layer before res_layer */
+            if (u->conv_sc) {
+                snprintf(pre, sizeof pre, "body.%d.shortcut_layer.0", k);
+                if ((rc = add_conv(m, &u->csc, cin, h, u->d, 1, u->s, 0, err, pre))) goto fail;
+                snprintf(pre, sizeof pre, "body.%d.shortcut_layer.1", k);
+                if ((rc = add_bn(m, &u->bnsc, u->d, u->ho * u->wo, 1, err, pre))) goto fail;
+                if (lc_conv2d_workspace(&u->csc.p) > ws) ws = lc_conv2d_workspace(&u->csc.p);
+            }
+            snprintf(pre, sizeof pre, "body.%d.res_layer.0", k);
+            if ((rc = add_bn(m, &u->bn1, cin, h * h, 1, err, pre))) goto fail;
+            snprintf(pre, sizeof pre, "body.%d.res_layer.1", k);
+            if ((rc = add_conv(m, &u->c1, cin, h, u->d, 3, 1, 1, err, pre))) goto fail;
+            snprintf(pre, sizeof pre, "body.%d.res_layer.2", k);
+            if ((rc = add_bn(m, &u->bn2, u->d, h * h, 1, err, pre))) goto fail;
+            snprintf(pre, sizeof pre, "body.%d.res_layer.3", k);
+            if ((rc = add_prelu(m, &u->pa, &u->dpa, u->d, err, pre))) goto fail;
+            snprintf(pre, sizeof pre, "body.%d.res_layer.4", k);
+            if ((rc = add_conv(m, &u->c2, u->d, h, u->d, 3, u->s, 1, err, pre))) goto fail;
+            snprintf(pre, sizeof pre, "body.%d.res_layer.5", k);
+            if ((rc = add_bn(m, &u->bn3, u->d, u->ho * u->wo, 1, err, pre))) goto fail;
+            size_t a_in = N * (size_t)cin * h * h, a_mid = N * (size_t)u->d * h * h;
+            if (a_in > max_act) max_act = a_in;
+            if (a_mid > max_act) max_act = a_mid;
+            if (lc_conv2d_workspace(&u->c1.p) > ws) ws = lc_conv2d_workspace(&u->c1.p);
+            if (lc_conv2d_workspace(&u->c2.p) > ws) ws = lc_conv2d_workspace(&u->c2.p);
+            cin = u->d;
+            h = u->ho;
+        }
+    /* output layer: BN2d(512) -> Dropout -> flatten -> Linear(512*7*7 -> 512) -> BN1d(512, affine=False) */
+    if ((rc = add_bn(m, &m->out_bn, 512, h * h, 1, err, "output_layer.0"))) goto fail;
+    int flat = 512 * h * h;
+    if ((rc = lc_linear_init(&m->lin, batch, flat, LC_IR_EMBEDDING, 1, err))) goto fail;
+    {
+        int64_t dw[2] = {LC_IR_EMBEDDING, flat}, db[1] = {LC_IR_EMBEDDING};
+        struct lc_param *p = lc_params_add(&m->ps, LC_PARAM_DECAY, 2, dw, err, "output_layer.3.weight");
+        if (!p) goto fail_err;
+        m->lin_w = p->data, m->dlin_w = p->grad;
+        if (!(p = lc_params_add(&m->ps, LC_PARAM_DECAY, 1, db, err, "output_layer.3.bias"))) goto fail_err;
+        m->lin_b = p->data, m->dlin_b = p->grad;
+    }
+    if ((rc = add_bn(m, &m->feat_bn, LC_IR_EMBEDDING, 1, 0, err, "output_layer.4"))) goto fail;
+    m->max_act = max_act;
+    m->act_floats = 0;
+    /* buffers */
+    m->ws = falloc(m, ws);
+    for (int b = 0; b < 4; b++)
+        if (!(m->buf[b] = falloc(m, max_act))) goto oom;
+    size_t outsz = N * (size_t)flat;
+    if (!(m->t_obn = falloc(m, outsz)) || !(m->t_drop = falloc(m, outsz)) || !(m->t_lin = falloc(m, N * 512)) ||
+        !(m->t_feat = falloc(m, N * 512)) || !(m->emb = falloc(m, N * 512)) || !(m->norm = falloc(m, N)) || !m->ws)
+        goto oom;
+    if (!(m->mask = calloc(outsz, 1))) goto oom;
+    if (train) {
+        const size_t HH = (size_t)H * H;
+        if (!(m->t_in_c = falloc(m, N * 64 * HH)) || !(m->t_in_bn = falloc(m, N * 64 * HH)) ||
+            !(m->t_in_out = falloc(m, N * 64 * HH)))
+            goto oom;
+        for (k = 0; k < m->n_units; k++) {
+            struct unit *u = &m->u[k];
+            size_t in = N * (size_t)u->cin * u->h * u->w, mid = N * (size_t)u->d * u->h * u->w,
+                   o = N * (size_t)u->d * u->ho * u->wo;
+            if (!(u->t_bn1 = falloc(m, in)) || !(u->t_c1 = falloc(m, mid)) || !(u->t_bn2 = falloc(m, mid)) ||
+                !(u->t_pr = falloc(m, mid)) || !(u->t_c2 = falloc(m, o)) || !(u->out = falloc(m, o)))
+                goto oom;
+            if (u->conv_sc && !(u->t_sc = falloc(m, o))) goto oom;
+        }
+    }
+    *out = m;
+    return 0;
+oom:
+    rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory for an IR-%d at batch %d", layers, batch);
+    goto fail;
+fail_err:
+    rc = err ? err->code : LC_ENOMEM;
+fail:
+    lc_ir_free(m);
+    return rc;
+}
+
+static void free_bn(struct bn_l *l)
+{
+    free(l->mean);
+    free(l->istd);
+}
+
+void lc_ir_free(struct lc_ir *m)
+{
+    if (!m) return;
+    free_bn(&m->in_bn);
+    free_bn(&m->out_bn);
+    free_bn(&m->feat_bn);
+    for (int k = 0; m->u && k < m->n_units; k++) {
+        struct unit *u = &m->u[k];
+        free_bn(&u->bn1), free_bn(&u->bn2), free_bn(&u->bn3), free_bn(&u->bnsc);
+        free(u->c1.pw), free(u->c1.pb), free(u->c2.pw), free(u->c2.pb), free(u->csc.pw), free(u->csc.pb);
+        free(u->t_bn1), free(u->t_c1), free(u->t_bn2), free(u->t_pr), free(u->t_c2), free(u->t_sc), free(u->out);
+    }
+    free(m->u);
+    free(m->in_conv.pw), free(m->in_conv.pb);
+    free(m->ws);
+    for (int b = 0; b < 4; b++) free(m->buf[b]);
+    free(m->t_in_c), free(m->t_in_bn), free(m->t_in_out);
+    free(m->t_obn), free(m->t_drop), free(m->t_lin), free(m->t_feat), free(m->emb), free(m->norm), free(m->mask);
+    lc_params_free(&m->ps);
+    free(m);
+}
+
+int lc_ir_layers(const struct lc_ir *m) { return m->layers; }
+void lc_ir_set_dropout(struct lc_ir *m, float p) { m->dropout = p; }
+/* whoever holds the parameters may change them: prepare again before the
+ * next inference */
+struct lc_params *lc_ir_params(struct lc_ir *m)
+{
+    m->prepared = 0;
+    return &m->ps;
+}
+size_t lc_ir_activation_floats(const struct lc_ir *m) { return m->act_floats; }
+
+/* ------------------------------------------------------------- weights */
+
+static void kaiming_fan_out(float *w, size_t n, double fan_out, struct lc_rng *rng)
+{
+    double std = sqrt(2.0 / fan_out); /* gain for ReLU: sqrt(2) */
+    for (size_t i = 0; i < n; i++) w[i] = (float)(std * lc_rng_normal(rng));
+}
+
+void lc_ir_init_weights(struct lc_ir *m, struct lc_rng *rng)
+{
+    for (size_t i = 0; i < m->ps.n; i++) {
+        struct lc_param *p = &m->ps.v[i];
+        size_t len = strlen(p->name);
+        const char *tail = strrchr(p->name, '.') + 1;
+        if (p->kind == LC_PARAM_COUNTER) {
+            p->count[0] = 0;
+        } else if (strcmp(tail, "running_var") == 0) {
+            for (size_t k = 0; k < p->n; k++) p->data[k] = 1;
+        } else if (strcmp(tail, "running_mean") == 0 || strcmp(tail, "bias") == 0) {
+            memset(p->data, 0, p->n * sizeof(float));
+        } else if (p->rank == 4 || p->rank == 2) { /* conv (Co,Ci,K,K) or linear (Out,In): fan_out = Co*K*K or Out */
+            double fan_out = (double)p->dims[0] * (p->rank == 4 ? (double)(p->dims[2] * p->dims[3]) : 1.0);
+            kaiming_fan_out(p->data, p->n, fan_out, rng);
+        } else if (p->kind == LC_PARAM_NO_DECAY) { /* batch-norm weight */
+            for (size_t k = 0; k < p->n; k++) p->data[k] = 1;
+        } else { /* PReLU */
+            for (size_t k = 0; k < p->n; k++) p->data[k] = 0.25f;
+        }
+        (void)len;
+    }
+}
+
+/* ------------------------------------------------------------- forward */
+
+static void set_n(struct lc_ir *m, int n)
+{
+    m->n = n;
+    m->in_conv.p.n = n, m->in_bn.p.n = n, m->out_bn.p.n = n, m->feat_bn.p.n = n, m->lin.n = n;
+    for (int k = 0; k < m->n_units; k++) {
+        struct unit *u = &m->u[k];
+        u->bn1.p.n = u->bn2.p.n = u->bn3.p.n = u->bnsc.p.n = n;
+        u->c1.p.n = u->c2.p.n = u->csc.p.n = n;
+    }
+}
+
+static void bn_train(struct bn_l *l, float *y, const float *x)
+{
+    lc_bn_forward_train(y, l->mean, l->istd, l->rm, l->rv, x, l->g, l->b, &l->p);
+    l->nbt[0]++;
+}
+
+static void bn_eval(struct bn_l *l, float *y, const float *x) { lc_bn_forward_eval(y, x, l->g, l->b, l->rm, l->rv, &l->p); }
+
+/* MaxPool2d(kernel 1, stride s): y = x[:, :, ::s, ::s]; add into y */
+static void subsample_add(float *y, const float *x, int n, int c, int h, int w, int s)
+{
+    int ho = h / s, wo = w / s;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)n * c; nc++)
+        for (int i = 0; i < ho; i++)
+            for (int j = 0; j < wo; j++) y[(size_t)nc * ho * wo + (size_t)i * wo + j] += x[(size_t)nc * h * w + (size_t)i * s * w + (size_t)j * s];
+}
+
+static void subsample_backward(float *dx, const float *dy, int n, int c, int h, int w, int s)
+{
+    int ho = h / s, wo = w / s;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)n * c; nc++)
+        for (int i = 0; i < ho; i++)
+            for (int j = 0; j < wo; j++) dx[(size_t)nc * h * w + (size_t)i * s * w + (size_t)j * s] += dy[(size_t)nc * ho * wo + (size_t)i * wo + j];
+}
+
+/* feat (n,512) -> emb = feat/||feat||, norm = ||feat|| (torch.norm then torch.div) */
+static void embed_norm(float *emb, float *norm, const float *feat, int n)
+{
+    for (int i = 0; i < n; i++) {
+        double ss = 0;
+        for (int k = 0; k < LC_IR_EMBEDDING; k++) ss += (double)feat[(size_t)i * 512 + k] * feat[(size_t)i * 512 + k];
+        norm[i] = (float)sqrt(ss);
+        for (int k = 0; k < LC_IR_EMBEDDING; k++) emb[(size_t)i * 512 + k] = feat[(size_t)i * 512 + k] / norm[i];
+    }
+}
+
+static void forward_train(struct lc_ir *m, const float *x, struct lc_rng *rng)
+{
+    const int n = m->n, H = LC_IR_INPUT;
+    lc_conv2d_forward(m->t_in_c, x, m->in_conv.w, NULL, &m->in_conv.p, m->ws);
+    bn_train(&m->in_bn, m->t_in_bn, m->t_in_c);
+    lc_prelu_forward(m->t_in_out, m->t_in_bn, m->in_pa, n, 64, H * H);
+    const float *cur = m->t_in_out;
+    for (int k = 0; k < m->n_units; k++) {
+        struct unit *u = &m->u[k];
+        int hw = u->h * u->w, ohw = u->ho * u->wo;
+        bn_train(&u->bn1, u->t_bn1, cur);
+        lc_conv2d_forward(u->t_c1, u->t_bn1, u->c1.w, NULL, &u->c1.p, m->ws);
+        bn_train(&u->bn2, u->t_bn2, u->t_c1);
+        lc_prelu_forward(u->t_pr, u->t_bn2, u->pa, n, u->d, hw);
+        lc_conv2d_forward(u->t_c2, u->t_pr, u->c2.w, NULL, &u->c2.p, m->ws);
+        bn_train(&u->bn3, u->out, u->t_c2);
+        if (u->conv_sc) {
+            float *tmp = m->buf[0];
+            lc_conv2d_forward(u->t_sc, cur, u->csc.w, NULL, &u->csc.p, m->ws);
+            bn_train(&u->bnsc, tmp, u->t_sc);
+            lc_add_forward(u->out, u->out, tmp, (size_t)n * u->d * ohw);
+        } else {
+            subsample_add(u->out, cur, n, u->cin, u->h, u->w, u->s);
+        }
+        cur = u->out;
+    }
+    size_t flat = (size_t)m->lin.in;
+    bn_train(&m->out_bn, m->t_obn, cur);
+    lc_dropout_forward(m->t_drop, m->mask, m->t_obn, (size_t)n * flat, m->dropout, rng);
+    lc_linear_forward(m->t_lin, m->t_drop, m->lin_w, m->lin_b, &m->lin);
+    bn_train(&m->feat_bn, m->t_feat, m->t_lin);
+}
+
+/* Fold the eval-mode batch norm that follows conv l into a copy of its
+ * weights and prepare them (Winograd filters transformed once). */
+static int prepare_conv(struct conv_l *l, const struct bn_l *bn)
+{
+    size_t nw = (size_t)l->p.co * l->p.ci * l->p.kh * l->p.kw;
+    if (!l->pw) {
+        if (posix_memalign((void **)&l->pw, 64, lc_conv2d_prepared_size(&l->p) * sizeof(float))) return -1;
+        if (!(l->pb = malloc((size_t)l->p.co * sizeof(float)))) return -1;
+    }
+    float *folded = malloc(nw * sizeof(float));
+    if (!folded) return -1;
+    lc_conv2d_fold_bn(folded, l->pb, l->w, NULL, bn->g, bn->b, bn->rm, bn->rv, bn->p.eps, &l->p);
+    lc_conv2d_prepare(l->pw, folded, &l->p);
+    free(folded);
+    return 0;
+}
+
+static int prepare(struct lc_ir *m)
+{
+    if (prepare_conv(&m->in_conv, &m->in_bn)) return -1;
+    for (int k = 0; k < m->n_units; k++) {
+        struct unit *u = &m->u[k];
+        if (prepare_conv(&u->c1, &u->bn2) || prepare_conv(&u->c2, &u->bn3) ||
+            (u->conv_sc && prepare_conv(&u->csc, &u->bnsc)))
+            return -1;
+    }
+    m->prepared = 1;
+    return 0;
+}
+
+/* Inference: four buffers; the input of a unit is never overwritten before
+ * its shortcut has used it. Every conv runs with the batch norm after it
+ * folded in and its epilogue fused (PReLU, or the shortcut's sum), which
+ * equals the separate ops up to float rounding. If memory for the
+ * prepared weights cannot be had, the separate ops run instead. */
+static void forward_eval(struct lc_ir *m, const float *x)
+{
+    const int n = m->n, H = LC_IR_INPUT;
+    float *cur = m->buf[0];
+    int fast = m->prepared || prepare(m) == 0;
+    if (fast) {
+        lc_conv2d_forward_prepared(cur, x, m->in_conv.pw, m->in_conv.pb, m->in_pa, NULL, &m->in_conv.p, m->ws);
+    } else {
+        lc_conv2d_forward(cur, x, m->in_conv.w, NULL, &m->in_conv.p, m->ws);
+        bn_eval(&m->in_bn, cur, cur);
+        lc_prelu_forward(cur, cur, m->in_pa, n, 64, H * H);
+    }
+    for (int k = 0; k < m->n_units; k++) {
+        struct unit *u = &m->u[k];
+        float *free3[3];
+        for (int b = 0, f = 0; b < 4; b++)
+            if (m->buf[b] != cur) free3[f++] = m->buf[b];
+        float *a = free3[0], *b = free3[1], *c = free3[2];
+        int hw = u->h * u->w, ohw = u->ho * u->wo;
+        bn_eval(&u->bn1, a, cur);
+        if (fast) {
+            lc_conv2d_forward_prepared(b, a, u->c1.pw, u->c1.pb, u->pa, NULL, &u->c1.p, m->ws);
+            const float *res = cur;
+            if (u->conv_sc) {
+                lc_conv2d_forward_prepared(c, cur, u->csc.pw, u->csc.pb, NULL, NULL, &u->csc.p, m->ws);
+                res = c;
+            } else if (u->s != 1) {
+                memset(c, 0, (size_t)n * u->d * ohw * sizeof *c);
+                subsample_add(c, cur, n, u->cin, u->h, u->w, u->s);
+                res = c;
+            }
+            lc_conv2d_forward_prepared(a, b, u->c2.pw, u->c2.pb, NULL, res, &u->c2.p, m->ws);
+            cur = a;
+            continue;
+        }
+        lc_conv2d_forward(b, a, u->c1.w, NULL, &u->c1.p, m->ws);
+        bn_eval(&u->bn2, b, b);
+        lc_prelu_forward(b, b, u->pa, n, u->d, hw);
+        lc_conv2d_forward(a, b, u->c2.w, NULL, &u->c2.p, m->ws);
+        bn_eval(&u->bn3, a, a);
+        if (u->conv_sc) {
+            lc_conv2d_forward(c, cur, u->csc.w, NULL, &u->csc.p, m->ws);
+            bn_eval(&u->bnsc, c, c);
+            lc_add_forward(a, a, c, (size_t)n * u->d * ohw);
+        } else {
+            subsample_add(a, cur, n, u->cin, u->h, u->w, u->s);
+        }
+        cur = a;
+    }
+    bn_eval(&m->out_bn, m->t_obn, cur);
+    lc_linear_forward(m->t_lin, m->t_obn, m->lin_w, m->lin_b, &m->lin); /* dropout: identity */
+    bn_eval(&m->feat_bn, m->t_feat, m->t_lin);
+}
+
+void lc_ir_forward(struct lc_ir *m, float *emb, float *norm, const float *x, int n, int train, struct lc_rng *rng)
+{
+    LC_ASSERT(n >= 1 && n <= m->cap);
+    LC_ASSERT(!train || (m->train_capable && rng));
+    set_n(m, n);
+    m->x = train ? x : NULL;
+    if (train) m->prepared = 0; /* the statistics move, and an optimiser step follows */
+    if (train) forward_train(m, x, rng);
+    else forward_eval(m, x);
+    m->last_train = train;
+    embed_norm(m->emb, m->norm, m->t_feat, n);
+    memcpy(emb, m->emb, (size_t)n * 512 * sizeof *emb);
+    memcpy(norm, m->norm, (size_t)n * sizeof *norm);
+}
+
+/* ------------------------------------------------------------ backward */
+
+static void bn_back(struct bn_l *l, float *dx, const float *dy, const float *x)
+{
+    lc_bn_backward(dx, l->dg, l->db, dy, x, l->mean, l->istd, l->g, &l->p);
+}
+
+static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+
+void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm)
+{
+    LC_ASSERT(m->last_train);
+    const int n = m->n, H = LC_IR_INPUT;
+    size_t flat = (size_t)m->lin.in;
+    /* through emb = feat/||feat|| and norm = ||feat|| */
+    float *g_lin = m->buf[3];
+    zero(g_lin, (size_t)n * 512);
+    float *dfe = m->buf[2];
+    for (int i = 0; i < n; i++) {
+        const float *e = m->emb + (size_t)i * 512, *de = demb + (size_t)i * 512;
+        double dot = 0;
+        for (int k = 0; k < 512; k++) dot += (double)de[k] * e[k];
+        float inv = 1.0f / m->norm[i], dn = dnorm ? dnorm[i] : 0.0f;
+        for (int k = 0; k < 512; k++) dfe[(size_t)i * 512 + k] = (de[k] - e[k] * (float)dot) * inv + dn * e[k];
+    }
+    bn_back(&m->feat_bn, g_lin, dfe, m->t_lin);
+    /* linear: dW, db, and d(dropout output) */
+    float *g_drop = m->buf[2];
+    zero(g_drop, (size_t)n * flat);
+    lc_linear_backward(g_drop, m->dlin_w, m->dlin_b, g_lin, m->t_drop, m->lin_w, &m->lin);
+    float *g_obn = m->buf[3];
+    zero(g_obn, (size_t)n * flat);
+    lc_dropout_backward(g_obn, g_drop, m->mask, (size_t)n * flat, m->dropout);
+    /* into the last unit's output */
+    float *gout = m->buf[0];
+    const struct unit *last = &m->u[m->n_units - 1];
+    zero(gout, (size_t)n * flat);
+    bn_back(&m->out_bn, gout, g_obn, last->out);
+    /* units, last to first: gout is d(out of unit k); gin receives d(input) */
+    float *gin = m->buf[1], *ga = m->buf[2], *gb = m->buf[3];
+    for (int k = m->n_units - 1; k >= 0; k--) {
+        struct unit *u = &m->u[k];
+        const float *in = k ? m->u[k - 1].out : m->t_in_out;
+        size_t in_n = (size_t)n * u->cin * u->h * u->w, mid_n = (size_t)n * u->d * u->h * u->w,
+               out_n = (size_t)n * u->d * u->ho * u->wo;
+        int hw = u->h * u->w;
+        zero(gin, in_n);
+        if (u->conv_sc) { /* shortcut: BN then conv1x1 */
+            zero(ga, out_n);
+            bn_back(&u->bnsc, ga, gout, u->t_sc);
+            lc_conv2d_backward(gin, u->csc.dw, NULL, ga, in, u->csc.w, &u->csc.p, m->ws);
+        } else {
+            subsample_backward(gin, gout, n, u->cin, u->h, u->w, u->s);
+        }
+        zero(ga, out_n);
+        bn_back(&u->bn3, ga, gout, u->t_c2);       /* d t_c2 */
+        zero(gb, mid_n);
+        lc_conv2d_backward(gb, u->c2.dw, NULL, ga, u->t_pr, u->c2.w, &u->c2.p, m->ws); /* d t_pr */
+        zero(ga, mid_n);
+        lc_prelu_backward(ga, u->dpa, gb, u->t_bn2, u->pa, n, u->d, hw); /* d t_bn2 */
+        zero(gb, mid_n);
+        bn_back(&u->bn2, gb, ga, u->t_c1);         /* d t_c1 */
+        zero(ga, in_n);
+        lc_conv2d_backward(ga, u->c1.dw, NULL, gb, u->t_bn1, u->c1.w, &u->c1.p, m->ws); /* d t_bn1 */
+        bn_back(&u->bn1, gin, ga, in);             /* d in, on top of the shortcut's */
+        float *t = gout;
+        gout = gin;
+        gin = t;
+    }
+    /* input layer: PReLU, BN, conv (no gradient for the image) */
+    size_t in_n = (size_t)n * 64 * H * H;
+    zero(ga, in_n);
+    lc_prelu_backward(ga, m->in_dpa, gout, m->t_in_bn, m->in_pa, n, 64, H * H);
+    zero(gb, in_n);
+    bn_back(&m->in_bn, gb, ga, m->t_in_c);
+    lc_conv2d_backward(NULL, m->in_conv.dw, NULL, gb, m->x, m->in_conv.w, &m->in_conv.p, m->ws);
+}

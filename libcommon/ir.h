@@ -1,0 +1,61 @@
+/* ir: the IR-18/34/50/100 face-recognition backbones of AdaFace/SARFace
+ * (REFERENCE.md section 3), forward and backward, with parameter names equal
+ * to the reference's PyTorch state_dict keys (input_layer.0.weight,
+ * body.3.res_layer.1.weight, output_layer.4.running_var, ...), so weights
+ * move both ways without renaming.
+ *
+ *   input_layer:  conv3x3(3->64) -> BN -> PReLU(64)                  112x112
+ *   body:         units of BasicBlockIR, stages of depth 64/128/256/512,
+ *                 the first unit of each stage with stride 2   -> 56, 28, 14, 7
+ *     unit: BN -> conv3x3 -> BN -> PReLU -> conv3x3(stride) -> BN, plus the
+ *     shortcut: subsampling (MaxPool2d(1, stride)) when channels match,
+ *     else conv1x1(stride) -> BN; no activation after the sum
+ *   output_layer: BN2d(512) -> Dropout(0.4) -> flatten (C,H,W) ->
+ *                 Linear(25088->512) -> BN1d(512, affine=False)
+ *   returns embedding = x/||x|| and norm = ||x||. */
+#ifndef LC_IR_H
+#define LC_IR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "params.h"
+
+struct lc_rng;
+struct lc_ir;
+
+#define LC_IR_INPUT 112
+#define LC_IR_EMBEDDING 512
+
+/* layers: 18, 34, 50 or 100. batch: the most images per call. train: also
+ * allocate what backward needs (activations of every layer); without it
+ * the model only runs inference, in a few ping-pong buffers. */
+int lc_ir_create(struct lc_ir **m, int layers, int batch, int train, struct lc_err *err);
+void lc_ir_free(struct lc_ir *m);
+int lc_ir_layers(const struct lc_ir *m);
+/* The state_dict: parameters, running statistics, num_batches_tracked. */
+struct lc_params *lc_ir_params(struct lc_ir *m);
+/* The reference's initialisation: Kaiming normal (fan_out, ReLU gain) for
+ * convolutions and the linear layer, zero biases, batch-norm weight 1 and
+ * bias 0, running mean 0 and variance 1, PReLU 0.25. */
+void lc_ir_init_weights(struct lc_ir *m, struct lc_rng *rng);
+
+/* x (n,3,112,112), normalised BGR -> emb (n,512) unit rows, norm (n).
+ * train: batch statistics (running ones updated as PyTorch does), dropout
+ * drawn from rng, activations kept for backward (needs train at create).
+ * Otherwise: running statistics, no dropout, and every batch norm after a
+ * conv folded into it with PReLU or the shortcut sum fused (prepared once,
+ * again after lc_ir_params or a training forward). n <= batch. */
+void lc_ir_forward(struct lc_ir *m, float *emb, float *norm, const float *x, int n, int train, struct lc_rng *rng);
+/* Dropout probability of the output layer (0.4, the reference's). */
+void lc_ir_set_dropout(struct lc_ir *m, float p);
+/* After a training forward (whose input x must still be alive): add the gradients of the parameters for the
+ * upstream gradients demb (n,512) and dnorm (n) (NULL: zero, as the heads
+ * detach the norm). Parameter gradients accumulate: zero them per step. */
+void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm);
+
+/* Floats of activation memory held for training at the created batch. */
+size_t lc_ir_activation_floats(const struct lc_ir *m);
+
+#endif

@@ -1,0 +1,282 @@
+/* ir: a full IR-18 against PyTorch (tests/make_golden.py ir): parameter
+ * names and order equal the reference state_dict; inference and training
+ * forward; every parameter's gradient (sampled elements and the sum of
+ * |grad|); one SGD step with the reference's weight-decay groups; running
+ * statistics; bit-identical repeats. Weights come from the same hash-based
+ * generator on both sides (det_fill), since 90 MB of weights are not
+ * committed. */
+#include <stdlib.h>
+
+#include "ir.h"
+#include "optim.h"
+#include "params.h"
+#include "rng.h"
+#include "testutil.h"
+
+static uint32_t h32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+/* tests/make_golden.py det_fill, bit for bit */
+static void det_fill(float *v, size_t n, uint32_t index, float scale, float offset)
+{
+    uint32_t base = h32(index);
+    for (size_t i = 0; i < n; i++) {
+        float u = (float)(h32(base ^ (uint32_t)i) >> 8) * (1.0f / 16777216.0f);
+        v[i] = (u * 2.0f - 1.0f) * scale + offset;
+    }
+}
+
+static void det_scale(const struct lc_param *p, float *scale, float *offset)
+{
+    const char *n = p->name;
+    size_t l = strlen(n);
+#define ENDS(s) (l >= strlen(s) && strcmp(n + l - strlen(s), s) == 0)
+    *offset = 0;
+    if (ENDS("running_var")) *scale = 0.25f, *offset = 1.0f;
+    else if (ENDS("running_mean")) *scale = 0.1f;
+    else if (p->rank == 4) *scale = (float)sqrt(6.0 / (double)(p->dims[1] * p->dims[2] * p->dims[3]));
+    else if (p->rank == 2) *scale = (float)sqrt(6.0 / (double)p->dims[1]);
+    else if (ENDS("bias")) *scale = 0.1f;
+    else if (strstr(n, "input_layer.2") || strstr(n, "res_layer.3")) *scale = 0.05f, *offset = 0.25f;
+    else *scale = 0.1f, *offset = 1.0f;
+#undef ENDS
+}
+
+struct setup {
+    struct lc_ir *m;
+    float *x, *demb, *emb, *norm;
+    int n;
+};
+
+static struct setup make(void)
+{
+    struct setup s = {.n = 4};
+    struct lc_err err;
+    cr_assert_eq(lc_ir_create(&s.m, 18, s.n, 1, &err), 0, "%s", err.msg);
+    lc_ir_set_dropout(s.m, 0);
+    struct lc_params *ps = lc_ir_params(s.m);
+    for (size_t t = 0; t < ps->n; t++) {
+        struct lc_param *p = &ps->v[t];
+        if (p->kind == LC_PARAM_COUNTER) continue;
+        float sc, off;
+        det_scale(p, &sc, &off);
+        det_fill(p->data, p->n, (uint32_t)t, sc, off);
+    }
+    s.x = malloc((size_t)s.n * 3 * 112 * 112 * 4);
+    s.demb = malloc((size_t)s.n * 512 * 4);
+    s.emb = malloc((size_t)s.n * 512 * 4);
+    s.norm = malloc((size_t)s.n * 4);
+    det_fill(s.x, (size_t)s.n * 3 * 112 * 112, 100001, 1, 0);
+    det_fill(s.demb, (size_t)s.n * 512, 100002, 1, 0);
+    return s;
+}
+
+static void release(struct setup *s)
+{
+    lc_ir_free(s->m);
+    free(s->x), free(s->demb), free(s->emb), free(s->norm);
+}
+
+/* ||a - b|| / ||b|| over n values */
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+Test(ir, names_match_the_reference_state_dict)
+{
+    struct lc_ir *m;
+    static const int depths[] = {18, 34, 50, 100};
+    for (int d = 0; d < 4; d++) {
+        int layers = depths[d];
+        cr_assert_eq(lc_ir_create(&m, layers, 1, 0, NULL), 0);
+        struct lc_params *ps = lc_ir_params(m);
+        if (layers == 18) {
+            FILE *f = fopen("tests/fixtures/ir/names.txt", "r");
+            char line[256];
+            size_t t = 0;
+            while (fgets(line, sizeof line, f)) {
+                line[strcspn(line, "\n")] = 0;
+                cr_assert_lt(t, ps->n);
+                cr_assert_str_eq(ps->v[t].name, line, "tensor %zu", t);
+                t++;
+            }
+            fclose(f);
+            cr_expect_eq(t, ps->n);
+            cr_expect_eq(lc_params_count(ps), 24020352, "IR-18 has 24,020,352 trained parameters as in PyTorch");
+        }
+        cr_expect(lc_params_find(ps, layers == 100 ? "body.48.res_layer.5.running_var" : "body.3.res_layer.1.weight"));
+        lc_ir_free(m);
+    }
+    struct lc_err err;
+    cr_expect_eq(lc_ir_create(&m, 20, 1, 0, &err), LC_EUSAGE);
+}
+
+Test(ir, inference_matches_torch, .timeout = 300)
+{
+    struct setup s = make();
+    struct tu_array emb = tu_fixture("ir/emb_eval.npy"), norm = tu_fixture("ir/norm_eval.npy");
+    lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 0, NULL);
+    double e = rel_err(s.emb, emb.data, (size_t)s.n * 512), nn = rel_err(s.norm, norm.data, (size_t)s.n);
+    cr_expect_lt(e, 1e-4, "embedding: relative error (L2 norm) %.3g", e);
+    cr_expect_lt(nn, 1e-4, "norm: relative error %.3g", nn);
+    tu_free(&emb), tu_free(&norm);
+    release(&s);
+}
+
+Test(ir, training_step_matches_torch, .timeout = 600)
+{
+    struct setup s = make();
+    struct lc_params *ps = lc_ir_params(s.m);
+    struct tu_array emb = tu_fixture("ir/emb.npy"), norm = tu_fixture("ir/norm.npy"), idx = tu_fixture("ir/idx.npy"),
+                    gs = tu_fixture("ir/grad_samples.npy"), gabs = tu_fixture("ir/grad_abs_sum.npy"),
+                    after = tu_fixture("ir/after_samples.npy");
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 1);
+    lc_params_zero_grad(ps);
+    lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 1, &rng);
+    double e = rel_err(s.emb, emb.data, (size_t)s.n * 512);
+    cr_expect_lt(e, 1e-4, "training embedding: relative error %.3g", e);
+    cr_expect_lt(rel_err(s.norm, norm.data, (size_t)s.n), 1e-4);
+    lc_ir_backward(s.m, s.demb, NULL);
+    const int K = 8;
+    const int64_t *ix = idx.data;
+    const double *want_abs = gabs.data;
+    int worst = -1;
+    double worst_e = 0, all_num = 0, all_den = 0;
+    float(*before)[8] = calloc(ps->n, sizeof *before);
+    char *zero = calloc(ps->n, 1);
+    for (size_t t = 0; t < ps->n; t++) {
+        struct lc_param *p = &ps->v[t];
+        if (!p->grad) continue;
+        float got[8];
+        for (int k = 0; k < K; k++) got[k] = p->grad[ix[t * K + k]], before[t][k] = p->data[ix[t * K + k]];
+        double abs_sum = 0;
+        for (size_t i = 0; i < p->n; i++) abs_sum += fabs(p->grad[i]);
+        /* A per-channel constant added to a unit's output is removed by the
+         * batch norm every consumer applies first, so the last batch norm
+         * biases of each unit (and the linear bias before BatchNorm1d) have
+         * zero gradient in exact arithmetic: what both sides compute is
+         * rounding noise, below 1e-4 of the matching weight's gradient. */
+        size_t l = strlen(p->name);
+        if (l > 4 && strcmp(p->name + l - 4, "bias") == 0) {
+            char w[128];
+            snprintf(w, sizeof w, "%.*sweight", (int)(l - 4), p->name);
+            struct lc_param *pw = lc_params_find(ps, w);
+            cr_assert(pw, "%s", w);
+            double wsum = want_abs[pw - ps->v];
+            if (want_abs[t] < 1e-4 * wsum) {
+                zero[t] = 1;
+                cr_expect_lt(abs_sum, 1e-4 * wsum, "%s: sum |grad| %.3g, zero in exact arithmetic", p->name, abs_sum);
+                continue;
+            }
+        }
+        double ge = rel_err(got, (const float *)gs.data + t * K, K);
+        double se = fabs(abs_sum - want_abs[t]) / want_abs[t];
+        if (ge > worst_e) worst_e = ge, worst = (int)t;
+        for (int k = 0; k < K; k++) {
+            double d = (double)got[k] - ((const float *)gs.data)[t * K + k];
+            all_num += d * d, all_den += (double)got[k] * got[k];
+        }
+        /* gradients pass through 18 layers of float32 arithmetic in a
+         * different summation order than PyTorch's: 1e-3 of the norm */
+        cr_expect_lt(ge, 1e-3, "%s: gradient samples off by %.3g (relative, L2)", p->name, ge);
+        cr_expect_lt(se, 1e-3, "%s: sum |grad| %.9g vs %.9g", p->name, abs_sum, want_abs[t]);
+    }
+    cr_log_info("worst gradient relative error %.3g at %s", worst_e, worst >= 0 ? ps->v[worst].name : "-");
+    /* all sampled gradients of the model together: 1e-4 (L2) */
+    cr_expect_lt(sqrt(all_num / all_den), 1e-4, "all gradient samples: relative error %.3g", sqrt(all_num / all_den));
+    struct lc_optim opt;
+    lc_optim_init_sgd(&opt, 0.1, 0.9f, 5e-4f, 0, NULL);
+    cr_assert_eq(lc_optim_add(&opt, ps, NULL), 0);
+    lc_optim_step(&opt);
+    for (size_t t = 0; t < ps->n; t++) {
+        struct lc_param *p = &ps->v[t];
+        const float *want = (const float *)after.data + t * K;
+        float got[8], moved[8], want_moved[8];
+        for (int k = 0; k < K; k++)
+            got[k] = p->kind == LC_PARAM_COUNTER ? (float)p->count[0] : p->data[ix[t * K + k]];
+        if (!p->grad) {
+            /* running statistics and counters: from the forward alone */
+            double ae = rel_err(got, want, K);
+            cr_expect_lt(ae, 1e-4, "%s after the step: %.3g", p->name, ae);
+            continue;
+        }
+        if (zero[t]) continue;
+        /* the step moves a weight by lr * (grad + wd * w): held to the
+         * gradients' tolerance, not to that of the (much larger) weights */
+        for (int k = 0; k < K; k++) moved[k] = got[k] - before[t][k], want_moved[k] = want[k] - before[t][k];
+        double me = rel_err(moved, want_moved, K);
+        cr_expect_lt(me, 1e-3, "%s: SGD step off by %.3g (relative, L2, of the change)", p->name, me);
+    }
+    free(before), free(zero);
+    lc_optim_free(&opt);
+    tu_free(&emb), tu_free(&norm), tu_free(&idx), tu_free(&gs), tu_free(&gabs), tu_free(&after);
+    release(&s);
+}
+
+Test(ir, training_is_bit_identical_run_to_run, .timeout = 600)
+{
+    float *g[2];
+    size_t total = 0;
+    for (int run = 0; run < 2; run++) {
+        struct setup s = make();
+        lc_ir_set_dropout(s.m, 0.4f);
+        struct lc_params *ps = lc_ir_params(s.m);
+        struct lc_rng rng;
+        lc_rng_seed(&rng, 7);
+        lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 1, &rng);
+        lc_ir_backward(s.m, s.demb, NULL);
+        total = lc_params_count(ps);
+        g[run] = malloc(total * 4);
+        size_t k = 0;
+        for (size_t t = 0; t < ps->n; t++)
+            if (ps->v[t].grad) memcpy(g[run] + k, ps->v[t].grad, ps->v[t].n * 4), k += ps->v[t].n;
+        release(&s);
+    }
+    cr_expect_eq(memcmp(g[0], g[1], total * 4), 0, "same seed, same threads: identical gradients");
+    free(g[0]), free(g[1]);
+}
+
+/* Inference runs on batch norms folded into prepared conv weights: changing
+ * the weights through lc_ir_params, or a training step, must be seen by the
+ * next inference exactly as by a model built fresh with those weights. */
+Test(ir, inference_sees_weight_changes, .timeout = 300)
+{
+    struct setup s = make(), t = make();
+    lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 0, NULL);
+    struct lc_params *ps = lc_ir_params(s.m), *pt = lc_ir_params(t.m);
+    for (size_t k = 0; k < ps->n; k++)
+        if (ps->v[k].kind != LC_PARAM_COUNTER)
+            for (size_t i = 0; i < ps->v[k].n; i++) ps->v[k].data[i] = pt->v[k].data[i] *= 0.9f;
+    lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 0, NULL);
+    lc_ir_forward(t.m, t.emb, t.norm, t.x, t.n, 0, NULL);
+    cr_expect_eq(memcmp(s.emb, t.emb, (size_t)s.n * 512 * 4), 0, "weights changed after an inference are used");
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 3);
+    lc_ir_set_dropout(s.m, 0), lc_ir_set_dropout(t.m, 0);
+    lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 1, &rng);
+    lc_ir_forward(t.m, t.emb, t.norm, t.x, t.n, 1, &rng);
+    lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 0, NULL);
+    lc_ir_forward(t.m, t.emb, t.norm, t.x, t.n, 0, NULL);
+    cr_expect_eq(memcmp(s.emb, t.emb, (size_t)s.n * 512 * 4), 0, "running statistics a training forward moved are used");
+    struct lc_ir *fresh;
+    cr_assert_eq(lc_ir_create(&fresh, 18, t.n, 0, NULL), 0);
+    struct lc_params *pf = lc_ir_params(fresh);
+    for (size_t k = 0; k < pf->n; k++)
+        if (pf->v[k].kind == LC_PARAM_COUNTER) pf->v[k].count[0] = pt->v[k].count[0];
+        else memcpy(pf->v[k].data, pt->v[k].data, pf->v[k].n * 4);
+    lc_ir_forward(fresh, t.emb, t.norm, t.x, t.n, 0, NULL);
+    cr_expect_eq(memcmp(s.emb, t.emb, (size_t)s.n * 512 * 4), 0, "equal to a model built with those weights");
+    lc_ir_free(fresh);
+    release(&s), release(&t);
+}
