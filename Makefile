@@ -1,7 +1,8 @@
 # SARFace toolkit: one non-recursive Makefile.
 #   make            build every tool into bin/ (CUDA too when nvcc is found)
 #   make test       install missing system packages (as root), build, run all tests
-#   make demo       run the main job on the bundled default
+#   make demo       run the main job on the bundled default (workflows/demo.mk)
+#   make tour       a tour of the data formats on a tiny sample (scripts/tour-formats)
 #   make SAN=1 ...  ASan+UBSan build under build/san/   (DEBUG=1: -O0 -g)
 #   make CUDA=0     force the CPU-only build
 #   make fuzz       build the libFuzzer targets with clang and run each briefly
@@ -87,7 +88,7 @@ TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-unit test-e2e test-python test-cuda demo deps fuzz bench gpu-check clean
+.PHONY: all test test-unit test-e2e test-python test-cuda demo tour deps fuzz bench gpu-check clean
 .DEFAULT_GOAL := all
 
 all: $(TOOLS) $(CUDA_SO)
@@ -149,7 +150,10 @@ gpu-check:
 	@scripts/gpu-check
 
 demo: deps all
-	@LC_BIN=$(abspath $(BIN)) scripts/demo
+	@$(MAKE) --no-print-directory -f workflows/demo.mk BIN=$(BIN) demo
+
+tour: deps all
+	@LC_BIN=$(abspath $(BIN)) scripts/tour-formats
 
 # --- fuzzing (clang + libFuzzer): FUZZ_SECONDS per target
 FUZZ_SECONDS ?= 60

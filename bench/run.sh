@@ -15,5 +15,8 @@ out="$root/bench/results/$(date +%Y-%m-%d)-$(hostname -s).txt"
         case $(basename "$b") in *gpu*) continue ;; esac # GPU benchmarks: make gpu-check
         "$b"
     done
+    for s in "$root"/bench/*.sh; do # script benchmarks (real data; skip without it)
+        [ "$(basename "$s")" = run.sh ] || "$s"
+    done
 } | tee "$out"
 echo "bench: results kept in ${out#$root/}"

@@ -521,17 +521,11 @@ def det_scale(name, shape):
     return 0.1, 1.0  # batch-norm weight
 
 
-def make_ir():
-    """ir/: a full IR-18 training step in torch (REFERENCE.md section 3):
-    forward in train mode (dropout 0 so both sides agree: dropout has its
-    own tests), backward from a given d(embedding), one SGD step (momentum
-    0.9, weight decay 5e-4 except batch norm, lr 0.1). Weights, input and
-    d(embedding) come from det_fill; the full weights would be 90 MB, so the
-    fixture keeps the outputs, and per tensor the sum of |grad| and 8
-    sampled gradient, updated-weight and running-statistic values."""
+def ir_module(units, dropout=0.0):
+    """The reference's IR backbone (REFERENCE.md section 3) as a torch
+    module; units per stage, e.g. (2, 2, 2, 2) for IR-18."""
     import torch
     import torch.nn as nn
-    torch.set_num_threads(2)
 
     class Unit(nn.Module):
         def __init__(self, cin, d, s):
@@ -555,7 +549,7 @@ def make_ir():
                     body.append(Unit(cin, d, 2 if k == 0 else 1))
                     cin = d
             self.body = nn.Sequential(*body)
-            self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(0.0), nn.Flatten(),
+            self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(dropout), nn.Flatten(),
                                               nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512, affine=False))
 
         def forward(self, x):
@@ -563,7 +557,22 @@ def make_ir():
             norm = torch.norm(x, 2, 1, True)
             return torch.div(x, norm), norm
 
-    model = IR((2, 2, 2, 2))
+    return IR(units)
+
+
+def make_ir():
+    """ir/: a full IR-18 training step in torch (REFERENCE.md section 3):
+    forward in train mode (dropout 0 so both sides agree: dropout has its
+    own tests), backward from a given d(embedding), one SGD step (momentum
+    0.9, weight decay 5e-4 except batch norm, lr 0.1). Weights, input and
+    d(embedding) come from det_fill; the full weights would be 90 MB, so the
+    fixture keeps the outputs, and per tensor the sum of |grad| and 8
+    sampled gradient, updated-weight and running-statistic values."""
+    import torch
+    import torch.nn as nn
+    torch.set_num_threads(2)
+
+    model = ir_module((2, 2, 2, 2))
     sd = model.state_dict()
     with torch.no_grad():
         for t, (name, v) in enumerate(sd.items()):

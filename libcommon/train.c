@@ -1,0 +1,377 @@
+/* train: the pretraining loop (train-pre). One step: loader batch ->
+ * lc_ir forward (training) -> margin head -> cross-entropy -> backward
+ * through head and backbone -> SGD. Epoch ends: MultiStepLR, validation,
+ * checkpoints. */
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "csvout.h"
+#include "dataset.h"
+#include "embed.h"
+#include "io.h"
+#include "ir.h"
+#include "loader.h"
+#include "margin.h"
+#include "metrics.h"
+#include "optim.h"
+#include "params.h"
+#include "rng.h"
+#include "softmax.h"
+#include "threads.h"
+#include "tool.h"
+
+#define PX (3 * 112 * 112)
+
+struct run {
+    const struct lc_train_opts *o;
+    struct lc_dataset *data;
+    struct lc_loader *loader;
+    struct lc_ir *model;
+    struct lc_params head;
+    float *kernel, *dkernel, *hstats; /* hstats: t, batch_mean, batch_std buffers (AdaFace) */
+    struct lc_margin mg;
+    struct lc_margin_stats st;
+    float *mws, *logits, *cos, *scaler, *prob, *dlogits, *emb, *norm, *demb;
+    struct lc_optim opt;
+    struct lc_multistep sched;
+    struct lc_ckpt_info info;
+    struct lc_out *log;
+    char path[4096];
+};
+
+static const char *arch_name(int layers)
+{
+    return layers == 18 ? "ir_18" : layers == 34 ? "ir_34" : layers == 50 ? "ir_50" : "ir_100";
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int setup_head(struct run *r, int64_t classes, struct lc_err *err)
+{
+    lc_params_init(&r->head);
+    int64_t kd[2] = {LC_IR_EMBEDDING, classes}, one[1] = {1};
+    struct lc_param *p = lc_params_add(&r->head, LC_PARAM_DECAY, 2, kd, err, "kernel");
+    if (!p) return err->code;
+    r->kernel = p->data, r->dkernel = p->grad;
+    if (r->o->head == LC_MARGIN_ADAFACE) { /* the reference's buffers, saved with the head */
+        const char *names[3] = {"t", "batch_mean", "batch_std"};
+        float init[3] = {0, 20, 100};
+        r->hstats = NULL;
+        for (int k = 0; k < 3; k++) {
+            if (!(p = lc_params_add(&r->head, LC_PARAM_BUFFER, 1, one, err, "%s", names[k]))) return err->code;
+            p->data[0] = init[k];
+        }
+    }
+    return 0;
+}
+
+/* AdaFace's buffers live in the head registry (so checkpoints carry them). */
+static void stats_in(struct run *r)
+{
+    struct lc_param *t = lc_params_find(&r->head, "t"), *m = lc_params_find(&r->head, "batch_mean"),
+                    *s = lc_params_find(&r->head, "batch_std");
+    if (t) r->st = (struct lc_margin_stats){t->data[0], m->data[0], s->data[0]};
+}
+
+static void stats_out(struct run *r)
+{
+    struct lc_param *m = lc_params_find(&r->head, "batch_mean"), *s = lc_params_find(&r->head, "batch_std");
+    if (m) m->data[0] = r->st.batch_mean, s->data[0] = r->st.batch_std;
+}
+
+static int open_log(struct run *r, struct lc_err *err)
+{
+    snprintf(r->path, sizeof r->path, "%s/metrics.csv", r->o->out);
+    /* a resumed run appends: the old rows are kept by copying them first */
+    uint8_t *old = NULL;
+    size_t cap = 0, len = 0;
+    if (r->o->resume) {
+        struct lc_err ignore;
+        if (lc_file_read(r->path, &old, &cap, &len, (size_t)1 << 30, &ignore)) len = 0;
+    }
+    int rc = lc_out_open(&r->log, r->path, 0, err);
+    if (!rc && len) rc = lc_out_write(r->log, old, len, err);
+    else if (!rc) {
+        const char *h[] = {"kind", "epoch", "step", "lr", "loss", "accuracy", "images_per_s", "dataset", "val_accuracy",
+                           "val_std", "val_threshold"};
+        for (int k = 0; k < 11 && !rc; k++) rc = lc_csv_field(r->log, h[k], k == 10, err);
+    }
+    free(old);
+    return rc;
+}
+
+/* ---------------------------------------------------------- validation */
+
+/* Accuracy of one .bin set (images 2i, 2i+1 a pair; labels[0] its flag). */
+static int validate(struct run *r, const char *path, double *acc, struct lc_err *err)
+{
+    struct lc_dataset *d;
+    int rc = lc_dataset_open(&d, path, err);
+    if (rc) return rc;
+    size_t n = lc_dataset_count(d);
+    if (n < 20 || n % 2)
+        rc = lc_errf(err, LC_EFORMAT, path, -1, -1, "a validation set needs an even number of images in pairs (got %zu)", n);
+    struct lc_loader *l = NULL;
+    struct lc_loader_opts lo = {.batch = r->o->val_batch, .threads = r->o->workers, .seed = 0, .shuffle = 0};
+    float *emb = NULL, *norm = NULL, *ws = NULL, *e = NULL;
+    if (!rc) rc = lc_loader_init(&l, d, &lo, err);
+    if (!rc) rc = lc_loader_start(l, 0, 0, err);
+    if (!rc && (!(emb = malloc(n * 512 * sizeof *emb)) || !(norm = malloc((size_t)lo.batch * sizeof *norm)) ||
+                !(ws = malloc(lc_embed_workspace(lo.batch) * sizeof *ws)) || !(e = malloc((size_t)lo.batch * 512 * sizeof *e))))
+        rc = lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
+    struct lc_batch *b;
+    size_t done = 0;
+    while (!rc && (rc = lc_loader_next(l, &b, err)) == 1) {
+        lc_embed(r->model, e, norm, b->x, b->n, 1, ws);
+        for (int i = 0; i < b->n; i++) memcpy(emb + (size_t)b->index[i] * 512, e + (size_t)i * 512, 512 * sizeof *e);
+        done += (size_t)b->n;
+        rc = 0;
+    }
+    if (rc < 0) goto out;
+    rc = 0;
+    size_t np = n / 2;
+    double *dist = malloc(np * sizeof *dist);
+    uint8_t *same = malloc(np);
+    if (!dist || !same) rc = lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
+    for (size_t i = 0; !rc && i < np; i++) { /* squared L2 of the normalised embeddings, in double as numpy does */
+        double s = 0;
+        for (int k = 0; k < 512; k++) {
+            double diff = (double)emb[(2 * i) * 512 + k] - (double)emb[(2 * i + 1) * 512 + k];
+            s += diff * diff;
+        }
+        dist[i] = s;
+        same[i] = (uint8_t)(lc_dataset_label(d, 2 * i) != 0);
+    }
+    struct lc_tenfold tf;
+    struct lc_protocol proto;
+    lc_protocol_default(&proto);
+    if (!rc) rc = lc_tenfold_accuracy(&tf, dist, same, np, &proto, err);
+    if (!rc) {
+        *acc = tf.acc_mean;
+        char name[256];
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        snprintf(name, sizeof name, "%s", base);
+        rc = lc_csv_field(r->log, "val", 0, err) || lc_csv_fieldf(r->log, 0, err, "%d", r->info.epoch) ||
+             lc_csv_fieldf(r->log, 0, err, "%lld", (long long)r->info.step) || lc_csv_field(r->log, "", 0, err) ||
+             lc_csv_field(r->log, "", 0, err) || lc_csv_field(r->log, "", 0, err) || lc_csv_field(r->log, "", 0, err) ||
+             lc_csv_field(r->log, name, 0, err) || lc_csv_fieldf(r->log, 0, err, "%.6f", tf.acc_mean) ||
+             lc_csv_fieldf(r->log, 0, err, "%.6f", tf.acc_std) || lc_csv_fieldf(r->log, 1, err, "%.4f", tf.threshold_mean);
+        lc_tool_note("epoch %d: %s accuracy %.4f +- %.4f (threshold %.3f, %zu pairs)", r->info.epoch, name, tf.acc_mean,
+                         tf.acc_std, tf.threshold_mean, np);
+    }
+    free(dist), free(same);
+out:
+    free(emb), free(norm), free(ws), free(e);
+    lc_loader_free(l);
+    lc_dataset_close(d);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static int save(struct run *r, const char *name, struct lc_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", r->o->out, name);
+    stats_out(r);
+    return lc_ckpt_save(path, lc_ir_params(r->model), &r->head, &r->opt, &r->info, err);
+}
+
+static int step(struct run *r, const struct lc_batch *b, double *loss, int *correct)
+{
+    const int n = b->n, C = r->mg.classes;
+    struct lc_rng drop;
+    lc_rng_seed_stream(&drop, r->o->seed, 0xd409000000000000ull ^ (uint64_t)r->info.step);
+    lc_params_zero_grad(lc_ir_params(r->model));
+    lc_params_zero_grad(&r->head);
+    lc_ir_forward(r->model, r->emb, r->norm, b->x, n, 1, &drop);
+    r->mg.n = n;
+    lc_margin_forward(r->logits, r->cos, r->scaler, &r->st, r->emb, r->norm, r->kernel, b->labels, &r->mg, 1, r->mws);
+    *loss = lc_cross_entropy_forward(r->prob, r->logits, b->labels, n, C, 0);
+    memset(r->dlogits, 0, (size_t)n * C * sizeof *r->dlogits);
+    lc_cross_entropy_backward(r->dlogits, r->prob, b->labels, n, C, 0, 1.0f);
+    memset(r->demb, 0, (size_t)n * 512 * sizeof *r->demb);
+    lc_margin_backward(r->demb, r->dkernel, r->dlogits, r->cos, r->scaler, r->emb, r->kernel, b->labels, &r->mg, r->mws);
+    lc_ir_backward(r->model, r->demb, NULL);
+    lc_optim_step(&r->opt);
+    *correct = 0; /* predictions: argmax of the un-margined cosine */
+    for (int i = 0; i < n; i++) {
+        const float *c = r->cos + (size_t)i * C;
+        int best = 0;
+        for (int k = 1; k < C; k++)
+            if (c[k] > c[best]) best = k;
+        *correct += best == b->labels[i];
+    }
+    return 0;
+}
+
+static int train_epochs(struct run *r, struct lc_err *err)
+{
+    const struct lc_train_opts *o = r->o;
+    int rc = 0;
+    for (; r->info.epoch < o->epochs; r->info.epoch++, r->info.batch = 0) {
+        r->opt.lr = r->info.lr = lc_multistep_lr(&r->sched, r->info.epoch);
+        if ((rc = lc_loader_start(r->loader, r->info.epoch, (size_t)r->info.batch, err))) return rc;
+        struct lc_progress pr;
+        lc_progress_start(&pr, o->progress, lc_loader_batches(r->loader), "batches");
+        struct lc_batch *b;
+        /* a row of metrics.csv: the steps since the previous row */
+        double t0 = lc_now(), sum_loss = 0, e_loss = 0, t_epoch = t0;
+        long seen = 0, right = 0, e_seen = 0, e_right = 0;
+        while ((rc = lc_loader_next(r->loader, &b, err)) == 1) {
+            double loss;
+            int correct;
+            step(r, b, &loss, &correct);
+            if (!isfinite(loss))
+                return lc_errf(err, LC_EINVAL, NULL, -1, -1, "the loss became %g at step %lld (learning rate too high?)", loss,
+                               (long long)r->info.step);
+            r->info.step++, r->info.batch++;
+            sum_loss += loss * b->n, seen += b->n, right += correct;
+            e_loss += loss * b->n, e_seen += b->n, e_right += correct;
+            lc_progress_update(&pr, (unsigned long long)r->info.batch);
+            int last_of_epoch = (size_t)r->info.batch == lc_loader_batches(r->loader);
+            if (r->info.step % o->log_every == 0 || last_of_epoch) {
+                double ips = seen / (lc_now() - t0);
+                rc = lc_csv_field(r->log, "train", 0, err) || lc_csv_fieldf(r->log, 0, err, "%d", r->info.epoch) ||
+                     lc_csv_fieldf(r->log, 0, err, "%lld", (long long)r->info.step) ||
+                     lc_csv_fieldf(r->log, 0, err, "%.10g", r->info.lr) || lc_csv_fieldf(r->log, 0, err, "%.6f", sum_loss / seen) ||
+                     lc_csv_fieldf(r->log, 0, err, "%.6f", (double)right / seen) || lc_csv_fieldf(r->log, 0, err, "%.2f", ips) ||
+                     lc_csv_field(r->log, "", 0, err) || lc_csv_field(r->log, "", 0, err) || lc_csv_field(r->log, "", 0, err) ||
+                     lc_csv_field(r->log, "", 1, err);
+                if (rc) return rc;
+                t0 = lc_now(), sum_loss = 0, seen = 0, right = 0;
+            }
+            if (o->checkpoint_every && r->info.step % o->checkpoint_every == 0 && (rc = save(r, "last.safetensors", err)))
+                return rc;
+            if (lc_tool_interrupted()) {
+                lc_progress_end(&pr, (unsigned long long)r->info.batch);
+                if ((rc = save(r, "last.safetensors", err))) return rc;
+                lc_tool_note("interrupted: state saved in %s/last.safetensors (resume with --resume)", o->out);
+                return LC_EINTR;
+            }
+            if (o->max_steps && r->info.step >= o->max_steps) break;
+        }
+        if (rc < 0) return rc;
+        lc_progress_end(&pr, (unsigned long long)r->info.batch);
+        if (e_seen)
+            lc_tool_note("epoch %d: loss %.4f, train accuracy %.4f, %.1f images/s", r->info.epoch, e_loss / e_seen,
+                         (double)e_right / e_seen, e_seen / (lc_now() - t_epoch));
+        int ended = (size_t)r->info.batch >= lc_loader_batches(r->loader);
+        if (!ended) { /* stopped inside the epoch (--max_steps): save where it is, validate at its end */
+            if ((rc = save(r, "last.safetensors", err))) return rc;
+            break;
+        }
+        double mean = 0;
+        for (int v = 0; v < o->n_val; v++) {
+            double acc = 0;
+            if ((rc = validate(r, o->val[v], &acc, err))) return rc;
+            mean += acc / o->n_val;
+        }
+        r->info.epoch++, r->info.batch = 0; /* the checkpoint says where to go on */
+        if (o->n_val && mean > r->info.best) {
+            r->info.best = mean;
+            if ((rc = save(r, "best.safetensors", err))) return rc;
+        }
+        if ((rc = save(r, "last.safetensors", err))) return rc;
+        r->info.epoch--; /* the for loop advances it */
+        if (o->max_steps && r->info.step >= o->max_steps) break;
+    }
+    return 0;
+}
+
+int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
+{
+    struct run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    int rc = 0;
+    if (mkdir(o->out, 0777) != 0 && errno != EEXIST) return lc_errno(err, errno, o->out, "cannot create directory");
+    lc_threads_set(o->threads);
+    if ((rc = lc_dataset_open(&r.data, o->data, err))) return rc;
+    int64_t classes = lc_dataset_classes(r.data);
+    struct lc_loader_opts lo = {.batch = o->batch, .threads = o->workers, .seed = o->seed, .shuffle = 1, .drop_last = 1,
+                                .aug = o->aug};
+    lo.aug.flip_p = 0.5f;
+    if (lc_dataset_count(r.data) < (size_t)o->batch)
+        rc = lc_errf(err, LC_EINVAL, o->data, -1, -1, "%zu images is less than one batch of %d", lc_dataset_count(r.data), o->batch);
+    if (!rc) rc = lc_loader_init(&r.loader, r.data, &lo, err);
+    if (!rc) rc = lc_ir_create(&r.model, o->layers, o->batch > o->val_batch ? o->batch : o->val_batch, 1, err);
+    if (!rc) rc = setup_head(&r, classes, err);
+    if (!rc) rc = lc_margin_init(&r.mg, o->head, o->batch, LC_IR_EMBEDDING, (int)classes, o->m, o->h, o->s, o->t_alpha, err);
+    size_t nc = (size_t)o->batch * (size_t)classes;
+    if (!rc && (!(r.mws = malloc(lc_margin_workspace(&r.mg) * sizeof(float))) || !(r.logits = malloc(nc * 4)) ||
+                !(r.cos = malloc(nc * 4)) || !(r.prob = malloc(nc * 4)) || !(r.dlogits = malloc(nc * 4)) ||
+                !(r.scaler = malloc((size_t)o->batch * 4)) || !(r.emb = malloc((size_t)o->batch * 512 * 4)) ||
+                !(r.demb = malloc((size_t)o->batch * 512 * 4)) || !(r.norm = malloc((size_t)o->batch * 4))))
+        rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    if (!rc) rc = lc_optim_init_sgd(&r.opt, o->lr, o->momentum, o->weight_decay, 0, err);
+    if (!rc) rc = lc_optim_add(&r.opt, lc_ir_params(r.model), err);
+    if (!rc) rc = lc_optim_add(&r.opt, &r.head, err);
+    if (!rc) rc = lc_multistep_parse(&r.sched, o->lr, o->lr_gamma, o->milestones, err);
+    /* state: fresh, from given weights, or resumed */
+    snprintf(r.info.arch, sizeof r.info.arch, "%s", arch_name(o->layers));
+    snprintf(r.info.head, sizeof r.info.head, "%s", lc_margin_name(o->head));
+    r.info.classes = classes;
+    r.info.best = -1;
+    lc_rng_seed(&r.info.rng, o->seed);
+    if (!rc) {
+        struct lc_rng init;
+        lc_rng_seed_stream(&init, o->seed, 0x1417);
+        lc_ir_init_weights(r.model, &init);
+        lc_margin_init_kernel(r.kernel, LC_IR_EMBEDDING, (int)classes, &init);
+    }
+    if (!rc && o->init) rc = lc_ckpt_load(o->init, lc_ir_params(r.model), NULL, NULL, NULL, LC_CKPT_WEIGHTS_ONLY, err);
+    if (!rc && o->resume) {
+        /* the run must be the same kind of run: say which part differs */
+        struct lc_ckpt_info was = r.info;
+        rc = lc_ckpt_peek(o->resume, &was, err);
+        if (!rc && was.classes != classes)
+            rc = lc_errf(err, LC_EINVAL, o->resume, -1, -1, "the checkpoint has %lld classes, the data %lld",
+                         (long long)was.classes, (long long)classes);
+        if (!rc && (strcmp(was.arch, r.info.arch) || strcmp(was.head, r.info.head)))
+            rc = lc_errf(err, LC_EINVAL, o->resume, -1, -1, "the checkpoint is %s with the %s head; this run is %s with %s",
+                         was.arch, was.head, r.info.arch, r.info.head);
+        if (!rc) rc = lc_ckpt_load(o->resume, lc_ir_params(r.model), &r.head, &r.opt, &r.info, 0, err);
+        if (!rc) lc_tool_note("resuming at epoch %d, batch %lld, step %lld", r.info.epoch, (long long)r.info.batch, (long long)r.info.step);
+    }
+    if (!rc) stats_in(&r);
+    /* the command line travels in the checkpoint */
+    if (!rc && o->argc > 0) {
+        char cmd[256] = "";
+        size_t k = 0;
+        for (int i = 0; i < o->argc && k < sizeof cmd - 2; i++)
+            k += (size_t)snprintf(cmd + k, sizeof cmd - k, "%s%s", i ? " " : "", o->argv[i]);
+        r.info.n_extra = 1;
+        snprintf(r.info.extra_key[0], sizeof r.info.extra_key[0], "command");
+        snprintf(r.info.extra_val[0], sizeof r.info.extra_val[0], "%s", cmd);
+    }
+    if (!rc) rc = open_log(&r, err);
+    if (!rc) rc = train_epochs(&r, err);
+    if (!rc || rc == LC_EINTR) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/weights.safetensors", o->out);
+        int rc2 = lc_ckpt_export(path, lc_ir_params(r.model), &r.info, err);
+        if (!rc) rc = rc2;
+    }
+    if (r.log) {
+        if (rc && rc != LC_EINTR) lc_out_abort(r.log);
+        else {
+            struct lc_err e2;
+            if (lc_out_commit(r.log, &e2) && !rc) rc = LC_EIO, *err = e2;
+        }
+    }
+    lc_optim_free(&r.opt);
+    lc_params_free(&r.head);
+    lc_ir_free(r.model);
+    lc_loader_free(r.loader);
+    lc_dataset_close(r.data);
+    free(r.mws), free(r.logits), free(r.cos), free(r.prob), free(r.dlogits), free(r.scaler), free(r.emb), free(r.demb), free(r.norm);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* train: pretraining a face-recognition backbone with a margin head, as
+ * the reference's train_val.py does it (REFERENCE.md sections 1 and 3-5):
+ * per-epoch shuffled, augmented batches; IR backbone -> CosFace, ArcFace or
+ * AdaFace -> softmax cross-entropy; SGD with momentum in two weight-decay
+ * groups; MultiStepLR stepped at each epoch's end; validation on .bin sets
+ * with flip fusion and the 10-fold protocol; best and last checkpoints.
+ * A run resumes exactly: the loader's order and augmentation, dropout and
+ * every optimiser and head state come from (seed, epoch, batch, step). */
+#ifndef LC_TRAIN_H
+#define LC_TRAIN_H
+
+#include <stdint.h>
+
+#include "augment.h"
+#include "err.h"
+
+#define LC_TRAIN_MAX_VAL 8
+
+struct lc_train_opts {
+    const char *data;                     /* training set (anything lc_dataset_open takes) */
+    const char *val[LC_TRAIN_MAX_VAL];    /* validation sets (.bin, or image streams in pair order) */
+    int n_val;
+    const char *out;                      /* run directory */
+    int layers;                           /* 18, 34, 50, 100 */
+    int head;                             /* enum lc_margin_kind */
+    float m, h, s, t_alpha;
+    double lr, lr_gamma;
+    const char *milestones;
+    float momentum, weight_decay;
+    int epochs, batch, threads, workers;
+    uint64_t seed;
+    struct lc_augment aug;
+    int64_t checkpoint_every;             /* steps; 0: only at epoch ends */
+    int64_t max_steps;                    /* stop after this many steps (0: no limit) */
+    int64_t log_every;                    /* a metrics.csv row every this many steps, and at epoch ends */
+    int val_batch;
+    const char *resume;                   /* a checkpoint of this run's kind to continue */
+    const char *init;                     /* backbone weights to start from */
+    int progress;
+    int argc;                             /* the command line, kept in checkpoints */
+    char **argv;
+};
+
+/* Run (or resume) training. Ends early on SIGINT/SIGTERM after saving.
+ * Returns 0, LC_EINTR when interrupted (state saved), or an error. */
+int lc_train_run(const struct lc_train_opts *o, struct lc_err *err);
+
+#endif

@@ -1,0 +1,62 @@
+# train-pre: a tiny IR-18 + AdaFace run on a synthetic set; an interrupted
+# run resumed with --resume gives the same losses and bit-identical
+# weights as an uninterrupted one; best/last/weights files; metrics.csv;
+# embed loads the result; bad input is refused with a clear message.
+. "$E2E_DIR/lib.sh"
+PY=/usr/bin/python3
+synth-faces -o s -n 6 -k 4 --val-identities 4 --val-images 3 --pairs 10 -s 5
+common=(--arch ir_18 --head adaface --batch_size 8 --epochs 2 --lr 0.05 --lr_milestones 1 --log_every 1
+        --val_batch 8 --val s/synth_val.bin -j 2)
+# 24 images, batch 8: 3 steps per epoch, 6 in all
+train-pre "${common[@]}" -o a s 2>a.log
+only_files a best.safetensors last.safetensors metrics.csv weights.safetensors
+grep -q "epoch 1: synth_val.bin accuracy" a.log || die "no validation line: $(cat a.log)"
+[ "$(grep -c '^train,' a/metrics.csv)" = 6 ] || die "6 train rows expected: $(cat a/metrics.csv)"
+[ "$(grep -c '^val,' a/metrics.csv)" = 2 ] || die "2 val rows expected"
+# the learning rate drops at the milestone (epoch 1)
+[ "$(awk -F, '$1 == "train" { print $2 ":" $4 }' a/metrics.csv | sort -u | tr '\n' ' ')" = "0:0.05 1:0.005 " ] \
+    || die "MultiStepLR: $(cat a/metrics.csv)"
+# interrupted inside epoch 1 (after step 4), then resumed
+train-pre "${common[@]}" --max_steps 4 -o b s 2>b1.log
+[ "$(grep -c '^train,' b/metrics.csv)" = 4 ] || die "4 steps before the stop"
+train-pre "${common[@]}" --resume b/last.safetensors -o b s 2>b2.log
+grep -q "resuming at epoch 1, batch 1, step 4" b2.log || die "resume position: $(cat b2.log)"
+diff <(cut -d, -f1-6,8- a/metrics.csv) <(cut -d, -f1-6,8- b/metrics.csv) || die "resumed losses differ from the uninterrupted run"
+$PY "$E2E_DIR/st_tensors.py" a/weights.safetensors b/weights.safetensors || die "resumed weights differ"
+$PY "$E2E_DIR/st_tensors.py" a/last.safetensors b/last.safetensors || die "resumed run state differs"
+# SIGTERM (or Ctrl-C in a terminal) saves the state and exits with 130
+train-pre "${common[@]}" --epochs 1000 -o c s 2>c.log &
+pid=$!
+sleep 3
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" = 130 ] || die "interrupted train-pre exited $rc: $(cat c.log)"
+grep -q "interrupted: state saved in c/last.safetensors" c.log || die "no interruption note: $(cat c.log)"
+only_files c last.safetensors metrics.csv weights.safetensors
+# the export holds exactly the reference's state_dict keys
+$PY "$E2E_DIR/st_tensors.py" a/weights.safetensors >weights.txt
+[ "$(grep -c "^body\.\|^input_layer\.\|^output_layer\." weights.txt)" = 179 ] && [ "$(grep -vc "^metadata" weights.txt)" = 179 ] \
+    || die "weights.safetensors: 179 tensors under the reference's names expected"
+$PY "$E2E_DIR/st_tensors.py" a/last.safetensors >last.txt
+grep -q "^head.kernel float32 (512, 6)" last.txt || die "head kernel in the checkpoint"
+grep -q "^optim.momentum_buffer.head.kernel float32 (512, 6)" last.txt || die "SGD state in the checkpoint"
+# embed reads the run's weights and its full checkpoint alike
+rec-unpack -o val.sft s/synth_val.bin
+embed -m a/weights.safetensors -o e1.sft val.sft
+embed -m a/last.safetensors -o e2.sft val.sft
+[ "$(sft count e1.sft)" = 20 ] || die "20 embeddings"
+cmp <(sft list e1.sft | tail -n +3 | cut -f9) <(sft list e2.sft | tail -n +3 | cut -f9) || die "weights and checkpoint embed differently"
+verify-pairs --summary sum.csv e1.sft 2>/dev/null
+# bad input
+expect_status 2 "unknown --arch" -- train-pre --arch ir_7 -o x s
+expect_status 2 "unknown --head" -- train-pre --head sphereface -o x s
+expect_status 1 "less than one batch" -- train-pre --batch_size 64 --epochs 1 -o x s
+synth-faces -o s5 -n 5 -k 4 --val-identities 2 --val-images 2 --pairs 2 -s 5
+expect_status 1 "6 classes, the data 5" -- train-pre --arch ir_18 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s5
+expect_status 1 "is ir_18 with the adaface head; this run is ir_34 with adaface" -- train-pre --arch ir_34 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s
+expect_status 1 "[Cc][Uu][Dd][Aa]" -- train-pre --device cuda -o x s
+expect_status 2 "give -m WEIGHTS or --untrained" -- embed val.sft
+echo "not a checkpoint" >junk.pth
+expect_status 1 "junk.pth" -- embed -m junk.pth --arch ir_18 -o x.sft val.sft
+[ ! -e x.sft ] || die "a failed embed left its output"
