@@ -171,7 +171,7 @@ fuzz: $(FUZZERS) all
 	@LC_BIN=$(abspath $(BIN)) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZERS)
 
 bench: all $(BENCHES)
-	@LC_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BUILD)/bench) bench/run.sh
+	@LC_BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BUILD)/bench) LC_BENCH_DIR=$(abspath bench) bench/run.sh
 
 clean:
 	rm -rf build bin lib

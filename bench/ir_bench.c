@@ -103,41 +103,23 @@ static double run_child(char *const argv[], long *rss)
     return atof(buf);
 }
 
-static const char *PY =
-    "import sys, time, torch, torch.nn as nn\n"
-    "mode, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
-    "torch.set_num_threads(threads)\n"
-    "class Unit(nn.Module):\n"
-    "    def __init__(s, cin, d, st):\n"
-    "        super().__init__()\n"
-    "        s.shortcut_layer = nn.MaxPool2d(1, st) if cin == d else nn.Sequential(nn.Conv2d(cin, d, 1, st, bias=False), nn.BatchNorm2d(d))\n"
-    "        s.res_layer = nn.Sequential(nn.BatchNorm2d(cin), nn.Conv2d(cin, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d), nn.PReLU(d), nn.Conv2d(d, d, 3, st, 1, bias=False), nn.BatchNorm2d(d))\n"
-    "    def forward(s, x): return s.res_layer(x) + s.shortcut_layer(x)\n"
-    "class IR(nn.Module):\n"
-    "    def __init__(s, units):\n"
-    "        super().__init__()\n"
-    "        s.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))\n"
-    "        body, cin = [], 64\n"
-    "        for d, n in zip((64, 128, 256, 512), units):\n"
-    "            for k in range(n): body.append(Unit(cin, d, 2 if k == 0 else 1)); cin = d\n"
-    "        s.body = nn.Sequential(*body)\n"
-    "        s.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(0.4), nn.Flatten(), nn.Linear(512 * 49, 512), nn.BatchNorm1d(512, affine=False))\n"
-    "    def forward(s, x):\n"
-    "        x = s.output_layer(s.body(s.input_layer(x))); n = torch.norm(x, 2, 1, True); return x / n, n\n"
-    "train = mode == 'train'\n"
-    "m = IR((2, 2, 2, 2) if train else (3, 4, 14, 3)); b = 32 if train else 16\n"
-    "x = torch.rand(b, 3, 112, 112) * 2 - 1; demb = torch.rand(b, 512) - 0.5\n"
-    "opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)\n"
-    "m.train(train); best = 1e9\n"
-    "for r in range(reps + 1):\n"
-    "    t0 = time.perf_counter()\n"
-    "    if train:\n"
-    "        opt.zero_grad(); e, n = m(x); e.backward(demb); opt.step()\n"
-    "    else:\n"
-    "        with torch.no_grad(): e, n = m(x)\n"
-    "    t = time.perf_counter() - t0\n"
-    "    if r: best = min(best, t)\n"
-    "print(b / best)\n";
+/* The PyTorch peer: bench/ir_torch.py, found from $LC_BENCH_DIR or beside
+ * the build tree (build/<variant>/bench/ir_bench -> bench/ir_torch.py). */
+static void peer_path(char *py, size_t cap, const char *self)
+{
+    const char *dir = getenv("LC_BENCH_DIR");
+    if (dir) {
+        snprintf(py, cap, "%s/ir_torch.py", dir);
+        return;
+    }
+    snprintf(py, cap, "%s", self);
+    for (int up = 0; up < 4; up++) {
+        char *slash = strrchr(py, '/');
+        if (slash) *slash = 0;
+    }
+    size_t k = strlen(py);
+    snprintf(py + k, cap - k, "/bench/ir_torch.py");
+}
 
 int main(int argc, char **argv)
 {
@@ -154,12 +136,12 @@ int main(int argc, char **argv)
     snprintf(r, sizeof r, "%d", reps);
     ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
     self[k > 0 ? k : 0] = 0;
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char py[512];
-    snprintf(py, sizeof py, "%s/ir_bench.py", tmp);
-    FILE *f = fopen(py, "w");
-    fputs(PY, f);
-    fclose(f);
+    char py[4200];
+    peer_path(py, sizeof py, self);
+    if (access(py, R_OK)) {
+        fprintf(stderr, "ir_bench: %s: the PyTorch peer is missing (set LC_BENCH_DIR)\n", py);
+        return 1;
+    }
     printf("ir_bench: %d threads; SGEMM %.1f GFLOP/s (OpenBLAS, 2048^3)\n", threads, gf);
     const char *modes[2] = {"infer", "train"};
     const double gflop_per_image[2] = {12.6, 3 * 5.2}; /* IR-50 forward; IR-18 forward + backward (2x) */
@@ -173,6 +155,5 @@ int main(int argc, char **argv)
                100 * a * gflop_per_image[i] / gf, b, 100 * b * gflop_per_image[i] / gf, b > 0 ? a / b : 0);
         printf("  %-31s peak RSS ours %.0f MB, PyTorch %.0f MB\n", "", rss_ours / 1024.0, rss_torch / 1024.0);
     }
-    unlink(py);
     return 0;
 }

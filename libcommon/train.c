@@ -269,13 +269,14 @@ static int train_epochs(struct run *r, struct lc_err *err)
             break;
         }
         double mean = 0;
-        for (int v = 0; v < o->n_val; v++) {
+        int validate_now = (r->info.epoch + 1) % o->val_every == 0 || r->info.epoch + 1 == o->epochs;
+        for (int v = 0; validate_now && v < o->n_val; v++) {
             double acc = 0;
             if ((rc = validate(r, o->val[v], &acc, err))) return rc;
             mean += acc / o->n_val;
         }
         r->info.epoch++, r->info.batch = 0; /* the checkpoint says where to go on */
-        if (o->n_val && mean > r->info.best) {
+        if (validate_now && o->n_val && mean > r->info.best) {
             r->info.best = mean;
             if ((rc = save(r, "best.safetensors", err))) return rc;
         }

@@ -20,6 +20,7 @@ struct lc_train_opts {
     const char *data;                     /* training set (anything lc_dataset_open takes) */
     const char *val[LC_TRAIN_MAX_VAL];    /* validation sets (.bin, or image streams in pair order) */
     int n_val;
+    int val_every;                        /* validate every this many epochs, and after the last */
     const char *out;                      /* run directory */
     int layers;                           /* 18, 34, 50, 100 */
     int head;                             /* enum lc_margin_kind */

@@ -48,7 +48,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
     o->arch = "ir_50", o->head = "adaface", o->device = "cpu";
     t->m = 0.4f, t->h = 0.333f, t->s = 64.0f, t->t_alpha = 0.01f;
     t->lr = 0.1, t->lr_gamma = 0.1, t->milestones = "12,20,24", t->momentum = 0.9f, t->weight_decay = 5e-4f;
-    t->epochs = 26, t->batch = 128, t->seed = 1, t->val_batch = 64, t->workers = 2, t->log_every = 20;
+    t->epochs = 26, t->batch = 128, t->seed = 1, t->val_batch = 64, t->workers = 2, t->log_every = 20, t->val_every = 1;
     double m = 0.4, h = 0.333, s = 64, ta = 0.01, mom = 0.9, wd = 5e-4;
     int64_t seed = 1;
     struct lc_opt opts[] = {
@@ -70,6 +70,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_DOUBLE, "low_res_augmentation_prob", 0, &o->lowres, "P", "(default 0)"},
         {LC_OPT_DOUBLE, "photometric_augmentation_prob", 0, &o->photo, "P", "(default 0)"},
         {LC_OPT_STRING, "val", 0, &o->val, "A.bin,B.bin", "validation sets, comma-separated"},
+        {LC_OPT_INT, "val_every", 0, &t->val_every, "E", "validate every E epochs and after the last (default 1)"},
         {LC_OPT_INT, "val_batch", 0, &t->val_batch, "N", "embedding batch for validation (default 64)"},
         {LC_OPT_I64, "checkpoint_every", 0, &t->checkpoint_every, "STEPS", "also save every STEPS steps (default: epoch ends)"},
         {LC_OPT_I64, "max_steps", 0, &t->max_steps, "N", "stop after N steps (saved; --resume goes on)"},
@@ -94,8 +95,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
     t->seed = (uint64_t)seed;
     t->aug = (struct lc_augment){(float)o->crop, (float)o->lowres, (float)o->photo, 0.5f};
     if (t->epochs < 1 || t->batch < 2 || t->val_batch < 1) lc_tool_usage(tool.name, "--epochs >= 1 and --batch_size >= 2");
-    if (t->log_every < 1 || t->checkpoint_every < 0 || t->max_steps < 0)
-        lc_tool_usage(tool.name, "--log_every must be positive, --checkpoint_every and --max_steps not negative");
+    if (t->log_every < 1 || t->val_every < 1 || t->checkpoint_every < 0 || t->max_steps < 0)
+        lc_tool_usage(tool.name, "--log_every and --val_every must be positive, --checkpoint_every and --max_steps not negative");
     static char vals[4096];
     if (o->val) {
         snprintf(vals, sizeof vals, "%s", o->val);
