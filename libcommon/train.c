@@ -23,7 +23,9 @@
 #include "optim.h"
 #include "params.h"
 #include "rng.h"
+#include "scorefile.h"
 #include "softmax.h"
+#include "stream.h"
 #include "threads.h"
 #include "tool.h"
 
@@ -109,6 +111,42 @@ static int open_log(struct run *r, struct lc_err *err)
 
 /* ---------------------------------------------------------- validation */
 
+/* RUNDIR/scores-NAME.sft: the latest validation's pair scores as
+ * verify-pairs writes them (squared L2 of the flip-fused embeddings), for
+ * roc-report. */
+static int write_scores(struct run *r, struct lc_dataset *d, const char *path, const double *dist, const uint8_t *same,
+                        size_t np, struct lc_err *err)
+{
+    char stem[256], out[4400], epoch[32], ka[512], kb[512], key[1100];
+    lc_path_stem(stem, sizeof stem, path);
+    snprintf(out, sizeof out, "%s/scores-%s.sft", r->o->out, stem);
+    snprintf(epoch, sizeof epoch, "%d", r->info.epoch);
+    char *meta = NULL;
+    if (lc_meta_set(&meta, "score", "sqeuclidean") || lc_meta_set(&meta, "dataset", stem) ||
+        lc_meta_set(&meta, "order", "pairs") || lc_meta_set(&meta, "normalized", "yes") ||
+        lc_meta_set(&meta, "source", path) || lc_meta_set(&meta, "epoch", epoch)) {
+        free(meta);
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    }
+    struct lc_writer *w = NULL;
+    int rc = lc_writer_open(&w, out, LC_KIND_SCORES, meta, err);
+    free(meta);
+    for (size_t i = 0; !rc && i < np; i++) {
+        struct lc_record rec;
+        int64_t labels[2];
+        float floats[1];
+        lc_dataset_key(d, 2 * i, ka, sizeof ka);
+        lc_dataset_key(d, 2 * i + 1, kb, sizeof kb);
+        rc = lc_score_record(&rec, key, sizeof key, ka, kb, same[i], dist[i], labels, floats, err);
+        if (!rc) rc = lc_writer_write(w, &rec, err);
+    }
+    if (rc) {
+        if (w) lc_writer_abort(w);
+        return rc;
+    }
+    return lc_writer_close(w, err);
+}
+
 /* Accuracy of one .bin set (images 2i, 2i+1 a pair; labels[0] its flag). */
 static int validate(struct run *r, const char *path, double *acc, struct lc_err *err)
 {
@@ -153,6 +191,7 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
     struct lc_protocol proto;
     lc_protocol_default(&proto);
     if (!rc) rc = lc_tenfold_accuracy(&tf, dist, same, np, &proto, err);
+    if (!rc) rc = write_scores(r, d, path, dist, same, np, err);
     if (!rc) {
         *acc = tf.acc_mean;
         char name[256];

@@ -9,13 +9,16 @@ common=(--arch ir_18 --head adaface --batch_size 8 --epochs 2 --lr 0.05 --lr_mil
         --val_batch 8 --val s/synth_val.bin -j 2)
 # 24 images, batch 8: 3 steps per epoch, 6 in all
 train-pre "${common[@]}" -o a s 2>a.log
-only_files a best.safetensors last.safetensors metrics.csv weights.safetensors
+only_files a best.safetensors last.safetensors metrics.csv scores-synth_val.sft weights.safetensors
 grep -q "epoch 1: synth_val.bin accuracy" a.log || die "no validation line: $(cat a.log)"
 [ "$(grep -c '^train,' a/metrics.csv)" = 6 ] || die "6 train rows expected: $(cat a/metrics.csv)"
 [ "$(grep -c '^val,' a/metrics.csv)" = 2 ] || die "2 val rows expected"
 # the learning rate drops at the milestone (epoch 1)
 [ "$(awk -F, '$1 == "train" { print $2 ":" $4 }' a/metrics.csv | sort -u | tr '\n' ' ')" = "0:0.05 1:0.005 " ] \
     || die "MultiStepLR: $(cat a/metrics.csv)"
+# the last validation's scores, for roc-report
+roc-report -b 0 -o rep a/scores-synth_val.sft 2>/dev/null
+grep -q "^scores-synth_val,synth_val,10," rep/summary.csv || die "roc-report on the run's scores: $(cat rep/summary.csv)"
 # interrupted inside epoch 1 (after step 4), then resumed
 train-pre "${common[@]}" --max_steps 4 -o b s 2>b1.log
 [ "$(grep -c '^train,' b/metrics.csv)" = 4 ] || die "4 steps before the stop"
