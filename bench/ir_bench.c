@@ -103,13 +103,13 @@ static double run_child(char *const argv[], long *rss)
     return atof(buf);
 }
 
-/* The PyTorch peer: bench/ir_torch.py, found from $LC_BENCH_DIR or beside
- * the build tree (build/<variant>/bench/ir_bench -> bench/ir_torch.py). */
+/* The PyTorch peer: bench/ir_peer.py, found from $LC_BENCH_DIR or beside
+ * the build tree (build/<variant>/bench/ir_bench -> bench/ir_peer.py). */
 static void peer_path(char *py, size_t cap, const char *self)
 {
     const char *dir = getenv("LC_BENCH_DIR");
     if (dir) {
-        snprintf(py, cap, "%s/ir_torch.py", dir);
+        snprintf(py, cap, "%s/ir_peer.py", dir);
         return;
     }
     snprintf(py, cap, "%s", self);
@@ -118,7 +118,7 @@ static void peer_path(char *py, size_t cap, const char *self)
         if (slash) *slash = 0;
     }
     size_t k = strlen(py);
-    snprintf(py + k, cap - k, "/bench/ir_torch.py");
+    snprintf(py + k, cap - k, "/bench/ir_peer.py");
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pipeline_bench: the tools end to end against PyTorch on the same machine
-# and thread count (bench/ir_torch.py, timed as best of a few batches):
+# and thread count (bench/ir_peer.py, timed as best of a few batches):
 #   - train-pre, IR-18 + AdaFace, batch 32, on a synthetic RecordIO set
 #     (JPEG decoding, the reference's augmentation, the head, SGD): images/s
 #     of its steady state, against PyTorch's bare training step on tensors
@@ -31,7 +31,7 @@ l1=$("$bench_bin/loader_bench" syn 1 32 30 | cut -d' ' -f1)
 train-pre --arch ir_18 --head adaface --batch_size 32 --epochs 1 --max_steps 16 --log_every 8 -j "$threads" \
     --low_res_augmentation_prob 0.2 --crop_augmentation_prob 0.2 --photometric_augmentation_prob 0.2 -o run syn 2>/dev/null
 ours=$(grep '^train,' run/metrics.csv | tail -n 1 | cut -d, -f7) # steps 9-16: past the warm-up
-peer=$($py "$root/bench/ir_torch.py" train "$threads" 3 32 18)
+peer=$($py "$root/bench/ir_peer.py" train "$threads" 3 32 18)
 awk -v a="$ours" -v b="$peer" -v l1="$l1" -v l2="$l2" 'BEGIN {
     printf "  train-pre IR-18, batch 32        %7.2f img/s   PyTorch step alone %7.2f img/s   ratio %.2f\n", a, b, a / b
     printf "  loader alone (decode + augment)  %7.1f img/s with 2 workers, %.1f with 1: %.0fx what train-pre consumes\n", l2, l1, l2 / a }'
@@ -40,7 +40,7 @@ rec-unpack -o val.sft syn/synth_val.bin
 t0=$(date +%s.%N)
 embed --untrained --arch ir_50 -b 32 -j "$threads" -o emb.sft val.sft
 t1=$(date +%s.%N)
-peer=$($py "$root/bench/ir_torch.py" embed "$threads" 2 32 50)
+peer=$($py "$root/bench/ir_peer.py" embed "$threads" 2 32 50)
 awk -v t0="$t0" -v t1="$t1" -v b="$peer" -v n="$(sft count val.sft)" 'BEGIN {
     a = n / (t1 - t0)
     printf "  embed IR-50 + flip, batch 32      %7.2f img/s   PyTorch            %7.2f img/s   ratio %.2f (embed: whole tool, %d images)\n", a, b, a / b, n }'

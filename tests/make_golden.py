@@ -522,42 +522,11 @@ def det_scale(name, shape):
 
 
 def ir_module(units, dropout=0.0):
-    """The reference's IR backbone (REFERENCE.md section 3) as a torch
-    module; units per stage, e.g. (2, 2, 2, 2) for IR-18."""
-    import torch
-    import torch.nn as nn
-
-    class Unit(nn.Module):
-        def __init__(self, cin, d, s):
-            super().__init__()
-            self.shortcut_layer = nn.MaxPool2d(1, s) if cin == d else nn.Sequential(
-                nn.Conv2d(cin, d, 1, s, bias=False), nn.BatchNorm2d(d))
-            self.res_layer = nn.Sequential(nn.BatchNorm2d(cin), nn.Conv2d(cin, d, 3, 1, 1, bias=False),
-                                           nn.BatchNorm2d(d), nn.PReLU(d), nn.Conv2d(d, d, 3, s, 1, bias=False),
-                                           nn.BatchNorm2d(d))
-
-        def forward(self, x):
-            return self.res_layer(x) + self.shortcut_layer(x)
-
-    class IR(nn.Module):
-        def __init__(self, units):
-            super().__init__()
-            self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
-            body, cin = [], 64
-            for d, n in zip((64, 128, 256, 512), units):
-                for k in range(n):
-                    body.append(Unit(cin, d, 2 if k == 0 else 1))
-                    cin = d
-            self.body = nn.Sequential(*body)
-            self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(dropout), nn.Flatten(),
-                                              nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512, affine=False))
-
-        def forward(self, x):
-            x = self.output_layer(self.body(self.input_layer(x)))
-            norm = torch.norm(x, 2, 1, True)
-            return torch.div(x, norm), norm
-
-    return IR(units)
+    """The reference's IR backbone (models/ir_torch.py); units per stage,
+    e.g. (2, 2, 2, 2) for IR-18."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
+    from ir_torch import IR
+    return IR(units, dropout)
 
 
 def make_ir():

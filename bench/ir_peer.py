@@ -1,53 +1,22 @@
 #!/usr/bin/env python3
 """The PyTorch peer of bench/ir_bench.c and bench/pipeline_bench.sh: the
-reference's IR backbone (REFERENCE.md section 3) in eager PyTorch, timed
+reference's IR backbone (models/ir_torch.py) in eager PyTorch, timed
 the way the C side is timed (best of `reps` after one warm-up run).
 
-    ir_torch.py MODE THREADS REPS [BATCH] [LAYERS]
+    ir_peer.py MODE THREADS REPS [BATCH] [LAYERS]
       train   forward + backward + SGD step (momentum, weight decay), batch 32
       infer   eval forward under no_grad, batch 16
       embed   eval forward of the images and their mirror, fused as the
               reference's fuse_features_with_norm, batch 32
 Prints images/s."""
+import os
 import sys
 import time
 
 import torch
-import torch.nn as nn
 
-
-class Unit(nn.Module):
-    def __init__(self, cin, d, st):
-        super().__init__()
-        self.shortcut_layer = nn.MaxPool2d(1, st) if cin == d else nn.Sequential(
-            nn.Conv2d(cin, d, 1, st, bias=False), nn.BatchNorm2d(d))
-        self.res_layer = nn.Sequential(nn.BatchNorm2d(cin), nn.Conv2d(cin, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d),
-                                       nn.PReLU(d), nn.Conv2d(d, d, 3, st, 1, bias=False), nn.BatchNorm2d(d))
-
-    def forward(self, x):
-        return self.res_layer(x) + self.shortcut_layer(x)
-
-
-class IR(nn.Module):
-    def __init__(self, units):
-        super().__init__()
-        self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
-        body, cin = [], 64
-        for d, n in zip((64, 128, 256, 512), units):
-            for k in range(n):
-                body.append(Unit(cin, d, 2 if k == 0 else 1))
-                cin = d
-        self.body = nn.Sequential(*body)
-        self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(0.4), nn.Flatten(),
-                                          nn.Linear(512 * 49, 512), nn.BatchNorm1d(512, affine=False))
-
-    def forward(self, x):
-        x = self.output_layer(self.body(self.input_layer(x)))
-        n = torch.norm(x, 2, 1, True)
-        return x / n, n
-
-
-UNITS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
+from ir_torch import IR, UNITS  # noqa: E402
 
 
 def main():
