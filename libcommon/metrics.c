@@ -6,6 +6,7 @@
  * grid of T thresholds costs O(n log T + folds*T), not O(n*T). */
 #include "metrics.h"
 
+#include "rng.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -883,49 +884,18 @@ int lc_roc_summarize(struct lc_roc_summary *s, const struct lc_roc *r, const dou
 
 /* ------------------------------------------------------- bootstrap */
 
-/* xoshiro256** seeded through splitmix64: a private generator, so the
- * bootstrap depends on nothing but (seed, replicate). */
-struct rng {
-    uint64_t s[4];
-};
-
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *g, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ull + 0x632be59bd9b4e019ull);
-    for (int i = 0; i < 4; i++) g->s[i] = splitmix(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t rng_next(struct rng *g)
-{
-    uint64_t *s = g->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
+/* The bootstrap draws from lc_rng streams (seed, replicate), so it depends
+ * on nothing else. */
 
 /* Uniform in [0, n), unbiased (Lemire's multiply and reject). */
-static uint64_t rng_below(struct rng *g, uint64_t n)
+static uint64_t rng_below(struct lc_rng *g, uint64_t n)
 {
-    unsigned __int128 m = (unsigned __int128)rng_next(g) * n;
+    unsigned __int128 m = (unsigned __int128)lc_rng_u64(g) * n;
     uint64_t lo = (uint64_t)m;
     if (lo < n) {
         uint64_t t = -n % n;
         while (lo < t) {
-            m = (unsigned __int128)rng_next(g) * n;
+            m = (unsigned __int128)lc_rng_u64(g) * n;
             lo = (uint64_t)m;
         }
     }
@@ -951,8 +921,8 @@ static void *boot_worker(void *arg)
         return NULL;
     }
     for (int b = j->first; b < j->reps; b += j->stride) {
-        struct rng g;
-        rng_seed(&g, j->seed, (uint64_t)b);
+        struct lc_rng g;
+        lc_rng_seed_stream(&g, j->seed, (uint64_t)b);
         memset(w, 0, r->n * sizeof *w);
         for (size_t i = 0; i < r->n_pos; i++) w[rng_below(&g, r->n_pos)]++;
         for (size_t i = 0; i < r->n_neg; i++) w[r->n_pos + rng_below(&g, r->n_neg)]++;
