@@ -5,7 +5,8 @@
  *    Backward: each thread owns a share of the input channels, so its dw
  *    columns, its im2col rows and its dx planes are its own: no barriers,
  *    no reductions, results fixed for a given thread count.
- *  - Winograd F(2x2,3x3) for 3x3 stride-1 convs (forward and dx).
+ *  - Winograd F(4x4,3x3) (planes of 6x6 and up) or F(2x2,3x3) for 3x3
+ *    stride-1 convs (forward and dx).
  *  - a direct kernel for depthwise convs. */
 #include "conv2d.h"
 
@@ -476,18 +477,22 @@ static void dw_backward(float *dx, float *dw, const float *dy, const float *x, c
     }
 }
 
-/* ---- Winograd F(2x2, 3x3) for 3x3 stride-1 convs (groups 1): 16 GEMMs
- * of (Co x Ci) by (Ci x tiles) replace one of (Co x 9Ci) by (9Ci x 4 tiles),
- * 2.25x fewer multiplies. The transforms only add, subtract and halve, so
- * float32 results stay within a few ulps of the direct sum's error. Used
- * for forward and for dx (a 3x3 stride-1 conv of dy with the kernel
- * rotated and transposed, padding 2 - pad). */
+/* ---- Winograd F(m x m, 3x3) for 3x3 stride-1 convs (groups 1), m = 4 on
+ * planes of 6x6 and up, else 2: (m+2)^2 GEMMs of (Co x Ci) by (Ci x tiles)
+ * replace one of (Co x 9Ci) by (9Ci x m^2 tiles): 4x (m = 4) or 2.25x
+ * (m = 2) fewer multiplies on planes that are multiples of m. F(2x2)'s
+ * transforms only add, subtract and halve; F(4x4)'s (points 0, +-1, +-2)
+ * scale by up to 8 and lose a few more bits, still far inside float32's
+ * 1e-4 agreement with the direct sum (tests/test_conv2d.c). Used for
+ * forward and for dx (a 3x3 stride-1 conv of dy with the kernel rotated
+ * and transposed, padding 2 - pad). */
 
-/* Floats of transformed input + output per chunk of tiles, all threads
- * together (16 MB). Measured on the 2-core VM: 1-2M floats made the GEMMs
- * of the 256- and 512-channel layers too narrow; 4M and 8M were equal. With
- * 64 channels in and out the GEMMs are cheap and the data should stay in
- * L2, so there chunks stop at 256 tiles (+10%). */
+/* Tiles per chunk, all threads together: 2^22 / (16 (Ci + Co)) whatever m
+ * (16 MB of scratch for m = 2, 36 MB for m = 4). Measured on the 2-core
+ * VM: 1-2M floats made the GEMMs of the 256- and 512-channel layers too
+ * narrow; 4M and 8M were equal. With 64 channels in and out the GEMMs are
+ * cheap and the data should stay in L2, so there chunks stop at 256 tiles
+ * (+10%). */
 #define WINO_BUDGET ((size_t)1 << 22)
 
 static int wino_ok(const struct lc_conv2d *p)
@@ -496,13 +501,26 @@ static int wino_ok(const struct lc_conv2d *p)
            p->ph <= 2 && p->pw <= 2;
 }
 
+/* Output tile side: 4 for inference (prepared weights) on planes of 6x6
+ * and up, else 2. Training keeps F(2x2): with F(4x4) in its forward and dx
+ * the IR-18 gradients drifted 1e-3 to 1e-2 (relative, L2) from PyTorch's,
+ * batch norm's backward amplifying the transforms' rounding. */
+static int wino_m(const struct lc_conv2d *p, int infer)
+{
+    return infer && p->ho >= 6 && p->wo >= 6 ? 4 : 2;
+}
+
+/* transformed planes: (m + 2)^2 */
+static int wino_np(int m) { return (m + 2) * (m + 2); }
+
 /* tiles per block: the same for forward and dx so one workspace size fits */
-static size_t wino_tb(const struct lc_conv2d *p)
+static size_t wino_tb(const struct lc_conv2d *p, int m)
 {
     size_t tb = WINO_BUDGET / (16 * ((size_t)p->ci + p->co));
     tb = tb < 32 ? 32 : tb / 16 * 16;
     if (p->ci + p->co <= 128 && tb > 256) tb = 256;
-    size_t most = (size_t)p->n * ((p->h + 1) / 2) * ((p->w + 1) / 2), fwd = (size_t)p->n * ((p->ho + 1) / 2) * ((p->wo + 1) / 2);
+    size_t most = (size_t)p->n * ((p->h + m - 1) / m) * ((p->w + m - 1) / m);
+    size_t fwd = (size_t)p->n * ((p->ho + m - 1) / m) * ((p->wo + m - 1) / m);
     if (fwd > most) most = fwd;
     return tb < most ? tb : (most + 15) / 16 * 16;
 }
@@ -514,9 +532,17 @@ static size_t wino_tb(const struct lc_conv2d *p)
 
 static size_t wino_uplane(const struct lc_conv2d *p) { return (size_t)p->ci * p->co + WINO_PAD; }
 
+static size_t wino_ws_m(const struct lc_conv2d *p, int m)
+{
+    size_t np = (size_t)wino_np(m);
+    return np * wino_uplane(p) + np * ((size_t)p->ci + p->co) * wino_tb(p, m);
+}
+
+/* enough for training (m = 2) and inference */
 static size_t wino_ws(const struct lc_conv2d *p)
 {
-    return 16 * wino_uplane(p) + 16 * ((size_t)p->ci + p->co) * wino_tb(p);
+    size_t a = wino_ws_m(p, 2), b = wino_ws_m(p, wino_m(p, 1));
+    return a > b ? a : b;
 }
 
 /* Row r of U (16, rows, cols) from 3x3 kernels g: U[xi][r][c] = (G g G^T)[xi]
@@ -547,15 +573,52 @@ LC_SIMD /* (gathers) */
     }
 }
 
-static void wino_filter(float *U, const float *w, int rows, int cols, int dx)
+/* F(4x4): U[xi][r][c] = (G g G^T)[xi], 6x6, G = [1/4 0 0; -1/6 -1/6 -1/6;
+ * -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] */
+LC_CLONES static void wino4_filter_row(float *U, size_t plane, const float *w, int r, int rows, int cols, int dx)
+{
+    float *u = U + (size_t)r * cols;
+    size_t step = dx ? (size_t)rows * 9 : 9;
+    const float *k0 = dx ? w + (size_t)r * 9 : w + (size_t)r * cols * 9;
+LC_SIMD /* (gathers) */
+    for (int c = 0; c < cols; c++) {
+        const float *k = k0 + (size_t)c * step;
+        float g[9], t[6][3];
+        for (int i = 0; i < 9; i++) g[i] = dx ? k[8 - i] : k[i];
+        for (int b = 0; b < 3; b++) {
+            float g0 = g[b], g1 = g[3 + b], g2 = g[6 + b];
+            t[0][b] = g0 * (1.0f / 4);
+            t[1][b] = -(g0 + g1 + g2) * (1.0f / 6);
+            t[2][b] = -(g0 - g1 + g2) * (1.0f / 6);
+            t[3][b] = g0 * (1.0f / 24) + g1 * (1.0f / 12) + g2 * (1.0f / 6);
+            t[4][b] = g0 * (1.0f / 24) - g1 * (1.0f / 12) + g2 * (1.0f / 6);
+            t[5][b] = g2;
+        }
+        for (int a = 0; a < 6; a++) {
+            float t0 = t[a][0], t1 = t[a][1], t2 = t[a][2];
+            u[(size_t)(6 * a) * plane + c] = t0 * (1.0f / 4);
+            u[(size_t)(6 * a + 1) * plane + c] = -(t0 + t1 + t2) * (1.0f / 6);
+            u[(size_t)(6 * a + 2) * plane + c] = -(t0 - t1 + t2) * (1.0f / 6);
+            u[(size_t)(6 * a + 3) * plane + c] = t0 * (1.0f / 24) + t1 * (1.0f / 12) + t2 * (1.0f / 6);
+            u[(size_t)(6 * a + 4) * plane + c] = t0 * (1.0f / 24) - t1 * (1.0f / 12) + t2 * (1.0f / 6);
+            u[(size_t)(6 * a + 5) * plane + c] = t2;
+        }
+    }
+}
+
+/* U (np planes of rows x cols, each padded by WINO_PAD) from the kernels */
+static void wino_filter(float *U, const float *w, int rows, int cols, int dx, int m)
 {
     size_t plane = (size_t)rows * cols + WINO_PAD;
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++) wino_filter_row(U, plane, w, r, rows, cols, dx);
+    for (int r = 0; r < rows; r++) {
+        if (m == 4) wino4_filter_row(U, plane, w, r, rows, cols, dx);
+        else wino_filter_row(U, plane, w, r, rows, cols, dx);
+    }
 }
 
 struct wino {
-    int n, ci, h, w, co, ho, wo, ph, pw, th, tw;
+    int m, n, ci, h, w, co, ho, wo, ph, pw, th, tw;
     size_t tb;             /* tiles per chunk (for all threads together; per thread inside wino_run) */
     size_t vplane, mplane; /* floats per xi plane of V (ci rows of tb) and M (co rows of tb) */
 };
@@ -645,6 +708,138 @@ LC_CLONES static void wino_out(float *y, const float *M, const struct wino *q, i
     }
 }
 
+/* F(4x4) input transform: V[xi][c][t - t0] = (B^T d B)[xi] for the 6x6
+ * input patches d of tiles [t0, t1) of channel c, with B^T = [4 0 -5 0 1 0;
+ * 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+ * Tiles go WINO_TX at a time: their patches are gathered into d[36][tile]
+ * (a plane of 14x14 has only 4 tiles per row, too few to vectorise along
+ * a row), then both 1-D transforms run across tiles. */
+static void wino4_gather(float (*d)[WINO_TX], const float *x, const struct wino *q, int c, size_t t, int n)
+{
+    size_t per = (size_t)q->th * q->tw;
+    int img = (int)(t / per), ty = (int)(t % per / q->tw), tx = (int)(t % q->tw);
+    for (int j = 0; j < n; j++) {
+        const float *xp = x + ((size_t)img * q->ci + c) * q->h * q->w;
+        int y0 = 4 * ty - q->ph, x0 = 4 * tx - q->pw;
+        if (y0 >= 0 && x0 >= 0 && y0 + 6 <= q->h && x0 + 6 <= q->w) {
+            for (int r = 0; r < 6; r++) {
+                const float *row = xp + (size_t)(y0 + r) * q->w + x0;
+                for (int k = 0; k < 6; k++) d[6 * r + k][j] = row[k];
+            }
+        } else {
+            for (int r = 0; r < 6; r++) {
+                int yy = y0 + r;
+                const float *row = yy >= 0 && yy < q->h ? xp + (size_t)yy * q->w : NULL;
+                for (int k = 0; k < 6; k++) {
+                    int xx = x0 + k;
+                    d[6 * r + k][j] = row && xx >= 0 && xx < q->w ? row[xx] : 0;
+                }
+            }
+        }
+        if (++tx == q->tw) {
+            tx = 0;
+            if (++ty == q->th) ty = 0, img++;
+        }
+    }
+}
+
+/* out[i][j] for i = 0..5: B^T applied to the six vectors in[k * stride][j] */
+#define WINO4_BT(out, in, stride, n)                                                                             \
+    do {                                                                                                         \
+        LC_SIMD                                                                                                  \
+        for (int j = 0; j < (n); j++) {                                                                          \
+            float d0 = in[0][j], d1 = in[(stride)][j], d2 = in[2 * (stride)][j], d3 = in[3 * (stride)][j];       \
+            float d4 = in[4 * (stride)][j], d5 = in[5 * (stride)][j];                                            \
+            out(0)[j] = 4 * d0 - 5 * d2 + d4;                                                                    \
+            out(1)[j] = d3 + d4 - 4 * (d1 + d2);                                                                 \
+            out(2)[j] = 4 * (d1 - d2) + d4 - d3;                                                                 \
+            out(3)[j] = 2 * (d3 - d1) + d4 - d2;                                                                 \
+            out(4)[j] = 2 * (d1 - d3) + d4 - d2;                                                                 \
+            out(5)[j] = 4 * d1 - 5 * d3 + d5;                                                                    \
+        }                                                                                                        \
+    } while (0)
+
+LC_CLONES static void wino4_in(float *V, const float *x, const struct wino *q, int c, size_t t0, size_t t1)
+{
+    size_t plane = q->vplane;
+    float d[36][WINO_TX], hz[36][WINO_TX];
+    for (size_t t = t0; t < t1;) {
+        int n = t1 - t < WINO_TX ? (int)(t1 - t) : WINO_TX;
+        wino4_gather(d, x, q, c, t, n);
+        for (int r = 0; r < 6; r++) { /* d B along each patch row */
+            float(*in)[WINO_TX] = d + 6 * r;
+#define HZ_OUT(b) hz[6 * r + (b)]
+            WINO4_BT(HZ_OUT, in, 1, n);
+#undef HZ_OUT
+        }
+        float *v = V + (size_t)c * q->tb + (t - t0);
+        for (int b = 0; b < 6; b++) { /* B^T along each patch column */
+            float(*in)[WINO_TX] = hz + b;
+#define V_OUT(a) (v + (size_t)(6 * (a) + b) * plane)
+            WINO4_BT(V_OUT, in, 6, n);
+#undef V_OUT
+        }
+        t += (size_t)n;
+    }
+}
+
+/* F(4x4) output transform, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
+ * 0 1 -1 8 -8 1]: y = prelu((A^T m A) + bias) + res for the tiles [t0, t1)
+ * of output channel o, across tiles then scattered (res may be y). */
+LC_CLONES static void wino4_out(float *y, const float *M, const struct wino *q, int o, size_t t0, size_t t1,
+                                float bias, int has_slope, float slope, const float *res)
+{
+    size_t plane = q->mplane, per = (size_t)q->th * q->tw;
+    float s[24][WINO_TX], out[16][WINO_TX];
+    for (size_t t = t0; t < t1;) {
+        int n = t1 - t < WINO_TX ? (int)(t1 - t) : WINO_TX;
+        const float *m = M + (size_t)o * q->tb + (t - t0);
+        for (int b = 0; b < 6; b++) { /* A^T m, s[4a + ..] */
+            const float *m0 = m + (size_t)b * plane, *m1 = m0 + 6 * plane, *m2 = m1 + 6 * plane;
+            const float *m3 = m2 + 6 * plane, *m4 = m3 + 6 * plane, *m5 = m4 + 6 * plane;
+LC_SIMD
+            for (int j = 0; j < n; j++) {
+                float p12 = m1[j] + m2[j], d12 = m1[j] - m2[j], p34 = m3[j] + m4[j], d34 = m3[j] - m4[j];
+                s[b][j] = m0[j] + p12 + p34;
+                s[6 + b][j] = d12 + 2 * d34;
+                s[12 + b][j] = p12 + 4 * p34;
+                s[18 + b][j] = d12 + 8 * d34 + m5[j];
+            }
+        }
+        for (int a = 0; a < 4; a++) { /* (.) A, then bias and PReLU */
+            const float *s0 = s[6 * a], *s1 = s[6 * a + 1], *s2 = s[6 * a + 2];
+            const float *s3 = s[6 * a + 3], *s4 = s[6 * a + 4], *s5 = s[6 * a + 5];
+LC_SIMD
+            for (int j = 0; j < n; j++) {
+                float p12 = s1[j] + s2[j], d12 = s1[j] - s2[j], p34 = s3[j] + s4[j], d34 = s3[j] - s4[j];
+                float v0 = s0[j] + p12 + p34 + bias, v1 = d12 + 2 * d34 + bias;
+                float v2 = p12 + 4 * p34 + bias, v3 = d12 + 8 * d34 + s5[j] + bias;
+                if (has_slope) {
+                    v0 = v0 < 0 ? v0 * slope : v0, v1 = v1 < 0 ? v1 * slope : v1;
+                    v2 = v2 < 0 ? v2 * slope : v2, v3 = v3 < 0 ? v3 * slope : v3;
+                }
+                out[4 * a][j] = v0, out[4 * a + 1][j] = v1, out[4 * a + 2][j] = v2, out[4 * a + 3][j] = v3;
+            }
+        }
+        int img = (int)(t / per), ty = (int)(t % per / q->tw), tx = (int)(t % q->tw);
+        for (int j = 0; j < n; j++) {
+            int oy0 = 4 * ty, ox0 = 4 * tx, rows = q->ho - oy0 < 4 ? q->ho - oy0 : 4;
+            int cols = q->wo - ox0 < 4 ? q->wo - ox0 : 4;
+            size_t i0 = (((size_t)img * q->co + o) * q->ho + oy0) * q->wo + ox0;
+            for (int a = 0; a < rows; a++)
+                for (int k = 0; k < cols; k++) {
+                    size_t i = i0 + (size_t)a * q->wo + k;
+                    y[i] = out[4 * a + k][j] + (res ? res[i] : 0);
+                }
+            if (++tx == q->tw) {
+                tx = 0;
+                if (++ty == q->th) ty = 0, img++;
+            }
+        }
+        t += (size_t)n;
+    }
+}
+
 /* y (n, co, ho, wo) = conv3x3 stride 1 of x (n, ci, h, w) with filters
  * already transformed into U (16, co, ci), then the epilogue. res may be y
  * (accumulation: each element is read before it is written). Each thread
@@ -654,55 +849,63 @@ LC_CLONES static void wino_out(float *y, const float *M, const struct wino *q, i
 static void wino_run(float *y, const float *x, const float *U, const struct wino *q, const float *b,
                      const float *slope, const float *res, float *ws)
 {
-    size_t tiles = (size_t)q->n * q->th * q->tw;
+    size_t tiles = (size_t)q->n * q->th * q->tw, np = (size_t)wino_np(q->m);
     int prev = lc_blas_serial_begin();
 #pragma omp parallel
     {
         int tid = omp_get_thread_num(), nth = omp_get_num_threads();
         struct wino my = *q;
-        size_t a, e, lo, hi, per = 16 * ((size_t)q->ci + q->co);
+        size_t a, e, lo, hi, per = np * ((size_t)q->ci + q->co);
         lc_split(q->tb, nth, tid, &lo, &hi);
         /* this thread's region of the scratch: padded planes if it is large enough */
-        size_t region = per * (hi - lo), pad = region >= 2 * 16 * WINO_PAD + 4 * per ? WINO_PAD : 0;
-        my.tb = (region - 2 * 16 * pad) / per;
+        size_t region = per * (hi - lo), pad = region >= 2 * np * WINO_PAD + 4 * per ? WINO_PAD : 0;
+        my.tb = (region - 2 * np * pad) / per;
         my.vplane = (size_t)q->ci * my.tb + pad, my.mplane = (size_t)q->co * my.tb + pad;
-        float *V = ws + per * lo, *M = V + 16 * my.vplane;
+        float *V = ws + per * lo, *M = V + np * my.vplane;
         size_t uplane = (size_t)q->co * q->ci + WINO_PAD;
         lc_split(tiles, nth, tid, &a, &e);
         for (size_t t0 = a; my.tb && t0 < e; t0 += my.tb) {
             size_t t1 = t0 + my.tb < e ? t0 + my.tb : e;
-            for (int c = 0; c < q->ci; c++) wino_in(V, x, &my, c, t0, t1);
-            for (size_t k = 0; k < 16; k++)
+            for (int c = 0; c < q->ci; c++) {
+                if (q->m == 4) wino4_in(V, x, &my, c, t0, t1);
+                else wino_in(V, x, &my, c, t0, t1);
+            }
+            for (size_t k = 0; k < np; k++)
                 lc_sgemm(0, 0, q->co, (int)(t1 - t0), q->ci, 1, U + k * uplane, q->ci, V + k * my.vplane,
                          (int)my.tb, 0, M + k * my.mplane, (int)my.tb);
-            for (int o = 0; o < q->co; o++)
-                wino_out(y, M, &my, o, t0, t1, b ? b[o] : 0, slope != NULL, slope ? slope[o] : 0, res);
+            for (int o = 0; o < q->co; o++) {
+                float bo = b ? b[o] : 0, so = slope ? slope[o] : 0;
+                if (q->m == 4) wino4_out(y, M, &my, o, t0, t1, bo, slope != NULL, so, res);
+                else wino_out(y, M, &my, o, t0, t1, bo, slope != NULL, so, res);
+            }
         }
     }
     lc_blas_serial_end(prev);
 }
 
-/* U: the transformed filters (wino_filter), or NULL: transform w into ws */
+/* U: the transformed filters (wino_filter), or NULL: transform w into ws;
+ * m: tile side (wino_m) */
 static void wino_forward(float *y, const float *x, const float *w, const float *U, const float *b,
-                         const float *slope, const float *res, const struct lc_conv2d *p, float *ws)
+                         const float *slope, const float *res, const struct lc_conv2d *p, float *ws, int m)
 {
-    struct wino q = {p->n, p->ci, p->h, p->w, p->co, p->ho, p->wo, p->ph, p->pw, (p->ho + 1) / 2, (p->wo + 1) / 2,
-                     wino_tb(p), 0, 0};
+    struct wino q = {m, p->n, p->ci, p->h, p->w, p->co, p->ho, p->wo, p->ph, p->pw, (p->ho + m - 1) / m,
+                     (p->wo + m - 1) / m, wino_tb(p, m), 0, 0};
     if (!U) {
-        wino_filter(ws, w, p->co, p->ci, 0);
+        wino_filter(ws, w, p->co, p->ci, 0, m);
         U = ws;
     }
-    wino_run(y, x, U, &q, b, slope, res, ws + 16 * wino_uplane(p));
+    wino_run(y, x, U, &q, b, slope, res, ws + (size_t)wino_np(m) * wino_uplane(p));
 }
 
 /* dx += conv3x3(dy, rot180(w)^T, pad 2 - pad) */
 static void wino_dx(float *dx, const float *dy, const float *w, const struct lc_conv2d *p, float *ws)
 {
-    struct wino q = {p->n, p->co, p->ho, p->wo, p->ci, p->h, p->w, 2 - p->ph, 2 - p->pw, (p->h + 1) / 2,
-                     (p->w + 1) / 2, wino_tb(p), 0, 0};
+    int m = wino_m(p, 0);
+    struct wino q = {m, p->n, p->co, p->ho, p->wo, p->ci, p->h, p->w, 2 - p->ph, 2 - p->pw, (p->h + m - 1) / m,
+                     (p->w + m - 1) / m, wino_tb(p, m), 0, 0};
     float *U = ws;
-    wino_filter(U, w, p->ci, p->co, 1);
-    wino_run(dx, dy, U, &q, NULL, NULL, dx, ws + 16 * wino_uplane(p));
+    wino_filter(U, w, p->ci, p->co, 1, m);
+    wino_run(dx, dy, U, &q, NULL, NULL, dx, ws + (size_t)wino_np(m) * wino_uplane(p));
 }
 
 /* ---- public */
@@ -739,8 +942,9 @@ size_t lc_conv2d_workspace(const struct lc_conv2d *p)
     return gemm > wino ? gemm : wino;
 }
 
-void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const float *b, const float *slope,
-                             const float *res, const struct lc_conv2d *p, float *ws)
+/* infer: Winograd layers use the inference tile (wino_m) */
+static void conv_forward(float *y, const float *x, const float *w, const float *b, const float *slope,
+                         const float *res, const struct lc_conv2d *p, float *ws, int infer)
 {
     struct plan q;
     make_plan(&q, p);
@@ -749,7 +953,7 @@ void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const flo
         return;
     }
     if (wino_ok(p)) {
-        wino_forward(y, x, w, NULL, b, slope, res, p, ws);
+        wino_forward(y, x, w, NULL, b, slope, res, p, ws, wino_m(p, infer));
         return;
     }
     int prev = lc_blas_serial_begin(), epi = b || slope || res;
@@ -809,17 +1013,25 @@ void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const flo
     lc_blas_serial_end(prev);
 }
 
+void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const float *b, const float *slope,
+                             const float *res, const struct lc_conv2d *p, float *ws)
+{
+    conv_forward(y, x, w, b, slope, res, p, ws, 1);
+}
+
 size_t lc_conv2d_prepared_size(const struct lc_conv2d *p)
 {
-    return wino_ok(p) ? 16 * wino_uplane(p) : (size_t)p->co * (p->ci / p->groups) * p->kh * p->kw;
+    return wino_ok(p) ? (size_t)wino_np(wino_m(p, 1)) * wino_uplane(p)
+                      : (size_t)p->co * (p->ci / p->groups) * p->kh * p->kw;
 }
 
 void lc_conv2d_prepare(float *pw, const float *w, const struct lc_conv2d *p)
 {
     if (wino_ok(p)) {
-        wino_filter(pw, w, p->co, p->ci, 0);
+        int m = wino_m(p, 1);
+        wino_filter(pw, w, p->co, p->ci, 0, m);
         size_t plane = wino_uplane(p); /* zero the padding: the buffer is then fully defined */
-        for (int k = 0; k < 16; k++) memset(pw + k * plane + (plane - WINO_PAD), 0, WINO_PAD * sizeof(float));
+        for (int k = 0; k < wino_np(m); k++) memset(pw + k * plane + (plane - WINO_PAD), 0, WINO_PAD * sizeof(float));
     } else {
         memcpy(pw, w, lc_conv2d_prepared_size(p) * sizeof(float));
     }
@@ -828,14 +1040,14 @@ void lc_conv2d_prepare(float *pw, const float *w, const struct lc_conv2d *p)
 void lc_conv2d_forward_prepared(float *y, const float *x, const float *pw, const float *b, const float *slope,
                                 const float *res, const struct lc_conv2d *p, float *ws)
 {
-    if (wino_ok(p)) wino_forward(y, x, NULL, pw, b, slope, res, p, ws);
+    if (wino_ok(p)) wino_forward(y, x, NULL, pw, b, slope, res, p, ws, wino_m(p, 1));
     else lc_conv2d_forward_fused(y, x, pw, b, slope, res, p, ws);
 }
 
 void lc_conv2d_forward(float *y, const float *x, const float *w, const float *b, const struct lc_conv2d *p,
                        float *ws)
 {
-    lc_conv2d_forward_fused(y, x, w, b, NULL, NULL, p, ws);
+    conv_forward(y, x, w, b, NULL, NULL, p, ws, 0);
 }
 
 void lc_conv2d_forward_prelu(float *y, const float *x, const float *w, const float *b, const float *slope,

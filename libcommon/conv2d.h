@@ -2,9 +2,11 @@
  * padding, groups) on float32 NCHW, forward and backward, plus what makes
  * eval-mode inference fast: batch norm folded into the weights, a fused
  * bias + PReLU + residual epilogue, weights prepared once. Engines: im2col
- * + OpenBLAS SGEMM (1x1 stride-1 convs straight to GEMM), Winograd
- * F(2x2,3x3) for 3x3 stride-1 convs with >= 16 channels in and out
- * (forward and dx), a direct kernel for depthwise (groups == Ci == Co). */
+ * + OpenBLAS SGEMM (1x1 stride-1 convs straight to GEMM), Winograd for
+ * 3x3 stride-1 convs with >= 16 channels in and out (F(2x2,3x3) for
+ * training's forward and dx; F(4x4,3x3), 4x fewer multiplies than the
+ * direct sum, for the inference entry points on planes of 6x6 and up), a
+ * direct kernel for depthwise (groups == Ci == Co). */
 #ifndef LC_CONV2D_H
 #define LC_CONV2D_H
 
@@ -38,7 +40,8 @@ int lc_conv2d_init(struct lc_conv2d *p, int n, int ci, int h, int w, int co, int
  * one buffer of the largest size serves every layer of a model. */
 size_t lc_conv2d_workspace(const struct lc_conv2d *p);
 
-/* y = conv(x, w) + b. b may be NULL (no bias). ws: lc_conv2d_workspace(p)
+/* y = conv(x, w) + b, as training needs it (the forward that backward
+ * mirrors). b may be NULL (no bias). ws: lc_conv2d_workspace(p)
  * floats (may be NULL when that is 0). y is overwritten and must not
  * overlap x. */
 void lc_conv2d_forward(float *y, const float *x, const float *w, const float *b, const struct lc_conv2d *p,
@@ -58,7 +61,9 @@ void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
  * and res (same shape as y, must not overlap it) may each be NULL. With
  * folded batch norm (lc_conv2d_fold_bn) this runs conv -> BN -> PReLU, or
  * conv -> BN -> + shortcut, in one pass over y. No backward: training
- * uses the separate ops. */
+ * uses the separate ops. Winograd layers use F(4x4,3x3) here, so results
+ * differ from lc_conv2d_forward's in the last bits (both within 1e-4 of
+ * the exact sum). */
 void lc_conv2d_forward_fused(float *y, const float *x, const float *w, const float *b, const float *slope,
                              const float *res, const struct lc_conv2d *p, float *ws);
 
@@ -67,8 +72,8 @@ void lc_conv2d_forward_prelu(float *y, const float *x, const float *w, const flo
                              const struct lc_conv2d *p, float *ws);
 
 /* Inference with the weights transformed once. For 3x3 stride-1 convs the
- * Winograd filter transform (16 Ci Co floats written per call, 8-13% of an
- * IR-50 256/512-channel layer) then happens once per model instead of once
+ * Winograd filter transform (36 Ci Co floats, 4x the weights, for F(4x4);
+ * 16 Ci Co on planes under 6x6) then happens once per model instead of once
  * per forward; for other convs the prepared weights are a plain copy.
  * lc_conv2d_prepared_size: floats of pw; lc_conv2d_prepare writes pw
  * (caller-owned) from w (fold batch norm into w first); forward_prepared

@@ -130,7 +130,9 @@ static void to_float(float *f, const double *d, size_t n)
  * a 5x5 kernel, a depthwise multiplier (groups == Ci, Co = 2 Ci: GEMM),
  * Winograd with many chunks per thread, odd planes, padding 0 and 2,
  * depthwise as a whole-plane dot (7x7 on 7x7), with stride 3, and on
- * planes too wide for its stack strips (the per-row fallback). */
+ * planes too wide for its stack strips (the per-row fallback), IR-like
+ * channels on 14x14 (F(4x4) at depth) and a plane that F(4x4) refuses
+ * (4x4 out: F(2x2) at inference too). */
 Test(conv2d, every_path_matches_reference)
 {
     static const int paths[][10] = {
@@ -139,7 +141,7 @@ Test(conv2d, every_path_matches_reference)
         {3, 4, 12, 12, 8, 3, 1, 1, 4, 1},  {2, 3, 130, 66, 4, 3, 2, 1, 1, 0},  {2, 16, 70, 70, 16, 3, 1, 1, 1, 1},
         {3, 24, 13, 11, 32, 3, 1, 1, 1, 0}, {2, 32, 9, 10, 16, 3, 1, 0, 1, 1}, {1, 16, 6, 7, 48, 3, 1, 2, 1, 1},
         {3, 8, 7, 7, 8, 7, 1, 0, 8, 1},    {2, 6, 30, 30, 6, 3, 3, 1, 6, 1},   {1, 2, 3, 3000, 2, 3, 1, 1, 2, 0},
-        {1, 2, 5, 3001, 2, 3, 2, 1, 2, 1},
+        {1, 2, 5, 3001, 2, 3, 2, 1, 2, 1},  {2, 128, 14, 14, 128, 3, 1, 1, 1, 0}, {1, 16, 6, 6, 16, 3, 1, 0, 1, 1},
     };
     for (int t = 1; t <= 3; t++) { /* 3 threads: uneven splits of channels and columns */
         lc_threads_set(t);
@@ -154,12 +156,16 @@ Test(conv2d, every_path_matches_reference)
             float *fy = nf_zeros(s.y), *fdx = nf_zeros(s.x), *fdw = nf_zeros(s.w);
             lc_conv2d_forward(y, x, w, b, &p, ws);
             lc_conv2d_backward(dx, dw, NULL, dy, x, w, &p, ws);
+            float *yi = nf_zeros(s.y); /* the inference entry (F(4x4) Winograd where it applies) */
+            lc_conv2d_forward_fused(yi, x, w, b, NULL, NULL, &p, ws);
             ref_forward(ry, x, w, b, &p);
             ref_backward(rdx, rdw, dy, x, w, &p);
             to_float(fy, ry, s.y), to_float(fdx, rdx, s.x), to_float(fdw, rdw, s.w);
             char what[64];
             snprintf(what, sizeof what, "path %zu (%d threads) y", i, t);
             nf_close(y, fy, s.y, 1e-4f, 1e-5f, what);
+            snprintf(what, sizeof what, "path %zu (%d threads) inference y", i, t);
+            nf_close(yi, fy, s.y, 1e-4f, 1e-5f, what);
             snprintf(what, sizeof what, "path %zu (%d threads) dx", i, t);
             nf_close(dx, fdx, s.x, 1e-4f, 1e-5f, what);
             snprintf(what, sizeof what, "path %zu (%d threads) dw", i, t);
