@@ -529,3 +529,26 @@ int lc_file_read(const char *path, uint8_t **buf, size_t *cap, size_t *len, size
     }
     return rc;
 }
+
+int lc_mkdirs(const char *dir, struct lc_err *err)
+{
+    char path[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) return lc_errf(err, LC_EINVAL, dir, -1, -1, "bad directory name");
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        if (path[i - 1] == '/') continue; /* repeated slashes */
+        char c = path[i];
+        path[i] = '\0';
+        struct stat st;
+        if (mkdir(path, 0777) != 0) {
+            int e = errno;
+            if (e != EEXIST) return lc_errno(err, e, path, "cannot create directory");
+            if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+                return lc_errf(err, LC_EIO, path, -1, -1, "cannot create directory: a file of that name exists");
+        }
+        path[i] = c;
+    }
+    return 0;
+}

@@ -74,6 +74,10 @@ void lc_out_cleanup_all(void);
  * larger than max bytes are refused. *len gets the size. */
 int lc_file_read(const char *path, uint8_t **buf, size_t *cap, size_t *len, size_t max, struct lc_err *err);
 
+/* mkdir -p: create dir and any missing parents (mode 0777 before umask);
+ * an existing directory is fine. Errors name the component that failed. */
+int lc_mkdirs(const char *dir, struct lc_err *err);
+
 /* Write all of p to fd, retrying on EINTR and short writes. */
 int lc_write_all(int fd, const void *p, size_t n, const char *name,
                  struct lc_err *err);

@@ -37,7 +37,8 @@ void lc_recset_abort(struct lc_recset *s)
 int lc_recset_open(struct lc_recset **out, const char *dir, const char *prefix, int plain, struct lc_err *err)
 {
     *out = NULL;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return lc_errno(err, errno, dir, "cannot create directory");
+    int made = lc_mkdirs(dir, err);
+    if (made) return made;
     struct lc_recset *s = calloc(1, sizeof *s);
     if (!s) return lc_errf(err, LC_ENOMEM, dir, -1, -1, "out of memory");
     s->plain = plain;

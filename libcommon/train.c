@@ -332,7 +332,7 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
     memset(&r, 0, sizeof r);
     r.o = o;
     int rc = 0;
-    if (mkdir(o->out, 0777) != 0 && errno != EEXIST) return lc_errno(err, errno, o->out, "cannot create directory");
+    if ((rc = lc_mkdirs(o->out, err))) return rc;
     lc_threads_set(o->threads);
     if ((rc = lc_dataset_open(&r.data, o->data, err))) return rc;
     int64_t classes = lc_dataset_classes(r.data);

@@ -115,3 +115,22 @@ Test(io, cleanup_all_removes_uncommitted_files)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     system(cmd);
 }
+
+Test(io, mkdirs_creates_parents_and_names_what_fails)
+{
+    const char *dir = tu_tmpdir();
+    char path[256];
+    struct lc_err err;
+    struct stat st;
+    snprintf(path, sizeof path, "%s/a//b/c/", dir);
+    cr_assert_eq(lc_mkdirs(path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/a/b/c", dir);
+    cr_expect(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    cr_expect_eq(lc_mkdirs(path, &err), 0, "an existing directory is fine");
+    snprintf(path, sizeof path, "%s/file", dir);
+    write_file(path, "x", 1);
+    snprintf(path, sizeof path, "%s/file/sub", dir);
+    cr_expect_neq(lc_mkdirs(path, &err), 0);
+    cr_expect(strstr(err.path, "/file") && !strstr(err.path, "sub"), "names the blocking component: %s", err.path);
+    cr_expect_neq(lc_mkdirs("", &err), 0);
+}

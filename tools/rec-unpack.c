@@ -263,7 +263,8 @@ static int write_file_job(void *ctx, int worker, void *item, struct lc_err *err)
     const struct opts *o = r->o;
     char dir[4200], path[4300], stem[40];
     snprintf(dir, sizeof dir, "%s/%lld", o->to_dir, (long long)j->label);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return lc_errno(err, errno, dir, "cannot create directory");
+    int made = lc_mkdirs(dir, err);
+    if (made) return made;
     file_stem(j, stem, sizeof stem);
     snprintf(path, sizeof path, "%s/%s.%s", dir, stem, o->format);
     int jpg = strcmp(o->format, "jpg") == 0;
@@ -457,10 +458,7 @@ static void run_parallel(struct run *r, int argc, char **argv)
     if (lc_pmap_init(&p, o->threads, (size_t)(4 * workers + 4), sizeof(struct job), o->to_dir ? write_file_job : decode_job,
                      r, &err))
         lc_tool_fail(&err);
-    if (o->to_dir && mkdir(o->to_dir, 0777) != 0 && errno != EEXIST) {
-        lc_errno(&err, errno, o->to_dir, "cannot create directory");
-        lc_tool_fail(&err);
-    }
+    if (o->to_dir && lc_mkdirs(o->to_dir, &err)) lc_tool_fail(&err);
     struct lc_writer *w = o->to_dir ? NULL : open_images(r, argc, argv);
     struct lc_source_item it;
     int more = 1;

@@ -536,10 +536,7 @@ static int cmd_export(int argc, char **argv)
         if (strcmp(format, "png") && strcmp(format, "jpg") && strcmp(format, "npy") && strcmp(format, "bin"))
             lc_tool_usage(t.name, "--format must be png, jpg, npy or bin");
         if (range && lc_ranges_parse(&ranges, range, &err)) lc_tool_usage(t.name, "%s", err.msg);
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            lc_errno(&err, errno, dir, "cannot create directory");
-            fail(&err);
-        }
+        if (lc_mkdirs(dir, &err)) fail(&err);
     } else {
         if (!output) lc_tool_usage(t.name, "-o OUT is required (or --dir DIR)");
         if ((index >= 0) == (key != NULL)) lc_tool_usage(t.name, "give exactly one of -n N and -k KEY");

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io.h"
 #include "image.h"
 #include "opt.h"
 #include "recset.h"
@@ -128,10 +129,7 @@ int main(int argc, char **argv)
     struct lc_err err;
     lc_tool_init("synth-faces");
     parse_args(&o, argc, argv);
-    if (mkdir(o.output, 0777) != 0 && errno != EEXIST) {
-        lc_errno(&err, errno, o.output, "cannot create directory");
-        lc_tool_fail(&err);
-    }
+    if (lc_mkdirs(o.output, &err)) lc_tool_fail(&err);
     struct lc_progress pr;
     uint64_t total = (uint64_t)o.identities * o.images + (uint64_t)o.val_identities * o.val_images;
     lc_progress_start(&pr, o.progress, total, "images");
