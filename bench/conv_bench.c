@@ -250,20 +250,20 @@ int main(int argc, char **argv)
     printf("  SGEMM 2048^3: %.1f GFLOP/s (OpenBLAS %s, its own threads), %.1f GFLOP/s (lc_sgemm_par: OpenMP "
            "slices);\n  OpenBLAS as it detected the CPU (%s), 1024^3: %.1f GFLOP/s -- lc_blas_init switches the kernel\n",
            g_blas, core, g_par, core_before, g_before);
-    printf("  %-32s %2s %6s | %-32s | %-32s\n", "", "", "GFLOP", "forward GFLOP/s", "fwd+bwd GFLOP/s");
-    printf("  %-32s %2s %6s | %7s %7s %5s %6s | %7s %7s %5s %6s\n", "layer ci->co @input", "n", "/call", "ours", "torch",
-           "x", "%gemm", "ours", "torch", "x", "%gemm");
+    printf("  %-32s %2s %6s | %-32s | %-13s | %-32s\n", "", "", "GFLOP", "forward GFLOP/s", "inference", "fwd+bwd GFLOP/s");
+    printf("  %-32s %2s %6s | %7s %7s %5s %6s | %7s %5s | %7s %7s %5s %6s\n", "layer ci->co @input", "n", "/call", "ours",
+           "torch", "x", "%gemm", "ours", "x", "ours", "torch", "x", "%gemm");
     double tf = 0, tfb = 0, pf = 0, pfb = 0, F = 0, tp = 0;
     for (int i = 0; i < NSHAPES; i++) {
         const struct shape *s = &shapes[i];
         char name[64];
         snprintf(name, sizeof name, "%s %d->%d @%d", s->what, s->ci, s->co, s->h);
         if (s->k == 3 && s->s == 1 && s->ci >= 16) strcat(name, " W"); /* Winograd */
-        double gf = fl[i] / ours_f[i] / 1e9, gfb = 3 * fl[i] / ours_fb[i] / 1e9;
+        double gf = fl[i] / ours_f[i] / 1e9, gfb = 3 * fl[i] / ours_fb[i] / 1e9, gp = fl[i] / ours_p[i] / 1e9;
         double tgf = got == NSHAPES ? fl[i] / pt_f[i] / 1e9 : 0, tgfb = got == NSHAPES ? 3 * fl[i] / pt_fb[i] / 1e9 : 0;
-        printf("  %-32s %2d %6.2f | %7.1f %7.1f %5.2f %5.0f%% | %7.1f %7.1f %5.2f %5.0f%%\n", name, s->count,
-               fl[i] / 1e9, gf, tgf, tgf > 0 ? gf / tgf : 0, 100 * gf / peak, gfb, tgfb, tgfb > 0 ? gfb / tgfb : 0,
-               100 * gfb / peak);
+        printf("  %-32s %2d %6.2f | %7.1f %7.1f %5.2f %5.0f%% | %7.1f %5.2f | %7.1f %7.1f %5.2f %5.0f%%\n", name,
+               s->count, fl[i] / 1e9, gf, tgf, tgf > 0 ? gf / tgf : 0, 100 * gf / peak, gp, tgf > 0 ? gp / tgf : 0, gfb,
+               tgfb, tgfb > 0 ? gfb / tgfb : 0, 100 * gfb / peak);
         F += s->count * fl[i];
         tf += s->count * ours_f[i], tfb += s->count * ours_fb[i], tp += s->count * ours_p[i];
         pf += s->count * pt_f[i], pfb += s->count * pt_fb[i];
@@ -289,7 +289,8 @@ int main(int argc, char **argv)
                tgf > 0 ? gf / tgf : 0, "", gfb, tgfb, tgfb > 0 ? gfb / tgfb : 0);
     }
     if (got < NSHAPES) printf("  (PyTorch peer unavailable: /usr/bin/python3 with torch not found)\n");
-    printf("  (x = ours/torch; %%gemm = of the best SGEMM rate above; W = Winograd F(2x2,3x3), its GFLOP/s counted\n"
+    printf("  (x = ours/torch; %%gemm = of the best SGEMM rate above; W = Winograd, F(2x2,3x3) for forward and\n"
+           "   backward, F(4x4,3x3) for inference (prepared weights; x against torch's forward), GFLOP/s counted\n"
            "   as direct convolution's; best of >= 3 runs in each of 2-3 rounds alternating with PyTorch;\n"
            "   backward = dx + dw, the input layer's dx too)\n");
     return 0;
