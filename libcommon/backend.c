@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act.h"
 #include "opt.h"
 
 #ifdef LC_CUDA
@@ -253,4 +254,81 @@ int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
     if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
     lc_normalize_u8_forward(y, x, p);
     return 0;
+}
+
+/* The CUDA twin's call (an expression using api) on a GPU, else the CPU
+ * statement; every op below has this shape. */
+#ifdef LC_CUDA
+#define DISPATCH(d, err, gpu_call, cpu_stmt)                                                                       \
+    do {                                                                                                           \
+        if ((d)->type == LC_DEVICE_CUDA) {                                                                         \
+            const struct lc_cuda_api *api = cuda_or_err(err);                                                      \
+            return api ? (gpu_call) : LC_EUNSUPPORTED;                                                             \
+        }                                                                                                          \
+        if ((d)->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "unknown device");     \
+        cpu_stmt;                                                                                                  \
+        return 0;                                                                                                  \
+    } while (0)
+#else
+#define DISPATCH(d, err, gpu_call, cpu_stmt)                                                                       \
+    do {                                                                                                           \
+        if ((d)->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");     \
+        cpu_stmt;                                                                                                  \
+        return 0;                                                                                                  \
+    } while (0)
+#endif
+
+int lc_op_prelu_forward(const struct lc_device *d, float *y, const float *x, const float *a, int n, int c, int hw,
+                        struct lc_err *err)
+{
+    DISPATCH(d, err, api->prelu_forward(y, x, a, n, c, hw, NULL, err), lc_prelu_forward(y, x, a, n, c, hw));
+}
+
+int lc_op_prelu_backward(const struct lc_device *d, float *dx, float *da, const float *dy, const float *x,
+                         const float *a, int n, int c, int hw, struct lc_err *err)
+{
+    DISPATCH(d, err, api->prelu_backward(dx, da, dy, x, a, n, c, hw, NULL, err),
+             lc_prelu_backward(dx, da, dy, x, a, n, c, hw));
+}
+
+int lc_op_bn_forward_train(const struct lc_device *d, float *y, float *save_mean, float *save_invstd, float *run_mean,
+                           float *run_var, const float *x, const float *gamma, const float *beta,
+                           const struct lc_bn *p, struct lc_err *err)
+{
+    DISPATCH(d, err, api->bn_forward_train(y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p, NULL, err),
+             lc_bn_forward_train(y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p));
+}
+
+int lc_op_bn_forward_eval(const struct lc_device *d, float *y, const float *x, const float *gamma, const float *beta,
+                          const float *run_mean, const float *run_var, const struct lc_bn *p, struct lc_err *err)
+{
+    DISPATCH(d, err, api->bn_forward_eval(y, x, gamma, beta, run_mean, run_var, p, NULL, err),
+             lc_bn_forward_eval(y, x, gamma, beta, run_mean, run_var, p));
+}
+
+int lc_op_bn_backward(const struct lc_device *d, float *dx, float *dgamma, float *dbeta, const float *dy,
+                      const float *x, const float *save_mean, const float *save_invstd, const float *gamma,
+                      const struct lc_bn *p, struct lc_err *err)
+{
+    DISPATCH(d, err, api->bn_backward(dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, NULL, err),
+             lc_bn_backward(dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p));
+}
+
+int lc_op_sgd_update(const struct lc_device *d, float *p, float *buf, const float *g, size_t n,
+                     const struct lc_sgd_args *a, struct lc_err *err)
+{
+    DISPATCH(d, err, api->sgd_update(p, buf, g, n, a, NULL, err), lc_sgd_update(p, buf, g, n, a));
+}
+
+int lc_op_linear_forward(const struct lc_device *d, float *y, const float *x, const float *w, const float *b,
+                         const struct lc_linear *p, struct lc_err *err)
+{
+    DISPATCH(d, err, api->linear_forward(y, x, w, b, p, NULL, err), lc_linear_forward(y, x, w, b, p));
+}
+
+int lc_op_linear_backward(const struct lc_device *d, float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, const struct lc_linear *p, struct lc_err *err)
+{
+    DISPATCH(d, err, api->linear_backward(dx, dw, db, dy, x, w, p, NULL, err),
+             lc_linear_backward(dx, dw, db, dy, x, w, p));
 }

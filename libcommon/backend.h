@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bn.h"
 #include "err.h"
+#include "linear.h"
 #include "normalize.h"
+#include "optim.h"
 
 enum lc_device_type { LC_DEVICE_CPU = 0, LC_DEVICE_CUDA = 1 };
 
@@ -41,8 +44,30 @@ int lc_device_download(const struct lc_device *d, void *dst, const void *src, si
                        struct lc_err *err);
 int lc_device_sync(const struct lc_device *d, struct lc_err *err);
 
-/* ---- ops (pointers live on d) ---- */
+/* ---- ops (pointers live on d) ----
+ * Each runs the CPU function of the same name on the CPU and its CUDA twin
+ * (libcommon/cuda/) on a GPU, with the CPU function's contract; GPU calls
+ * are asynchronous on the default stream (lc_device_sync waits). Returns 0,
+ * or LC_EUNSUPPORTED / LC_EIO with err saying why. */
 int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
                        const struct lc_normalize *p, struct lc_err *err);
+int lc_op_prelu_forward(const struct lc_device *d, float *y, const float *x, const float *a, int n, int c, int hw,
+                        struct lc_err *err);
+int lc_op_prelu_backward(const struct lc_device *d, float *dx, float *da, const float *dy, const float *x,
+                         const float *a, int n, int c, int hw, struct lc_err *err);
+int lc_op_bn_forward_train(const struct lc_device *d, float *y, float *save_mean, float *save_invstd, float *run_mean,
+                           float *run_var, const float *x, const float *gamma, const float *beta,
+                           const struct lc_bn *p, struct lc_err *err);
+int lc_op_bn_forward_eval(const struct lc_device *d, float *y, const float *x, const float *gamma, const float *beta,
+                          const float *run_mean, const float *run_var, const struct lc_bn *p, struct lc_err *err);
+int lc_op_bn_backward(const struct lc_device *d, float *dx, float *dgamma, float *dbeta, const float *dy,
+                      const float *x, const float *save_mean, const float *save_invstd, const float *gamma,
+                      const struct lc_bn *p, struct lc_err *err);
+int lc_op_sgd_update(const struct lc_device *d, float *p, float *buf, const float *g, size_t n,
+                     const struct lc_sgd_args *a, struct lc_err *err);
+int lc_op_linear_forward(const struct lc_device *d, float *y, const float *x, const float *w, const float *b,
+                         const struct lc_linear *p, struct lc_err *err);
+int lc_op_linear_backward(const struct lc_device *d, float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, const struct lc_linear *p, struct lc_err *err);
 
 #endif

@@ -84,27 +84,30 @@ int lc_optim_add(struct lc_optim *o, struct lc_params *ps, struct lc_err *err)
 
 float *lc_optim_state(const struct lc_optim *o, size_t i, int which) { return i < o->n ? (which ? o->s2[i] : o->s1[i]) : NULL; }
 
+void lc_sgd_update(float *p, float *buf, const float *g, size_t n, const struct lc_sgd_args *a)
+{
+    const float lr = a->lr, wd = a->weight_decay, mom = a->momentum, damp = 1 - a->dampening;
+    const int first = a->first, nesterov = a->nesterov;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float d = wd != 0 ? g[i] + wd * p[i] : g[i];
+        if (buf) {
+            buf[i] = first ? d : buf[i] * mom + damp * d;
+            d = nesterov ? d + mom * buf[i] : buf[i];
+        }
+        p[i] = p[i] + -lr * d;
+    }
+}
+
 void lc_optim_step(struct lc_optim *o)
 {
     o->step++;
     const float lr = (float)o->lr;
     if (o->kind == LC_OPTIM_SGD) {
-        const int first = !o->started;
         for (size_t t = 0; t < o->n; t++) {
-            float *p = o->data[t], *buf = o->s1[t];
-            const float *g = o->grad[t];
-            const float wd = o->decay[t] ? o->weight_decay : o->weight_decay_bn;
-            const float mom = o->momentum, damp = 1 - o->dampening;
-            size_t n = o->len[t];
-#pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < n; i++) {
-                float d = wd != 0 ? g[i] + wd * p[i] : g[i];
-                if (buf) {
-                    buf[i] = first ? d : buf[i] * mom + damp * d;
-                    d = o->nesterov ? d + mom * buf[i] : buf[i];
-                }
-                p[i] = p[i] + -lr * d;
-            }
+            struct lc_sgd_args a = {lr, o->momentum, o->dampening,
+                                    o->decay[t] ? o->weight_decay : o->weight_decay_bn, o->nesterov, !o->started};
+            lc_sgd_update(o->data[t], o->s1[t], o->grad[t], o->len[t], &a);
         }
         o->started = 1;
         return;

@@ -46,6 +46,16 @@ void lc_optim_free(struct lc_optim *o);
 /* State tensors for checkpoints: parameter i's buffers (NULL if unused). */
 float *lc_optim_state(const struct lc_optim *o, size_t i, int which);
 
+/* One SGD update of one tensor, as lc_optim_step does it (the formula at
+ * the top). buf may be NULL when momentum is 0; first: the step that
+ * initialises buf (buf = g). The device seam's lc_op_sgd_update runs this
+ * on the CPU and its CUDA twin on a GPU. */
+struct lc_sgd_args {
+    float lr, momentum, dampening, weight_decay;
+    int nesterov, first;
+};
+void lc_sgd_update(float *p, float *buf, const float *g, size_t n, const struct lc_sgd_args *a);
+
 /* MultiStepLR: lr = base * gamma^(number of milestones <= epoch), computed
  * as PyTorch does it (one multiplication at each milestone, in double). */
 #define LC_MULTISTEP_MAX 32

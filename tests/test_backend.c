@@ -1,8 +1,9 @@
 /* backend: device parsing, the CPU normalisation against PyTorch (bit
- * exact), and the CUDA twin against the CPU (suite cuda, skipped with a
- * message where no GPU is usable). */
+ * exact), the op dispatch on the CPU, and every CUDA twin against the CPU
+ * (suite cuda, skipped with a message where no GPU is usable). */
+#include "act.h"
 #include "backend.h"
-#include "testutil.h"
+#include "nnfix.h"
 
 Test(backend, device_names)
 {
@@ -92,4 +93,186 @@ Test(cuda, normalize_matches_cpu_bit_for_bit)
         free(got);
     }
     tu_free(&x);
+}
+
+/* ---- the op seam on the CPU: lc_op_* runs the CPU function itself */
+
+Test(backend, cpu_ops_dispatch_to_the_cpu_functions)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err;
+    const int n = 3, c = 4, hw = 5;
+    size_t total = (size_t)n * c * hw;
+    float *x = nf_randn(total, 1, 1), *a = nf_randn((size_t)c, 2, 0.3f), *y = nf_zeros(total), *z = nf_zeros(total);
+    cr_assert_eq(lc_op_prelu_forward(&cpu, y, x, a, n, c, hw, &err), 0);
+    lc_prelu_forward(z, x, a, n, c, hw);
+    cr_expect(!memcmp(y, z, total * 4));
+    struct lc_linear lp;
+    cr_assert_eq(lc_linear_init(&lp, n, 6, 7, 1, &err), 0);
+    float *lx = nf_randn(18, 3, 1), *lw = nf_randn(42, 4, 1), *lb = nf_randn(7, 5, 1), *ly = nf_zeros(21),
+          *lz = nf_zeros(21);
+    cr_assert_eq(lc_op_linear_forward(&cpu, ly, lx, lw, lb, &lp, &err), 0);
+    lc_linear_forward(lz, lx, lw, lb, &lp);
+    cr_expect(!memcmp(ly, lz, 21 * 4));
+    struct lc_device bad = {7, 0};
+    cr_expect_neq(lc_op_prelu_forward(&bad, y, x, a, n, c, hw, &err), 0);
+    nf_free();
+}
+
+/* ---- CUDA twins against the CPU (float32: the GPU sums in another order) */
+
+struct gbuf {
+    void *p[32];
+    int n;
+};
+
+/* a device copy of host (n floats) */
+static float *up(struct gbuf *g, const struct lc_device *d, const float *host, size_t n)
+{
+    struct lc_err err;
+    void *p;
+    cr_assert_eq(lc_device_alloc(d, &p, n * 4, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_device_upload(d, p, host, n * 4, &err), 0, "%s", err.msg);
+    cr_assert_lt(g->n, 32);
+    g->p[g->n++] = p;
+    return p;
+}
+
+static float *down(const struct lc_device *d, const float *dev, size_t n)
+{
+    struct lc_err err;
+    float *h = nf_zeros(n);
+    cr_assert_eq(lc_device_sync(d, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_device_download(d, h, dev, n * 4, &err), 0, "%s", err.msg);
+    return h;
+}
+
+static void gfree(struct gbuf *g, const struct lc_device *d)
+{
+    for (int i = 0; i < g->n; i++) lc_device_free(d, g->p[i]);
+    g->n = 0;
+}
+
+static struct lc_device open_gpu(void)
+{
+    need_gpu();
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    struct lc_err err;
+    cr_assert_eq(lc_device_open(&gpu, &err), 0, "%s", err.msg);
+    return gpu;
+}
+
+Test(cuda, prelu_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int shapes[][3] = {{2, 64, 56 * 56}, {3, 5, 7}, {4, 1, 33}}; /* the last: one shared slope */
+    for (int s = 0; s < 3; s++) {
+        int n = shapes[s][0], c = shapes[s][1], hw = shapes[s][2];
+        size_t total = (size_t)n * c * hw;
+        float *x = nf_randn(total, 10 + s, 1), *a = nf_randn((size_t)c, 20 + s, 0.3f), *dy = nf_randn(total, 30 + s, 1);
+        float *y = nf_zeros(total), *dx = nf_randn(total, 40 + s, 1), *da = nf_randn((size_t)c, 50 + s, 1);
+        float *gx = up(&g, &gpu, x, total), *ga = up(&g, &gpu, a, (size_t)c), *gdy = up(&g, &gpu, dy, total);
+        float *gy = up(&g, &gpu, y, total), *gdx = up(&g, &gpu, dx, total), *gda = up(&g, &gpu, da, (size_t)c);
+        cr_assert_eq(lc_op_prelu_forward(&gpu, gy, gx, ga, n, c, hw, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_op_prelu_backward(&gpu, gdx, gda, gdy, gx, ga, n, c, hw, &err), 0, "%s", err.msg);
+        lc_prelu_forward(y, x, a, n, c, hw);
+        lc_prelu_backward(dx, da, dy, x, a, n, c, hw);
+        cr_expect(!memcmp(down(&gpu, gy, total), y, total * 4), "prelu forward: not bit-identical");
+        cr_expect(!memcmp(down(&gpu, gdx, total), dx, total * 4), "prelu dx: not bit-identical");
+        nf_close(down(&gpu, gda, (size_t)c), da, (size_t)c, 1e-6f, 1e-7f, "prelu da");
+        gfree(&g, &gpu);
+        nf_free();
+    }
+}
+
+Test(cuda, batch_norm_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int shapes[][4] = {{8, 64, 28 * 28, 1}, {4, 512, 1, 1}, {3, 6, 50, 0}}; /* n c hw affine */
+    for (int s = 0; s < 3; s++) {
+        struct lc_bn p;
+        cr_assert_eq(lc_bn_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], 1e-5f, 0.1f, shapes[s][3], &err), 0);
+        size_t total = (size_t)p.n * p.c * p.hw, c = (size_t)p.c;
+        float *x = nf_randn(total, 1 + s, 2), *gm = nf_randn(c, 2 + s, 1), *bt = nf_randn(c, 3 + s, 1);
+        float *rm = nf_randn(c, 4 + s, 1), *rv = nf_randn(c, 5 + s, 0.5f), *dy = nf_randn(total, 6 + s, 1);
+        for (size_t k = 0; k < c; k++) rv[k] = rv[k] * rv[k] + 0.1f;
+        float *y = nf_zeros(total), *sm = nf_zeros(c), *si = nf_zeros(c), *dx = nf_randn(total, 7 + s, 1);
+        float *dg = nf_randn(c, 8 + s, 1), *db = nf_randn(c, 9 + s, 1), *ye = nf_zeros(total);
+        float *G[12] = {up(&g, &gpu, x, total), up(&g, &gpu, gm, c), up(&g, &gpu, bt, c), up(&g, &gpu, rm, c),
+                        up(&g, &gpu, rv, c),    up(&g, &gpu, dy, total), up(&g, &gpu, y, total), up(&g, &gpu, sm, c),
+                        up(&g, &gpu, si, c),    up(&g, &gpu, dx, total), up(&g, &gpu, dg, c), up(&g, &gpu, db, c)};
+        float *gye = up(&g, &gpu, ye, total);
+        /* eval with the running statistics before training moves them */
+        cr_assert_eq(lc_op_bn_forward_eval(&gpu, gye, G[0], G[1], G[2], G[3], G[4], &p, &err), 0, "%s", err.msg);
+        lc_bn_forward_eval(ye, x, gm, bt, rm, rv, &p);
+        nf_close(down(&gpu, gye, total), ye, total, 1e-6f, 1e-7f, "bn eval");
+        cr_assert_eq(lc_op_bn_forward_train(&gpu, G[6], G[7], G[8], G[3], G[4], G[0], G[1], G[2], &p, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(lc_op_bn_backward(&gpu, G[9], G[10], G[11], G[5], G[0], G[7], G[8], G[1], &p, &err), 0, "%s",
+                     err.msg);
+        lc_bn_forward_train(y, sm, si, rm, rv, x, gm, bt, &p);
+        lc_bn_backward(dx, dg, db, dy, x, sm, si, gm, &p);
+        nf_close(down(&gpu, G[6], total), y, total, 1e-5f, 1e-6f, "bn train y");
+        nf_close(down(&gpu, G[7], c), sm, c, 1e-5f, 1e-6f, "bn mean");
+        nf_close(down(&gpu, G[8], c), si, c, 1e-6f, 0, "bn invstd");
+        nf_close(down(&gpu, G[3], c), rm, c, 1e-6f, 1e-7f, "bn running mean");
+        nf_close(down(&gpu, G[4], c), rv, c, 1e-6f, 1e-7f, "bn running var");
+        nf_close(down(&gpu, G[9], total), dx, total, 1e-4f, 1e-5f, "bn dx");
+        nf_close(down(&gpu, G[10], c), dg, c, 1e-5f, 1e-6f, "bn dgamma");
+        nf_close(down(&gpu, G[11], c), db, c, 1e-5f, 1e-6f, "bn dbeta");
+        gfree(&g, &gpu);
+        nf_free();
+    }
+}
+
+Test(cuda, sgd_update_is_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    const size_t n = 100003;
+    float *p = nf_randn(n, 1, 1), *buf = nf_zeros(n), *gr = nf_randn(n, 2, 1);
+    float *gp = up(&g, &gpu, p, n), *gbuf_ = up(&g, &gpu, buf, n), *ggr = up(&g, &gpu, gr, n);
+    for (int step = 0; step < 3; step++) {
+        struct lc_sgd_args a = {0.1f, 0.9f, 0, step == 2 ? 0 : 5e-4f, step == 1, step == 0};
+        cr_assert_eq(lc_op_sgd_update(&gpu, gp, gbuf_, ggr, n, &a, &err), 0, "%s", err.msg);
+        lc_sgd_update(p, buf, gr, n, &a);
+    }
+    cr_expect(!memcmp(down(&gpu, gp, n), p, n * 4), "parameters differ");
+    cr_expect(!memcmp(down(&gpu, gbuf_, n), buf, n * 4), "momentum buffers differ");
+    gfree(&g, &gpu);
+    nf_free();
+}
+
+Test(cuda, linear_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int shapes[][3] = {{32, 25088, 512}, {5, 7, 3}}; /* n in out: IR's output layer, and odd sizes */
+    for (int s = 0; s < 2; s++) {
+        struct lc_linear p;
+        cr_assert_eq(lc_linear_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], 1, &err), 0);
+        size_t nx = (size_t)p.n * p.in, nw = (size_t)p.out * p.in, ny = (size_t)p.n * p.out;
+        float *x = nf_randn(nx, 1, 1), *w = nf_randn(nw, 2, 0.01f), *b = nf_randn((size_t)p.out, 3, 1);
+        float *dy = nf_randn(ny, 4, 1), *y = nf_zeros(ny), *dx = nf_randn(nx, 5, 1), *dw = nf_randn(nw, 6, 1);
+        float *db = nf_randn((size_t)p.out, 7, 1);
+        float *gx = up(&g, &gpu, x, nx), *gw = up(&g, &gpu, w, nw), *gb = up(&g, &gpu, b, (size_t)p.out);
+        float *gdy = up(&g, &gpu, dy, ny), *gy = up(&g, &gpu, y, ny), *gdx = up(&g, &gpu, dx, nx);
+        float *gdw = up(&g, &gpu, dw, nw), *gdb = up(&g, &gpu, db, (size_t)p.out);
+        cr_assert_eq(lc_op_linear_forward(&gpu, gy, gx, gw, gb, &p, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_op_linear_backward(&gpu, gdx, gdw, gdb, gdy, gx, gw, &p, &err), 0, "%s", err.msg);
+        lc_linear_forward(y, x, w, b, &p);
+        lc_linear_backward(dx, dw, db, dy, x, w, &p);
+        nf_close(down(&gpu, gy, ny), y, ny, 1e-4f, 1e-5f, "linear y");
+        nf_close(down(&gpu, gdx, nx), dx, nx, 1e-4f, 1e-5f, "linear dx");
+        nf_close(down(&gpu, gdw, nw), dw, nw, 1e-4f, 1e-5f, "linear dw");
+        nf_close(down(&gpu, gdb, (size_t)p.out), db, (size_t)p.out, 1e-5f, 1e-6f, "linear db");
+        gfree(&g, &gpu);
+        nf_free();
+    }
 }

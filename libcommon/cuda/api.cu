@@ -18,5 +18,13 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->cudnn_version = lc_cudnn_version;
     api->nccl_version = lc_nccl_version;
     api->normalize_u8_forward = lc_normalize_u8_forward_cuda;
+    api->prelu_forward = lc_prelu_forward_cuda;
+    api->prelu_backward = lc_prelu_backward_cuda;
+    api->bn_forward_train = lc_bn_forward_train_cuda;
+    api->bn_forward_eval = lc_bn_forward_eval_cuda;
+    api->bn_backward = lc_bn_backward_cuda;
+    api->sgd_update = lc_sgd_update_cuda;
+    api->linear_forward = lc_linear_forward_cuda;
+    api->linear_backward = lc_linear_backward_cuda;
     return 0;
 }

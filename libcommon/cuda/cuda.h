@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../bn.h"
 #include "../err.h"
+#include "../linear.h"
 #include "../normalize.h"
+#include "../optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +38,26 @@ struct lc_cuda_api {
     /* normalize.cu */
     int (*normalize_u8_forward)(float *y, const uint8_t *x, const struct lc_normalize *p, void *stream,
                                 struct lc_err *err);
+    /* ops.cu */
+    int (*prelu_forward)(float *y, const float *x, const float *a, int n, int c, int hw, void *stream,
+                         struct lc_err *err);
+    int (*prelu_backward)(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw,
+                          void *stream, struct lc_err *err);
+    int (*bn_forward_train)(float *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                            const float *x, const float *gamma, const float *beta, const struct lc_bn *p, void *stream,
+                            struct lc_err *err);
+    int (*bn_forward_eval)(float *y, const float *x, const float *gamma, const float *beta, const float *run_mean,
+                           const float *run_var, const struct lc_bn *p, void *stream, struct lc_err *err);
+    int (*bn_backward)(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *save_mean,
+                       const float *save_invstd, const float *gamma, const struct lc_bn *p, void *stream,
+                       struct lc_err *err);
+    int (*sgd_update)(float *p, float *buf, const float *g, size_t n, const struct lc_sgd_args *a, void *stream,
+                      struct lc_err *err);
+    /* linear.cu */
+    int (*linear_forward)(float *y, const float *x, const float *w, const float *b, const struct lc_linear *p,
+                          void *stream, struct lc_err *err);
+    int (*linear_backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                           const struct lc_linear *p, void *stream, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -52,6 +75,24 @@ void lc_cudnn_version(char *buf, size_t size);
 void lc_nccl_version(char *buf, size_t size);
 int lc_normalize_u8_forward_cuda(float *y, const uint8_t *x, const struct lc_normalize *p, void *stream,
                                  struct lc_err *err);
+int lc_prelu_forward_cuda(float *y, const float *x, const float *a, int n, int c, int hw, void *stream,
+                          struct lc_err *err);
+int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw,
+                           void *stream, struct lc_err *err);
+int lc_bn_forward_train_cuda(float *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                             const float *x, const float *gamma, const float *beta, const struct lc_bn *p,
+                             void *stream, struct lc_err *err);
+int lc_bn_forward_eval_cuda(float *y, const float *x, const float *gamma, const float *beta, const float *run_mean,
+                            const float *run_var, const struct lc_bn *p, void *stream, struct lc_err *err);
+int lc_bn_backward_cuda(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                        const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
+                        void *stream, struct lc_err *err);
+int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n, const struct lc_sgd_args *a, void *stream,
+                       struct lc_err *err);
+int lc_linear_forward_cuda(float *y, const float *x, const float *w, const float *b, const struct lc_linear *p,
+                           void *stream, struct lc_err *err);
+int lc_linear_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                            const struct lc_linear *p, void *stream, struct lc_err *err);
 
 #ifdef __cplusplus
 }

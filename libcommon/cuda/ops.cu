@@ -1,0 +1,227 @@
+// ops: CUDA twins of PReLU, batch norm and the SGD update (act.h, bn.h,
+// optim.h). They mirror the CPU reference: per-channel sums in double, in a
+// fixed order (one block per channel, a fixed tree), so results do not
+// depend on scheduling and match the CPU's within float32 rounding; the
+// SGD update uses the CPU's expression and operation order.
+#include <cuda_runtime.h>
+
+#include "cuda.h"
+
+#define THREADS 256
+
+static int launched(struct lc_err *err, const char *what)
+{
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return 0;
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
+}
+
+static unsigned grid_for(long total)
+{
+    long b = (total + THREADS - 1) / THREADS;
+    return (unsigned)(b < 65535L * 32 ? (b > 0 ? b : 1) : 65535L * 32);
+}
+
+// Tree sum of the block's s[] (THREADS doubles); the result in s[0].
+static __device__ void block_sum(double *s)
+{
+    __syncthreads();
+    for (int w = THREADS / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+        __syncthreads();
+    }
+}
+
+// ---- PReLU
+
+static __global__ void prelu_fwd(float *y, const float *x, const float *a, long total, int c, int hw)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        float s = a[c == 1 ? 0 : (int)(i / hw % c)], v = x[i];
+        y[i] = v > 0 ? v : s * v;
+    }
+}
+
+static __global__ void prelu_bwd_dx(float *dx, const float *dy, const float *x, const float *a, long total, int c,
+                                    int hw)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        float s = a[c == 1 ? 0 : (int)(i / hw % c)];
+        dx[i] += x[i] > 0 ? dy[i] : __fmul_rn(s, dy[i]); // no FMA: the CPU build rounds the product
+    }
+}
+
+// one block per channel k (c == 1: the whole tensor is one channel)
+static __global__ void prelu_bwd_da(float *da, const float *dy, const float *x, int n, int c, int hw)
+{
+    __shared__ double s[THREADS];
+    int k = blockIdx.x;
+    long per = (long)(c == 1 ? (long)n * hw : hw), planes = c == 1 ? 1 : n;
+    double acc = 0;
+    for (long pl = 0; pl < planes; pl++) {
+        const float *xp = x + ((long)pl * c + k) * per, *dp = dy + ((long)pl * c + k) * per;
+        for (long j = threadIdx.x; j < per; j += THREADS)
+            if (xp[j] <= 0) acc += (double)dp[j] * xp[j];
+    }
+    s[threadIdx.x] = acc;
+    block_sum(s);
+    if (threadIdx.x == 0) da[k] += (float)s[0];
+}
+
+extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, int n, int c, int hw, void *stream,
+                                     struct lc_err *err)
+{
+    long total = (long)n * c * hw;
+    if (total == 0) return 0;
+    prelu_fwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, a, total, c, hw);
+    return launched(err, "prelu forward");
+}
+
+extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, const float *x, const float *a, int n,
+                                      int c, int hw, void *stream, struct lc_err *err)
+{
+    long total = (long)n * c * hw;
+    if (total == 0) return 0;
+    if (dx) prelu_bwd_dx<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, x, a, total, c, hw);
+    if (da) prelu_bwd_da<<<c, THREADS, 0, (cudaStream_t)stream>>>(da, dy, x, n, c, hw);
+    return launched(err, "prelu backward");
+}
+
+// ---- batch norm: statistics one block per channel, as bn.c does per thread
+
+static __global__ void bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                                const float *x, int n, int c, int hw, float eps, float momentum)
+{
+    __shared__ double s[THREADS];
+    int k = blockIdx.x;
+    double m = (double)n * hw, acc = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = threadIdx.x; j < hw; j += THREADS) acc += x[((long)i * c + k) * hw + j];
+    s[threadIdx.x] = acc;
+    block_sum(s);
+    double mean = s[0] / m;
+    __syncthreads();
+    acc = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = threadIdx.x; j < hw; j += THREADS) {
+            double d = x[((long)i * c + k) * hw + j] - mean;
+            acc += d * d;
+        }
+    s[threadIdx.x] = acc;
+    block_sum(s);
+    if (threadIdx.x) return;
+    double q = s[0], var = q / m;
+    save_mean[k] = (float)mean;
+    save_invstd[k] = (float)(1.0 / sqrt(var + eps));
+    if (run_mean) run_mean[k] = (float)((1.0 - momentum) * run_mean[k] + momentum * mean);
+    if (run_var) run_var[k] = (float)((1.0 - momentum) * run_var[k] + momentum * (m > 1 ? q / (m - 1) : var));
+}
+
+// y = x a + b per channel, a and b formed in double as bn.c does: from the
+// batch statistics (run_var NULL) or the running ones (eval)
+static __global__ void bn_apply(float *y, const float *x, const float *mean, const float *invstd,
+                                const float *run_var, const float *gamma, const float *beta, long total, int c,
+                                int hw, float eps)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        int k = (int)(i / hw % c);
+        double g = gamma ? (double)gamma[k] : 1.0;
+        double a = run_var ? g / sqrt((double)run_var[k] + eps) : (double)invstd[k] * g;
+        double b = (beta ? beta[k] : 0.0) - mean[k] * a;
+        y[i] = x[i] * (float)a + (float)b;
+    }
+}
+
+static __global__ void bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                              const float *save_mean, const float *save_invstd, const float *gamma, int n, int c,
+                              int hw)
+{
+    __shared__ double s[THREADS], t[THREADS];
+    int k = blockIdx.x;
+    float mean = save_mean[k];
+    double a = 0, b = 0, m = (double)n * hw;
+    for (int i = 0; i < n; i++)
+        for (int j = threadIdx.x; j < hw; j += THREADS) {
+            long o = ((long)i * c + k) * hw + j;
+            a += dy[o];
+            b += (double)dy[o] * (x[o] - mean);
+        }
+    s[threadIdx.x] = a;
+    t[threadIdx.x] = b;
+    __syncthreads();
+    for (int w = THREADS / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w], t[threadIdx.x] += t[threadIdx.x + w];
+        __syncthreads();
+    }
+    double sdy = s[0], sdyx = t[0], invstd = save_invstd[k];
+    if (threadIdx.x == 0) {
+        if (dgamma) dgamma[k] += (float)(sdyx * invstd);
+        if (dbeta) dbeta[k] += (float)sdy;
+    }
+    if (!dx) return;
+    float kk = (float)((gamma ? gamma[k] : 1.0) * invstd), mdy = (float)(sdy / m);
+    float kx = (float)(sdyx / m * invstd * invstd);
+    for (int i = 0; i < n; i++)
+        for (int j = threadIdx.x; j < hw; j += THREADS) {
+            long o = ((long)i * c + k) * hw + j;
+            dx[o] += kk * (dy[o] - mdy - (x[o] - mean) * kx);
+        }
+}
+
+extern "C" int lc_bn_forward_train_cuda(float *y, float *save_mean, float *save_invstd, float *run_mean,
+                                        float *run_var, const float *x, const float *gamma, const float *beta,
+                                        const struct lc_bn *p, void *stream, struct lc_err *err)
+{
+    cudaStream_t st = (cudaStream_t)stream;
+    bn_stats<<<p->c, THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, x, p->n, p->c, p->hw, p->eps,
+                                       p->momentum);
+    long total = (long)p->n * p->c * p->hw;
+    bn_apply<<<grid_for(total), THREADS, 0, st>>>(y, x, save_mean, save_invstd, NULL, p->affine ? gamma : NULL,
+                                                  p->affine ? beta : NULL, total, p->c, p->hw, p->eps);
+    return launched(err, "batch norm forward");
+}
+
+extern "C" int lc_bn_forward_eval_cuda(float *y, const float *x, const float *gamma, const float *beta,
+                                       const float *run_mean, const float *run_var, const struct lc_bn *p,
+                                       void *stream, struct lc_err *err)
+{
+    long total = (long)p->n * p->c * p->hw;
+    bn_apply<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, run_mean, NULL, run_var,
+                                                                    p->affine ? gamma : NULL,
+                                                                    p->affine ? beta : NULL, total, p->c, p->hw,
+                                                                    p->eps);
+    return launched(err, "batch norm eval");
+}
+
+extern "C" int lc_bn_backward_cuda(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                   const float *save_mean, const float *save_invstd, const float *gamma,
+                                   const struct lc_bn *p, void *stream, struct lc_err *err)
+{
+    bn_bwd<<<p->c, THREADS, 0, (cudaStream_t)stream>>>(dx, p->affine ? dgamma : NULL, p->affine ? dbeta : NULL, dy,
+                                                       x, save_mean, save_invstd, p->affine ? gamma : NULL, p->n,
+                                                       p->c, p->hw);
+    return launched(err, "batch norm backward");
+}
+
+// ---- SGD: the CPU's expression, element by element
+
+static __global__ void sgd(float *p, float *buf, const float *g, long n, lc_sgd_args a)
+{
+    const float damp = 1 - a.dampening;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float d = a.weight_decay != 0 ? __fadd_rn(g[i], __fmul_rn(a.weight_decay, p[i])) : g[i];
+        if (buf) {
+            buf[i] = a.first ? d : __fadd_rn(__fmul_rn(buf[i], a.momentum), __fmul_rn(damp, d));
+            d = a.nesterov ? __fadd_rn(d, __fmul_rn(a.momentum, buf[i])) : buf[i];
+        }
+        p[i] = __fadd_rn(p[i], __fmul_rn(-a.lr, d));
+    }
+}
+
+extern "C" int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n, const struct lc_sgd_args *a,
+                                  void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    sgd<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(p, buf, g, (long)n, *a);
+    return launched(err, "sgd update");
+}
