@@ -332,3 +332,16 @@ int lc_op_linear_backward(const struct lc_device *d, float *dx, float *dw, float
     DISPATCH(d, err, api->linear_backward(dx, dw, db, dy, x, w, p, NULL, err),
              lc_linear_backward(dx, dw, db, dy, x, w, p));
 }
+
+int lc_op_conv2d_forward(const struct lc_device *d, float *y, const float *x, const float *w, const float *b,
+                         const struct lc_conv2d *p, float *ws, struct lc_err *err)
+{
+    DISPATCH(d, err, api->conv2d_forward(y, x, w, b, p, NULL, err), lc_conv2d_forward(y, x, w, b, p, ws));
+}
+
+int lc_op_conv2d_backward(const struct lc_device *d, float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, const struct lc_conv2d *p, float *ws, struct lc_err *err)
+{
+    DISPATCH(d, err, api->conv2d_backward(dx, dw, db, dy, x, w, p, NULL, err),
+             lc_conv2d_backward(dx, dw, db, dy, x, w, p, ws));
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bn.h"
+#include "conv2d.h"
 #include "err.h"
 #include "linear.h"
 #include "normalize.h"
@@ -69,5 +70,11 @@ int lc_op_linear_forward(const struct lc_device *d, float *y, const float *x, co
                          const struct lc_linear *p, struct lc_err *err);
 int lc_op_linear_backward(const struct lc_device *d, float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, const struct lc_linear *p, struct lc_err *err);
+/* ws: lc_conv2d_workspace(p) floats on the CPU; ignored on a GPU (cuDNN's
+ * workspace is the backend's own). */
+int lc_op_conv2d_forward(const struct lc_device *d, float *y, const float *x, const float *w, const float *b,
+                         const struct lc_conv2d *p, float *ws, struct lc_err *err);
+int lc_op_conv2d_backward(const struct lc_device *d, float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, const struct lc_conv2d *p, float *ws, struct lc_err *err);
 
 #endif

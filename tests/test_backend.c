@@ -276,3 +276,52 @@ Test(cuda, linear_matches_cpu)
         nf_free();
     }
 }
+
+Test(cuda, conv2d_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    /* n ci h w co k stride pad groups bias: IR's 3x3 s1 and s2, the 1x1 shortcut, depthwise, odd sizes */
+    static const int shapes[][10] = {{4, 64, 28, 28, 64, 3, 1, 1, 1, 0}, {4, 64, 28, 28, 128, 3, 2, 1, 1, 0},
+                                     {4, 64, 28, 28, 128, 1, 2, 0, 1, 0}, {2, 32, 15, 15, 32, 3, 1, 1, 32, 1},
+                                     {3, 5, 9, 7, 6, 5, 2, 2, 1, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int *c = shapes[s];
+        struct lc_conv2d p;
+        cr_assert_eq(lc_conv2d_init(&p, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], &err), 0);
+        size_t nx = (size_t)p.n * p.ci * p.h * p.w, ny = (size_t)p.n * p.co * p.ho * p.wo;
+        size_t nw = (size_t)p.co * (p.ci / p.groups) * p.kh * p.kw, nb = (size_t)p.co;
+        float *x = nf_randn(nx, 1 + s, 1), *w = nf_randn(nw, 2 + s, 0.1f), *b = p.bias ? nf_randn(nb, 3 + s, 1) : NULL;
+        float *dy = nf_randn(ny, 4 + s, 1), *y = nf_zeros(ny), *dx = nf_randn(nx, 5 + s, 1), *dw = nf_randn(nw, 6 + s, 1);
+        float *db = nf_randn(nb, 7 + s, 1), *ws = nf_zeros(lc_conv2d_workspace(&p));
+        float *gx = up(&g, &gpu, x, nx), *gw = up(&g, &gpu, w, nw), *gb = b ? up(&g, &gpu, b, nb) : NULL;
+        float *gdy = up(&g, &gpu, dy, ny), *gy = up(&g, &gpu, y, ny), *gdx = up(&g, &gpu, dx, nx);
+        float *gdw = up(&g, &gpu, dw, nw), *gdb = up(&g, &gpu, db, nb);
+        cr_assert_eq(lc_op_conv2d_forward(&gpu, gy, gx, gw, gb, &p, NULL, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_op_conv2d_backward(&gpu, gdx, gdw, gdb, gdy, gx, gw, &p, NULL, &err), 0, "%s", err.msg);
+        lc_conv2d_forward(y, x, w, b, &p, ws);
+        lc_conv2d_backward(dx, dw, db, dy, x, w, &p, ws);
+        char what[64];
+        snprintf(what, sizeof what, "conv %zu y", s);
+        nf_close(down(&gpu, gy, ny), y, ny, 1e-4f, 1e-5f, what);
+        snprintf(what, sizeof what, "conv %zu dx", s);
+        nf_close(down(&gpu, gdx, nx), dx, nx, 1e-4f, 1e-5f, what);
+        snprintf(what, sizeof what, "conv %zu dw", s);
+        nf_close(down(&gpu, gdw, nw), dw, nw, 1e-4f, 1e-5f, what);
+        snprintf(what, sizeof what, "conv %zu db", s);
+        nf_close(down(&gpu, gdb, nb), db, nb, 1e-5f, 1e-6f, what);
+        /* deterministic: two backward passes into zeroed buffers give the same bits */
+        float *zx = nf_zeros(nx), *zw = nf_zeros(nw);
+        float *r[2][2];
+        for (int k = 0; k < 2; k++) {
+            r[k][0] = up(&g, &gpu, zx, nx), r[k][1] = up(&g, &gpu, zw, nw);
+            cr_assert_eq(lc_op_conv2d_backward(&gpu, r[k][0], r[k][1], NULL, gdy, gx, gw, &p, NULL, &err), 0, "%s",
+                         err.msg);
+        }
+        cr_expect(!memcmp(down(&gpu, r[0][0], nx), down(&gpu, r[1][0], nx), nx * 4), "conv %zu: dx not deterministic", s);
+        cr_expect(!memcmp(down(&gpu, r[0][1], nw), down(&gpu, r[1][1], nw), nw * 4), "conv %zu: dw not deterministic", s);
+        gfree(&g, &gpu);
+        nf_free();
+    }
+}

@@ -26,5 +26,7 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->sgd_update = lc_sgd_update_cuda;
     api->linear_forward = lc_linear_forward_cuda;
     api->linear_backward = lc_linear_backward_cuda;
+    api->conv2d_forward = lc_conv2d_forward_cuda;
+    api->conv2d_backward = lc_conv2d_backward_cuda;
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../bn.h"
+#include "../conv2d.h"
 #include "../err.h"
 #include "../linear.h"
 #include "../normalize.h"
@@ -58,6 +59,11 @@ struct lc_cuda_api {
                           void *stream, struct lc_err *err);
     int (*linear_backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                            const struct lc_linear *p, void *stream, struct lc_err *err);
+    /* cudnn.cu */
+    int (*conv2d_forward)(float *y, const float *x, const float *w, const float *b, const struct lc_conv2d *p,
+                          void *stream, struct lc_err *err);
+    int (*conv2d_backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                           const struct lc_conv2d *p, void *stream, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -93,6 +99,10 @@ int lc_linear_forward_cuda(float *y, const float *x, const float *w, const float
                            void *stream, struct lc_err *err);
 int lc_linear_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                             const struct lc_linear *p, void *stream, struct lc_err *err);
+int lc_conv2d_forward_cuda(float *y, const float *x, const float *w, const float *b, const struct lc_conv2d *p,
+                           void *stream, struct lc_err *err);
+int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                            const struct lc_conv2d *p, void *stream, struct lc_err *err);
 
 #ifdef __cplusplus
 }

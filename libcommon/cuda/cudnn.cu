@@ -1,5 +1,11 @@
-// cudnn: the one unit that talks to cuDNN (handles and, later, convolution
-// and batch-norm plans). For now: the library version for --version.
+// cudnn: the one unit that talks to cuDNN: the library version, and the
+// CUDA twin of lc_conv2d_forward / lc_conv2d_backward (conv2d.h) on cuDNN's
+// convolution API. Float32 with CUDNN_FMA_MATH (no TF32 on Ampere/Hopper),
+// so results agree with the CPU to float32 rounding; only deterministic
+// algorithms are taken for the backward passes (bit-identical reruns, as
+// the CPU guarantees). Descriptors are made per call and the workspace is
+// one buffer per host thread, grown as needed.
+#include <cuda_runtime.h>
 #include <cudnn.h>
 #include <stdio.h>
 
@@ -9,4 +15,162 @@ extern "C" void lc_cudnn_version(char *buf, size_t size)
 {
     size_t v = cudnnGetVersion(); // e.g. 91200 = 9.12.0
     snprintf(buf, size, "cuDNN %zu.%zu.%zu", v / 10000, v % 10000 / 100, v % 100);
+}
+
+static thread_local cudnnHandle_t handle;
+static thread_local void *ws;
+static thread_local size_t ws_size;
+
+static int dnn_fail(struct lc_err *err, cudnnStatus_t st, const char *what)
+{
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "cuDNN: %s: %s", what, cudnnGetErrorString(st));
+}
+
+#define DNN(call, what)                                                                                          \
+    do {                                                                                                         \
+        cudnnStatus_t st_ = (call);                                                                              \
+        if (st_ != CUDNN_STATUS_SUCCESS) {                                                                       \
+            rc = dnn_fail(err, st_, what);                                                                       \
+            goto done;                                                                                           \
+        }                                                                                                        \
+    } while (0)
+
+static int workspace(size_t bytes, struct lc_err *err)
+{
+    if (bytes <= ws_size) return 0;
+    if (ws) cudaFree(ws);
+    ws = NULL, ws_size = 0;
+    cudaError_t e = cudaMalloc(&ws, bytes);
+    if (e != cudaSuccess)
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of a %zu-byte cuDNN workspace: %s", bytes,
+                       cudaGetErrorString(e));
+    ws_size = bytes;
+    return 0;
+}
+
+// The descriptors of one convolution.
+struct descs {
+    cudnnTensorDescriptor_t x, y, b;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t c;
+};
+
+static void descs_free(struct descs *d)
+{
+    if (d->x) cudnnDestroyTensorDescriptor(d->x);
+    if (d->y) cudnnDestroyTensorDescriptor(d->y);
+    if (d->b) cudnnDestroyTensorDescriptor(d->b);
+    if (d->w) cudnnDestroyFilterDescriptor(d->w);
+    if (d->c) cudnnDestroyConvolutionDescriptor(d->c);
+}
+
+static int descs_make(struct descs *d, const struct lc_conv2d *p, void *stream, struct lc_err *err)
+{
+    int rc = 0;
+    *d = descs{};
+    if (!handle) DNN(cudnnCreate(&handle), "cannot create a handle");
+    DNN(cudnnSetStream(handle, (cudaStream_t)stream), "cudnnSetStream");
+    DNN(cudnnCreateTensorDescriptor(&d->x), "tensor descriptor");
+    DNN(cudnnCreateTensorDescriptor(&d->y), "tensor descriptor");
+    DNN(cudnnCreateTensorDescriptor(&d->b), "tensor descriptor");
+    DNN(cudnnCreateFilterDescriptor(&d->w), "filter descriptor");
+    DNN(cudnnCreateConvolutionDescriptor(&d->c), "convolution descriptor");
+    DNN(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->n, p->ci, p->h, p->w), "x shape");
+    DNN(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->n, p->co, p->ho, p->wo), "y shape");
+    DNN(cudnnSetTensor4dDescriptor(d->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, p->co, 1, 1), "bias shape");
+    DNN(cudnnSetFilter4dDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, p->co, p->ci / p->groups, p->kh, p->kw),
+        "weight shape");
+    DNN(cudnnSetConvolution2dDescriptor(d->c, p->ph, p->pw, p->sh, p->sw, 1, 1, CUDNN_CROSS_CORRELATION,
+                                        CUDNN_DATA_FLOAT),
+        "convolution");
+    DNN(cudnnSetConvolutionGroupCount(d->c, p->groups), "groups");
+    DNN(cudnnSetConvolutionMathType(d->c, CUDNN_FMA_MATH), "math type");
+done:
+    if (rc) descs_free(d);
+    return rc;
+}
+
+// The first ranked algorithm that ran, uses plain FMA math, and (when asked)
+// is deterministic; -1 if none.
+template <typename Perf> static int pick(const Perf *perf, int n, int deterministic, size_t *memory)
+{
+    for (int i = 0; i < n; i++) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].mathType != CUDNN_FMA_MATH) continue;
+        if (deterministic && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+        *memory = perf[i].memory;
+        return (int)perf[i].algo;
+    }
+    return -1;
+}
+
+extern "C" int lc_conv2d_forward_cuda(float *y, const float *x, const float *w, const float *b,
+                                      const struct lc_conv2d *p, void *stream, struct lc_err *err)
+{
+    struct descs d;
+    int rc = descs_make(&d, p, stream, err);
+    if (rc) return rc;
+    const float one = 1, zero = 0;
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int got = 0, algo;
+    size_t mem = 0;
+    DNN(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
+                                               perf),
+        "forward algorithm");
+    if ((algo = pick(perf, got, 0, &mem)) < 0) {
+        rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "cuDNN: no float32 forward algorithm for this convolution");
+        goto done;
+    }
+    if ((rc = workspace(mem, err))) goto done;
+    DNN(cudnnConvolutionForward(handle, &one, d.x, x, d.w, w, d.c, (cudnnConvolutionFwdAlgo_t)algo, ws, mem, &zero,
+                                d.y, y),
+        "convolution forward");
+    if (b) DNN(cudnnAddTensor(handle, &one, d.b, b, &one, d.y, y), "bias");
+done:
+    descs_free(&d);
+    return rc;
+}
+
+extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x,
+                                       const float *w, const struct lc_conv2d *p, void *stream, struct lc_err *err)
+{
+    struct descs d;
+    int rc = descs_make(&d, p, stream, err);
+    if (rc) return rc;
+    const float one = 1;
+    int got = 0, algo;
+    size_t mem = 0;
+    if (db) DNN(cudnnConvolutionBackwardBias(handle, &one, d.y, dy, &one, d.b, db), "bias gradient");
+    if (dx) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.c, d.x,
+                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf),
+            "backward data algorithm");
+        if ((algo = pick(perf, got, 1, &mem)) < 0) {
+            rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
+                         "cuDNN: no deterministic float32 backward-data algorithm for this convolution");
+            goto done;
+        }
+        if ((rc = workspace(mem, err))) goto done;
+        DNN(cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.c, (cudnnConvolutionBwdDataAlgo_t)algo, ws,
+                                         mem, &one, d.x, dx),
+            "convolution backward data");
+    }
+    if (dw) {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+        DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.c, d.w,
+                                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf),
+            "backward filter algorithm");
+        if ((algo = pick(perf, got, 1, &mem)) < 0) {
+            rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
+                         "cuDNN: no deterministic float32 backward-filter algorithm for this convolution");
+            goto done;
+        }
+        if ((rc = workspace(mem, err))) goto done;
+        DNN(cudnnConvolutionBackwardFilter(handle, &one, d.x, x, d.y, dy, d.c, (cudnnConvolutionBwdFilterAlgo_t)algo,
+                                           ws, mem, &one, d.w, dw),
+            "convolution backward filter");
+    }
+done:
+    descs_free(&d);
+    return rc;
 }
