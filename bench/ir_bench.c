@@ -7,8 +7,11 @@
  *     fraction of it each reaches (IR-50 costs 12.6 GFLOP per image forward;
  *     a training step about 3x the forward).
  * Each measurement runs in a child process so peak RSS is its own.
- * Usage: ir_bench [threads] [repeats]. */
+ * Each side runs `rounds` times, alternating, and keeps its best (this VM's
+ * speed drifts by 20% within minutes).
+ * Usage: ir_bench [threads] [repeats] [rounds]. */
 #include <cblas.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +95,10 @@ static double run_child(char *const argv[], long *rss)
     }
     close(fds[1]);
     char buf[128] = "";
-    ssize_t k = read(fds[0], buf, sizeof buf - 1);
+    ssize_t k = 0, got;
+    while ((size_t)k < sizeof buf - 1 && ((got = read(fds[0], buf + k, sizeof buf - 1 - (size_t)k)) > 0 ||
+                                           (got < 0 && errno == EINTR)))
+        if (got > 0) k += got; /* until EOF: a read can be interrupted or come short */
     close(fds[0]);
     int st;
     struct rusage ru;
@@ -128,7 +134,8 @@ int main(int argc, char **argv)
         return child(argv[1], argc > 2 ? atoi(argv[2]) : 0, argc > 3 ? atoi(argv[3]) : 3);
     int threads = argc > 1 ? atoi(argv[1]) : 0;
     if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int reps = argc > 2 ? atoi(argv[2]) : 3;
+    int reps = argc > 2 ? atoi(argv[2]) : 3, rounds = argc > 3 ? atoi(argv[3]) : 3;
+    if (rounds < 1) rounds = 1;
     lc_threads_set(threads);
     double gf = sgemm_gflops();
     char t[16], r[16], self[4096];
@@ -142,14 +149,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "ir_bench: %s: the PyTorch peer is missing (set LC_BENCH_DIR)\n", py);
         return 1;
     }
-    printf("ir_bench: %d threads; SGEMM %.1f GFLOP/s (OpenBLAS, 2048^3)\n", threads, gf);
+    printf("ir_bench: %d threads; SGEMM %.1f GFLOP/s (OpenBLAS, 2048^3); best of %d alternating rounds\n", threads, gf,
+           rounds);
     const char *modes[2] = {"infer", "train"};
     const double gflop_per_image[2] = {12.6, 3 * 5.2}; /* IR-50 forward; IR-18 forward + backward (2x) */
     for (int i = 0; i < 2; i++) {
         char *ours[] = {self, (char *)modes[i], t, r, NULL};
         char *torch[] = {"/usr/bin/python3", py, (char *)modes[i], t, r, NULL};
-        long rss_ours, rss_torch;
-        double a = run_child(ours, &rss_ours), b = run_child(torch, &rss_torch);
+        long rss_ours = 0, rss_torch = 0, ro, rt;
+        double a = -1, b = -1;
+        for (int round = 0; round < rounds; round++) { /* alternate; keep the best of each (a noisy VM) */
+            double x = run_child(ours, &ro), y = run_child(torch, &rt);
+            if (x > a) a = x;
+            if (y > b) b = y;
+            if (ro > rss_ours) rss_ours = ro;
+            if (rt > rss_torch) rss_torch = rt;
+        }
         const char *what = i ? "IR-18 training step, batch 32" : "IR-50 inference, batch 16";
         printf("  %-31s ours %7.2f img/s (%.0f%% of SGEMM)  PyTorch %7.2f img/s (%.0f%%)  ratio %.2f\n", what, a,
                100 * a * gflop_per_image[i] / gf, b, 100 * b * gflop_per_image[i] / gf, b > 0 ? a / b : 0);
