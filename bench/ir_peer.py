@@ -3,12 +3,13 @@
 reference's IR backbone (models/ir_torch.py) in eager PyTorch, timed
 the way the C side is timed (best of `reps` after one warm-up run).
 
-    ir_peer.py MODE THREADS REPS [BATCH] [LAYERS]
+    ir_peer.py MODE THREADS REPS [BATCH] [LAYERS] [DEVICE]
       train   forward + backward + SGD step (momentum, weight decay), batch 32
       infer   eval forward under no_grad, batch 16
       embed   eval forward of the images and their mirror, fused as the
               reference's fuse_features_with_norm, batch 32
-Prints images/s."""
+DEVICE: cpu (default) or cuda (float32, TF32 off, as the C side computes;
+prints -1 when PyTorch has no CUDA). Prints images/s."""
 import os
 import sys
 import time
@@ -23,10 +24,17 @@ def main():
     mode, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     batch = int(sys.argv[4]) if len(sys.argv) > 4 else (16 if mode == "infer" else 32)
     layers = int(sys.argv[5]) if len(sys.argv) > 5 else (18 if mode == "train" else 50)
+    device = sys.argv[6] if len(sys.argv) > 6 else "cpu"
+    if device != "cpu" and not torch.cuda.is_available():
+        print(-1)
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(threads)
-    m = IR(UNITS[layers])
-    x = torch.rand(batch, 3, 112, 112) * 2 - 1
-    demb = torch.rand(batch, 512) - 0.5
+    m = IR(UNITS[layers]).to(device)
+    x = (torch.rand(batch, 3, 112, 112) * 2 - 1).to(device)
+    demb = (torch.rand(batch, 512) - 0.5).to(device)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     m.train(mode == "train")
     best = 1e9
@@ -44,6 +52,7 @@ def main():
                     e2, n2 = m(torch.flip(x, dims=[3]))
                     s = e * n + e2 * n2
                     e = s / torch.norm(s, 2, 1, True)
+        sync()
         t = time.perf_counter() - t0
         if r:
             best = min(best, t)

@@ -345,3 +345,20 @@ int lc_op_conv2d_backward(const struct lc_device *d, float *dx, float *dw, float
     DISPATCH(d, err, api->conv2d_backward(dx, dw, db, dy, x, w, p, NULL, err),
              lc_conv2d_backward(dx, dw, db, dy, x, w, p, ws));
 }
+
+int lc_op_add(const struct lc_device *d, float *y, const float *a, const float *b, size_t n, struct lc_err *err)
+{
+    DISPATCH(d, err, api->add_forward(y, a, b, n, NULL, err), lc_add_forward(y, a, b, n));
+}
+
+int lc_op_subsample_add(const struct lc_device *d, float *y, const float *x, int n, int c, int h, int w, int s,
+                        struct lc_err *err)
+{
+    DISPATCH(d, err, api->subsample_add(y, x, n, c, h, w, s, NULL, err), lc_subsample_add(y, x, n, c, h, w, s));
+}
+
+int lc_op_l2norm_rows(const struct lc_device *d, float *y, float *norm, const float *x, int n, int dim,
+                      struct lc_err *err)
+{
+    DISPATCH(d, err, api->l2norm_rows(y, norm, x, n, dim, NULL, err), lc_l2norm_rows(y, norm, x, n, dim));
+}

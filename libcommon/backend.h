@@ -14,6 +14,7 @@
 #include "linear.h"
 #include "normalize.h"
 #include "optim.h"
+#include "tensorops.h"
 
 enum lc_device_type { LC_DEVICE_CPU = 0, LC_DEVICE_CUDA = 1 };
 
@@ -76,5 +77,10 @@ int lc_op_conv2d_forward(const struct lc_device *d, float *y, const float *x, co
                          const struct lc_conv2d *p, float *ws, struct lc_err *err);
 int lc_op_conv2d_backward(const struct lc_device *d, float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, const struct lc_conv2d *p, float *ws, struct lc_err *err);
+int lc_op_add(const struct lc_device *d, float *y, const float *a, const float *b, size_t n, struct lc_err *err);
+int lc_op_subsample_add(const struct lc_device *d, float *y, const float *x, int n, int c, int h, int w, int s,
+                        struct lc_err *err);
+int lc_op_l2norm_rows(const struct lc_device *d, float *y, float *norm, const float *x, int n, int dim,
+                      struct lc_err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "act.h"
+#include "backend.h"
 #include "bn.h"
 #include "conv2d.h"
 #include "dropout.h"
@@ -332,15 +333,6 @@ static void bn_train(struct bn_l *l, float *y, const float *x)
 
 static void bn_eval(struct bn_l *l, float *y, const float *x) { lc_bn_forward_eval(y, x, l->g, l->b, l->rm, l->rv, &l->p); }
 
-/* MaxPool2d(kernel 1, stride s): y = x[:, :, ::s, ::s]; add into y */
-static void subsample_add(float *y, const float *x, int n, int c, int h, int w, int s)
-{
-    int ho = h / s, wo = w / s;
-#pragma omp parallel for schedule(static)
-    for (long nc = 0; nc < (long)n * c; nc++)
-        for (int i = 0; i < ho; i++)
-            for (int j = 0; j < wo; j++) y[(size_t)nc * ho * wo + (size_t)i * wo + j] += x[(size_t)nc * h * w + (size_t)i * s * w + (size_t)j * s];
-}
 
 static void subsample_backward(float *dx, const float *dy, int n, int c, int h, int w, int s)
 {
@@ -352,15 +344,6 @@ static void subsample_backward(float *dx, const float *dy, int n, int c, int h, 
 }
 
 /* feat (n,512) -> emb = feat/||feat||, norm = ||feat|| (torch.norm then torch.div) */
-static void embed_norm(float *emb, float *norm, const float *feat, int n)
-{
-    for (int i = 0; i < n; i++) {
-        double ss = 0;
-        for (int k = 0; k < LC_IR_EMBEDDING; k++) ss += (double)feat[(size_t)i * 512 + k] * feat[(size_t)i * 512 + k];
-        norm[i] = (float)sqrt(ss);
-        for (int k = 0; k < LC_IR_EMBEDDING; k++) emb[(size_t)i * 512 + k] = feat[(size_t)i * 512 + k] / norm[i];
-    }
-}
 
 static void forward_train(struct lc_ir *m, const float *x, struct lc_rng *rng)
 {
@@ -384,7 +367,7 @@ static void forward_train(struct lc_ir *m, const float *x, struct lc_rng *rng)
             bn_train(&u->bnsc, tmp, u->t_sc);
             lc_add_forward(u->out, u->out, tmp, (size_t)n * u->d * ohw);
         } else {
-            subsample_add(u->out, cur, n, u->cin, u->h, u->w, u->s);
+            lc_subsample_add(u->out, cur, n, u->cin, u->h, u->w, u->s);
         }
         cur = u->out;
     }
@@ -458,7 +441,7 @@ static void forward_eval(struct lc_ir *m, const float *x)
                 res = c;
             } else if (u->s != 1) {
                 memset(c, 0, (size_t)n * u->d * ohw * sizeof *c);
-                subsample_add(c, cur, n, u->cin, u->h, u->w, u->s);
+                lc_subsample_add(c, cur, n, u->cin, u->h, u->w, u->s);
                 res = c;
             }
             lc_conv2d_forward_prepared(a, b, u->c2.pw, u->c2.pb, NULL, res, &u->c2.p, m->ws);
@@ -475,7 +458,7 @@ static void forward_eval(struct lc_ir *m, const float *x)
             bn_eval(&u->bnsc, c, c);
             lc_add_forward(a, a, c, (size_t)n * u->d * ohw);
         } else {
-            subsample_add(a, cur, n, u->cin, u->h, u->w, u->s);
+            lc_subsample_add(a, cur, n, u->cin, u->h, u->w, u->s);
         }
         cur = a;
     }
@@ -494,7 +477,7 @@ void lc_ir_forward(struct lc_ir *m, float *emb, float *norm, const float *x, int
     if (train) forward_train(m, x, rng);
     else forward_eval(m, x);
     m->last_train = train;
-    embed_norm(m->emb, m->norm, m->t_feat, n);
+    lc_l2norm_rows(m->emb, m->norm, m->t_feat, n, LC_IR_EMBEDDING);
     memcpy(emb, m->emb, (size_t)n * 512 * sizeof *emb);
     memcpy(norm, m->norm, (size_t)n * sizeof *norm);
 }
@@ -575,4 +558,209 @@ void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm)
     zero(gb, in_n);
     bn_back(&m->in_bn, gb, ga, m->t_in_c);
     lc_conv2d_backward(NULL, m->in_conv.dw, NULL, gb, m->x, m->in_conv.w, &m->in_conv.p, m->ws);
+}
+
+/* ------------------------------------------------------------ on a device */
+
+struct dconv {
+    struct lc_conv2d p;
+    float *w, *b; /* the following batch norm folded in */
+};
+
+struct dbn {
+    struct lc_bn p;
+    float *g, *b, *rm, *rv;
+};
+
+struct dunit {
+    struct dbn bn1;
+    struct dconv c1, c2, csc;
+    float *pa;
+};
+
+struct lc_ir_dev {
+    struct lc_device d;
+    const struct lc_ir *m; /* shapes only (weights were copied) */
+    struct dconv in_conv;
+    float *in_pa;
+    struct dunit *u;
+    struct dbn out_bn, feat_bn;
+    struct lc_linear lin;
+    float *lin_w, *lin_b;
+    float *x, *buf[4], *obn, *lin_out, *feat, *emb, *norm;
+    float *ws; /* host workspace of the CPU convolutions (NULL on a GPU) */
+    void **mem;
+    size_t nmem, capmem;
+};
+
+/* device memory for n floats, copied from host when host is not NULL */
+static float *dev_get(struct lc_ir_dev *g, const float *host, size_t n, struct lc_err *err)
+{
+    if (g->nmem == g->capmem) {
+        size_t cap = g->capmem ? 2 * g->capmem : 64;
+        void **mem = realloc(g->mem, cap * sizeof *mem);
+        if (!mem) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory"), NULL;
+        g->mem = mem, g->capmem = cap;
+    }
+    void *p;
+    if (lc_device_alloc(&g->d, &p, (n ? n : 1) * sizeof(float), err)) return NULL;
+    g->mem[g->nmem++] = p;
+    if (host && lc_device_upload(&g->d, p, host, n * sizeof(float), err)) return NULL;
+    return p;
+}
+
+static int dev_conv(struct lc_ir_dev *g, struct dconv *dc, const struct conv_l *c, const struct bn_l *bn,
+                    struct lc_err *err)
+{
+    dc->p = c->p;
+    size_t nw = (size_t)c->p.co * c->p.ci * c->p.kh * c->p.kw;
+    float *w = malloc(nw * sizeof *w), *b = malloc((size_t)c->p.co * sizeof *b);
+    int rc = 0;
+    if (!w || !b) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    if (!rc) {
+        lc_conv2d_fold_bn(w, b, c->w, NULL, bn->g, bn->b, bn->rm, bn->rv, bn->p.eps, &c->p);
+        if (!(dc->w = dev_get(g, w, nw, err)) || !(dc->b = dev_get(g, b, (size_t)c->p.co, err))) rc = err->code;
+    }
+    free(w), free(b);
+    return rc;
+}
+
+static int dev_bn(struct lc_ir_dev *g, struct dbn *db, const struct bn_l *bn, struct lc_err *err)
+{
+    size_t c = (size_t)bn->p.c;
+    db->p = bn->p;
+    if (bn->p.affine && (!(db->g = dev_get(g, bn->g, c, err)) || !(db->b = dev_get(g, bn->b, c, err)))) return err->code;
+    if (!(db->rm = dev_get(g, bn->rm, c, err)) || !(db->rv = dev_get(g, bn->rv, c, err))) return err->code;
+    return 0;
+}
+
+void lc_ir_dev_free(struct lc_ir_dev *g)
+{
+    if (!g) return;
+    for (size_t i = 0; i < g->nmem; i++) lc_device_free(&g->d, g->mem[i]);
+    free(g->mem);
+    free(g->u);
+    free(g->ws);
+    free(g);
+}
+
+int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, struct lc_err *err)
+{
+    *out = NULL;
+    int rc = lc_device_open(d, err);
+    if (rc) return rc;
+    struct lc_ir_dev *g = calloc(1, sizeof *g);
+    if (!g || !(g->u = calloc((size_t)m->n_units, sizeof *g->u))) {
+        free(g);
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    }
+    g->d = *d, g->m = m, g->lin = m->lin;
+    size_t N = (size_t)m->cap, ws = 0;
+#define TRY(x)                                                                                                   \
+    do {                                                                                                         \
+        if ((rc = (x))) goto fail;                                                                               \
+    } while (0)
+#define GET(ptr, host, n)                                                                                        \
+    do {                                                                                                         \
+        if (!((ptr) = dev_get(g, (host), (n), err))) {                                                           \
+            rc = err->code;                                                                                      \
+            goto fail;                                                                                           \
+        }                                                                                                        \
+    } while (0)
+    TRY(dev_conv(g, &g->in_conv, &m->in_conv, &m->in_bn, err));
+    GET(g->in_pa, m->in_pa, 64);
+    ws = lc_conv2d_workspace(&m->in_conv.p);
+    for (int k = 0; k < m->n_units; k++) {
+        const struct unit *u = &m->u[k];
+        struct dunit *du = &g->u[k];
+        TRY(dev_bn(g, &du->bn1, &u->bn1, err));
+        TRY(dev_conv(g, &du->c1, &u->c1, &u->bn2, err));
+        TRY(dev_conv(g, &du->c2, &u->c2, &u->bn3, err));
+        GET(du->pa, u->pa, (size_t)u->d);
+        if (u->conv_sc) {
+            TRY(dev_conv(g, &du->csc, &u->csc, &u->bnsc, err));
+            if (lc_conv2d_workspace(&u->csc.p) > ws) ws = lc_conv2d_workspace(&u->csc.p);
+        }
+        if (lc_conv2d_workspace(&u->c1.p) > ws) ws = lc_conv2d_workspace(&u->c1.p);
+        if (lc_conv2d_workspace(&u->c2.p) > ws) ws = lc_conv2d_workspace(&u->c2.p);
+    }
+    TRY(dev_bn(g, &g->out_bn, &m->out_bn, err));
+    TRY(dev_bn(g, &g->feat_bn, &m->feat_bn, err));
+    GET(g->lin_w, m->lin_w, (size_t)m->lin.out * m->lin.in);
+    GET(g->lin_b, m->lin_b, (size_t)m->lin.out);
+    GET(g->x, NULL, N * 3 * LC_IR_INPUT * LC_IR_INPUT);
+    for (int b = 0; b < 4; b++) GET(g->buf[b], NULL, m->max_act);
+    GET(g->obn, NULL, N * m->lin.in);
+    GET(g->lin_out, NULL, N * LC_IR_EMBEDDING);
+    GET(g->feat, NULL, N * LC_IR_EMBEDDING);
+    GET(g->emb, NULL, N * LC_IR_EMBEDDING);
+    GET(g->norm, NULL, N);
+    if (d->type == LC_DEVICE_CPU && ws && !(g->ws = malloc(ws * sizeof(float)))) {
+        rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+        goto fail;
+    }
+#undef TRY
+#undef GET
+    *out = g;
+    return 0;
+fail:
+    lc_ir_dev_free(g);
+    return rc;
+}
+
+int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err)
+{
+    const struct lc_ir *m = g->m;
+    const struct lc_device *d = &g->d;
+    if (n < 1 || n > m->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, m->cap);
+    int rc;
+    const int H = LC_IR_INPUT;
+#define TRY(x)                                                                                                   \
+    do {                                                                                                         \
+        if ((rc = (x))) return rc;                                                                               \
+    } while (0)
+    TRY(lc_device_upload(d, g->x, x, (size_t)n * 3 * H * H * sizeof(float), err));
+    float *cur = g->buf[0];
+    struct lc_conv2d p = g->in_conv.p;
+    p.n = n;
+    TRY(lc_op_conv2d_forward(d, cur, g->x, g->in_conv.w, g->in_conv.b, &p, g->ws, err));
+    TRY(lc_op_prelu_forward(d, cur, cur, g->in_pa, n, 64, H * H, err));
+    for (int k = 0; k < m->n_units; k++) {
+        const struct unit *u = &m->u[k];
+        const struct dunit *du = &g->u[k];
+        float *free3[3];
+        for (int b = 0, f = 0; b < 4; b++)
+            if (g->buf[b] != cur) free3[f++] = g->buf[b];
+        float *a = free3[0], *b = free3[1], *c = free3[2];
+        struct lc_bn bp = du->bn1.p;
+        bp.n = n;
+        TRY(lc_op_bn_forward_eval(d, a, cur, du->bn1.g, du->bn1.b, du->bn1.rm, du->bn1.rv, &bp, err));
+        p = du->c1.p, p.n = n;
+        TRY(lc_op_conv2d_forward(d, b, a, du->c1.w, du->c1.b, &p, g->ws, err));
+        TRY(lc_op_prelu_forward(d, b, b, du->pa, n, u->d, u->h * u->w, err));
+        p = du->c2.p, p.n = n;
+        TRY(lc_op_conv2d_forward(d, a, b, du->c2.w, du->c2.b, &p, g->ws, err));
+        size_t out = (size_t)n * u->d * u->ho * u->wo;
+        if (u->conv_sc) {
+            p = du->csc.p, p.n = n;
+            TRY(lc_op_conv2d_forward(d, c, cur, du->csc.w, du->csc.b, &p, g->ws, err));
+            TRY(lc_op_add(d, a, a, c, out, err));
+        } else {
+            TRY(lc_op_subsample_add(d, a, cur, n, u->cin, u->h, u->w, u->s, err));
+        }
+        cur = a;
+    }
+    struct lc_bn bp = g->out_bn.p;
+    bp.n = n;
+    TRY(lc_op_bn_forward_eval(d, g->obn, cur, g->out_bn.g, g->out_bn.b, g->out_bn.rm, g->out_bn.rv, &bp, err));
+    struct lc_linear lp = g->lin;
+    lp.n = n; /* dropout: identity in eval */
+    TRY(lc_op_linear_forward(d, g->lin_out, g->obn, g->lin_w, g->lin_b, &lp, err));
+    bp = g->feat_bn.p, bp.n = n;
+    TRY(lc_op_bn_forward_eval(d, g->feat, g->lin_out, NULL, NULL, g->feat_bn.rm, g->feat_bn.rv, &bp, err));
+    TRY(lc_op_l2norm_rows(d, g->emb, g->norm, g->feat, n, LC_IR_EMBEDDING, err));
+    TRY(lc_device_download(d, emb, g->emb, (size_t)n * LC_IR_EMBEDDING * sizeof(float), err));
+    TRY(lc_device_download(d, norm, g->norm, (size_t)n * sizeof(float), err));
+#undef TRY
+    return 0;
 }

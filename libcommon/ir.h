@@ -55,6 +55,21 @@ void lc_ir_set_dropout(struct lc_ir *m, float p);
  * detach the norm). Parameter gradients accumulate: zero them per step. */
 void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm);
 
+/* Inference on a device (libcommon/backend.h): the model's eval forward
+ * run op by op through the device seam, each batch norm after a conv folded
+ * into it (bias), the other batch norms, PReLU, shortcut and output layer
+ * as separate ops. The weights are copied to the device at creation (folded
+ * then): create it again after they change. On the CPU device it runs the
+ * CPU ops (a check of the path; lc_ir_forward is the fast CPU inference);
+ * on cuda:N, the CUDA twins (cuDNN convolutions).
+ * forward: x (n,3,112,112) on the host, n <= the model's batch; emb and
+ * norm on the host. Errors: allocation or device failures, with err set. */
+struct lc_device;
+struct lc_ir_dev;
+int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, struct lc_err *err);
+int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err);
+void lc_ir_dev_free(struct lc_ir_dev *g);
+
 /* Floats of activation memory held for training at the created batch. */
 size_t lc_ir_activation_floats(const struct lc_ir *m);
 

@@ -12,6 +12,28 @@ void lc_add_forward(float *y, const float *a, const float *b, size_t n)
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
+void lc_subsample_add(float *y, const float *x, int n, int c, int h, int w, int s)
+{
+    int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)n * c; nc++)
+        for (int i = 0; i < ho; i++)
+            for (int j = 0; j < wo; j++)
+                y[(size_t)nc * ho * wo + (size_t)i * wo + j] += x[(size_t)nc * h * w + (size_t)i * s * w + (size_t)j * s];
+}
+
+void lc_l2norm_rows(float *y, float *norm, const float *x, int n, int d)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d;
+        double ss = 0;
+        for (int k = 0; k < d; k++) ss += (double)r[k] * r[k];
+        float nm = (float)sqrt(ss);
+        norm[i] = nm;
+        for (int k = 0; k < d; k++) y[(size_t)i * d + k] = r[k] / nm;
+    }
+}
+
 void lc_mul_forward(float *y, const float *a, const float *b, size_t n)
 {
 #pragma omp parallel for schedule(static)

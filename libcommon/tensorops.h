@@ -21,6 +21,16 @@ void lc_mul_backward(float *da, float *db, const float *dy, const float *a, cons
 /* y = s * x */
 void lc_scale_forward(float *y, const float *x, float s, size_t n);
 
+/* MaxPool2d(kernel 1, stride s), added into y: y (n, c, (h-1)/s+1,
+ * (w-1)/s+1) += x[:, :, ::s, ::s] (the IR shortcut when channels match).
+ * Backward scatters dy back to the same positions. */
+void lc_subsample_add(float *y, const float *x, int n, int c, int h, int w, int s);
+
+/* Rows of x (n, d) to unit length: norm[i] = ||x_i|| (summed in double),
+ * y_i = x_i / norm[i] (no epsilon: the reference's l2_norm divides by the
+ * norm as it is). y may equal x. */
+void lc_l2norm_rows(float *y, float *norm, const float *x, int n, int d);
+
 /* concatenate k tensors (n, cs[i], hw) along C into y (n, sum cs, hw) */
 void lc_concat_forward(float *y, const float *const *xs, const int *cs, int k, int n, int hw);
 void lc_concat_backward(float *const *dxs, const float *dy, const int *cs, int k, int n, int hw);

@@ -3,6 +3,7 @@
  * (suite cuda, skipped with a message where no GPU is usable). */
 #include "act.h"
 #include "backend.h"
+#include "tensorops.h"
 #include "nnfix.h"
 
 Test(backend, device_names)
@@ -324,4 +325,29 @@ Test(cuda, conv2d_matches_cpu)
         gfree(&g, &gpu);
         nf_free();
     }
+}
+
+Test(cuda, tensor_arithmetic_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    const int n = 3, c = 8, h = 14, w = 13, s = 2, ho = (h - 1) / s + 1, wo = (w - 1) / s + 1, d = 512;
+    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ho * wo, nr = (size_t)n * d;
+    float *x = nf_randn(nx, 1, 1), *y = nf_randn(ny, 2, 1), *a = nf_randn(ny, 3, 1), *r = nf_randn(nr, 4, 1);
+    float *sum = nf_zeros(ny), *rn = nf_zeros(nr), *nm = nf_zeros((size_t)n);
+    float *gx = up(&g, &gpu, x, nx), *gy = up(&g, &gpu, y, ny), *ga = up(&g, &gpu, a, ny), *gr = up(&g, &gpu, r, nr);
+    float *gsum = up(&g, &gpu, sum, ny), *grn = up(&g, &gpu, rn, nr), *gnm = up(&g, &gpu, nm, (size_t)n);
+    cr_assert_eq(lc_op_add(&gpu, gsum, gy, ga, ny, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_op_subsample_add(&gpu, gy, gx, n, c, h, w, s, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_op_l2norm_rows(&gpu, grn, gnm, gr, n, d, &err), 0, "%s", err.msg);
+    lc_add_forward(sum, y, a, ny);
+    lc_subsample_add(y, x, n, c, h, w, s);
+    lc_l2norm_rows(rn, nm, r, n, d);
+    cr_expect(!memcmp(down(&gpu, gsum, ny), sum, ny * 4), "add: not bit-identical");
+    cr_expect(!memcmp(down(&gpu, gy, ny), y, ny * 4), "subsample add: not bit-identical");
+    nf_close(down(&gpu, gnm, (size_t)n), nm, (size_t)n, 1e-6f, 0, "l2 norms");
+    nf_close(down(&gpu, grn, nr), rn, nr, 1e-6f, 1e-7f, "l2-normalised rows");
+    gfree(&g, &gpu);
+    nf_free();
 }

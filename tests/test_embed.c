@@ -5,6 +5,7 @@
  * normalisation; a Lightning checkpoint's head kernel. */
 #include <stdlib.h>
 
+#include "backend.h"
 #include "checkpoint.h"
 #include "embed.h"
 #include "ir.h"
@@ -18,7 +19,8 @@ static double rel_err(const float *a, const float *b, size_t n)
     return sqrt(num / den);
 }
 
-static void check_file(const char *path)
+/* d NULL: lc_embed on the CPU model; else lc_embed_dev on a copy on d */
+static void check_file_on(const char *path, const struct lc_device *d)
 {
     struct lc_ir *m;
     struct lc_err err;
@@ -39,17 +41,39 @@ static void check_file(const char *path)
     lc_normalize_u8_forward(x, img.data, &nz);
     const char *want_e[2] = {"ckpt/ir18_emb.npy", "ckpt/ir18_emb_flip.npy"},
                *want_n[2] = {"ckpt/ir18_norm.npy", "ckpt/ir18_norm_flip.npy"};
+    struct lc_ir_dev *g = NULL;
+    if (d) cr_assert_eq(lc_ir_dev_create(&g, m, d, &err), 0, "%s", err.msg);
     for (int flip = 0; flip < 2; flip++) {
-        lc_embed(m, emb, norm, x, n, flip, ws);
+        if (g) cr_assert_eq(lc_embed_dev(g, emb, norm, x, n, flip, ws, &err), 0, "%s", err.msg);
+        else lc_embed(m, emb, norm, x, n, flip, ws);
         struct tu_array we = tu_fixture(want_e[flip]), wn = tu_fixture(want_n[flip]);
         double e = rel_err(emb, we.data, (size_t)n * 512), nn = rel_err(norm, wn.data, (size_t)n);
         cr_expect_lt(e, 1e-4, "%s, flip %d: embeddings off by %.3g (relative, L2)", path, flip, e);
         cr_expect_lt(nn, 1e-4, "%s, flip %d: norms off by %.3g", path, flip, nn);
         tu_free(&we), tu_free(&wn);
     }
+    lc_ir_dev_free(g);
     free(x), free(emb), free(norm), free(ws);
     tu_free(&img);
     lc_ir_free(m);
+}
+
+static void check_file(const char *path) { check_file_on(path, NULL); }
+
+/* the op-by-op device path (lc_ir_dev) with flip fusion, on the CPU device */
+Test(embed, device_path_gives_pytorch_embeddings, .timeout = 120)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_file_on("tests/fixtures/ckpt/ir18_lightning.ckpt", &cpu);
+}
+
+Test(cuda, embed_gives_pytorch_embeddings, .timeout = 120)
+{
+    char why[256] = "";
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    check_file_on("tests/fixtures/ckpt/ir18_lightning.ckpt", &gpu);
 }
 
 Test(embed, pytorch_state_dict_gives_pytorch_embeddings, .timeout = 120)

@@ -7,6 +7,7 @@
  * committed. */
 #include <stdlib.h>
 
+#include "backend.h"
 #include "ir.h"
 #include "optim.h"
 #include "params.h"
@@ -279,4 +280,42 @@ Test(ir, inference_sees_weight_changes, .timeout = 300)
     cr_expect_eq(memcmp(s.emb, t.emb, (size_t)s.n * 512 * 4), 0, "equal to a model built with those weights");
     lc_ir_free(fresh);
     release(&s), release(&t);
+}
+
+/* The eval forward through the device seam (lc_ir_dev) on device d against
+ * PyTorch's embeddings, for the whole batch and for its first 3 images. */
+static void check_device_path(const struct lc_device *d)
+{
+    struct setup s = make();
+    struct tu_array emb = tu_fixture("ir/emb_eval.npy"), norm = tu_fixture("ir/norm_eval.npy");
+    struct lc_ir_dev *g;
+    struct lc_err err;
+    cr_assert_eq(lc_ir_dev_create(&g, s.m, d, &err), 0, "%s", err.msg);
+    for (int n = s.n; n >= 3; n -= s.n - 3) {
+        memset(s.emb, 0, (size_t)s.n * 512 * 4);
+        cr_assert_eq(lc_ir_dev_forward(g, s.emb, s.norm, s.x, n, &err), 0, "%s", err.msg);
+        double e = rel_err(s.emb, emb.data, (size_t)n * 512), nn = rel_err(s.norm, norm.data, (size_t)n);
+        cr_expect_lt(e, 1e-4, "%d images: embedding: relative error (L2 norm) %.3g", n, e);
+        cr_expect_lt(nn, 1e-4, "%d images: norm: relative error %.3g", n, nn);
+        if (n == 3) break;
+    }
+    cr_expect_neq(lc_ir_dev_forward(g, s.emb, s.norm, s.x, s.n + 1, &err), 0, "more images than the batch");
+    lc_ir_dev_free(g);
+    tu_free(&emb), tu_free(&norm);
+    release(&s);
+}
+
+Test(ir, device_path_on_the_cpu_matches_torch, .timeout = 300)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_device_path(&cpu);
+}
+
+Test(cuda, ir18_inference_matches_torch, .timeout = 300)
+{
+    char why[256] = "";
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    check_device_path(&gpu);
 }

@@ -69,11 +69,7 @@ int main(int argc, char **argv)
     struct lc_err err;
     struct lc_device dev;
     if (lc_device_parse(&dev, o.device, &err)) lc_tool_usage(tool.name, "%s", err.msg);
-    if (dev.type != LC_DEVICE_CPU) {
-        if (lc_device_open(&dev, &err)) lc_tool_fail(&err);
-        lc_errf(&err, LC_EUNSUPPORTED, NULL, -1, -1, "embedding on %s is not implemented yet: use --device cpu", o.device);
-        lc_tool_fail(&err);
-    }
+    if (dev.type != LC_DEVICE_CPU && lc_device_open(&dev, &err)) lc_tool_fail(&err);
     lc_threads_set(o.threads);
     struct lc_ckpt_info info = {0};
     if (o.model && lc_ckpt_peek(o.model, &info, &err)) lc_tool_fail(&err);
@@ -88,6 +84,9 @@ int main(int argc, char **argv)
     } else if (lc_ckpt_load(o.model, lc_ir_params(m), NULL, NULL, NULL, LC_CKPT_WEIGHTS_ONLY, &err)) {
         lc_tool_fail(&err);
     }
+    /* on a GPU: a device copy of the weights, the CPU model kept for its shapes */
+    struct lc_ir_dev *gm = NULL;
+    if (dev.type != LC_DEVICE_CPU && lc_ir_dev_create(&gm, m, &dev, &err)) lc_tool_fail(&err);
     struct lc_reader *r;
     if (lc_reader_open(&r, o.input, &err) || lc_reader_expect_kind(r, LC_KIND_IMAGES, &err)) lc_tool_fail(&err);
     char *meta = NULL, arch[16];
@@ -160,7 +159,12 @@ int main(int argc, char **argv)
             done = 1;
         }
         if (n == B || (done && n)) {
-            lc_embed(m, emb, norm, x, n, !o.no_flip, ws);
+            if (!gm) {
+                lc_embed(m, emb, norm, x, n, !o.no_flip, ws);
+            } else if (lc_embed_dev(gm, emb, norm, x, n, !o.no_flip, ws, &err)) {
+                lc_writer_abort(w);
+                lc_tool_fail(&err);
+            }
             for (int k = 0; k < n; k++) {
                 uint32_t dims[1] = {512};
                 struct lc_record out = {.key = keys[k], .labels = labels + (size_t)k * 8, .n_labels = nlab[k],
@@ -180,6 +184,7 @@ int main(int argc, char **argv)
     if (lc_writer_close(w, &err)) lc_tool_fail(&err);
     for (int k = 0; k < B; k++) free(keys[k]);
     free(keys), free(labels), free(nlab), free(x), free(emb), free(norm), free(ws);
+    lc_ir_dev_free(gm);
     lc_image_release(&img);
     lc_image_decoder_free(dec);
     lc_reader_free(r);

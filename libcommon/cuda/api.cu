@@ -28,5 +28,8 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->linear_backward = lc_linear_backward_cuda;
     api->conv2d_forward = lc_conv2d_forward_cuda;
     api->conv2d_backward = lc_conv2d_backward_cuda;
+    api->add_forward = lc_add_forward_cuda;
+    api->subsample_add = lc_subsample_add_cuda;
+    api->l2norm_rows = lc_l2norm_rows_cuda;
     return 0;
 }

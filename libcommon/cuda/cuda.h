@@ -14,6 +14,7 @@
 #include "../linear.h"
 #include "../normalize.h"
 #include "../optim.h"
+#include "../tensorops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,6 +65,11 @@ struct lc_cuda_api {
                           void *stream, struct lc_err *err);
     int (*conv2d_backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                            const struct lc_conv2d *p, void *stream, struct lc_err *err);
+    /* ops.cu: tensor arithmetic */
+    int (*add_forward)(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err);
+    int (*subsample_add)(float *y, const float *x, int n, int c, int h, int w, int s, void *stream,
+                         struct lc_err *err);
+    int (*l2norm_rows)(float *y, float *norm, const float *x, int n, int d, void *stream, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -103,6 +109,10 @@ int lc_conv2d_forward_cuda(float *y, const float *x, const float *w, const float
                            void *stream, struct lc_err *err);
 int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                             const struct lc_conv2d *p, void *stream, struct lc_err *err);
+int lc_add_forward_cuda(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err);
+int lc_subsample_add_cuda(float *y, const float *x, int n, int c, int h, int w, int s, void *stream,
+                          struct lc_err *err);
+int lc_l2norm_rows_cuda(float *y, float *norm, const float *x, int n, int d, void *stream, struct lc_err *err);
 
 #ifdef __cplusplus
 }

@@ -225,3 +225,60 @@ extern "C" int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n
     sgd<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(p, buf, g, (long)n, *a);
     return launched(err, "sgd update");
 }
+
+// ---- tensor arithmetic (tensorops.h)
+
+static __global__ void add(float *y, const float *a, const float *b, long n)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        y[i] = a[i] + b[i];
+}
+
+static __global__ void subsample_add(float *y, const float *x, long total, int h, int w, int s, int ho, int wo)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        long nc = i / ((long)ho * wo);
+        int r = (int)(i % ((long)ho * wo)), oi = r / wo, oj = r % wo;
+        y[i] += x[nc * h * w + (long)oi * s * w + (long)oj * s];
+    }
+}
+
+// one block per row; the sum of squares in double, in a fixed tree
+static __global__ void l2norm_rows(float *y, float *norm, const float *x, int d)
+{
+    __shared__ double s[THREADS];
+    const float *r = x + (long)blockIdx.x * d;
+    double acc = 0;
+    for (int k = threadIdx.x; k < d; k += THREADS) acc += (double)r[k] * r[k];
+    s[threadIdx.x] = acc;
+    block_sum(s);
+    float nm = (float)sqrt(s[0]);
+    __syncthreads();
+    if (threadIdx.x == 0) norm[blockIdx.x] = nm;
+    for (int k = threadIdx.x; k < d; k += THREADS) y[(long)blockIdx.x * d + k] = __fdiv_rn(r[k], nm);
+}
+
+extern "C" int lc_add_forward_cuda(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    add<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, a, b, (long)n);
+    return launched(err, "add");
+}
+
+extern "C" int lc_subsample_add_cuda(float *y, const float *x, int n, int c, int h, int w, int s, void *stream,
+                                     struct lc_err *err)
+{
+    int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
+    long total = (long)n * c * ho * wo;
+    if (total == 0) return 0;
+    subsample_add<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, h, w, s, ho, wo);
+    return launched(err, "subsample add");
+}
+
+extern "C" int lc_l2norm_rows_cuda(float *y, float *norm, const float *x, int n, int d, void *stream,
+                                   struct lc_err *err)
+{
+    if (n == 0) return 0;
+    l2norm_rows<<<n, THREADS, 0, (cudaStream_t)stream>>>(y, norm, x, d);
+    return launched(err, "l2 norm");
+}

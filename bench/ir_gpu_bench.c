@@ -1,0 +1,85 @@
+/* ir_gpu_bench: IR-50 inference on a GPU through the device seam
+ * (lc_ir_dev: cuDNN convolutions, float32 with FMA math), batch 256, 112x112,
+ * in images/s, against PyTorch eager float32 (TF32 off) on the same GPU in
+ * the same run when /usr/bin/python3 has CUDA-enabled torch (bench/ir_peer.py
+ * ... cuda). Skips with a message where no GPU is usable. Part of
+ * `make gpu-check`.
+ * Usage: ir_gpu_bench [batch] [repeats]. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "ir.h"
+#include "rng.h"
+#include "tool.h"
+
+int main(int argc, char **argv)
+{
+    lc_tool_init("ir_gpu_bench");
+    int batch = argc > 1 ? atoi(argv[1]) : 256, reps = argc > 2 ? atoi(argv[2]) : 5;
+    if (batch < 1 || reps < 1) {
+        fprintf(stderr, "usage: ir_gpu_bench [batch] [repeats]\n");
+        return 2;
+    }
+    char why[256] = "";
+    if (lc_backend_cuda_devices(why, sizeof why) == 0) {
+        printf("ir_gpu_bench: skipped: no usable GPU (%s)\n", why);
+        return 0;
+    }
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    struct lc_err err;
+    struct lc_ir *m;
+    struct lc_ir_dev *g;
+    if (lc_ir_create(&m, 50, batch, 0, &err)) lc_tool_fail(&err);
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 1);
+    lc_ir_init_weights(m, &rng);
+    double t0 = lc_now();
+    if (lc_ir_dev_create(&g, m, &gpu, &err)) lc_tool_fail(&err);
+    double t_up = lc_now() - t0;
+    size_t nx = (size_t)batch * 3 * 112 * 112;
+    float *x = malloc(nx * 4), *emb = malloc((size_t)batch * 512 * 4), *norm = malloc((size_t)batch * 4);
+    for (size_t i = 0; i < nx; i++) x[i] = 2 * lc_rng_uniform(&rng) - 1;
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) { /* the first run warms up (cuDNN's algorithm search, allocations) */
+        t0 = lc_now();
+        if (lc_ir_dev_forward(g, emb, norm, x, batch, &err)) lc_tool_fail(&err);
+        double t = lc_now() - t0;
+        if (r && t < best) best = t;
+    }
+    double ours = batch / best;
+    /* PyTorch on the same GPU */
+    char self[4096], py[4200], cmd[4400];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[k > 0 ? k : 0] = 0;
+    const char *dir = getenv("LC_BENCH_DIR");
+    if (dir) {
+        snprintf(py, sizeof py, "%s/ir_peer.py", dir);
+    } else {
+        snprintf(py, sizeof py, "%s", self);
+        for (int up = 0; up < 4; up++) {
+            char *slash = strrchr(py, '/');
+            if (slash) *slash = 0;
+        }
+        strncat(py, "/bench/ir_peer.py", sizeof py - strlen(py) - 1);
+    }
+    double torch_ips = -1;
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' infer 8 %d %d 50 cuda 2>/dev/null", py, reps, batch);
+    FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
+    if (f) {
+        if (fscanf(f, "%lf", &torch_ips) != 1) torch_ips = -1;
+        pclose(f);
+    }
+    printf("ir_gpu_bench: IR-50 inference, batch %d, float32 (weights uploaded and folded in %.2f s)\n", batch, t_up);
+    printf("  ours (lc_ir_dev, cuDNN FMA math)  %9.1f img/s\n", ours);
+    if (torch_ips > 0)
+        printf("  PyTorch eager float32, TF32 off   %9.1f img/s   ratio %.2f\n", torch_ips, ours / torch_ips);
+    else
+        printf("  PyTorch peer unavailable (no CUDA-enabled torch for /usr/bin/python3)\n");
+    lc_ir_dev_free(g);
+    lc_ir_free(m);
+    free(x), free(emb), free(norm);
+    return 0;
+}
