@@ -1,8 +1,8 @@
 /* ir_gpu_bench: IR-50 inference on a GPU through the device seam
  * (lc_ir_dev: cuDNN convolutions, float32 with FMA math), batch 256, 112x112,
  * in images/s, against PyTorch eager float32 (TF32 off) on the same GPU in
- * the same run when /usr/bin/python3 has CUDA-enabled torch (bench/ir_peer.py
- * ... cuda). Skips with a message where no GPU is usable. Part of
+ * the same run when Python ($LC_PYTHON, default /usr/bin/python3) has
+ * CUDA-enabled torch (bench/ir_peer.py ... cuda). Skips with a message where no GPU is usable. Part of
  * `make gpu-check`.
  * Usage: ir_gpu_bench [batch] [repeats]. */
 #include <stdio.h>
@@ -66,7 +66,8 @@ int main(int argc, char **argv)
         strncat(py, "/bench/ir_peer.py", sizeof py - strlen(py) - 1);
     }
     double torch_ips = -1;
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' infer 8 %d %d 50 cuda 2>/dev/null", py, reps, batch);
+    const char *python = getenv("LC_PYTHON") ? getenv("LC_PYTHON") : "/usr/bin/python3";
+    snprintf(cmd, sizeof cmd, "'%s' '%s' infer 8 %d %d 50 cuda 2>/dev/null", python, py, reps, batch);
     FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
     if (f) {
         if (fscanf(f, "%lf", &torch_ips) != 1) torch_ips = -1;
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
     if (torch_ips > 0)
         printf("  PyTorch eager float32, TF32 off   %9.1f img/s   ratio %.2f\n", torch_ips, ours / torch_ips);
     else
-        printf("  PyTorch peer unavailable (no CUDA-enabled torch for /usr/bin/python3)\n");
+        printf("  PyTorch peer unavailable (no CUDA-enabled torch for %s)\n", python);
     lc_ir_dev_free(g);
     lc_ir_free(m);
     free(x), free(emb), free(norm);
