@@ -21,6 +21,7 @@
 
 #include "ir.h"
 #include "optim.h"
+#include "peer.h"
 #include "params.h"
 #include "rng.h"
 #include "threads.h"
@@ -109,24 +110,6 @@ static double run_child(char *const argv[], long *rss)
     return atof(buf);
 }
 
-/* The PyTorch peer: bench/ir_peer.py, found from $LC_BENCH_DIR or beside
- * the build tree (build/<variant>/bench/ir_bench -> bench/ir_peer.py). */
-static void peer_path(char *py, size_t cap, const char *self)
-{
-    const char *dir = getenv("LC_BENCH_DIR");
-    if (dir) {
-        snprintf(py, cap, "%s/ir_peer.py", dir);
-        return;
-    }
-    snprintf(py, cap, "%s", self);
-    for (int up = 0; up < 4; up++) {
-        char *slash = strrchr(py, '/');
-        if (slash) *slash = 0;
-    }
-    size_t k = strlen(py);
-    snprintf(py + k, cap - k, "/bench/ir_peer.py");
-}
-
 int main(int argc, char **argv)
 {
     lc_tool_init("ir_bench");
@@ -144,7 +127,7 @@ int main(int argc, char **argv)
     ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
     self[k > 0 ? k : 0] = 0;
     char py[4200];
-    peer_path(py, sizeof py, self);
+    bench_peer_path(py, sizeof py, "ir_peer.py");
     if (access(py, R_OK)) {
         fprintf(stderr, "ir_bench: %s: the PyTorch peer is missing (set LC_BENCH_DIR)\n", py);
         return 1;

@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "ir.h"
+#include "peer.h"
 #include "rng.h"
 #include "tool.h"
 
@@ -51,20 +52,8 @@ int main(int argc, char **argv)
     }
     double ours = batch / best;
     /* PyTorch on the same GPU */
-    char self[4096], py[4200], cmd[4400];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[k > 0 ? k : 0] = 0;
-    const char *dir = getenv("LC_BENCH_DIR");
-    if (dir) {
-        snprintf(py, sizeof py, "%s/ir_peer.py", dir);
-    } else {
-        snprintf(py, sizeof py, "%s", self);
-        for (int up = 0; up < 4; up++) {
-            char *slash = strrchr(py, '/');
-            if (slash) *slash = 0;
-        }
-        strncat(py, "/bench/ir_peer.py", sizeof py - strlen(py) - 1);
-    }
+    char py[4200], cmd[4400];
+    bench_peer_path(py, sizeof py, "ir_peer.py");
     double torch_ips = -1;
     const char *python = getenv("LC_PYTHON") ? getenv("LC_PYTHON") : "/usr/bin/python3";
     snprintf(cmd, sizeof cmd, "'%s' '%s' infer 8 %d %d 50 cuda 2>/dev/null", python, py, reps, batch);

@@ -548,16 +548,21 @@ static size_t wino_ws(const struct lc_conv2d *p)
 /* Row r of U (16, rows, cols) from 3x3 kernels g: U[xi][r][c] = (G g G^T)[xi]
  * with g = w[r][c] (forward) or w[c][r] rotated by 180 degrees (dx);
  * vectorised across c (strided loads, contiguous stores). */
+/* g = the 3x3 kernel at row r, column c of U: w[r][c] (forward) or w[c][r]
+ * rotated by 180 degrees (dx); w is (rows, cols, 3, 3) or (cols, rows, 3, 3) */
+static inline void wino_kernel(float g[9], const float *w, int r, int c, int rows, int cols, int dx)
+{
+    const float *k = dx ? w + ((size_t)c * rows + r) * 9 : w + ((size_t)r * cols + c) * 9;
+    for (int i = 0; i < 9; i++) g[i] = dx ? k[8 - i] : k[i];
+}
+
 LC_CLONES static void wino_filter_row(float *U, size_t plane, const float *w, int r, int rows, int cols, int dx)
 {
     float *u = U + (size_t)r * cols;
-    size_t step = dx ? (size_t)rows * 9 : 9;
-    const float *k0 = dx ? w + (size_t)r * 9 : w + (size_t)r * cols * 9;
 LC_SIMD /* (gathers) */
     for (int c = 0; c < cols; c++) {
-        const float *k = k0 + (size_t)c * step;
         float g[9], t[4][3];
-        for (int i = 0; i < 9; i++) g[i] = dx ? k[8 - i] : k[i];
+        wino_kernel(g, w, r, c, rows, cols, dx);
         for (int b = 0; b < 3; b++) {
             t[0][b] = g[b];
             t[1][b] = 0.5f * (g[b] + g[3 + b] + g[6 + b]);
@@ -578,13 +583,10 @@ LC_SIMD /* (gathers) */
 LC_CLONES static void wino4_filter_row(float *U, size_t plane, const float *w, int r, int rows, int cols, int dx)
 {
     float *u = U + (size_t)r * cols;
-    size_t step = dx ? (size_t)rows * 9 : 9;
-    const float *k0 = dx ? w + (size_t)r * 9 : w + (size_t)r * cols * 9;
 LC_SIMD /* (gathers) */
     for (int c = 0; c < cols; c++) {
-        const float *k = k0 + (size_t)c * step;
         float g[9], t[6][3];
-        for (int i = 0; i < 9; i++) g[i] = dx ? k[8 - i] : k[i];
+        wino_kernel(g, w, r, c, rows, cols, dx);
         for (int b = 0; b < 3; b++) {
             float g0 = g[b], g1 = g[3 + b], g2 = g[6 + b];
             t[0][b] = g0 * (1.0f / 4);
