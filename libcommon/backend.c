@@ -238,6 +238,19 @@ int lc_device_sync(const struct lc_device *d, struct lc_err *err)
     return 0;
 }
 
+int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_err *err)
+{
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) {
+        const struct lc_cuda_api *api = cuda_or_err(err);
+        return api ? api->memset0(p, bytes, NULL, err) : LC_EUNSUPPORTED;
+    }
+#endif
+    if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
+    memset(p, 0, bytes);
+    return 0;
+}
+
 /* ---- op dispatch ---- */
 
 int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
@@ -361,4 +374,69 @@ int lc_op_l2norm_rows(const struct lc_device *d, float *y, float *norm, const fl
                       struct lc_err *err)
 {
     DISPATCH(d, err, api->l2norm_rows(y, norm, x, n, dim, NULL, err), lc_l2norm_rows(y, norm, x, n, dim));
+}
+
+int lc_op_subsample_backward(const struct lc_device *d, float *dx, const float *dy, int n, int c, int h, int w, int s,
+                             struct lc_err *err)
+{
+    DISPATCH(d, err, api->subsample_backward(dx, dy, n, c, h, w, s, NULL, err), lc_subsample_backward(dx, dy, n, c, h, w, s));
+}
+
+int lc_op_l2norm_rows_backward(const struct lc_device *d, float *dx, const float *dy, const float *dnorm,
+                               const float *y, const float *norm, int n, int dim, struct lc_err *err)
+{
+    DISPATCH(d, err, api->l2norm_rows_backward(dx, dy, dnorm, y, norm, n, dim, NULL, err),
+             lc_l2norm_rows_backward(dx, dy, dnorm, y, norm, n, dim));
+}
+
+int lc_op_dropout_mask(const struct lc_device *d, uint8_t *mask, size_t n, float p, uint64_t key, struct lc_err *err)
+{
+    DISPATCH(d, err, api->dropout_mask(mask, n, p, key, NULL, err), lc_dropout_mask_keyed(mask, n, p, key));
+}
+
+int lc_op_dropout_apply(const struct lc_device *d, float *y, const float *x, const uint8_t *mask, size_t n, float p,
+                        struct lc_err *err)
+{
+    DISPATCH(d, err, api->dropout_apply(y, x, mask, n, p, NULL, err), lc_dropout_apply(y, x, mask, n, p));
+}
+
+int lc_op_dropout_backward(const struct lc_device *d, float *dx, const float *dy, const uint8_t *mask, size_t n,
+                           float p, struct lc_err *err)
+{
+    DISPATCH(d, err, api->dropout_backward(dx, dy, mask, n, p, NULL, err), lc_dropout_backward(dx, dy, mask, n, p));
+}
+
+int lc_op_margin_logits(const struct lc_device *d, float *logits, float *cos, const float *scaler, const float *emb,
+                        const float *kernel, const int64_t *labels, const struct lc_margin *p, float *ws,
+                        struct lc_err *err)
+{
+    DISPATCH(d, err, api->margin_logits(logits, cos, scaler, emb, kernel, labels, p, ws, NULL, err),
+             lc_margin_logits(logits, cos, scaler, emb, kernel, labels, p, ws));
+}
+
+int lc_op_margin_backward(const struct lc_device *d, float *demb, float *dkernel, const float *dlogits,
+                          const float *emb, const int64_t *labels, const struct lc_margin *p, float *ws,
+                          struct lc_err *err)
+{
+    DISPATCH(d, err, api->margin_backward(demb, dkernel, dlogits, emb, labels, p, ws, NULL, err),
+             lc_margin_backward(demb, dkernel, dlogits, NULL, NULL, emb, NULL, labels, p, ws));
+}
+
+int lc_op_cross_entropy_rows(const struct lc_device *d, float *prob, float *row_loss, const float *logits,
+                             const int64_t *labels, int n, int c, float smoothing, struct lc_err *err)
+{
+    DISPATCH(d, err, api->cross_entropy_rows(prob, row_loss, logits, labels, n, c, smoothing, NULL, err),
+             lc_cross_entropy_rows(prob, row_loss, logits, labels, n, c, smoothing));
+}
+
+int lc_op_cross_entropy_backward(const struct lc_device *d, float *dlogits, const float *prob, const int64_t *labels,
+                                 int n, int c, float smoothing, float scale, struct lc_err *err)
+{
+    DISPATCH(d, err, api->cross_entropy_backward(dlogits, prob, labels, n, c, smoothing, scale, NULL, err),
+             lc_cross_entropy_backward(dlogits, prob, labels, n, c, smoothing, scale));
+}
+
+int lc_op_argmax_rows(const struct lc_device *d, int32_t *idx, const float *x, int n, int c, struct lc_err *err)
+{
+    DISPATCH(d, err, api->argmax_rows(idx, x, n, c, NULL, err), lc_argmax_rows(idx, x, n, c));
 }

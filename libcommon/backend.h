@@ -10,10 +10,13 @@
 
 #include "bn.h"
 #include "conv2d.h"
+#include "dropout.h"
 #include "err.h"
 #include "linear.h"
+#include "margin.h"
 #include "normalize.h"
 #include "optim.h"
+#include "softmax.h"
 #include "tensorops.h"
 
 enum lc_device_type { LC_DEVICE_CPU = 0, LC_DEVICE_CUDA = 1 };
@@ -45,6 +48,8 @@ int lc_device_upload(const struct lc_device *d, void *dst, const void *src, size
 int lc_device_download(const struct lc_device *d, void *dst, const void *src, size_t bytes,
                        struct lc_err *err);
 int lc_device_sync(const struct lc_device *d, struct lc_err *err);
+/* Set bytes of device memory to zero (asynchronous on a GPU). */
+int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_err *err);
 
 /* ---- ops (pointers live on d) ----
  * Each runs the CPU function of the same name on the CPU and its CUDA twin
@@ -82,5 +87,33 @@ int lc_op_subsample_add(const struct lc_device *d, float *y, const float *x, int
                         struct lc_err *err);
 int lc_op_l2norm_rows(const struct lc_device *d, float *y, float *norm, const float *x, int n, int dim,
                       struct lc_err *err);
+
+/* Training's remaining ops: the backward of the shortcut and of the
+ * embedding normalisation, dropout (the mask drawn on d from a key the
+ * host draws), the margin head's logits (scaler: AdaFace's, from
+ * lc_margin_scaler, on d; labels int64 on d; ws: lc_margin_workspace(p)
+ * floats on d, passed unchanged to backward) and backward, cross-entropy
+ * per row, and the arg-max of rows (predictions). */
+int lc_op_subsample_backward(const struct lc_device *d, float *dx, const float *dy, int n, int c, int h, int w, int s,
+                             struct lc_err *err);
+int lc_op_l2norm_rows_backward(const struct lc_device *d, float *dx, const float *dy, const float *dnorm,
+                               const float *y, const float *norm, int n, int dim, struct lc_err *err);
+/* the mask for a key (lc_dropout_mask_keyed), drawn on d */
+int lc_op_dropout_mask(const struct lc_device *d, uint8_t *mask, size_t n, float p, uint64_t key, struct lc_err *err);
+int lc_op_dropout_apply(const struct lc_device *d, float *y, const float *x, const uint8_t *mask, size_t n, float p,
+                        struct lc_err *err);
+int lc_op_dropout_backward(const struct lc_device *d, float *dx, const float *dy, const uint8_t *mask, size_t n,
+                           float p, struct lc_err *err);
+int lc_op_margin_logits(const struct lc_device *d, float *logits, float *cos, const float *scaler, const float *emb,
+                        const float *kernel, const int64_t *labels, const struct lc_margin *p, float *ws,
+                        struct lc_err *err);
+int lc_op_margin_backward(const struct lc_device *d, float *demb, float *dkernel, const float *dlogits,
+                          const float *emb, const int64_t *labels, const struct lc_margin *p, float *ws,
+                          struct lc_err *err);
+int lc_op_cross_entropy_rows(const struct lc_device *d, float *prob, float *row_loss, const float *logits,
+                             const int64_t *labels, int n, int c, float smoothing, struct lc_err *err);
+int lc_op_cross_entropy_backward(const struct lc_device *d, float *dlogits, const float *prob, const int64_t *labels,
+                                 int n, int c, float smoothing, float scale, struct lc_err *err);
+int lc_op_argmax_rows(const struct lc_device *d, int32_t *idx, const float *x, int n, int c, struct lc_err *err);
 
 #endif

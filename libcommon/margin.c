@@ -55,9 +55,35 @@ static struct ws carve(const struct lc_margin *p, float *ws)
     return w;
 }
 
-void lc_margin_forward(float *logits, float *cos, float *scaler, struct lc_margin_stats *st, const float *emb,
-                       const float *norm, const float *kernel, const int64_t *labels, const struct lc_margin *p,
-                       int train, float *ws)
+void lc_margin_scaler(float *scaler, struct lc_margin_stats *st, const float *norm, const struct lc_margin *p,
+                      int train)
+{
+    if (p->kind != LC_MARGIN_ADAFACE) return;
+    const int N = p->n;
+    double mean = 0, var = 0;
+    for (int i = 0; i < N; i++) {
+        float x = norm[i] < 0.001f ? 0.001f : norm[i] > 100.0f ? 100.0f : norm[i];
+        mean += x;
+    }
+    mean /= N;
+    for (int i = 0; i < N; i++) {
+        float x = norm[i] < 0.001f ? 0.001f : norm[i] > 100.0f ? 100.0f : norm[i];
+        var += (x - mean) * (x - mean);
+    }
+    double std = N > 1 ? sqrt(var / (N - 1)) : NAN; /* torch.std: unbiased (NaN for one sample) */
+    if (train) {
+        st->batch_mean = (float)mean * p->t_alpha + (1 - p->t_alpha) * st->batch_mean;
+        st->batch_std = (float)std * p->t_alpha + (1 - p->t_alpha) * st->batch_std;
+    }
+    for (int i = 0; i < N; i++) {
+        float x = norm[i] < 0.001f ? 0.001f : norm[i] > 100.0f ? 100.0f : norm[i];
+        float ms = (x - st->batch_mean) / (st->batch_std + p->eps) * p->h;
+        scaler[i] = ms < -1 ? -1 : ms > 1 ? 1 : ms;
+    }
+}
+
+void lc_margin_logits(float *logits, float *cos, const float *scaler, const float *emb, const float *kernel,
+                      const int64_t *labels, const struct lc_margin *p, float *ws)
 {
     const int N = p->n, D = p->d, C = p->classes;
     struct ws w = carve(p, ws);
@@ -79,28 +105,6 @@ void lc_margin_forward(float *logits, float *cos, float *scaler, struct lc_margi
         cos[i] = v < lo ? lo : v > hi ? hi : v;
         logits[i] = p->s * cos[i];
     }
-    if (p->kind == LC_MARGIN_ADAFACE) {
-        double mean = 0, var = 0;
-        for (int i = 0; i < N; i++) {
-            float x = norm[i] < 0.001f ? 0.001f : norm[i] > 100.0f ? 100.0f : norm[i];
-            mean += x;
-        }
-        mean /= N;
-        for (int i = 0; i < N; i++) {
-            float x = norm[i] < 0.001f ? 0.001f : norm[i] > 100.0f ? 100.0f : norm[i];
-            var += (x - mean) * (x - mean);
-        }
-        double std = N > 1 ? sqrt(var / (N - 1)) : NAN; /* torch.std: unbiased (NaN for one sample) */
-        if (train) {
-            st->batch_mean = (float)mean * p->t_alpha + (1 - p->t_alpha) * st->batch_mean;
-            st->batch_std = (float)std * p->t_alpha + (1 - p->t_alpha) * st->batch_std;
-        }
-        for (int i = 0; i < N; i++) {
-            float x = norm[i] < 0.001f ? 0.001f : norm[i] > 100.0f ? 100.0f : norm[i];
-            float ms = (x - st->batch_mean) / (st->batch_std + p->eps) * p->h;
-            scaler[i] = ms < -1 ? -1 : ms > 1 ? 1 : ms;
-        }
-    }
     for (int i = 0; i < N; i++) {
         size_t at = (size_t)i * C + (size_t)labels[i];
         float c = cos[at];
@@ -120,6 +124,14 @@ void lc_margin_forward(float *logits, float *cos, float *scaler, struct lc_margi
         int passes = t >= p->eps && t <= pi - p->eps;
         w.tfac[i] = passes ? sinf(tc) / sqrtf(1 - c * c) : 0.0f;
     }
+}
+
+void lc_margin_forward(float *logits, float *cos, float *scaler, struct lc_margin_stats *st, const float *emb,
+                       const float *norm, const float *kernel, const int64_t *labels, const struct lc_margin *p,
+                       int train, float *ws)
+{
+    lc_margin_scaler(scaler, st, norm, p, train);
+    lc_margin_logits(logits, cos, scaler, emb, kernel, labels, p, ws);
 }
 
 void lc_margin_backward(float *demb, float *dkernel, const float *dlogits, const float *cos, const float *scaler,

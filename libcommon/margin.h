@@ -55,6 +55,14 @@ size_t lc_margin_workspace(const struct lc_margin *p);
 void lc_margin_forward(float *logits, float *cos, float *scaler, struct lc_margin_stats *st, const float *emb,
                        const float *norm, const float *kernel, const int64_t *labels, const struct lc_margin *p,
                        int train, float *ws);
+/* lc_margin_forward in two parts, for devices: the AdaFace statistics and
+ * scaler from the norms (on the host: N values; does nothing for the other
+ * heads), then the logits, whose pointers may live on a device
+ * (lc_op_margin_logits) with the scaler copied there. */
+void lc_margin_scaler(float *scaler, struct lc_margin_stats *st, const float *norm, const struct lc_margin *p,
+                      int train);
+void lc_margin_logits(float *logits, float *cos, const float *scaler, const float *emb, const float *kernel,
+                      const int64_t *labels, const struct lc_margin *p, float *ws);
 /* demb += dlogits . d logits/d emb; dkernel += ... (through the column
  * normalisation); either may be NULL. cos, scaler and ws as forward left them. */
 void lc_margin_backward(float *demb, float *dkernel, const float *dlogits, const float *cos, const float *scaler,

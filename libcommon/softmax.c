@@ -126,6 +126,26 @@ double lc_cross_entropy_forward(float *prob, const float *logits, const int64_t 
     return counted ? total / counted : 0.0;
 }
 
+void lc_cross_entropy_rows(float *prob, float *row_loss, const float *logits, const int64_t *labels, int n, int c,
+                           float smoothing)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        const float *x = logits + (size_t)i * c;
+        float *p = prob + (size_t)i * c;
+        float mx = -INFINITY;
+        for (int k = 0; k < c; k++)
+            if (x[k] > mx) mx = x[k];
+        double s = 0, sum_x = 0;
+        for (int k = 0; k < c; k++) s += exp((double)x[k] - mx), sum_x += x[k];
+        double lse = mx + log(s);
+        for (int k = 0; k < c; k++) p[k] = (float)exp((double)x[k] - lse);
+        row_loss[i] = valid_label(labels[i], c)
+                          ? (float)((1.0 - smoothing) * (lse - x[labels[i]]) + smoothing * (lse - sum_x / c))
+                          : 0.0f;
+    }
+}
+
 void lc_cross_entropy_backward(float *dlogits, const float *prob, const int64_t *labels, int n, int c,
                                float smoothing, float scale)
 {

@@ -25,6 +25,11 @@ void lc_log_softmax_backward(float *dx, const float *dy, const float *y, int out
  * count as ignored; callers validate them (lc_cross_entropy_check). */
 double lc_cross_entropy_forward(float *prob, const float *logits, const int64_t *labels, int n, int c,
                                 float smoothing);
+/* The same per row, for devices: row_loss[i] the (smoothed) loss of row i
+ * (0 for rows that are not counted); the caller takes the mean over the
+ * rows it counts. */
+void lc_cross_entropy_rows(float *prob, float *row_loss, const float *logits, const int64_t *labels, int n, int c,
+                           float smoothing);
 /* dlogits += scale * d(mean loss)/d logits */
 void lc_cross_entropy_backward(float *dlogits, const float *prob, const int64_t *labels, int n, int c,
                                float smoothing, float scale);

@@ -22,6 +22,39 @@ void lc_subsample_add(float *y, const float *x, int n, int c, int h, int w, int 
                 y[(size_t)nc * ho * wo + (size_t)i * wo + j] += x[(size_t)nc * h * w + (size_t)i * s * w + (size_t)j * s];
 }
 
+void lc_subsample_backward(float *dx, const float *dy, int n, int c, int h, int w, int s)
+{
+    int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)n * c; nc++)
+        for (int i = 0; i < ho; i++)
+            for (int j = 0; j < wo; j++)
+                dx[(size_t)nc * h * w + (size_t)i * s * w + (size_t)j * s] += dy[(size_t)nc * ho * wo + (size_t)i * wo + j];
+}
+
+void lc_l2norm_rows_backward(float *dx, const float *dy, const float *dnorm, const float *y, const float *norm, int n,
+                             int d)
+{
+    for (int i = 0; i < n; i++) {
+        const float *e = y + (size_t)i * d, *de = dy + (size_t)i * d;
+        double dot = 0;
+        for (int k = 0; k < d; k++) dot += (double)de[k] * e[k];
+        float inv = 1.0f / norm[i], dn = dnorm ? dnorm[i] : 0.0f;
+        for (int k = 0; k < d; k++) dx[(size_t)i * d + k] = (de[k] - e[k] * (float)dot) * inv + dn * e[k];
+    }
+}
+
+void lc_argmax_rows(int32_t *idx, const float *x, int n, int c)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * c;
+        int best = 0;
+        for (int k = 1; k < c; k++)
+            if (r[k] > r[best]) best = k;
+        idx[i] = best;
+    }
+}
+
 void lc_l2norm_rows(float *y, float *norm, const float *x, int n, int d)
 {
     for (int i = 0; i < n; i++) {

@@ -12,6 +12,7 @@
 #define LC_TENSOROPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* y = a + b; y may equal a or b. Backward: both gradients are dy. */
 void lc_add_forward(float *y, const float *a, const float *b, size_t n);
@@ -25,11 +26,21 @@ void lc_scale_forward(float *y, const float *x, float s, size_t n);
  * (w-1)/s+1) += x[:, :, ::s, ::s] (the IR shortcut when channels match).
  * Backward scatters dy back to the same positions. */
 void lc_subsample_add(float *y, const float *x, int n, int c, int h, int w, int s);
+/* dx (n, c, h, w) += dy scattered back to the subsampled positions */
+void lc_subsample_backward(float *dx, const float *dy, int n, int c, int h, int w, int s);
 
 /* Rows of x (n, d) to unit length: norm[i] = ||x_i|| (summed in double),
  * y_i = x_i / norm[i] (no epsilon: the reference's l2_norm divides by the
  * norm as it is). y may equal x. */
 void lc_l2norm_rows(float *y, float *norm, const float *x, int n, int d);
+/* Its backward from y and norm as forward left them: for upstream dy (n, d)
+ * and dnorm (n) (NULL: zero), dx = (dy - y <dy, y>) / norm + dnorm y.
+ * Writes dx (not accumulated); the dot product runs in double. */
+void lc_l2norm_rows_backward(float *dx, const float *dy, const float *dnorm, const float *y, const float *norm, int n,
+                             int d);
+
+/* idx[i] = the first index of the largest value of row i of x (n, c). */
+void lc_argmax_rows(int32_t *idx, const float *x, int n, int c);
 
 /* concatenate k tensors (n, cs[i], hw) along C into y (n, sum cs, hw) */
 void lc_concat_forward(float *y, const float *const *xs, const int *cs, int k, int n, int hw);

@@ -120,6 +120,86 @@ Test(backend, cpu_ops_dispatch_to_the_cpu_functions)
     nf_free();
 }
 
+/* the training ops: lc_op_* on the CPU is the CPU function, bit for bit */
+Test(backend, cpu_training_ops_dispatch_to_the_cpu_functions)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err;
+    /* subsample backward (accumulates) */
+    const int n = 2, c = 3, h = 7, w = 6, s = 2, ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
+    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ho * wo;
+    float *dy = nf_randn(ny, 1, 1), *dx = nf_randn(nx, 2, 1), *dx2 = nf_copy(dx, nx);
+    cr_assert_eq(lc_op_subsample_backward(&cpu, dx, dy, n, c, h, w, s, &err), 0);
+    lc_subsample_backward(dx2, dy, n, c, h, w, s);
+    cr_expect(!memcmp(dx, dx2, nx * 4), "subsample backward");
+    /* l2 norm backward, with dnorm */
+    const int rn = 4, rd = 9;
+    float *x = nf_randn((size_t)rn * rd, 3, 1), *y = nf_zeros((size_t)rn * rd), *nm = nf_zeros((size_t)rn);
+    float *ry = nf_randn((size_t)rn * rd, 4, 1), *dn = nf_randn((size_t)rn, 5, 1);
+    float *rx = nf_zeros((size_t)rn * rd), *rx2 = nf_zeros((size_t)rn * rd);
+    lc_l2norm_rows(y, nm, x, rn, rd);
+    cr_assert_eq(lc_op_l2norm_rows_backward(&cpu, rx, ry, dn, y, nm, rn, rd, &err), 0);
+    lc_l2norm_rows_backward(rx2, ry, dn, y, nm, rn, rd);
+    cr_expect(!memcmp(rx, rx2, (size_t)rn * rd * 4), "l2 norm backward");
+    /* dropout: mask, apply, backward */
+    const size_t dn_ = 1001;
+    uint8_t m1[1001], m2[1001];
+    float *dxx = nf_randn(dn_, 6, 1), *d1 = nf_zeros(dn_), *d2 = nf_zeros(dn_);
+    float *g1 = nf_randn(dn_, 7, 1), *g2 = nf_copy(g1, dn_);
+    cr_assert_eq(lc_op_dropout_mask(&cpu, m1, dn_, 0.3f, 77, &err), 0);
+    lc_dropout_mask_keyed(m2, dn_, 0.3f, 77);
+    cr_expect(!memcmp(m1, m2, dn_), "dropout mask");
+    cr_assert_eq(lc_op_dropout_apply(&cpu, d1, dxx, m1, dn_, 0.3f, &err), 0);
+    lc_dropout_apply(d2, dxx, m1, dn_, 0.3f);
+    cr_expect(!memcmp(d1, d2, dn_ * 4), "dropout apply");
+    cr_assert_eq(lc_op_dropout_backward(&cpu, g1, dxx, m1, dn_, 0.3f, &err), 0);
+    lc_dropout_backward(g2, dxx, m1, dn_, 0.3f);
+    cr_expect(!memcmp(g1, g2, dn_ * 4), "dropout backward");
+    /* margin head (ArcFace): logits, cos, then backward */
+    struct lc_margin mp;
+    const int N = 4, D = 8, C = 5;
+    cr_assert_eq(lc_margin_init(&mp, LC_MARGIN_ARCFACE, N, D, C, 0.5f, 0.333f, 64, 0.01f, &err), 0);
+    size_t nws = lc_margin_workspace(&mp), nl = (size_t)N * C;
+    const int64_t labels[4] = {0, 4, 2, 3};
+    float *emb = nf_randn((size_t)N * D, 8, 0.35f), *ker = nf_randn((size_t)D * C, 9, 1);
+    float *l1 = nf_zeros(nl), *l2 = nf_zeros(nl), *c1 = nf_zeros(nl), *c2 = nf_zeros(nl);
+    float *w1 = nf_zeros(nws), *w2 = nf_zeros(nws), *dl = nf_randn(nl, 10, 0.1f);
+    float *de1 = nf_randn((size_t)N * D, 11, 1), *de2 = nf_copy(de1, (size_t)N * D);
+    float *dk1 = nf_randn((size_t)D * C, 12, 1), *dk2 = nf_copy(dk1, (size_t)D * C);
+    cr_assert_eq(lc_op_margin_logits(&cpu, l1, c1, NULL, emb, ker, labels, &mp, w1, &err), 0);
+    lc_margin_logits(l2, c2, NULL, emb, ker, labels, &mp, w2);
+    cr_expect(!memcmp(l1, l2, nl * 4) && !memcmp(c1, c2, nl * 4), "margin logits");
+    cr_assert_eq(lc_op_margin_backward(&cpu, de1, dk1, dl, emb, labels, &mp, w1, &err), 0);
+    lc_margin_backward(de2, dk2, dl, c2, NULL, emb, ker, labels, &mp, w2);
+    cr_expect(!memcmp(de1, de2, (size_t)N * D * 4), "margin backward demb");
+    cr_expect(!memcmp(dk1, dk2, (size_t)D * C * 4), "margin backward dkernel");
+    /* cross-entropy per row (one ignored label), backward, argmax */
+    const int64_t cl[4] = {1, LC_IGNORE_INDEX, 4, 0};
+    float *p1 = nf_zeros(nl), *p2 = nf_zeros(nl), *r1 = nf_zeros((size_t)N), *r2 = nf_zeros((size_t)N);
+    float *dd1 = nf_randn(nl, 13, 1), *dd2 = nf_copy(dd1, nl);
+    cr_assert_eq(lc_op_cross_entropy_rows(&cpu, p1, r1, l2, cl, N, C, 0.1f, &err), 0);
+    lc_cross_entropy_rows(p2, r2, l2, cl, N, C, 0.1f);
+    cr_expect(!memcmp(p1, p2, nl * 4) && !memcmp(r1, r2, (size_t)N * 4), "cross-entropy rows");
+    cr_expect_eq(r1[1], 0.0f);
+    cr_assert_eq(lc_op_cross_entropy_backward(&cpu, dd1, p1, cl, N, C, 0.1f, 0.5f, &err), 0);
+    lc_cross_entropy_backward(dd2, p2, cl, N, C, 0.1f, 0.5f);
+    cr_expect(!memcmp(dd1, dd2, nl * 4), "cross-entropy backward");
+    int32_t i1[4], i2[4];
+    cr_assert_eq(lc_op_argmax_rows(&cpu, i1, l2, N, C, &err), 0);
+    lc_argmax_rows(i2, l2, N, C);
+    cr_expect(!memcmp(i1, i2, sizeof i1), "argmax");
+    /* device zero: every byte, and only the bytes asked for */
+    unsigned char z[64];
+    memset(z, 0xab, sizeof z);
+    cr_assert_eq(lc_device_zero(&cpu, z + 3, 50, &err), 0);
+    for (int k = 0; k < 64; k++) cr_expect_eq(z[k], k >= 3 && k < 53 ? 0 : 0xab, "byte %d", k);
+    cr_assert_eq(lc_device_zero(&cpu, z, 0, &err), 0);
+    struct lc_device bad = {7, 0};
+    cr_expect_neq(lc_device_zero(&bad, z, 8, &err), 0);
+    cr_expect_neq(lc_op_argmax_rows(&bad, i1, l2, N, C, &err), 0);
+    nf_free();
+}
+
 /* ---- CUDA twins against the CPU (float32: the GPU sums in another order) */
 
 struct gbuf {
@@ -350,4 +430,337 @@ Test(cuda, tensor_arithmetic_matches_cpu)
     nf_close(down(&gpu, grn, nr), rn, nr, 1e-6f, 1e-7f, "l2-normalised rows");
     gfree(&g, &gpu);
     nf_free();
+}
+
+/* ---- training's ops (CUDA twins against the CPU functions) */
+
+/* a device copy of bytes of host */
+static void *upb(struct gbuf *g, const struct lc_device *d, const void *host, size_t bytes)
+{
+    struct lc_err err;
+    void *p;
+    cr_assert_eq(lc_device_alloc(d, &p, bytes, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_device_upload(d, p, host, bytes, &err), 0, "%s", err.msg);
+    cr_assert_lt(g->n, 32);
+    g->p[g->n++] = p;
+    return p;
+}
+
+static void downb(const struct lc_device *d, void *host, const void *dev, size_t bytes)
+{
+    struct lc_err err;
+    cr_assert_eq(lc_device_sync(d, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_device_download(d, host, dev, bytes, &err), 0, "%s", err.msg);
+}
+
+Test(cuda, device_zero_clears_only_its_bytes)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    unsigned char h[1001];
+    memset(h, 0xab, sizeof h);
+    unsigned char *p = upb(&g, &gpu, h, sizeof h);
+    cr_assert_eq(lc_device_zero(&gpu, p + 3, 990, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_device_zero(&gpu, p, 0, &err), 0, "%s", err.msg);
+    downb(&gpu, h, p, sizeof h);
+    int bad = -1;
+    for (int k = 0; k < 1001 && bad < 0; k++)
+        if (h[k] != (k >= 3 && k < 993 ? 0 : 0xab)) bad = k;
+    cr_expect(bad < 0, "byte %d is %#x", bad, bad < 0 ? 0 : h[bad]);
+    gfree(&g, &gpu);
+}
+
+Test(cuda, subsample_backward_is_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int shapes[][5] = {{3, 8, 14, 13, 2}, {2, 5, 7, 7, 1}, {2, 4, 11, 10, 3}}; /* n c h w s */
+    for (int k = 0; k < 3; k++) {
+        const int n = shapes[k][0], c = shapes[k][1], h = shapes[k][2], w = shapes[k][3], s = shapes[k][4];
+        size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
+        float *dy = nf_randn(ny, 1 + k, 1), *dx = nf_randn(nx, 10 + k, 1); /* dx accumulates */
+        float *gdy = up(&g, &gpu, dy, ny), *gdx = up(&g, &gpu, dx, nx);
+        cr_assert_eq(lc_op_subsample_backward(&gpu, gdx, gdy, n, c, h, w, s, &err), 0, "%s", err.msg);
+        lc_subsample_backward(dx, dy, n, c, h, w, s);
+        cr_expect(!memcmp(down(&gpu, gdx, nx), dx, nx * 4), "subsample backward (s=%d): not bit-identical", s);
+        gfree(&g, &gpu);
+        nf_free();
+    }
+}
+
+Test(cuda, l2norm_rows_backward_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int shapes[][2] = {{8, 512}, {5, 77}};
+    for (int k = 0; k < 2; k++) {
+        const int n = shapes[k][0], d = shapes[k][1];
+        size_t nr = (size_t)n * d;
+        float *x = nf_randn(nr, 1 + k, 3), *y = nf_zeros(nr), *nm = nf_zeros((size_t)n);
+        lc_l2norm_rows(y, nm, x, n, d);
+        float *dy = nf_randn(nr, 5 + k, 1), *dn = nf_randn((size_t)n, 7 + k, 1), *garbage = nf_randn(nr, 9 + k, 5);
+        float *gy = up(&g, &gpu, y, nr), *gnm = up(&g, &gpu, nm, (size_t)n), *gdy = up(&g, &gpu, dy, nr);
+        float *gdn = up(&g, &gpu, dn, (size_t)n);
+        for (int with = 0; with < 2; with++) {
+            /* dx is written, not accumulated: the device copy starts as garbage */
+            float *dx = nf_zeros(nr), *gdx = up(&g, &gpu, garbage, nr);
+            cr_assert_eq(lc_op_l2norm_rows_backward(&gpu, gdx, gdy, with ? gdn : NULL, gy, gnm, n, d, &err), 0, "%s",
+                         err.msg);
+            lc_l2norm_rows_backward(dx, dy, with ? dn : NULL, y, nm, n, d);
+            char what[64];
+            snprintf(what, sizeof what, "l2 norm backward (d=%d, %s dnorm)", d, with ? "with" : "without");
+            nf_close(down(&gpu, gdx, nr), dx, nr, 1e-5f, 1e-6f, what);
+        }
+        gfree(&g, &gpu);
+        nf_free();
+    }
+}
+
+Test(cuda, dropout_is_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    const size_t n = 100003;
+    static const float ps[] = {0.1f, 0.5f, 0.0f};
+    uint8_t *mask = malloc(n), *gmask_h = malloc(n);
+    cr_assert(mask && gmask_h);
+    for (int k = 0; k < 3; k++) {
+        const float p = ps[k];
+        const uint64_t key = 0x9d2c5680a5f3e1b7ull + (uint64_t)k;
+        lc_dropout_mask_keyed(mask, n, p, key);
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) kept += mask[i];
+        cr_expect(p > 0 ? kept > 0 && kept < n : kept == n, "p=%g: %zu of %zu kept", p, kept, n);
+        /* the mask drawn on the device from the same key */
+        uint8_t *gm = upb(&g, &gpu, gmask_h, n);
+        cr_assert_eq(lc_op_dropout_mask(&gpu, gm, n, p, key, &err), 0, "%s", err.msg);
+        downb(&gpu, gmask_h, gm, n);
+        cr_expect(!memcmp(gmask_h, mask, n), "p=%g: dropout mask differs", p);
+        /* apply and backward on the CPU's mask */
+        float *x = nf_randn(n, 1 + k, 1), *dy = nf_randn(n, 2 + k, 1), *dx = nf_randn(n, 3 + k, 1), *y = nf_zeros(n);
+        uint8_t *gmc = upb(&g, &gpu, mask, n);
+        float *gx = up(&g, &gpu, x, n), *gdy = up(&g, &gpu, dy, n), *gdx = up(&g, &gpu, dx, n);
+        float *gy = up(&g, &gpu, dx, n); /* garbage: apply writes */
+        cr_assert_eq(lc_op_dropout_apply(&gpu, gy, gx, gmc, n, p, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_op_dropout_backward(&gpu, gdx, gdy, gmc, n, p, &err), 0, "%s", err.msg);
+        lc_dropout_apply(y, x, mask, n, p);
+        lc_dropout_backward(dx, dy, mask, n, p);
+        cr_expect(!memcmp(down(&gpu, gy, n), y, n * 4), "p=%g: dropout apply differs", p);
+        cr_expect(!memcmp(down(&gpu, gdx, n), dx, n * 4), "p=%g: dropout backward differs", p);
+        /* in place (y == x) */
+        cr_assert_eq(lc_op_dropout_apply(&gpu, gx, gx, gmc, n, p, &err), 0, "%s", err.msg);
+        cr_expect(!memcmp(down(&gpu, gx, n), y, n * 4), "p=%g: dropout apply in place differs", p);
+        gfree(&g, &gpu);
+        nf_free();
+    }
+    free(mask);
+    free(gmask_h);
+}
+
+Test(cuda, argmax_rows_is_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int shapes[][2] = {{9, 1000}, {3, 3}};
+    for (int s = 0; s < 2; s++) {
+        const int n = shapes[s][0], c = shapes[s][1];
+        float *x = nf_randn((size_t)n * c, 1 + s, 1);
+        if (c == 1000) {
+            float *r;
+            r = x + 1 * c; /* the max twice, in different threads' strides: the first wins */
+            r[700] = r[300] = 50;
+            r = x + 2 * c; /* twice in one thread's stride */
+            r[800] = r[544] = 60;
+            r = x + 3 * c; /* all equal: 0 */
+            for (int k = 0; k < c; k++) r[k] = 1.5f;
+            r = x + 4 * c; /* NaN first: the CPU keeps 0 */
+            r[0] = NAN, r[500] = 70;
+            r = x + 5 * c; /* NaN elsewhere never wins */
+            r[10] = NAN, r[999] = NAN, r[600] = 80;
+            r = x + 6 * c; /* all -inf: 0 */
+            for (int k = 0; k < c; k++) r[k] = -INFINITY;
+            r = x + 7 * c; /* -0 before +0: equal, the first wins */
+            for (int k = 0; k < c; k++) r[k] = -1;
+            r[5] = -0.0f, r[261] = 0.0f;
+            r = x + 8 * c; /* the max last */
+            r[999] = 90;
+        }
+        int32_t *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+        memset(got, 0xff, (size_t)n * 4);
+        float *gx = up(&g, &gpu, x, (size_t)n * c);
+        int32_t *gi = upb(&g, &gpu, got, (size_t)n * 4);
+        cr_assert_eq(lc_op_argmax_rows(&gpu, gi, gx, n, c, &err), 0, "%s", err.msg);
+        lc_argmax_rows(want, x, n, c);
+        downb(&gpu, got, gi, (size_t)n * 4);
+        for (int i = 0; i < n; i++) cr_expect_eq(got[i], want[i], "c=%d row %d: got %d, want %d", c, i, got[i], want[i]);
+        if (c == 1000) cr_expect(want[1] == 300 && want[2] == 544 && want[4] == 0 && want[5] == 600 && want[8] == 999);
+        free(want);
+        free(got);
+        gfree(&g, &gpu);
+        nf_free();
+    }
+}
+
+/* The margin head on N=8 embeddings, D=64, C=300 classes (two
+ * LC_MARGIN_BLOCKs). Row 0 is its target's column (cos clamped at 1-eps),
+ * row 1 its negation (clamped at -1+eps; ArcFace's clip binds), row 2 at
+ * cos 0.99 to its target; the rest random. Labels reach both blocks. */
+enum { MG_N = 8, MG_D = 64, MG_C = 300 };
+static const int64_t mg_labels[MG_N] = {5, 299, 256, 17, 100, 255, 280, 0};
+static const float mg_scaler[MG_N] = {-1, 1, 0.3f, -0.2f, 0.7f, 0, -0.6f, 0.05f};
+
+static void mg_inputs(float **emb, float **kernel)
+{
+    float *w = nf_randn((size_t)MG_D * MG_C, 1, 0.05f), *e = nf_randn((size_t)MG_N * MG_D, 2, 1);
+    float *u = nf_randn(MG_D, 3, 1), *nm = nf_zeros(MG_N);
+    double col[MG_D], ss = 0, dot = 0, uu = 0;
+    for (int r = 0; r < 3; r++) {
+        int64_t y = mg_labels[r];
+        ss = 0;
+        for (int k = 0; k < MG_D; k++) col[k] = w[(size_t)k * MG_C + y], ss += col[k] * col[k];
+        for (int k = 0; k < MG_D; k++) col[k] /= sqrt(ss);
+        if (r == 2) { /* 0.99 col + sqrt(1 - 0.99^2) u, u orthogonal to col */
+            dot = 0, uu = 0;
+            for (int k = 0; k < MG_D; k++) dot += u[k] * col[k];
+            for (int k = 0; k < MG_D; k++) u[k] -= (float)(dot * col[k]), uu += (double)u[k] * u[k];
+            for (int k = 0; k < MG_D; k++) col[k] = 0.99 * col[k] + sqrt(1 - 0.99 * 0.99) * u[k] / sqrt(uu);
+        }
+        for (int k = 0; k < MG_D; k++) e[(size_t)r * MG_D + k] = (float)(r == 1 ? -col[k] : col[k]);
+    }
+    lc_l2norm_rows(e, nm, e, MG_N, MG_D);
+    *emb = e, *kernel = w;
+}
+
+static void mg_init(struct lc_margin *p, int kind)
+{
+    static const float m[3] = {0.35f, 0.5f, 0.4f};
+    cr_assert_eq(lc_margin_init(p, kind, MG_N, MG_D, MG_C, m[kind], 0.333f, 64, 0.01f, NULL), 0);
+}
+
+Test(cuda, margin_logits_match_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    for (int kind = 0; kind < 3; kind++) {
+        struct lc_margin p;
+        mg_init(&p, kind);
+        float *emb, *kernel;
+        mg_inputs(&emb, &kernel);
+        size_t nl = (size_t)MG_N * MG_C, nws = lc_margin_workspace(&p);
+        float *logits = nf_zeros(nl), *cos = nf_zeros(nl), *ws = nf_zeros(nws), *junk = nf_randn(nws, 9, 1);
+        float *gemb = up(&g, &gpu, emb, (size_t)MG_N * MG_D), *gker = up(&g, &gpu, kernel, (size_t)MG_D * MG_C);
+        float *gsc = up(&g, &gpu, mg_scaler, MG_N), *glog = up(&g, &gpu, junk, nl), *gcos = up(&g, &gpu, junk, nl);
+        float *gws = up(&g, &gpu, junk, nws);
+        int64_t *glab = upb(&g, &gpu, mg_labels, sizeof mg_labels);
+        cr_assert_eq(lc_op_margin_logits(&gpu, glog, gcos, gsc, gemb, gker, glab, &p, gws, &err), 0, "%s", err.msg);
+        lc_margin_logits(logits, cos, mg_scaler, emb, kernel, mg_labels, &p, ws);
+        float *gl = down(&gpu, glog, nl), *gc = down(&gpu, gcos, nl);
+        char what[64];
+        snprintf(what, sizeof what, "%s logits", lc_margin_name(kind));
+        nf_close(gl, logits, nl, 1e-5f, 1e-6f, what);
+        snprintf(what, sizeof what, "%s cos", lc_margin_name(kind));
+        nf_close(gc, cos, nl, 1e-5f, 1e-6f, what);
+        /* the clamped targets: the bound itself on both */
+        size_t a0 = (size_t)mg_labels[0], a1 = (size_t)MG_C + (size_t)mg_labels[1];
+        cr_expect(cos[a0] == 1 - p.eps && gc[a0] == cos[a0], "%s: row 0 not clamped at 1-eps: cpu %.9g gpu %.9g",
+                  lc_margin_name(kind), cos[a0], gc[a0]);
+        cr_expect(cos[a1] == -1 + p.eps && gc[a1] == cos[a1], "%s: row 1 not clamped at -1+eps: cpu %.9g gpu %.9g",
+                  lc_margin_name(kind), cos[a1], gc[a1]);
+        /* every target carries its margin: logit != s cos there */
+        for (int i = 0; i < MG_N; i++) {
+            size_t at = (size_t)i * MG_C + (size_t)mg_labels[i];
+            cr_expect(fabsf(gl[at] - p.s * gc[at]) > 1e-3f, "%s row %d: no margin at the target", lc_margin_name(kind),
+                      i);
+        }
+        gfree(&g, &gpu);
+        nf_free();
+    }
+}
+
+Test(cuda, margin_backward_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    for (int kind = 0; kind < 3; kind++)
+        for (int which = 0; which < 3; which++) { /* both, demb only, dkernel only */
+            struct lc_margin p;
+            mg_init(&p, kind);
+            float *emb, *kernel;
+            mg_inputs(&emb, &kernel);
+            size_t nl = (size_t)MG_N * MG_C, nws = lc_margin_workspace(&p), ne = (size_t)MG_N * MG_D,
+                   nk = (size_t)MG_D * MG_C;
+            float *logits = nf_zeros(nl), *cos = nf_zeros(nl), *ws = nf_zeros(nws);
+            float *dl = nf_randn(nl, 4, 0.1f), *demb = nf_randn(ne, 5, 1), *dker = nf_randn(nk, 6, 1);
+            float *gemb = up(&g, &gpu, emb, ne), *gker = up(&g, &gpu, kernel, nk), *gsc = up(&g, &gpu, mg_scaler, MG_N);
+            float *glog = up(&g, &gpu, logits, nl), *gcos = up(&g, &gpu, cos, nl), *gws = up(&g, &gpu, ws, nws);
+            float *gdl = up(&g, &gpu, dl, nl), *gdemb = up(&g, &gpu, demb, ne), *gdker = up(&g, &gpu, dker, nk);
+            int64_t *glab = upb(&g, &gpu, mg_labels, sizeof mg_labels);
+            float *de = which == 2 ? NULL : demb, *dk = which == 1 ? NULL : dker;
+            cr_assert_eq(lc_op_margin_logits(&gpu, glog, gcos, gsc, gemb, gker, glab, &p, gws, &err), 0, "%s",
+                         err.msg);
+            cr_assert_eq(lc_op_margin_backward(&gpu, de ? gdemb : NULL, dk ? gdker : NULL, gdl, gemb, glab, &p, gws,
+                                               &err),
+                         0, "%s", err.msg);
+            lc_margin_logits(logits, cos, mg_scaler, emb, kernel, mg_labels, &p, ws);
+            lc_margin_backward(de, dk, dl, cos, mg_scaler, emb, kernel, mg_labels, &p, ws);
+            char what[64];
+            snprintf(what, sizeof what, "%s demb (case %d)", lc_margin_name(kind), which);
+            nf_close(down(&gpu, gdemb, ne), demb, ne, 1e-5f, 1e-5f, what); /* untouched when NULL: the initial values */
+            snprintf(what, sizeof what, "%s dkernel (case %d)", lc_margin_name(kind), which);
+            nf_close(down(&gpu, gdker, nk), dker, nk, 1e-5f, 1e-5f, what);
+            gfree(&g, &gpu);
+            nf_free();
+        }
+}
+
+Test(cuda, cross_entropy_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    const int n = 8, c = 300;
+    size_t nl = (size_t)n * c;
+    /* row 3 ignored; row 5's label out of range counts as ignored too */
+    const int64_t labels[8] = {7, 299, 256, LC_IGNORE_INDEX, 0, 300, 150, 42};
+    const int64_t none[8] = {LC_IGNORE_INDEX, LC_IGNORE_INDEX, LC_IGNORE_INDEX, LC_IGNORE_INDEX,
+                             LC_IGNORE_INDEX, LC_IGNORE_INDEX, LC_IGNORE_INDEX, LC_IGNORE_INDEX};
+    static const float smooth[2] = {0.0f, 0.1f};
+    for (int s = 0; s < 2; s++) {
+        float *x = nf_randn(nl, 1 + s, 3), *prob = nf_zeros(nl), *loss = nf_zeros((size_t)n);
+        x[2 * c + 256] += 12; /* one confident row */
+        float *dl = nf_randn(nl, 3 + s, 1), *dl0 = nf_copy(dl, nl), *junk = nf_randn(nl, 5, 1);
+        float *gx = up(&g, &gpu, x, nl), *gp = up(&g, &gpu, junk, nl), *gloss = up(&g, &gpu, junk, (size_t)n);
+        int64_t *glab = upb(&g, &gpu, labels, sizeof labels), *gnone = upb(&g, &gpu, none, sizeof none);
+        cr_assert_eq(lc_op_cross_entropy_rows(&gpu, gp, gloss, gx, glab, n, c, smooth[s], &err), 0, "%s", err.msg);
+        lc_cross_entropy_rows(prob, loss, x, labels, n, c, smooth[s]);
+        float *gl = down(&gpu, gloss, (size_t)n);
+        char what[64];
+        snprintf(what, sizeof what, "softmax (smoothing %g)", smooth[s]);
+        nf_close(down(&gpu, gp, nl), prob, nl, 1e-5f, 1e-6f, what);
+        snprintf(what, sizeof what, "row losses (smoothing %g)", smooth[s]);
+        nf_close(gl, loss, (size_t)n, 1e-5f, 1e-6f, what);
+        cr_expect(gl[3] == 0 && gl[5] == 0, "ignored rows: loss %g, %g", gl[3], gl[5]);
+        /* backward on the CPU's probabilities: the same double expression */
+        float *gprob = up(&g, &gpu, prob, nl), *gdl = up(&g, &gpu, dl, nl);
+        cr_assert_eq(lc_op_cross_entropy_backward(&gpu, gdl, gprob, glab, n, c, smooth[s], 0.7f, &err), 0, "%s",
+                     err.msg);
+        lc_cross_entropy_backward(dl, prob, labels, n, c, smooth[s], 0.7f);
+        cr_expect(!memcmp(down(&gpu, gdl, nl), dl, nl * 4), "cross-entropy backward (smoothing %g): not bit-identical",
+                  smooth[s]);
+        cr_expect(!memcmp(dl + 3 * c, dl0 + 3 * c, (size_t)c * 4), "the ignored row has a gradient");
+        /* every label ignored: no gradient at all */
+        float *gdl0 = up(&g, &gpu, dl0, nl);
+        cr_assert_eq(lc_op_cross_entropy_backward(&gpu, gdl0, gprob, gnone, n, c, smooth[s], 0.7f, &err), 0, "%s",
+                     err.msg);
+        cr_expect(!memcmp(down(&gpu, gdl0, nl), dl0, nl * 4), "all ignored: dlogits changed");
+        gfree(&g, &gpu);
+        nf_free();
+    }
 }

@@ -13,6 +13,7 @@
 #include "softmax.h"
 #include "tensorops.h"
 #include "testutil.h"
+#include "threads.h"
 
 static struct tu_array fx(const char *c, const char *name)
 {
@@ -265,6 +266,30 @@ Test(dropout, keeps_one_minus_p_scaled_and_repeats_with_the_seed)
     lc_dropout_forward(y, mask, x, N, 0.0f, &r);
     cr_expect_arr_eq(y, x, N * sizeof *y);
     free(x), free(y), free(y2), free(dx), free(dy), free(mask), free(mask2);
+}
+
+Test(dropout, mask_is_a_function_of_the_key_alone)
+{
+    enum { N = 100003 };
+    uint8_t *a = malloc(N), *b = malloc(N), *c = malloc(N);
+    struct lc_rng r;
+    lc_rng_seed(&r, 9);
+    struct lc_rng r2 = r;
+    lc_threads_set(1);
+    lc_dropout_mask(a, N, 0.4f, &r);
+    lc_threads_set(3);
+    lc_dropout_mask_keyed(b, N, 0.4f, lc_rng_u64(&r2));
+    cr_expect_arr_eq(a, b, N, "the same key and mask on 1 and 3 threads");
+    cr_expect_eq(lc_rng_u64(&r), lc_rng_u64(&r2), "one draw from the generator");
+    lc_dropout_mask_keyed(c, N, 0.4f, 12345);
+    size_t same = 0, runs = 0;
+    for (int i = 0; i < N; i++) same += a[i] == c[i], runs += i && a[i] != a[i - 1];
+    /* another key: an independent mask (agreement 0.6^2 + 0.4^2 = 0.52);
+     * neighbours independent (changes 2 * 0.6 * 0.4 = 0.48 of the time) */
+    cr_expect(fabs((double)same / N - 0.52) < 0.01, "agreement with another key %.4f", (double)same / N);
+    cr_expect(fabs((double)runs / N - 0.48) < 0.01, "neighbour changes %.4f", (double)runs / N);
+    lc_threads_set(0);
+    free(a), free(b), free(c);
 }
 
 static void check_resize(const char *c, int bilinear, float tol)

@@ -31,5 +31,16 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->add_forward = lc_add_forward_cuda;
     api->subsample_add = lc_subsample_add_cuda;
     api->l2norm_rows = lc_l2norm_rows_cuda;
+    api->memset0 = lc_cuda_memset0;
+    api->subsample_backward = lc_subsample_backward_cuda;
+    api->l2norm_rows_backward = lc_l2norm_rows_backward_cuda;
+    api->dropout_apply = lc_dropout_apply_cuda;
+    api->dropout_backward = lc_dropout_backward_cuda;
+    api->margin_logits = lc_margin_logits_cuda;
+    api->margin_backward = lc_margin_backward_cuda;
+    api->cross_entropy_rows = lc_cross_entropy_rows_cuda;
+    api->cross_entropy_backward = lc_cross_entropy_backward_cuda;
+    api->argmax_rows = lc_argmax_rows_cuda;
+    api->dropout_mask = lc_dropout_mask_cuda;
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "../conv2d.h"
 #include "../err.h"
 #include "../linear.h"
+#include "../margin.h"
 #include "../normalize.h"
 #include "../optim.h"
 #include "../tensorops.h"
@@ -70,6 +71,27 @@ struct lc_cuda_api {
     int (*subsample_add)(float *y, const float *x, int n, int c, int h, int w, int s, void *stream,
                          struct lc_err *err);
     int (*l2norm_rows)(float *y, float *norm, const float *x, int n, int d, void *stream, struct lc_err *err);
+    /* training (runtime.cu, ops.cu, margin.cu) */
+    int (*memset0)(void *p, size_t bytes, void *stream, struct lc_err *err);
+    int (*subsample_backward)(float *dx, const float *dy, int n, int c, int h, int w, int s, void *stream,
+                              struct lc_err *err);
+    int (*l2norm_rows_backward)(float *dx, const float *dy, const float *dnorm, const float *y, const float *norm,
+                                int n, int d, void *stream, struct lc_err *err);
+    int (*dropout_apply)(float *y, const float *x, const uint8_t *mask, size_t n, float p, void *stream,
+                         struct lc_err *err);
+    int (*dropout_backward)(float *dx, const float *dy, const uint8_t *mask, size_t n, float p, void *stream,
+                            struct lc_err *err);
+    int (*margin_logits)(float *logits, float *cos, const float *scaler, const float *emb, const float *kernel,
+                         const int64_t *labels, const struct lc_margin *p, float *ws, void *stream,
+                         struct lc_err *err);
+    int (*margin_backward)(float *demb, float *dkernel, const float *dlogits, const float *emb, const int64_t *labels,
+                           const struct lc_margin *p, float *ws, void *stream, struct lc_err *err);
+    int (*cross_entropy_rows)(float *prob, float *row_loss, const float *logits, const int64_t *labels, int n, int c,
+                              float smoothing, void *stream, struct lc_err *err);
+    int (*cross_entropy_backward)(float *dlogits, const float *prob, const int64_t *labels, int n, int c,
+                                  float smoothing, float scale, void *stream, struct lc_err *err);
+    int (*argmax_rows)(int32_t *idx, const float *x, int n, int c, void *stream, struct lc_err *err);
+    int (*dropout_mask)(uint8_t *mask, size_t n, float p, uint64_t key, void *stream, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -83,6 +105,9 @@ void lc_cuda_free(void *p);
 int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_device, struct lc_err *err);
 int lc_cuda_sync(struct lc_err *err);
 void lc_cuda_versions(char *buf, size_t size);
+/* linear.cu: this host thread's cuBLAS handle (a cublasHandle_t, made on
+ * first use, TF32 off), shared by the units that call cuBLAS. */
+int lc_cuda_blas_handle(void **h, struct lc_err *err);
 void lc_cudnn_version(char *buf, size_t size);
 void lc_nccl_version(char *buf, size_t size);
 int lc_normalize_u8_forward_cuda(float *y, const uint8_t *x, const struct lc_normalize *p, void *stream,
@@ -113,6 +138,27 @@ int lc_add_forward_cuda(float *y, const float *a, const float *b, size_t n, void
 int lc_subsample_add_cuda(float *y, const float *x, int n, int c, int h, int w, int s, void *stream,
                           struct lc_err *err);
 int lc_l2norm_rows_cuda(float *y, float *norm, const float *x, int n, int d, void *stream, struct lc_err *err);
+int lc_cuda_memset0(void *p, size_t bytes, void *stream, struct lc_err *err);
+int lc_subsample_backward_cuda(float *dx, const float *dy, int n, int c, int h, int w, int s, void *stream,
+                               struct lc_err *err);
+int lc_l2norm_rows_backward_cuda(float *dx, const float *dy, const float *dnorm, const float *y, const float *norm,
+                                 int n, int d, void *stream, struct lc_err *err);
+int lc_dropout_apply_cuda(float *y, const float *x, const uint8_t *mask, size_t n, float p, void *stream,
+                          struct lc_err *err);
+int lc_dropout_backward_cuda(float *dx, const float *dy, const uint8_t *mask, size_t n, float p, void *stream,
+                             struct lc_err *err);
+int lc_margin_logits_cuda(float *logits, float *cos, const float *scaler, const float *emb, const float *kernel,
+                          const int64_t *labels, const struct lc_margin *p, float *ws, void *stream,
+                          struct lc_err *err);
+int lc_margin_backward_cuda(float *demb, float *dkernel, const float *dlogits, const float *emb,
+                            const int64_t *labels, const struct lc_margin *p, float *ws, void *stream,
+                            struct lc_err *err);
+int lc_cross_entropy_rows_cuda(float *prob, float *row_loss, const float *logits, const int64_t *labels, int n, int c,
+                               float smoothing, void *stream, struct lc_err *err);
+int lc_cross_entropy_backward_cuda(float *dlogits, const float *prob, const int64_t *labels, int n, int c,
+                                   float smoothing, float scale, void *stream, struct lc_err *err);
+int lc_argmax_rows_cuda(int32_t *idx, const float *x, int n, int c, void *stream, struct lc_err *err);
+int lc_dropout_mask_cuda(uint8_t *mask, size_t n, float p, uint64_t key, void *stream, struct lc_err *err);
 
 #ifdef __cplusplus
 }

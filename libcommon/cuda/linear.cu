@@ -30,6 +30,15 @@ static int blas(cublasHandle_t *h, struct lc_err *err)
     return 0;
 }
 
+// the same handle for margin.cu (one per host thread, TF32 off)
+extern "C" int lc_cuda_blas_handle(void **h, struct lc_err *err)
+{
+    cublasHandle_t t = NULL;
+    int rc = blas(&t, err);
+    *h = t;
+    return rc;
+}
+
 static int blas_ok(cublasStatus_t st, struct lc_err *err, const char *what)
 {
     if (st == CUBLAS_STATUS_SUCCESS) return 0;

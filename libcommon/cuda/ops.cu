@@ -1,5 +1,6 @@
 // ops: CUDA twins of PReLU, batch norm and the SGD update (act.h, bn.h,
-// optim.h). They mirror the CPU reference: per-channel sums in double, in a
+// optim.h), of the tensor arithmetic (tensorops.h) and of dropout
+// (dropout.h). They mirror the CPU reference: per-channel sums in double, in a
 // fixed order (one block per channel, a fixed tree), so results do not
 // depend on scheduling and match the CPU's within float32 rounding; the
 // SGD update uses the CPU's expression and operation order.
@@ -281,4 +282,148 @@ extern "C" int lc_l2norm_rows_cuda(float *y, float *norm, const float *x, int n,
     if (n == 0) return 0;
     l2norm_rows<<<n, THREADS, 0, (cudaStream_t)stream>>>(y, norm, x, d);
     return launched(err, "l2 norm");
+}
+
+// ---- training's elementwise ops and row reductions (tensorops.h, dropout.h)
+
+// Each dy element goes to its own dx position (distinct for s >= 1): no
+// two threads touch one dx, so no atomics, and one add as the CPU does.
+static __global__ void subsample_bwd(float *dx, const float *dy, long total, int h, int w, int s, int ho, int wo)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        long nc = i / ((long)ho * wo);
+        int r = (int)(i % ((long)ho * wo)), oi = r / wo, oj = r % wo;
+        dx[nc * h * w + (long)oi * s * w + (long)oj * s] += dy[i];
+    }
+}
+
+// one block per row: <dy, y> in double (a fixed tree), then the CPU's float
+// expression with every rounding spelled out (no FMA); writes dx
+static __global__ void l2norm_rows_bwd(float *dx, const float *dy, const float *dnorm, const float *y,
+                                       const float *norm, int d)
+{
+    __shared__ double s[THREADS];
+    long row = (long)blockIdx.x * d;
+    const float *e = y + row, *de = dy + row;
+    double acc = 0;
+    for (int k = threadIdx.x; k < d; k += THREADS) acc += (double)de[k] * e[k]; // exact products
+    s[threadIdx.x] = acc;
+    block_sum(s);
+    float dot = (float)s[0], inv = __fdiv_rn(1.0f, norm[blockIdx.x]), dn = dnorm ? dnorm[blockIdx.x] : 0.0f;
+    for (int k = threadIdx.x; k < d; k += THREADS)
+        dx[row + k] = __fadd_rn(__fmul_rn(__fsub_rn(de[k], __fmul_rn(e[k], dot)), inv), __fmul_rn(dn, e[k]));
+}
+
+// u(key, i) of dropout.h (lc_dropout_uniform), bit for bit
+static __device__ float dropout_uniform(uint64_t key, uint64_t i)
+{
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+static __global__ void dropout_mask(uint8_t *mask, long n, float p, uint64_t key)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        mask[i] = dropout_uniform(key, (uint64_t)i) >= p;
+}
+
+// keep: 1 / (1 - p) as the host rounds it; scale 0: p <= 0, x passes as is
+static __global__ void dropout_apply(float *y, const float *x, const uint8_t *mask, long n, float keep, int scale)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        y[i] = mask[i] ? (scale ? __fmul_rn(x[i], keep) : x[i]) : 0.0f;
+}
+
+static __global__ void dropout_bwd(float *dx, const float *dy, const uint8_t *mask, long n, float keep)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        if (mask[i]) dx[i] = __fadd_rn(dx[i], __fmul_rn(dy[i], keep));
+}
+
+// one block per row. The CPU keeps the first index whose value beats every
+// earlier best (r[k] > r[best]): the first index of the largest non-NaN
+// value, or 0 when r[0] is NaN or every value is. Each thread scans its
+// stride in order; the tree keeps the larger value, the smaller index on ties.
+static __global__ void argmax_rows(int32_t *idx, const float *x, int c)
+{
+    __shared__ float sv[THREADS];
+    __shared__ int si[THREADS];
+    const float *r = x + (long)blockIdx.x * c;
+    float best = 0;
+    int at = -1;
+    for (int k = threadIdx.x; k < c; k += THREADS) {
+        float v = r[k];
+        if (v == v && (at < 0 || v > best)) best = v, at = k;
+    }
+    sv[threadIdx.x] = best;
+    si[threadIdx.x] = at;
+    __syncthreads();
+    for (int w = THREADS / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) {
+            float ov = sv[threadIdx.x + w];
+            int oi = si[threadIdx.x + w], mi = si[threadIdx.x];
+            if (oi >= 0 && (mi < 0 || ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < mi)))
+                sv[threadIdx.x] = ov, si[threadIdx.x] = oi;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) idx[blockIdx.x] = c > 0 && r[0] != r[0] ? 0 : (si[0] < 0 ? 0 : si[0]);
+}
+
+extern "C" int lc_subsample_backward_cuda(float *dx, const float *dy, int n, int c, int h, int w, int s, void *stream,
+                                          struct lc_err *err)
+{
+    int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
+    long total = (long)n * c * ho * wo;
+    if (total == 0) return 0;
+    subsample_bwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, h, w, s, ho, wo);
+    return launched(err, "subsample backward");
+}
+
+extern "C" int lc_l2norm_rows_backward_cuda(float *dx, const float *dy, const float *dnorm, const float *y,
+                                            const float *norm, int n, int d, void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    l2norm_rows_bwd<<<n, THREADS, 0, (cudaStream_t)stream>>>(dx, dy, dnorm, y, norm, d);
+    return launched(err, "l2 norm backward");
+}
+
+extern "C" int lc_dropout_mask_cuda(uint8_t *mask, size_t n, float p, uint64_t key, void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    if (p <= 0.0f) {
+        cudaError_t e = cudaMemsetAsync(mask, 1, n, (cudaStream_t)stream);
+        return e == cudaSuccess ? 0
+                                : lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: dropout mask: %s", cudaGetErrorString(e));
+    }
+    dropout_mask<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(mask, (long)n, p, key);
+    return launched(err, "dropout mask");
+}
+
+extern "C" int lc_dropout_apply_cuda(float *y, const float *x, const uint8_t *mask, size_t n, float p, void *stream,
+                                     struct lc_err *err)
+{
+    if (n == 0) return 0;
+    const float keep = p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
+    dropout_apply<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, x, mask, (long)n, keep, !(p <= 0.0f));
+    return launched(err, "dropout");
+}
+
+extern "C" int lc_dropout_backward_cuda(float *dx, const float *dy, const uint8_t *mask, size_t n, float p,
+                                        void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    const float keep = p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
+    dropout_bwd<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, mask, (long)n, keep);
+    return launched(err, "dropout backward");
+}
+
+extern "C" int lc_argmax_rows_cuda(int32_t *idx, const float *x, int n, int c, void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    argmax_rows<<<n, THREADS, 0, (cudaStream_t)stream>>>(idx, x, c);
+    return launched(err, "argmax");
 }

@@ -48,6 +48,13 @@ extern "C" int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_d
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemcpy");
 }
 
+extern "C" int lc_cuda_memset0(void *p, size_t bytes, void *stream, struct lc_err *err)
+{
+    if (bytes == 0) return 0;
+    cudaError_t e = cudaMemsetAsync(p, 0, bytes, (cudaStream_t)stream);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemsetAsync");
+}
+
 extern "C" int lc_cuda_sync(struct lc_err *err)
 {
     cudaError_t e = cudaDeviceSynchronize();
