@@ -1,27 +1,87 @@
-/* ir_gpu_bench: IR-50 inference on a GPU through the device seam
- * (lc_ir_dev: cuDNN convolutions, float32 with FMA math), batch 256, 112x112,
- * in images/s, against PyTorch eager float32 (TF32 off) on the same GPU in
- * the same run when Python ($LC_PYTHON, default /usr/bin/python3) has
- * CUDA-enabled torch (bench/ir_peer.py ... cuda). Skips with a message where no GPU is usable. Part of
- * `make gpu-check`.
- * Usage: ir_gpu_bench [batch] [repeats]. */
+/* ir_gpu_bench: IR-50 on a GPU through the device seam, float32 (cuDNN
+ * with FMA math, cuBLAS with TF32 off), in images/s, against PyTorch eager
+ * float32 (TF32 off) on the same GPU in the same run when Python
+ * ($LC_PYTHON, default /usr/bin/python3) has CUDA-enabled torch
+ * (bench/ir_peer.py ... cuda):
+ *   inference at batch 256 (lc_ir_dev: batch norms folded);
+ *   a training step at batch 128 (lc_ir_train_dev: forward, backward from
+ *   a fixed upstream gradient, SGD with momentum and weight decay).
+ * Skips with a message where no GPU is usable. Part of `make gpu-check`.
+ * Usage: ir_gpu_bench [batch] [repeats] [train batch]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "devparams.h"
+#include "optim.h"
 #include "ir.h"
 #include "peer.h"
 #include "rng.h"
 #include "tool.h"
 
+/* Training steps; x holds at least tbatch images. */
+static void train_bench(int tbatch, int reps, const float *x, const char *python, const char *py)
+{
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    struct lc_err err;
+    struct lc_ir *m;
+    struct lc_ir_train_dev *g;
+    if (lc_ir_create(&m, 50, tbatch, 0, &err)) lc_tool_fail(&err);
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 2);
+    lc_ir_init_weights(m, &rng);
+    struct lc_optim o;
+    if (lc_optim_init_sgd(&o, 0.1, 0.9f, 5e-4f, 0, &err) || lc_optim_add(&o, lc_ir_params(m), &err)) lc_tool_fail(&err);
+    if (lc_ir_train_dev_create(&g, m, &gpu, &err)) lc_tool_fail(&err);
+    const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(g)};
+    struct lc_optim_dev od;
+    if (lc_optim_dev_create(&od, &o, mirrors, 1, &err)) lc_tool_fail(&err);
+    float *demb = malloc((size_t)tbatch * 512 * 4), *ddemb;
+    for (size_t i = 0; i < (size_t)tbatch * 512; i++) demb[i] = lc_rng_uniform(&rng) - 0.5f;
+    if (lc_device_alloc(&gpu, (void **)&ddemb, (size_t)tbatch * 512 * 4, &err) ||
+        lc_device_upload(&gpu, ddemb, demb, (size_t)tbatch * 512 * 4, &err))
+        lc_tool_fail(&err);
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = lc_now();
+        if (lc_dev_params_zero_grad(lc_ir_train_dev_params(g), &err) ||
+            lc_ir_train_dev_forward(g, NULL, x, tbatch, &rng, &err) || lc_ir_train_dev_backward(g, ddemb, &err) ||
+            lc_optim_dev_step(&od, &o, &err) || lc_device_sync(&gpu, &err))
+            lc_tool_fail(&err);
+        double t = lc_now() - t0;
+        if (r && t < best) best = t;
+    }
+    double ours = tbatch / best, torch_ips = -1;
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' train 8 %d %d 50 cuda 2>/dev/null", python, py, reps, tbatch);
+    FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
+    if (f) {
+        if (fscanf(f, "%lf", &torch_ips) != 1) torch_ips = -1;
+        pclose(f);
+    }
+    printf("ir_gpu_bench: IR-50 training step (forward, backward, SGD), batch %d, float32, dropout 0.4\n", tbatch);
+    printf("  ours (lc_ir_train_dev)            %9.1f img/s   (includes uploading the input)\n", ours);
+    if (torch_ips > 0)
+        printf("  PyTorch eager float32, TF32 off   %9.1f img/s   ratio %.2f\n", torch_ips, ours / torch_ips);
+    else
+        printf("  PyTorch peer unavailable\n");
+    lc_device_free(&gpu, ddemb);
+    lc_optim_dev_free(&od);
+    lc_ir_train_dev_free(g);
+    lc_optim_free(&o);
+    lc_ir_free(m);
+    free(demb);
+}
+
 int main(int argc, char **argv)
 {
     lc_tool_init("ir_gpu_bench");
-    int batch = argc > 1 ? atoi(argv[1]) : 256, reps = argc > 2 ? atoi(argv[2]) : 5;
-    if (batch < 1 || reps < 1) {
-        fprintf(stderr, "usage: ir_gpu_bench [batch] [repeats]\n");
+    int batch = argc > 1 ? atoi(argv[1]) : 256, reps = argc > 2 ? atoi(argv[2]) : 5,
+        tbatch = argc > 3 ? atoi(argv[3]) : 128;
+    if (batch < 1 || reps < 1 || tbatch < 1) {
+        fprintf(stderr, "usage: ir_gpu_bench [batch] [repeats] [train batch]\n");
         return 2;
     }
     char why[256] = "";
@@ -40,7 +100,7 @@ int main(int argc, char **argv)
     double t0 = lc_now();
     if (lc_ir_dev_create(&g, m, &gpu, &err)) lc_tool_fail(&err);
     double t_up = lc_now() - t0;
-    size_t nx = (size_t)batch * 3 * 112 * 112;
+    size_t nx = (size_t)(batch > tbatch ? batch : tbatch) * 3 * 112 * 112;
     float *x = malloc(nx * 4), *emb = malloc((size_t)batch * 512 * 4), *norm = malloc((size_t)batch * 4);
     for (size_t i = 0; i < nx; i++) x[i] = 2 * lc_rng_uniform(&rng) - 1;
     double best = 1e30;
@@ -70,6 +130,8 @@ int main(int argc, char **argv)
         printf("  PyTorch peer unavailable (no CUDA-enabled torch for %s)\n", python);
     lc_ir_dev_free(g);
     lc_ir_free(m);
-    free(x), free(emb), free(norm);
+    free(emb), free(norm);
+    train_bench(tbatch, reps, x, python, py);
+    free(x);
     return 0;
 }

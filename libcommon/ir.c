@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "bn.h"
 #include "conv2d.h"
+#include "devparams.h"
 #include "dropout.h"
 #include "linear.h"
 #include "rng.h"
@@ -334,17 +335,6 @@ static void bn_train(struct bn_l *l, float *y, const float *x)
 static void bn_eval(struct bn_l *l, float *y, const float *x) { lc_bn_forward_eval(y, x, l->g, l->b, l->rm, l->rv, &l->p); }
 
 
-static void subsample_backward(float *dx, const float *dy, int n, int c, int h, int w, int s)
-{
-    int ho = h / s, wo = w / s;
-#pragma omp parallel for schedule(static)
-    for (long nc = 0; nc < (long)n * c; nc++)
-        for (int i = 0; i < ho; i++)
-            for (int j = 0; j < wo; j++) dx[(size_t)nc * h * w + (size_t)i * s * w + (size_t)j * s] += dy[(size_t)nc * ho * wo + (size_t)i * wo + j];
-}
-
-/* feat (n,512) -> emb = feat/||feat||, norm = ||feat|| (torch.norm then torch.div) */
-
 static void forward_train(struct lc_ir *m, const float *x, struct lc_rng *rng)
 {
     const int n = m->n, H = LC_IR_INPUT;
@@ -500,13 +490,7 @@ void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm)
     float *g_lin = m->buf[3];
     zero(g_lin, (size_t)n * 512);
     float *dfe = m->buf[2];
-    for (int i = 0; i < n; i++) {
-        const float *e = m->emb + (size_t)i * 512, *de = demb + (size_t)i * 512;
-        double dot = 0;
-        for (int k = 0; k < 512; k++) dot += (double)de[k] * e[k];
-        float inv = 1.0f / m->norm[i], dn = dnorm ? dnorm[i] : 0.0f;
-        for (int k = 0; k < 512; k++) dfe[(size_t)i * 512 + k] = (de[k] - e[k] * (float)dot) * inv + dn * e[k];
-    }
+    lc_l2norm_rows_backward(dfe, demb, dnorm, m->emb, m->norm, n, LC_IR_EMBEDDING);
     bn_back(&m->feat_bn, g_lin, dfe, m->t_lin);
     /* linear: dW, db, and d(dropout output) */
     float *g_drop = m->buf[2];
@@ -534,7 +518,7 @@ void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm)
             bn_back(&u->bnsc, ga, gout, u->t_sc);
             lc_conv2d_backward(gin, u->csc.dw, NULL, ga, in, u->csc.w, &u->csc.p, m->ws);
         } else {
-            subsample_backward(gin, gout, n, u->cin, u->h, u->w, u->s);
+            lc_subsample_backward(gin, gout, n, u->cin, u->h, u->w, u->s);
         }
         zero(ga, out_n);
         bn_back(&u->bn3, ga, gout, u->t_c2);       /* d t_c2 */
@@ -764,3 +748,358 @@ int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float 
 #undef TRY
     return 0;
 }
+
+/* ------------------------------------------------------ training on a device */
+
+struct tbn {
+    struct lc_bn p;
+    float *g, *b, *dg, *db, *rm, *rv, *mean, *istd; /* on the device */
+    int64_t *nbt;                                   /* the host's counter */
+};
+
+struct tconv {
+    struct lc_conv2d p;
+    float *w, *dw;
+};
+
+struct tunit {
+    struct tbn bn1, bn2, bn3, bnsc;
+    struct tconv c1, c2, csc;
+    float *pa, *dpa;
+    float *t_bn1, *t_c1, *t_bn2, *t_pr, *t_c2, *t_sc, *out;
+};
+
+struct lc_ir_train_dev {
+    struct lc_device d;
+    struct lc_ir *m;
+    struct lc_dev_params dp;
+    struct tconv in_conv;
+    struct tbn in_bn;
+    float *in_pa, *in_dpa;
+    float *t_in_c, *t_in_bn, *t_in_out;
+    struct tunit *u;
+    struct tbn out_bn, feat_bn;
+    float *lin_w, *lin_b, *dlin_w, *dlin_b;
+    float *x, *t_obn, *t_drop, *t_lin, *t_feat, *emb, *norm, *buf[4];
+    uint8_t *mask;
+    float *ws;      /* host workspace of the CPU convolutions (NULL on a GPU) */
+    int n, trained; /* the last forward's batch; a training forward ran since the last backward */
+    void **mem;
+    size_t nmem, capmem;
+};
+
+static void *tdev_get(struct lc_ir_train_dev *g, size_t bytes, struct lc_err *err)
+{
+    if (g->nmem == g->capmem) {
+        size_t cap = g->capmem ? 2 * g->capmem : 256;
+        void **mem = realloc(g->mem, cap * sizeof *mem);
+        if (!mem) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory"), NULL;
+        g->mem = mem, g->capmem = cap;
+    }
+    void *p;
+    if (lc_device_alloc(&g->d, &p, bytes ? bytes : 4, err)) return NULL;
+    g->mem[g->nmem++] = p;
+    return p;
+}
+
+static int tdev_bn(struct lc_ir_train_dev *g, struct tbn *t, const struct bn_l *l, struct lc_err *err)
+{
+    t->p = l->p;
+    t->g = lc_dev_params_map(&g->dp, l->g), t->b = lc_dev_params_map(&g->dp, l->b);
+    t->dg = lc_dev_params_map(&g->dp, l->dg), t->db = lc_dev_params_map(&g->dp, l->db);
+    t->rm = lc_dev_params_map(&g->dp, l->rm), t->rv = lc_dev_params_map(&g->dp, l->rv);
+    t->nbt = l->nbt;
+    if (!t->rm || !t->rv || (l->p.affine && (!t->g || !t->b || !t->dg || !t->db)))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a batch norm has no device mirror");
+    if (!(t->mean = tdev_get(g, (size_t)l->p.c * sizeof(float), err)) ||
+        !(t->istd = tdev_get(g, (size_t)l->p.c * sizeof(float), err)))
+        return err->code;
+    return 0;
+}
+
+static int tdev_conv(struct lc_ir_train_dev *g, struct tconv *t, const struct conv_l *l, size_t *ws, struct lc_err *err)
+{
+    t->p = l->p;
+    t->w = lc_dev_params_map(&g->dp, l->w), t->dw = lc_dev_params_map(&g->dp, l->dw);
+    if (!t->w || !t->dw) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a convolution has no device mirror");
+    if (lc_conv2d_workspace(&l->p) > *ws) *ws = lc_conv2d_workspace(&l->p);
+    return 0;
+}
+
+void lc_ir_train_dev_free(struct lc_ir_train_dev *g)
+{
+    if (!g) return;
+    for (size_t i = 0; i < g->nmem; i++) lc_device_free(&g->d, g->mem[i]);
+    lc_dev_params_free(&g->dp);
+    free(g->mem);
+    free(g->u);
+    free(g->ws);
+    free(g);
+}
+
+int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, struct lc_err *err)
+{
+    *out = NULL;
+    struct lc_ir_train_dev *g = calloc(1, sizeof *g);
+    if (!g || !(g->u = calloc((size_t)m->n_units, sizeof *g->u))) {
+        free(g);
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    }
+    g->d = *d, g->m = m;
+    int rc = lc_dev_params_create(&g->dp, &m->ps, d, err);
+    if (rc) {
+        free(g->u), free(g);
+        return rc;
+    }
+    const size_t N = (size_t)m->cap, HH = (size_t)LC_IR_INPUT * LC_IR_INPUT, flat = (size_t)m->lin.in;
+    size_t ws = 0;
+#define TRY(x)                                                                                                   \
+    do {                                                                                                         \
+        if ((rc = (x))) goto fail;                                                                               \
+    } while (0)
+#define GET(ptr, floats)                                                                                         \
+    do {                                                                                                         \
+        if (!((ptr) = tdev_get(g, (floats) * sizeof(float), err))) {                                             \
+            rc = err->code;                                                                                      \
+            goto fail;                                                                                           \
+        }                                                                                                        \
+    } while (0)
+#define MAP(dst, host)                                                                                           \
+    do {                                                                                                         \
+        if (!((dst) = lc_dev_params_map(&g->dp, (host)))) {                                                      \
+            rc = lc_errf(err, LC_EINVAL, NULL, -1, -1, "a parameter has no device mirror");                      \
+            goto fail;                                                                                           \
+        }                                                                                                        \
+    } while (0)
+    TRY(tdev_conv(g, &g->in_conv, &m->in_conv, &ws, err));
+    TRY(tdev_bn(g, &g->in_bn, &m->in_bn, err));
+    MAP(g->in_pa, m->in_pa);
+    MAP(g->in_dpa, m->in_dpa);
+    GET(g->t_in_c, N * 64 * HH);
+    GET(g->t_in_bn, N * 64 * HH);
+    GET(g->t_in_out, N * 64 * HH);
+    for (int k = 0; k < m->n_units; k++) {
+        const struct unit *u = &m->u[k];
+        struct tunit *t = &g->u[k];
+        size_t in = N * (size_t)u->cin * u->h * u->w, mid = N * (size_t)u->d * u->h * u->w,
+               o = N * (size_t)u->d * u->ho * u->wo;
+        TRY(tdev_bn(g, &t->bn1, &u->bn1, err));
+        TRY(tdev_conv(g, &t->c1, &u->c1, &ws, err));
+        TRY(tdev_bn(g, &t->bn2, &u->bn2, err));
+        TRY(tdev_conv(g, &t->c2, &u->c2, &ws, err));
+        TRY(tdev_bn(g, &t->bn3, &u->bn3, err));
+        MAP(t->pa, u->pa);
+        MAP(t->dpa, u->dpa);
+        if (u->conv_sc) {
+            TRY(tdev_conv(g, &t->csc, &u->csc, &ws, err));
+            TRY(tdev_bn(g, &t->bnsc, &u->bnsc, err));
+            GET(t->t_sc, o);
+        }
+        GET(t->t_bn1, in);
+        GET(t->t_c1, mid);
+        GET(t->t_bn2, mid);
+        GET(t->t_pr, mid);
+        GET(t->t_c2, o);
+        GET(t->out, o);
+    }
+    TRY(tdev_bn(g, &g->out_bn, &m->out_bn, err));
+    TRY(tdev_bn(g, &g->feat_bn, &m->feat_bn, err));
+    MAP(g->lin_w, m->lin_w);
+    MAP(g->lin_b, m->lin_b);
+    MAP(g->dlin_w, m->dlin_w);
+    MAP(g->dlin_b, m->dlin_b);
+    GET(g->x, N * 3 * HH);
+    GET(g->t_obn, N * flat);
+    GET(g->t_drop, N * flat);
+    GET(g->t_lin, N * LC_IR_EMBEDDING);
+    GET(g->t_feat, N * LC_IR_EMBEDDING);
+    GET(g->emb, N * LC_IR_EMBEDDING);
+    GET(g->norm, N);
+    for (int b = 0; b < 4; b++) GET(g->buf[b], m->max_act);
+    if (!(g->mask = tdev_get(g, N * flat, err))) {
+        rc = err->code;
+        goto fail;
+    }
+    if (d->type == LC_DEVICE_CPU && ws && !(g->ws = malloc(ws * sizeof(float)))) {
+        rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+        goto fail;
+    }
+#undef TRY
+#undef GET
+#undef MAP
+    *out = g;
+    return 0;
+fail:
+    lc_ir_train_dev_free(g);
+    return rc;
+}
+
+struct lc_dev_params *lc_ir_train_dev_params(struct lc_ir_train_dev *g) { return &g->dp; }
+const float *lc_ir_train_dev_emb(const struct lc_ir_train_dev *g) { return g->emb; }
+const float *lc_ir_train_dev_norm(const struct lc_ir_train_dev *g) { return g->norm; }
+
+int lc_ir_train_dev_sync(struct lc_ir_train_dev *g, struct lc_err *err)
+{
+    g->m->prepared = 0; /* the host's weights change under its prepared copies */
+    return lc_dev_params_download(&g->dp, err);
+}
+
+int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err) { return lc_dev_params_upload(&g->dp, err); }
+
+/* The steps of forward_train, op for op, through the seam. */
+#define TRY(x)                                                                                                       \
+    do {                                                                                                             \
+        if ((rc = (x))) return rc;                                                                                   \
+    } while (0)
+
+static int tbn_train(struct lc_ir_train_dev *g, struct tbn *t, float *y, const float *x, struct lc_err *err)
+{
+    struct lc_bn p = t->p;
+    p.n = g->n;
+    int rc = lc_op_bn_forward_train(&g->d, y, t->mean, t->istd, t->rm, t->rv, x, t->g, t->b, &p, err);
+    if (!rc) t->nbt[0]++;
+    return rc;
+}
+
+static int tconv_fwd(struct lc_ir_train_dev *g, const struct tconv *t, float *y, const float *x, struct lc_err *err)
+{
+    struct lc_conv2d p = t->p;
+    p.n = g->n;
+    return lc_op_conv2d_forward(&g->d, y, x, t->w, NULL, &p, g->ws, err);
+}
+
+int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float *x, int n, struct lc_rng *rng,
+                            struct lc_err *err)
+{
+    struct lc_ir *m = g->m;
+    const struct lc_device *d = &g->d;
+    if (n < 1 || n > m->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, m->cap);
+    const int H = LC_IR_INPUT;
+    int rc;
+    g->n = n;
+    m->prepared = 0;
+    TRY(lc_device_upload(d, g->x, x, (size_t)n * 3 * H * H * sizeof(float), err));
+    TRY(tconv_fwd(g, &g->in_conv, g->t_in_c, g->x, err));
+    TRY(tbn_train(g, &g->in_bn, g->t_in_bn, g->t_in_c, err));
+    TRY(lc_op_prelu_forward(d, g->t_in_out, g->t_in_bn, g->in_pa, n, 64, H * H, err));
+    const float *cur = g->t_in_out;
+    for (int k = 0; k < m->n_units; k++) {
+        const struct unit *u = &m->u[k];
+        struct tunit *t = &g->u[k];
+        size_t out = (size_t)n * u->d * u->ho * u->wo;
+        TRY(tbn_train(g, &t->bn1, t->t_bn1, cur, err));
+        TRY(tconv_fwd(g, &t->c1, t->t_c1, t->t_bn1, err));
+        TRY(tbn_train(g, &t->bn2, t->t_bn2, t->t_c1, err));
+        TRY(lc_op_prelu_forward(d, t->t_pr, t->t_bn2, t->pa, n, u->d, u->h * u->w, err));
+        TRY(tconv_fwd(g, &t->c2, t->t_c2, t->t_pr, err));
+        TRY(tbn_train(g, &t->bn3, t->out, t->t_c2, err));
+        if (u->conv_sc) {
+            TRY(tconv_fwd(g, &t->csc, t->t_sc, cur, err));
+            TRY(tbn_train(g, &t->bnsc, g->buf[0], t->t_sc, err));
+            TRY(lc_op_add(d, t->out, t->out, g->buf[0], out, err));
+        } else {
+            TRY(lc_op_subsample_add(d, t->out, cur, n, u->cin, u->h, u->w, u->s, err));
+        }
+        cur = t->out;
+    }
+    size_t flat = (size_t)m->lin.in;
+    TRY(tbn_train(g, &g->out_bn, g->t_obn, cur, err));
+    /* the key from the host's generator, as the CPU path draws it; the mask on the device */
+    TRY(lc_op_dropout_mask(d, g->mask, (size_t)n * flat, m->dropout, lc_dropout_key(m->dropout, rng), err));
+    TRY(lc_op_dropout_apply(d, g->t_drop, g->t_obn, g->mask, (size_t)n * flat, m->dropout, err));
+    struct lc_linear lp = m->lin;
+    lp.n = n;
+    TRY(lc_op_linear_forward(d, g->t_lin, g->t_drop, g->lin_w, g->lin_b, &lp, err));
+    TRY(tbn_train(g, &g->feat_bn, g->t_feat, g->t_lin, err));
+    TRY(lc_op_l2norm_rows(d, g->emb, g->norm, g->t_feat, n, LC_IR_EMBEDDING, err));
+    if (norm) TRY(lc_device_download(d, norm, g->norm, (size_t)n * sizeof(float), err));
+    g->trained = 1;
+    return 0;
+}
+
+static int tbn_back(struct lc_ir_train_dev *g, const struct tbn *t, float *dx, const float *dy, const float *x,
+                    struct lc_err *err)
+{
+    struct lc_bn p = t->p;
+    p.n = g->n;
+    return lc_op_bn_backward(&g->d, dx, t->dg, t->db, dy, x, t->mean, t->istd, t->g, &p, err);
+}
+
+static int tconv_back(struct lc_ir_train_dev *g, const struct tconv *t, float *dx, const float *dy, const float *x,
+                      struct lc_err *err)
+{
+    struct lc_conv2d p = t->p;
+    p.n = g->n;
+    return lc_op_conv2d_backward(&g->d, dx, t->dw, NULL, dy, x, t->w, &p, g->ws, err);
+}
+
+static int tzero(struct lc_ir_train_dev *g, float *p, size_t n, struct lc_err *err)
+{
+    return lc_device_zero(&g->d, p, n * sizeof *p, err);
+}
+
+/* lc_ir_backward, op for op. */
+int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struct lc_err *err)
+{
+    struct lc_ir *m = g->m;
+    const struct lc_device *d = &g->d;
+    if (!g->trained) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "backward without a training forward");
+    const int n = g->n, H = LC_IR_INPUT;
+    size_t flat = (size_t)m->lin.in;
+    int rc;
+    float *g_lin = g->buf[3], *dfe = g->buf[2];
+    TRY(tzero(g, g_lin, (size_t)n * 512, err));
+    TRY(lc_op_l2norm_rows_backward(d, dfe, demb, NULL, g->emb, g->norm, n, LC_IR_EMBEDDING, err));
+    TRY(tbn_back(g, &g->feat_bn, g_lin, dfe, g->t_lin, err));
+    float *g_drop = g->buf[2];
+    TRY(tzero(g, g_drop, (size_t)n * flat, err));
+    struct lc_linear lp = m->lin;
+    lp.n = n;
+    TRY(lc_op_linear_backward(d, g_drop, g->dlin_w, g->dlin_b, g_lin, g->t_drop, g->lin_w, &lp, err));
+    float *g_obn = g->buf[3];
+    TRY(tzero(g, g_obn, (size_t)n * flat, err));
+    TRY(lc_op_dropout_backward(d, g_obn, g_drop, g->mask, (size_t)n * flat, m->dropout, err));
+    float *gout = g->buf[0];
+    TRY(tzero(g, gout, (size_t)n * flat, err));
+    TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[m->n_units - 1].out, err));
+    float *gin = g->buf[1], *ga = g->buf[2], *gb = g->buf[3];
+    for (int k = m->n_units - 1; k >= 0; k--) {
+        const struct unit *u = &m->u[k];
+        const struct tunit *t = &g->u[k];
+        const float *in = k ? g->u[k - 1].out : g->t_in_out;
+        size_t in_n = (size_t)n * u->cin * u->h * u->w, mid_n = (size_t)n * u->d * u->h * u->w,
+               out_n = (size_t)n * u->d * u->ho * u->wo;
+        int hw = u->h * u->w;
+        TRY(tzero(g, gin, in_n, err));
+        if (u->conv_sc) {
+            TRY(tzero(g, ga, out_n, err));
+            TRY(tbn_back(g, &t->bnsc, ga, gout, t->t_sc, err));
+            TRY(tconv_back(g, &t->csc, gin, ga, in, err));
+        } else {
+            TRY(lc_op_subsample_backward(d, gin, gout, n, u->cin, u->h, u->w, u->s, err));
+        }
+        TRY(tzero(g, ga, out_n, err));
+        TRY(tbn_back(g, &t->bn3, ga, gout, t->t_c2, err));
+        TRY(tzero(g, gb, mid_n, err));
+        TRY(tconv_back(g, &t->c2, gb, ga, t->t_pr, err));
+        TRY(tzero(g, ga, mid_n, err));
+        TRY(lc_op_prelu_backward(d, ga, t->dpa, gb, t->t_bn2, t->pa, n, u->d, hw, err));
+        TRY(tzero(g, gb, mid_n, err));
+        TRY(tbn_back(g, &t->bn2, gb, ga, t->t_c1, err));
+        TRY(tzero(g, ga, in_n, err));
+        TRY(tconv_back(g, &t->c1, ga, gb, t->t_bn1, err));
+        TRY(tbn_back(g, &t->bn1, gin, ga, in, err));
+        float *tmp = gout;
+        gout = gin;
+        gin = tmp;
+    }
+    size_t in_n = (size_t)n * 64 * H * H;
+    TRY(tzero(g, ga, in_n, err));
+    TRY(lc_op_prelu_backward(d, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, err));
+    TRY(tzero(g, gb, in_n, err));
+    TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, err));
+    TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, err));
+    g->trained = 0;
+    return 0;
+}
+#undef TRY

@@ -70,6 +70,35 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
 int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err);
 void lc_ir_dev_free(struct lc_ir_dev *g);
 
+/* Training on a device: the training forward and backward of lc_ir_forward
+ * and lc_ir_backward, op for op through the device seam (on the CPU device
+ * the very same CPU functions in the same order: bit-identical to them),
+ * with the model's parameters, gradients and running statistics mirrored
+ * on the device (lc_dev_params) and every activation kept there. The
+ * host model m stays the record: create after its weights are final
+ * (loaded, initialised), call sync to copy the device's parameters and
+ * running statistics back into it (before saving or evaluating on the
+ * host), upload after changing them on the host. num_batches_tracked
+ * counts on the host. Dropout's key comes from rng as lc_ir_forward draws
+ * it; the mask is made on the device.
+ * forward: x (n,3,112,112) on the host; the embeddings and norms stay on
+ * the device (emb, norm); norm (n) is also copied to the host when not
+ * NULL. backward: demb (n,512) on the device; the norm's gradient is zero
+ * (the heads detach it); parameter gradients accumulate on the device
+ * (zero them with lc_dev_params_zero_grad). */
+struct lc_dev_params;
+struct lc_ir_train_dev;
+int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, struct lc_err *err);
+void lc_ir_train_dev_free(struct lc_ir_train_dev *g);
+int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float *x, int n, struct lc_rng *rng,
+                            struct lc_err *err);
+int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struct lc_err *err);
+const float *lc_ir_train_dev_emb(const struct lc_ir_train_dev *g);
+const float *lc_ir_train_dev_norm(const struct lc_ir_train_dev *g);
+struct lc_dev_params *lc_ir_train_dev_params(struct lc_ir_train_dev *g);
+int lc_ir_train_dev_sync(struct lc_ir_train_dev *g, struct lc_err *err);
+int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err);
+
 /* Floats of activation memory held for training at the created batch. */
 size_t lc_ir_activation_floats(const struct lc_ir *m);
 

@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "csvout.h"
 #include "dataset.h"
+#include "devparams.h"
 #include "embed.h"
 #include "io.h"
 #include "ir.h"
@@ -46,6 +47,15 @@ struct run {
     struct lc_ckpt_info info;
     struct lc_out *log;
     char path[4096];
+    /* the step on a device (o->device CUDA, or o->check_seam) */
+    int on_dev;
+    struct lc_ir_train_dev *tdev;
+    struct lc_dev_params head_dev;
+    struct lc_optim_dev opt_dev;
+    float *d_logits, *d_cos, *d_prob, *d_dlogits, *d_demb, *d_scaler, *d_mws, *d_rowloss;
+    int64_t *d_labels;
+    int32_t *d_pred, *pred;
+    float *rowloss;
 };
 
 static const char *arch_name(int layers)
@@ -164,10 +174,14 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
     if (!rc && (!(emb = malloc(n * 512 * sizeof *emb)) || !(norm = malloc((size_t)lo.batch * sizeof *norm)) ||
                 !(ws = malloc(lc_embed_workspace(lo.batch) * sizeof *ws)) || !(e = malloc((size_t)lo.batch * 512 * sizeof *e))))
         rc = lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
+    /* on a GPU, validation runs there too (the trained weights, folded) */
+    struct lc_ir_dev *g = NULL;
+    if (!rc && r->o->device.type != LC_DEVICE_CPU) rc = lc_ir_dev_create(&g, r->model, &r->o->device, err);
     struct lc_batch *b;
     size_t done = 0;
     while (!rc && (rc = lc_loader_next(l, &b, err)) == 1) {
-        lc_embed(r->model, e, norm, b->x, b->n, 1, ws);
+        if (g && (rc = lc_embed_dev(g, e, norm, b->x, b->n, 1, ws, err))) break;
+        if (!g) lc_embed(r->model, e, norm, b->x, b->n, 1, ws);
         for (int i = 0; i < b->n; i++) memcpy(emb + (size_t)b->index[i] * 512, e + (size_t)i * 512, 512 * sizeof *e);
         done += (size_t)b->n;
         rc = 0;
@@ -207,6 +221,7 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
     }
     free(dist), free(same);
 out:
+    lc_ir_dev_free(g);
     free(emb), free(norm), free(ws), free(e);
     lc_loader_free(l);
     lc_dataset_close(d);
@@ -215,10 +230,105 @@ out:
 
 /* ------------------------------------------------------------ the loop */
 
+/* ------------------------------------------------------- on a device */
+
+/* The device's weights, head and momentum back into the host records
+ * (checkpoints and host-side validation read those). */
+static int sync_host(struct run *r, struct lc_err *err)
+{
+    if (!r->on_dev) return 0;
+    int rc = lc_ir_train_dev_sync(r->tdev, err);
+    if (!rc) rc = lc_dev_params_download(&r->head_dev, err);
+    if (!rc) rc = lc_optim_dev_download(&r->opt_dev, &r->opt, err);
+    return rc;
+}
+
+static int dev_setup(struct run *r, struct lc_err *err)
+{
+    const struct lc_device *d = &r->o->device;
+    size_t N = (size_t)r->o->batch, C = (size_t)r->mg.classes;
+    int rc = lc_ir_train_dev_create(&r->tdev, r->model, d, err);
+    if (!rc) rc = lc_dev_params_create(&r->head_dev, &r->head, d, err);
+    if (rc) return rc;
+    const struct lc_dev_params *mirrors[2] = {lc_ir_train_dev_params(r->tdev), &r->head_dev};
+    if ((rc = lc_optim_dev_create(&r->opt_dev, &r->opt, mirrors, 2, err))) return rc;
+    r->on_dev = 1;
+    struct {
+        void **p;
+        size_t bytes;
+    } want[] = {{(void **)&r->d_logits, N * C * 4},  {(void **)&r->d_cos, N * C * 4},    {(void **)&r->d_prob, N * C * 4},
+                {(void **)&r->d_dlogits, N * C * 4}, {(void **)&r->d_demb, N * 512 * 4}, {(void **)&r->d_scaler, N * 4},
+                {(void **)&r->d_rowloss, N * 4},     {(void **)&r->d_labels, N * 8},     {(void **)&r->d_pred, N * 4},
+                {(void **)&r->d_mws, lc_margin_workspace(&r->mg) * 4}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        if ((rc = lc_device_alloc(d, want[k].p, want[k].bytes, err))) return rc;
+    if (!(r->pred = malloc(N * sizeof *r->pred)) || !(r->rowloss = malloc(N * sizeof *r->rowloss)))
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    return 0;
+}
+
+static void dev_free(struct run *r)
+{
+    const struct lc_device *d = &r->o->device;
+    void *p[] = {r->d_logits, r->d_cos, r->d_prob, r->d_dlogits, r->d_demb, r->d_scaler, r->d_rowloss, r->d_labels,
+                 r->d_pred, r->d_mws};
+    for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
+        if (p[k]) lc_device_free(d, p[k]);
+    lc_optim_dev_free(&r->opt_dev);
+    if (r->head_dev.data) lc_dev_params_free(&r->head_dev);
+    lc_ir_train_dev_free(r->tdev);
+    free(r->pred), free(r->rowloss);
+}
+
+/* The step of step() below on the device: the same ops in the same order;
+ * only the dropout mask, AdaFace's statistics (from the norms), the loss
+ * and the predictions pass through the host. */
+static int step_dev(struct run *r, const struct lc_batch *b, double *loss, int *correct, struct lc_err *err)
+{
+    const struct lc_device *d = &r->o->device;
+    const int n = b->n, C = r->mg.classes;
+    const size_t nc = (size_t)n * C;
+    struct lc_rng drop;
+    lc_rng_seed_stream(&drop, r->o->seed, 0xd409000000000000ull ^ (uint64_t)r->info.step);
+    int rc;
+#define TRY(x)                                                                                                   \
+    do {                                                                                                         \
+        if ((rc = (x))) return rc;                                                                               \
+    } while (0)
+    TRY(lc_dev_params_zero_grad(lc_ir_train_dev_params(r->tdev), err));
+    TRY(lc_dev_params_zero_grad(&r->head_dev, err));
+    TRY(lc_device_upload(d, r->d_labels, b->labels, (size_t)n * sizeof *b->labels, err));
+    TRY(lc_ir_train_dev_forward(r->tdev, r->norm, b->x, n, &drop, err));
+    r->mg.n = n;
+    const float *emb = lc_ir_train_dev_emb(r->tdev);
+    float *kernel = lc_dev_params_map(&r->head_dev, r->kernel), *dkernel = lc_dev_params_map(&r->head_dev, r->dkernel);
+    lc_margin_scaler(r->scaler, &r->st, r->norm, &r->mg, 1);
+    if (r->mg.kind == LC_MARGIN_ADAFACE) TRY(lc_device_upload(d, r->d_scaler, r->scaler, (size_t)n * sizeof *r->scaler, err));
+    TRY(lc_op_margin_logits(d, r->d_logits, r->d_cos, r->d_scaler, emb, kernel, r->d_labels, &r->mg, r->d_mws, err));
+    TRY(lc_op_cross_entropy_rows(d, r->d_prob, r->d_rowloss, r->d_logits, r->d_labels, n, C, 0, err));
+    TRY(lc_device_zero(d, r->d_dlogits, nc * sizeof(float), err));
+    TRY(lc_op_cross_entropy_backward(d, r->d_dlogits, r->d_prob, r->d_labels, n, C, 0, 1.0f, err));
+    TRY(lc_device_zero(d, r->d_demb, (size_t)n * 512 * sizeof(float), err));
+    TRY(lc_op_margin_backward(d, r->d_demb, dkernel, r->d_dlogits, emb, r->d_labels, &r->mg, r->d_mws, err));
+    TRY(lc_ir_train_dev_backward(r->tdev, r->d_demb, err));
+    TRY(lc_optim_dev_step(&r->opt_dev, &r->opt, err));
+    TRY(lc_op_argmax_rows(d, r->d_pred, r->d_cos, n, C, err));
+    TRY(lc_device_download(d, r->pred, r->d_pred, (size_t)n * sizeof *r->pred, err));
+    TRY(lc_device_download(d, r->rowloss, r->d_rowloss, (size_t)n * sizeof *r->rowloss, err));
+#undef TRY
+    double sum = 0;
+    *correct = 0;
+    for (int i = 0; i < n; i++) sum += r->rowloss[i], *correct += r->pred[i] == b->labels[i];
+    *loss = sum / n;
+    return 0;
+}
+
 static int save(struct run *r, const char *name, struct lc_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", r->o->out, name);
+    int rc = sync_host(r, err);
+    if (rc) return rc;
     stats_out(r);
     return lc_ckpt_save(path, lc_ir_params(r->model), &r->head, &r->opt, &r->info, err);
 }
@@ -267,7 +377,11 @@ static int train_epochs(struct run *r, struct lc_err *err)
         while ((rc = lc_loader_next(r->loader, &b, err)) == 1) {
             double loss;
             int correct;
-            step(r, b, &loss, &correct);
+            if (r->on_dev) {
+                if ((rc = step_dev(r, b, &loss, &correct, err))) return rc;
+            } else {
+                step(r, b, &loss, &correct);
+            }
             if (!isfinite(loss))
                 return lc_errf(err, LC_EINVAL, NULL, -1, -1, "the loss became %g at step %lld (learning rate too high?)", loss,
                                (long long)r->info.step);
@@ -309,6 +423,7 @@ static int train_epochs(struct run *r, struct lc_err *err)
         }
         double mean = 0;
         int validate_now = (r->info.epoch + 1) % o->val_every == 0 || r->info.epoch + 1 == o->epochs;
+        if (validate_now && o->n_val && (rc = sync_host(r, err))) return rc;
         for (int v = 0; validate_now && v < o->n_val; v++) {
             double acc = 0;
             if ((rc = validate(r, o->val[v], &acc, err))) return rc;
@@ -342,7 +457,9 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
     if (lc_dataset_count(r.data) < (size_t)o->batch)
         rc = lc_errf(err, LC_EINVAL, o->data, -1, -1, "%zu images is less than one batch of %d", lc_dataset_count(r.data), o->batch);
     if (!rc) rc = lc_loader_init(&r.loader, r.data, &lo, err);
-    if (!rc) rc = lc_ir_create(&r.model, o->layers, o->batch > o->val_batch ? o->batch : o->val_batch, 1, err);
+    /* on a device the host model keeps no training activations */
+    int host_train = o->device.type == LC_DEVICE_CPU && !o->check_seam;
+    if (!rc) rc = lc_ir_create(&r.model, o->layers, o->batch > o->val_batch ? o->batch : o->val_batch, host_train, err);
     if (!rc) rc = setup_head(&r, classes, err);
     if (!rc) rc = lc_margin_init(&r.mg, o->head, o->batch, LC_IR_EMBEDDING, (int)classes, o->m, o->h, o->s, o->t_alpha, err);
     size_t nc = (size_t)o->batch * (size_t)classes;
@@ -392,8 +509,13 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
         snprintf(r.info.extra_key[0], sizeof r.info.extra_key[0], "command");
         snprintf(r.info.extra_val[0], sizeof r.info.extra_val[0], "%s", cmd);
     }
+    if (!rc && (o->device.type != LC_DEVICE_CPU || o->check_seam)) rc = dev_setup(&r, err);
     if (!rc) rc = open_log(&r, err);
     if (!rc) rc = train_epochs(&r, err);
+    if ((!rc || rc == LC_EINTR) && r.on_dev) {
+        int rc2 = sync_host(&r, err);
+        if (!rc) rc = rc2;
+    }
     if (!rc || rc == LC_EINTR) {
         char path[4200];
         snprintf(path, sizeof path, "%s/weights.safetensors", o->out);
@@ -407,6 +529,7 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
             if (lc_out_commit(r.log, &e2) && !rc) rc = LC_EIO, *err = e2;
         }
     }
+    dev_free(&r);
     lc_optim_free(&r.opt);
     lc_params_free(&r.head);
     lc_ir_free(r.model);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "augment.h"
+#include "backend.h"
 #include "err.h"
 
 #define LC_TRAIN_MAX_VAL 8
@@ -38,6 +39,9 @@ struct lc_train_opts {
     const char *resume;                   /* a checkpoint of this run's kind to continue */
     const char *init;                     /* backbone weights to start from */
     int progress;
+    struct lc_device device;              /* where the step runs (the CPU: the host path) */
+    int check_seam;                       /* on the CPU, run the step through the device seam anyway
+                                             (a check of the GPU path's plumbing: bit-identical results) */
     int argc;                             /* the command line, kept in checkpoints */
     char **argv;
 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "devparams.h"
 #include "ir.h"
 #include "optim.h"
 #include "params.h"
@@ -318,4 +319,124 @@ Test(cuda, ir18_inference_matches_torch, .timeout = 300)
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     check_device_path(&gpu);
+}
+
+/* Training through the device seam (lc_ir_train_dev, lc_optim_dev) against
+ * the host path (lc_ir_forward, lc_ir_backward, lc_optim_step): two SGD
+ * steps with dropout, from the same weights and generator. On the CPU
+ * device the same functions run in the same order: bit-identical. On a
+ * GPU: embeddings 1e-4, gradients and the weights' changes 1e-3 per tensor
+ * (relative, L2; the tolerance of the PyTorch comparison above). */
+static void check_train_device(const struct lc_device *d, int exact)
+{
+    struct setup s = make(), t = make();
+    lc_ir_set_dropout(s.m, 0.4f), lc_ir_set_dropout(t.m, 0.4f);
+    struct lc_params *ps = lc_ir_params(s.m), *pt = lc_ir_params(t.m);
+    struct lc_optim os, ot;
+    lc_optim_init_sgd(&os, 0.1, 0.9f, 5e-4f, 0, NULL);
+    lc_optim_init_sgd(&ot, 0.1, 0.9f, 5e-4f, 0, NULL);
+    cr_assert_eq(lc_optim_add(&os, ps, NULL), 0);
+    cr_assert_eq(lc_optim_add(&ot, pt, NULL), 0);
+    struct lc_err err;
+    struct lc_ir_train_dev *g;
+    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, &err), 0, "%s", err.msg);
+    struct lc_dev_params *dp = lc_ir_train_dev_params(g);
+    const struct lc_dev_params *mirrors[1] = {dp};
+    struct lc_optim_dev od;
+    cr_assert_eq(lc_optim_dev_create(&od, &ot, mirrors, 1, &err), 0, "%s", err.msg);
+    float *ddemb;
+    cr_assert_eq(lc_device_alloc(d, (void **)&ddemb, (size_t)s.n * 512 * 4, &err), 0);
+    cr_assert_eq(lc_device_upload(d, ddemb, s.demb, (size_t)s.n * 512 * 4, &err), 0);
+    struct lc_rng rs, rt;
+    lc_rng_seed(&rs, 11), lc_rng_seed(&rt, 11);
+    float *before = malloc(lc_params_count(ps) * 4 + 64), *gdev = NULL;
+    for (int step = 0; step < 2; step++) {
+        int n = step ? 3 : s.n; /* a partial batch too */
+        lc_params_zero_grad(ps);
+        lc_ir_forward(s.m, s.emb, s.norm, s.x, n, 1, &rs);
+        lc_ir_backward(s.m, s.demb, NULL);
+        cr_assert_eq(lc_dev_params_zero_grad(dp, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_train_dev_forward(g, t.norm, t.x, n, &rt, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_device_download(d, t.emb, lc_ir_train_dev_emb(g), (size_t)n * 512 * 4, &err), 0);
+        cr_assert_eq(lc_ir_train_dev_backward(g, ddemb, &err), 0, "%s", err.msg);
+        if (exact) {
+            cr_expect_eq(memcmp(s.emb, t.emb, (size_t)n * 512 * 4), 0, "step %d: embeddings identical", step);
+            cr_expect_eq(memcmp(s.norm, t.norm, (size_t)n * 4), 0, "step %d: norms identical", step);
+        } else {
+            double e = rel_err(t.emb, s.emb, (size_t)n * 512);
+            cr_expect_lt(e, 1e-4, "step %d: embeddings: relative error %.3g", step, e);
+            cr_expect_lt(rel_err(t.norm, s.norm, (size_t)n), 1e-4);
+        }
+        for (size_t k = 0; k < ps->n; k++) {
+            const struct lc_param *p = &ps->v[k];
+            if (!p->grad) continue;
+            gdev = realloc(gdev, p->n * 4);
+            cr_assert_eq(lc_device_download(d, gdev, dp->grad[k], p->n * 4, &err), 0);
+            if (exact) {
+                cr_expect_eq(memcmp(gdev, p->grad, p->n * 4), 0, "step %d: %s: gradient identical", step, p->name);
+            } else {
+                double ge = rel_err(gdev, p->grad, p->n);
+                /* the biases of zero exact gradient (see above) are rounding noise on both sides */
+                size_t l = strlen(p->name);
+                if (l > 4 && strcmp(p->name + l - 4, "bias") == 0 && ge > 1e-3) continue;
+                cr_expect_lt(ge, 1e-3, "step %d: %s: gradient off by %.3g", step, p->name, ge);
+            }
+        }
+        size_t at = 0;
+        for (size_t k = 0; k < ps->n; k++)
+            if (ps->v[k].grad) memcpy(before + at, ps->v[k].data, ps->v[k].n * 4), at += ps->v[k].n;
+        lc_optim_step(&os);
+        cr_assert_eq(lc_optim_dev_step(&od, &ot, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(lc_ir_train_dev_sync(g, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_optim_dev_download(&od, &ot, &err), 0, "%s", err.msg);
+    cr_expect_eq(ot.step, os.step);
+    size_t at = 0;
+    for (size_t k = 0; k < ps->n; k++) {
+        const struct lc_param *p = &ps->v[k], *q = &pt->v[k];
+        if (p->kind == LC_PARAM_COUNTER) {
+            cr_expect_eq(q->count[0], p->count[0], "%s", p->name);
+            continue;
+        }
+        if (exact) {
+            cr_expect_eq(memcmp(q->data, p->data, p->n * 4), 0, "%s after two steps: identical", p->name);
+        } else if (!p->grad) {
+            cr_expect_lt(rel_err(q->data, p->data, p->n), 1e-4, "%s: running statistics", p->name);
+        } else {
+            float *mv = malloc(p->n * 8), *want = mv + p->n;
+            for (size_t i = 0; i < p->n; i++) mv[i] = q->data[i] - before[at + i], want[i] = p->data[i] - before[at + i];
+            double me = rel_err(mv, want, p->n);
+            size_t l = strlen(p->name);
+            if (!(l > 4 && strcmp(p->name + l - 4, "bias") == 0))
+                cr_expect_lt(me, 1e-3, "%s: the last step's change off by %.3g", p->name, me);
+            free(mv);
+        }
+        if (p->grad) {
+            for (size_t j = 0; j < ot.n; j++)
+                if (ot.data[j] == q->data && exact)
+                    cr_expect_eq(memcmp(ot.s1[j], os.s1[j], p->n * 4), 0, "%s: momentum identical", p->name);
+            at += p->n;
+        }
+    }
+    free(before), free(gdev);
+    lc_device_free(d, ddemb);
+    lc_optim_dev_free(&od);
+    lc_ir_train_dev_free(g);
+    lc_optim_free(&os), lc_optim_free(&ot);
+    release(&s), release(&t);
+}
+
+Test(ir, training_on_the_cpu_device_is_bit_identical, .timeout = 600)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_train_device(&cpu, 1);
+}
+
+Test(cuda, ir18_training_matches_cpu, .timeout = 600)
+{
+    char why[256] = "";
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    check_train_device(&gpu, 0);
 }

@@ -83,6 +83,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_STRING, "device", 0, &o->device, "DEV", "cpu (default), cuda or cuda:N"},
         {LC_OPT_INT, "gpus", 0, &o->gpus, "N", "GPUs (needs --device cuda)"},
         {LC_OPT_FLAG, "progress", 0, &t->progress, NULL, "progress on stderr"},
+        {LC_OPT_FLAG, "check_seam", 0, &t->check_seam, NULL, "run the CPU step through the device seam (the GPU path's plumbing; same results, slower)"},
         {LC_OPT_END},
     };
     int i = lc_opt_parse(&tool, opts, argc, argv);
@@ -105,11 +106,13 @@ static void parse_args(struct opts *o, int argc, char **argv)
     struct lc_device dev;
     struct lc_err err;
     if (lc_device_parse(&dev, o->device, &err)) lc_tool_usage(tool.name, "%s", err.msg);
-    if (dev.type != LC_DEVICE_CPU || o->gpus > 1) {
-        if (lc_device_open(&dev, &err)) lc_tool_fail(&err);
-        lc_errf(&err, LC_EUNSUPPORTED, NULL, -1, -1, "training on %s is not implemented yet (the CUDA backend issue): use --device cpu", o->device);
+    if (dev.type != LC_DEVICE_CPU && lc_device_open(&dev, &err)) lc_tool_fail(&err);
+    if (o->gpus > 1) {
+        lc_errf(&err, LC_EUNSUPPORTED, NULL, -1, -1, "--gpus %d: data parallelism over NCCL is not implemented yet; train on one GPU (--device cuda:N)", o->gpus);
         lc_tool_fail(&err);
     }
+    if (t->check_seam && dev.type != LC_DEVICE_CPU) lc_tool_usage(tool.name, "--check_seam is for --device cpu");
+    t->device = dev;
     t->argc = argc, t->argv = argv;
 }
 

@@ -27,6 +27,13 @@ grep -q "resuming at epoch 1, batch 1, step 4" b2.log || die "resume position: $
 diff <(cut -d, -f1-6,8- a/metrics.csv) <(cut -d, -f1-6,8- b/metrics.csv) || die "resumed losses differ from the uninterrupted run"
 $PY "$E2E_DIR/st_tensors.py" a/weights.safetensors b/weights.safetensors || die "resumed weights differ"
 $PY "$E2E_DIR/st_tensors.py" a/last.safetensors b/last.safetensors || die "resumed run state differs"
+# the step through the device seam on the CPU (the GPU path's plumbing):
+# bit-identical weights and run state, also when stopped and resumed
+train-pre "${common[@]}" --check_seam --max_steps 4 -o d s 2>d1.log
+train-pre "${common[@]}" --check_seam --resume d/last.safetensors -o d s 2>d2.log
+diff <(cut -d, -f1-4,6,8- a/metrics.csv) <(cut -d, -f1-4,6,8- d/metrics.csv) || die "the seam's accuracies or validation differ"
+$PY "$E2E_DIR/st_tensors.py" a/weights.safetensors d/weights.safetensors || die "the seam's weights differ"
+$PY "$E2E_DIR/st_tensors.py" a/last.safetensors d/last.safetensors || die "the seam's run state differs"
 # SIGTERM (or Ctrl-C in a terminal) saves the state and exits with 130
 train-pre "${common[@]}" --epochs 1000 -o c s 2>c.log &
 pid=$!
@@ -59,6 +66,7 @@ synth-faces -o s5 -n 5 -k 4 --val-identities 2 --val-images 2 --pairs 2 -s 5
 expect_status 1 "6 classes, the data 5" -- train-pre --arch ir_18 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s5
 expect_status 1 "is ir_18 with the adaface head; this run is ir_34 with adaface" -- train-pre --arch ir_34 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s
 expect_status 1 "[Cc][Uu][Dd][Aa]" -- train-pre --device cuda -o x s
+expect_status 1 "NCCL is not implemented" -- train-pre --gpus 2 -o x s
 expect_status 2 "give -m WEIGHTS or --untrained" -- embed val.sft
 echo "not a checkpoint" >junk.pth
 expect_status 1 "junk.pth" -- embed -m junk.pth --arch ir_18 -o x.sft val.sft

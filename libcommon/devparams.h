@@ -1,0 +1,54 @@
+/* devparams: a model's parameters and its SGD state mirrored on a device,
+ * for training there. The host registry (lc_params, lc_optim) stays the
+ * record that checkpoints read and write: upload after loading, download
+ * before saving. Data and gradients each live in one device block, so
+ * zeroing every gradient is one call. Counters (num_batches_tracked) stay
+ * on the host. */
+#ifndef LC_DEVPARAMS_H
+#define LC_DEVPARAMS_H
+
+#include <stddef.h>
+
+#include "backend.h"
+#include "err.h"
+#include "optim.h"
+#include "params.h"
+
+struct lc_dev_params {
+    struct lc_device d;
+    struct lc_params *ps; /* the host registry (not owned) */
+    float **data, **grad; /* per entry: device pointers (grad NULL where untrained, data NULL for counters) */
+    float *data_block, *grad_block;
+    size_t data_floats, grad_floats;
+};
+
+/* Allocate the mirror of ps on d and upload its data. */
+int lc_dev_params_create(struct lc_dev_params *dp, struct lc_params *ps, const struct lc_device *d, struct lc_err *err);
+void lc_dev_params_free(struct lc_dev_params *dp);
+int lc_dev_params_upload(struct lc_dev_params *dp, struct lc_err *err);
+/* Device data (parameters and float buffers) back into the host registry. */
+int lc_dev_params_download(struct lc_dev_params *dp, struct lc_err *err);
+int lc_dev_params_zero_grad(struct lc_dev_params *dp, struct lc_err *err);
+/* The device pointer mirroring a host entry's data or grad pointer, or NULL. */
+float *lc_dev_params_map(const struct lc_dev_params *dp, const float *host);
+
+/* SGD on the device: the same per-tensor update lc_optim_step runs, through
+ * lc_op_sgd_update, with momentum buffers on the device. Adam is not
+ * offered there (LC_EUNSUPPORTED). */
+struct lc_optim_dev {
+    struct lc_device d;
+    size_t n;
+    float **data, **grad, **s1; /* device pointers per optimiser tensor */
+    float *s1_block;
+};
+/* o's tensors must all belong to the mirrors given; o's momentum buffers
+ * are uploaded (a resumed run continues them). */
+int lc_optim_dev_create(struct lc_optim_dev *od, const struct lc_optim *o, const struct lc_dev_params *const *mirrors,
+                        int n_mirrors, struct lc_err *err);
+void lc_optim_dev_free(struct lc_optim_dev *od);
+/* One step at o->lr; advances o's step count as lc_optim_step does. */
+int lc_optim_dev_step(struct lc_optim_dev *od, struct lc_optim *o, struct lc_err *err);
+/* Momentum buffers back into o (for a checkpoint). */
+int lc_optim_dev_download(const struct lc_optim_dev *od, struct lc_optim *o, struct lc_err *err);
+
+#endif
