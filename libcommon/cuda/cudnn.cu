@@ -3,11 +3,17 @@
 // convolution API. Float32 with CUDNN_FMA_MATH (no TF32 on Ampere/Hopper),
 // so results agree with the CPU to float32 rounding; only deterministic
 // algorithms are taken for the backward passes (bit-identical reruns, as
-// the CPU guarantees). Descriptors are made per call and the workspace is
-// one buffer per host thread, grown as needed.
+// the CPU guarantees). Per host thread, each convolution shape gets a plan
+// on first use: its descriptors and the algorithms cuDNN's heuristic ranks
+// first among the allowed ones (a heuristic, not a timed search, so the
+// choice and the results repeat run to run); a training step reuses a few
+// dozen shapes hundreds of times. The workspace is one buffer per host
+// thread, grown as needed.
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda.h"
 
@@ -64,12 +70,10 @@ static void descs_free(struct descs *d)
     if (d->c) cudnnDestroyConvolutionDescriptor(d->c);
 }
 
-static int descs_make(struct descs *d, const struct lc_conv2d *p, void *stream, struct lc_err *err)
+static int descs_make(struct descs *d, const struct lc_conv2d *p, struct lc_err *err)
 {
     int rc = 0;
     *d = descs{};
-    if (!handle) DNN(cudnnCreate(&handle), "cannot create a handle");
-    DNN(cudnnSetStream(handle, (cudaStream_t)stream), "cudnnSetStream");
     DNN(cudnnCreateTensorDescriptor(&d->x), "tensor descriptor");
     DNN(cudnnCreateTensorDescriptor(&d->y), "tensor descriptor");
     DNN(cudnnCreateTensorDescriptor(&d->b), "tensor descriptor");
@@ -90,6 +94,50 @@ done:
     return rc;
 }
 
+enum { NOT_CHOSEN = -2, NONE = -1 };
+
+// One convolution shape's descriptors and algorithms (NOT_CHOSEN until a
+// pass first needs one).
+struct plan {
+    struct lc_conv2d key;
+    struct descs d;
+    int fwd, data, filter;
+    size_t fwd_mem, data_mem, filter_mem;
+};
+
+static thread_local struct plan *plans;
+static thread_local int n_plans, cap_plans;
+
+// The plan of p (made on first use), with the handle bound to stream.
+static int plan_get(struct plan **out, const struct lc_conv2d *p, void *stream, struct lc_err *err)
+{
+    int rc = 0;
+    if (!handle) DNN(cudnnCreate(&handle), "cannot create a handle");
+    DNN(cudnnSetStream(handle, (cudaStream_t)stream), "cudnnSetStream");
+    for (int i = 0; i < n_plans; i++)
+        if (memcmp(&plans[i].key, p, sizeof *p) == 0) {
+            *out = &plans[i];
+            return 0;
+        }
+    if (n_plans == cap_plans) {
+        int cap = cap_plans ? 2 * cap_plans : 64;
+        struct plan *np = (struct plan *)realloc(plans, (size_t)cap * sizeof *np);
+        if (!np) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+        plans = np, cap_plans = cap;
+    }
+    {
+        struct plan *pl = &plans[n_plans];
+        pl->key = *p;
+        pl->fwd = pl->data = pl->filter = NOT_CHOSEN;
+        pl->fwd_mem = pl->data_mem = pl->filter_mem = 0;
+        if ((rc = descs_make(&pl->d, p, err))) return rc;
+        n_plans++;
+        *out = pl;
+    }
+done:
+    return rc;
+}
+
 // The first ranked algorithm that ran, uses plain FMA math, and (when asked)
 // is deterministic; -1 if none.
 template <typename Perf> static int pick(const Perf *perf, int n, int deterministic, size_t *memory)
@@ -106,71 +154,72 @@ template <typename Perf> static int pick(const Perf *perf, int n, int determinis
 extern "C" int lc_conv2d_forward_cuda(float *y, const float *x, const float *w, const float *b,
                                       const struct lc_conv2d *p, void *stream, struct lc_err *err)
 {
-    struct descs d;
-    int rc = descs_make(&d, p, stream, err);
+    struct plan *pl;
+    int rc = plan_get(&pl, p, stream, err);
     if (rc) return rc;
+    const struct descs &d = pl->d;
     const float one = 1, zero = 0;
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int got = 0, algo;
-    size_t mem = 0;
-    DNN(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
-                                               perf),
-        "forward algorithm");
-    if ((algo = pick(perf, got, 0, &mem)) < 0) {
-        rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "cuDNN: no float32 forward algorithm for this convolution");
-        goto done;
+    if (pl->fwd == NOT_CHOSEN) {
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        int got = 0;
+        DNN(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
+                                                   perf),
+            "forward algorithm");
+        pl->fwd = pick(perf, got, 0, &pl->fwd_mem);
     }
-    if ((rc = workspace(mem, err))) goto done;
-    DNN(cudnnConvolutionForward(handle, &one, d.x, x, d.w, w, d.c, (cudnnConvolutionFwdAlgo_t)algo, ws, mem, &zero,
-                                d.y, y),
+    if (pl->fwd == NONE)
+        return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "cuDNN: no float32 forward algorithm for this convolution");
+    if ((rc = workspace(pl->fwd_mem, err))) return rc;
+    DNN(cudnnConvolutionForward(handle, &one, d.x, x, d.w, w, d.c, (cudnnConvolutionFwdAlgo_t)pl->fwd, ws,
+                                pl->fwd_mem, &zero, d.y, y),
         "convolution forward");
     if (b) DNN(cudnnAddTensor(handle, &one, d.b, b, &one, d.y, y), "bias");
 done:
-    descs_free(&d);
     return rc;
 }
 
 extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x,
                                        const float *w, const struct lc_conv2d *p, void *stream, struct lc_err *err)
 {
-    struct descs d;
-    int rc = descs_make(&d, p, stream, err);
+    struct plan *pl;
+    int rc = plan_get(&pl, p, stream, err);
     if (rc) return rc;
+    const struct descs &d = pl->d;
     const float one = 1;
-    int got = 0, algo;
-    size_t mem = 0;
+    int got = 0;
     if (db) DNN(cudnnConvolutionBackwardBias(handle, &one, d.y, dy, &one, d.b, db), "bias gradient");
     if (dx) {
-        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.c, d.x,
-                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf),
-            "backward data algorithm");
-        if ((algo = pick(perf, got, 1, &mem)) < 0) {
-            rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
-                         "cuDNN: no deterministic float32 backward-data algorithm for this convolution");
-            goto done;
+        if (pl->data == NOT_CHOSEN) {
+            cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+            DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.c, d.x,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf),
+                "backward data algorithm");
+            pl->data = pick(perf, got, 1, &pl->data_mem);
         }
-        if ((rc = workspace(mem, err))) goto done;
-        DNN(cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.c, (cudnnConvolutionBwdDataAlgo_t)algo, ws,
-                                         mem, &one, d.x, dx),
+        if (pl->data == NONE)
+            return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
+                           "cuDNN: no deterministic float32 backward-data algorithm for this convolution");
+        if ((rc = workspace(pl->data_mem, err))) return rc;
+        DNN(cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.c, (cudnnConvolutionBwdDataAlgo_t)pl->data, ws,
+                                         pl->data_mem, &one, d.x, dx),
             "convolution backward data");
     }
     if (dw) {
-        cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-        DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.c, d.w,
-                                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf),
-            "backward filter algorithm");
-        if ((algo = pick(perf, got, 1, &mem)) < 0) {
-            rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
-                         "cuDNN: no deterministic float32 backward-filter algorithm for this convolution");
-            goto done;
+        if (pl->filter == NOT_CHOSEN) {
+            cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+            DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.c, d.w,
+                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf),
+                "backward filter algorithm");
+            pl->filter = pick(perf, got, 1, &pl->filter_mem);
         }
-        if ((rc = workspace(mem, err))) goto done;
-        DNN(cudnnConvolutionBackwardFilter(handle, &one, d.x, x, d.y, dy, d.c, (cudnnConvolutionBwdFilterAlgo_t)algo,
-                                           ws, mem, &one, d.w, dw),
+        if (pl->filter == NONE)
+            return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
+                           "cuDNN: no deterministic float32 backward-filter algorithm for this convolution");
+        if ((rc = workspace(pl->filter_mem, err))) return rc;
+        DNN(cudnnConvolutionBackwardFilter(handle, &one, d.x, x, d.y, dy, d.c, (cudnnConvolutionBwdFilterAlgo_t)pl->filter,
+                                           ws, pl->filter_mem, &one, d.w, dw),
             "convolution backward filter");
     }
 done:
-    descs_free(&d);
     return rc;
 }
