@@ -251,6 +251,44 @@ int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_e
     return 0;
 }
 
+/* ---- NCCL ---- */
+
+#ifdef LC_CUDA
+#define NCCL_CALL(call)                                                                                            \
+    do {                                                                                                           \
+        const struct lc_cuda_api *api = cuda_or_err(err);                                                          \
+        return api ? (call) : LC_EUNSUPPORTED;                                                                     \
+    } while (0)
+#else
+#define NCCL_CALL(call) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "NCCL needs a CUDA build")
+#endif
+
+int lc_nccl_id(uint8_t id[LC_NCCL_ID_SIZE], struct lc_err *err) { NCCL_CALL(api->nccl_unique_id(id, err)); }
+
+int lc_nccl_init(void **comm, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world, struct lc_err *err)
+{
+    NCCL_CALL(api->nccl_comm_init(comm, id, rank, world, err));
+}
+
+void lc_nccl_free(void *comm, int abort)
+{
+#ifdef LC_CUDA
+    if (comm && cuda_api()) cuda.nccl_comm_free(comm, abort);
+#else
+    (void)comm, (void)abort;
+#endif
+}
+
+int lc_nccl_allreduce(void *comm, float *buf, size_t n, int mean, struct lc_err *err)
+{
+    NCCL_CALL(api->nccl_allreduce(comm, buf, n, mean, NULL, err));
+}
+
+int lc_nccl_broadcast(void *comm, float *buf, size_t n, int root, struct lc_err *err)
+{
+    NCCL_CALL(api->nccl_broadcast(comm, buf, n, root, NULL, err));
+}
+
 /* ---- op dispatch ---- */
 
 int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
@@ -357,6 +395,11 @@ int lc_op_conv2d_backward(const struct lc_device *d, float *dx, float *dw, float
 {
     DISPATCH(d, err, api->conv2d_backward(dx, dw, db, dy, x, w, p, NULL, err),
              lc_conv2d_backward(dx, dw, db, dy, x, w, p, ws));
+}
+
+int lc_op_scale(const struct lc_device *d, float *y, const float *x, float s, size_t n, struct lc_err *err)
+{
+    DISPATCH(d, err, api->scale(y, x, s, n, NULL, err), lc_scale_forward(y, x, s, n));
 }
 
 int lc_op_add(const struct lc_device *d, float *y, const float *a, const float *b, size_t n, struct lc_err *err)

@@ -51,6 +51,16 @@ int lc_device_sync(const struct lc_device *d, struct lc_err *err);
 /* Set bytes of device memory to zero (asynchronous on a GPU). */
 int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_err *err);
 
+/* NCCL (CUDA builds; LC_EUNSUPPORTED otherwise): the raw calls behind
+ * comm.h. id: 128 bytes (ncclUniqueId). Collectives run in place on float32
+ * buffers of the calling thread's current GPU, on the ops' stream. */
+#define LC_NCCL_ID_SIZE 128
+int lc_nccl_id(uint8_t id[LC_NCCL_ID_SIZE], struct lc_err *err);
+int lc_nccl_init(void **comm, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world, struct lc_err *err);
+void lc_nccl_free(void *comm, int abort);
+int lc_nccl_allreduce(void *comm, float *buf, size_t n, int mean, struct lc_err *err);
+int lc_nccl_broadcast(void *comm, float *buf, size_t n, int root, struct lc_err *err);
+
 /* ---- ops (pointers live on d) ----
  * Each runs the CPU function of the same name on the CPU and its CUDA twin
  * (libcommon/cuda/) on a GPU, with the CPU function's contract; GPU calls
@@ -82,6 +92,8 @@ int lc_op_conv2d_forward(const struct lc_device *d, float *y, const float *x, co
                          const struct lc_conv2d *p, float *ws, struct lc_err *err);
 int lc_op_conv2d_backward(const struct lc_device *d, float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, const struct lc_conv2d *p, float *ws, struct lc_err *err);
+/* y = s * x (lc_scale_forward) */
+int lc_op_scale(const struct lc_device *d, float *y, const float *x, float s, size_t n, struct lc_err *err);
 int lc_op_add(const struct lc_device *d, float *y, const float *a, const float *b, size_t n, struct lc_err *err);
 int lc_op_subsample_add(const struct lc_device *d, float *y, const float *x, int n, int c, int h, int w, int s,
                         struct lc_err *err);

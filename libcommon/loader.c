@@ -32,8 +32,10 @@ struct lc_loader {
     struct lc_image_decoder **dec;
     uint8_t **aug_ws;
     int workers;
-    uint32_t *order;
-    size_t n, batches;
+    uint32_t *order, *full; /* this rank's order; the whole epoch's (sharded runs) */
+    size_t n, batches;      /* n: images this rank sees per epoch */
+    size_t total;           /* images in the data set */
+    int shards;
     int epoch;
     size_t next_submit, end;                /* positions in the epoch */
     struct lc_batch b[2];                   /* two slots: one with the caller, one filling */
@@ -87,13 +89,21 @@ int lc_loader_init(struct lc_loader **out, struct lc_dataset *d, const struct lc
     if (!l) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     l->d = d;
     l->o = *o;
-    l->n = lc_dataset_count(d);
+    l->total = lc_dataset_count(d);
+    l->shards = o->shards > 1 ? o->shards : 1;
+    if (o->shard < 0 || o->shard >= l->shards) {
+        int shards = l->shards;
+        free(l);
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "shard %d of %d", o->shard, shards);
+    }
+    l->n = (l->total + (size_t)l->shards - 1) / (size_t)l->shards;
     l->batches = o->drop_last ? l->n / (size_t)o->batch : (l->n + (size_t)o->batch - 1) / (size_t)o->batch;
     l->workers = o->threads > 0 ? o->threads : 1;
-    l->order = malloc(l->n * sizeof *l->order);
+    l->order = malloc((l->n ? l->n : 1) * sizeof *l->order);
+    l->full = l->shards > 1 ? malloc((l->total ? l->total : 1) * sizeof *l->full) : NULL;
     l->dec = calloc((size_t)l->workers, sizeof *l->dec);
     l->aug_ws = calloc((size_t)l->workers, sizeof *l->aug_ws);
-    int rc = (!l->order || !l->dec || !l->aug_ws) ? lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory") : 0;
+    int rc = (!l->order || !l->dec || !l->aug_ws || (l->shards > 1 && !l->full)) ? lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory") : 0;
     for (int w = 0; !rc && w < l->workers; w++) {
         rc = lc_image_decoder_init(&l->dec[w], err);
         if (!rc && !(l->aug_ws[w] = malloc(lc_augment_workspace(S, S)))) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
@@ -136,7 +146,7 @@ void lc_loader_free(struct lc_loader *l)
         if (l->aug_ws) free(l->aug_ws[w]);
     }
     for (int k = 0; k < 2; k++) free(l->b[k].x), free(l->b[k].labels), free(l->b[k].index);
-    free(l->dec), free(l->aug_ws), free(l->order), free(l);
+    free(l->dec), free(l->aug_ws), free(l->order), free(l->full), free(l);
 }
 
 size_t lc_loader_batches(const struct lc_loader *l) { return l->batches; }
@@ -150,7 +160,7 @@ static void submit_batch(struct lc_loader *l, int k)
         struct job *j = lc_pmap_acquire(l->p);
         if (!j) break; /* ring full: cannot happen with depth 2 batches */
         j->index = l->order[l->next_submit];
-        j->pos = l->next_submit;
+        j->pos = l->next_submit * (size_t)l->shards + (size_t)l->o.shard; /* in the whole epoch */
         j->epoch = l->epoch;
         j->out = b->x + (size_t)b->n * 3 * S * S;
         b->labels[b->n] = lc_dataset_label(l->d, j->index);
@@ -165,12 +175,15 @@ int lc_loader_start(struct lc_loader *l, int epoch, size_t batch, struct lc_err 
 {
     drain(l);
     l->epoch = epoch;
-    for (size_t i = 0; i < l->n; i++) l->order[i] = (uint32_t)i;
+    uint32_t *all = l->shards > 1 ? l->full : l->order;
+    for (size_t i = 0; i < l->total; i++) all[i] = (uint32_t)i;
     if (l->o.shuffle) {
         struct lc_rng r;
         lc_rng_seed_stream(&r, l->o.seed, 0x5e1f000000000000ull ^ (uint64_t)(uint32_t)epoch);
-        lc_rng_shuffle(&r, l->order, l->n);
+        lc_rng_shuffle(&r, all, l->total);
     }
+    if (l->shards > 1)
+        for (size_t i = 0; i < l->n; i++) l->order[i] = all[(i * (size_t)l->shards + (size_t)l->o.shard) % l->total];
     l->end = l->o.drop_last ? l->batches * (size_t)l->o.batch : l->n;
     if (batch > l->batches) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch %zu is past the epoch's %zu", batch, l->batches);
     l->next_submit = batch * (size_t)l->o.batch;

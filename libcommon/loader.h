@@ -24,6 +24,11 @@ struct lc_loader_opts {
     int shuffle;          /* 0: dataset order (evaluation) */
     int drop_last;        /* skip the last, smaller batch (as the reference's DataLoader) */
     struct lc_augment aug;
+    int shard, shards;    /* data parallelism (shards > 1): this rank's part of every epoch as
+                             PyTorch's DistributedSampler deals it: the shuffled order padded by
+                             wrapping around to a multiple of shards, then positions shard,
+                             shard + shards, ...; augmentation follows the position in the
+                             whole epoch */
 };
 
 struct lc_batch {

@@ -79,11 +79,13 @@ Test(loader, dataset_index)
     lc_dataset_close(d);
 }
 
-/* One epoch as dataset indices and pixel checksums. */
-static void run_epoch(struct lc_dataset *d, int threads, int epoch, size_t from, uint32_t *idx, double *sum, int *n)
+/* One epoch (of shard `shard` of `shards`) as dataset indices and pixel checksums. */
+static void run_shard(struct lc_dataset *d, int threads, int epoch, size_t from, int shard, int shards, uint32_t *idx,
+                      double *sum, int *n)
 {
     struct lc_loader *l;
-    struct lc_loader_opts o = {.batch = 4, .threads = threads, .seed = 9, .shuffle = 1, .aug = {0.5f, 0.5f, 0.5f, 0.5f}};
+    struct lc_loader_opts o = {.batch = 4, .threads = threads, .seed = 9, .shuffle = 1, .aug = {0.5f, 0.5f, 0.5f, 0.5f},
+                               .shard = shard, .shards = shards};
     struct lc_err err;
     cr_assert_eq(lc_loader_init(&l, d, &o, &err), 0, "%s", err.msg);
     cr_assert_eq(lc_loader_start(l, epoch, from, &err), 0);
@@ -100,6 +102,53 @@ static void run_epoch(struct lc_dataset *d, int threads, int epoch, size_t from,
         }
     cr_assert_eq(rc, 0, "%s", err.msg);
     lc_loader_free(l);
+}
+
+static void run_epoch(struct lc_dataset *d, int threads, int epoch, size_t from, uint32_t *idx, double *sum, int *n)
+{
+    run_shard(d, threads, epoch, from, 0, 1, idx, sum, n);
+}
+
+/* Data parallelism: 2 and 4 ranks deal the epoch as DistributedSampler
+ * does (padded by wrapping around, then every shards-th position), with
+ * the augmentation of the position in the whole epoch. */
+Test(loader, shards_deal_the_epoch_like_distributed_sampler)
+{
+    struct lc_dataset *d = open_ds();
+    uint32_t all[N], idx[N];
+    double sums[N], s[N];
+    int n;
+    run_epoch(d, 1, 3, 0, all, sums, &n);
+    cr_assert_eq(n, N);
+    struct lc_loader *l;
+    struct lc_loader_opts o = {.batch = 1, .seed = 9, .shuffle = 1, .shards = 1};
+    cr_assert_eq(lc_loader_init(&l, d, &o, NULL), 0);
+    cr_assert_eq(lc_loader_start(l, 3, 0, NULL), 0);
+    struct lc_batch *b;
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(lc_loader_next(l, &b, NULL), 1);
+        all[i] = b->index[0];
+    }
+    lc_loader_free(l);
+    for (int shards = 2; shards <= 4; shards += 2) {
+        int per = (N + shards - 1) / shards, seen[N] = {0}, dealt = 0;
+        for (int r = 0; r < shards; r++) {
+            run_shard(d, 2, 3, 0, r, shards, idx, s, &n);
+            cr_assert_eq(n, per, "%d ranks: %d images each", shards, per);
+            for (int i = 0; i < n; i++) {
+                int pos = i * shards + r;
+                cr_expect_eq(idx[i], all[pos % N], "%d ranks, rank %d, image %d", shards, r, i);
+                if (pos < N) cr_expect_eq(s[i], sums[pos], "%d ranks, rank %d, image %d: augmentation", shards, r, i);
+                seen[idx[i]]++, dealt++;
+            }
+        }
+        cr_expect_eq(dealt, per * shards);
+        for (int i = 0; i < N; i++) cr_expect(seen[i] >= 1, "%d ranks: image %d dealt", shards, i);
+    }
+    struct lc_err err;
+    o.shard = 2, o.shards = 2;
+    cr_expect_eq(lc_loader_init(&l, d, &o, &err), LC_EINVAL, "shard 2 of 2");
+    lc_dataset_close(d);
 }
 
 Test(loader, epochs_are_permutations_and_thread_count_does_not_matter)

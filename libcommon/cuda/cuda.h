@@ -21,6 +21,8 @@
 extern "C" {
 #endif
 
+#define LC_NCCL_ID_BYTES 128 /* sizeof(ncclUniqueId) */
+
 /* The CUDA backend is a shared library, libsarface-cuda.so, that
  * backend.c loads with dlopen only when a CUDA device is asked for, so CPU
  * runs never load cuDNN/cuBLAS/NCCL. It exports one symbol, LC_CUDA_API_SYMBOL,
@@ -92,6 +94,13 @@ struct lc_cuda_api {
                                   float smoothing, float scale, void *stream, struct lc_err *err);
     int (*argmax_rows)(int32_t *idx, const float *x, int n, int c, void *stream, struct lc_err *err);
     int (*dropout_mask)(uint8_t *mask, size_t n, float p, uint64_t key, void *stream, struct lc_err *err);
+    /* nccl.cu: data parallelism */
+    int (*nccl_unique_id)(uint8_t id[LC_NCCL_ID_BYTES], struct lc_err *err);
+    int (*nccl_comm_init)(void **comm, const uint8_t id[LC_NCCL_ID_BYTES], int rank, int world, struct lc_err *err);
+    void (*nccl_comm_free)(void *comm, int abort);
+    int (*nccl_allreduce)(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);
+    int (*nccl_broadcast)(void *comm, float *buf, size_t n, int root, void *stream, struct lc_err *err);
+    int (*scale)(float *y, const float *x, float s, size_t n, void *stream, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -159,6 +168,12 @@ int lc_cross_entropy_backward_cuda(float *dlogits, const float *prob, const int6
                                    float smoothing, float scale, void *stream, struct lc_err *err);
 int lc_argmax_rows_cuda(int32_t *idx, const float *x, int n, int c, void *stream, struct lc_err *err);
 int lc_dropout_mask_cuda(uint8_t *mask, size_t n, float p, uint64_t key, void *stream, struct lc_err *err);
+int lc_nccl_unique_id_cuda(uint8_t id[LC_NCCL_ID_BYTES], struct lc_err *err);
+int lc_nccl_comm_init_cuda(void **comm, const uint8_t id[LC_NCCL_ID_BYTES], int rank, int world, struct lc_err *err);
+void lc_nccl_comm_free_cuda(void *comm, int abort);
+int lc_nccl_allreduce_cuda(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);
+int lc_nccl_broadcast_cuda(void *comm, float *buf, size_t n, int root, void *stream, struct lc_err *err);
+int lc_scale_cuda(float *y, const float *x, float s, size_t n, void *stream, struct lc_err *err);
 
 #ifdef __cplusplus
 }

@@ -259,6 +259,19 @@ static __global__ void l2norm_rows(float *y, float *norm, const float *x, int d)
     for (int k = threadIdx.x; k < d; k += THREADS) y[(long)blockIdx.x * d + k] = __fdiv_rn(r[k], nm);
 }
 
+static __global__ void scale(float *y, const float *x, float s, long n)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        y[i] = __fmul_rn(s, x[i]);
+}
+
+extern "C" int lc_scale_cuda(float *y, const float *x, float s, size_t n, void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    scale<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, x, s, (long)n);
+    return launched(err, "scale");
+}
+
 extern "C" int lc_add_forward_cuda(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;

@@ -1,0 +1,232 @@
+/* comm: the local (threads on the CPU) and NCCL communicators. */
+#include "comm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "opt.h"
+
+/* The local group's shared state: an abortable barrier and the buffers
+ * each rank posts for the current collective. */
+struct shared {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int world, waiting, aborted, refs;
+    unsigned long gen;
+    float **bufs;
+    float *scratch;
+    size_t cap;
+};
+
+struct lc_comm {
+    int rank, world;
+    struct shared *s; /* local */
+    void *nccl;       /* NCCL */
+};
+
+int lc_comm_local_create(struct lc_comm **ranks, int world, struct lc_err *err)
+{
+    if (world < 1) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a group of %d ranks", world);
+    struct shared *s = calloc(1, sizeof *s);
+    if (!s || !(s->bufs = calloc((size_t)world, sizeof *s->bufs))) {
+        free(s);
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->world = world;
+    for (int r = 0; r < world; r++) {
+        if (!(ranks[r] = calloc(1, sizeof **ranks))) {
+            while (r--) free(ranks[r]);
+            free(s->bufs), free(s);
+            return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+        }
+        *ranks[r] = (struct lc_comm){r, world, s, NULL};
+    }
+    s->refs = world;
+    return 0;
+}
+
+int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world, struct lc_err *err)
+{
+    *out = NULL;
+    struct lc_comm *c = calloc(1, sizeof *c);
+    if (!c) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    *c = (struct lc_comm){rank, world, NULL, NULL};
+    int rc = lc_nccl_init(&c->nccl, id, rank, world, err);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void lc_comm_free(struct lc_comm *c)
+{
+    if (!c) return;
+    if (c->nccl) lc_nccl_free(c->nccl, 0);
+    if (c->s) {
+        struct shared *s = c->s;
+        pthread_mutex_lock(&s->mu);
+        int last = --s->refs == 0;
+        pthread_mutex_unlock(&s->mu);
+        if (last) {
+            pthread_mutex_destroy(&s->mu);
+            pthread_cond_destroy(&s->cv);
+            free(s->bufs), free(s->scratch), free(s);
+        }
+    }
+    free(c);
+}
+
+int lc_comm_rank(const struct lc_comm *c) { return c->rank; }
+int lc_comm_world(const struct lc_comm *c) { return c->world; }
+
+void lc_comm_abort(struct lc_comm *c)
+{
+    if (c->nccl) {
+        lc_nccl_free(c->nccl, 1);
+        c->nccl = NULL;
+    }
+    if (c->s) {
+        pthread_mutex_lock(&c->s->mu);
+        c->s->aborted = 1;
+        pthread_cond_broadcast(&c->s->cv);
+        pthread_mutex_unlock(&c->s->mu);
+    }
+}
+
+/* 0 when every rank arrived; -1 if the group was aborted */
+static int barrier(struct shared *s)
+{
+    pthread_mutex_lock(&s->mu);
+    unsigned long gen = s->gen;
+    if (!s->aborted && ++s->waiting == s->world) {
+        s->waiting = 0;
+        s->gen++;
+        pthread_cond_broadcast(&s->cv);
+    } else {
+        while (s->gen == gen && !s->aborted) pthread_cond_wait(&s->cv, &s->mu);
+    }
+    int rc = s->aborted ? -1 : 0;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int aborted(struct lc_comm *c, struct lc_err *err)
+{
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "rank %d: another rank stopped with an error", c->rank);
+}
+
+int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err)
+{
+    if (c->world == 1) return 0;
+    if (c->nccl) return lc_nccl_allreduce(c->nccl, buf, n, mean, err);
+    if (!c->s) return aborted(c, err);
+    struct shared *s = c->s;
+    s->bufs[c->rank] = buf;
+    if (barrier(s)) return aborted(c, err);
+    if (c->rank == 0 && n > s->cap) { /* every rank is past reading the last result */
+        float *p = realloc(s->scratch, n * sizeof *p);
+        if (!p) {
+            lc_comm_abort(c);
+            return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+        }
+        s->scratch = p, s->cap = n;
+    }
+    if (barrier(s)) return aborted(c, err);
+    /* each rank sums its slice, ranks in order */
+    size_t lo = n * (size_t)c->rank / (size_t)c->world, hi = n * (size_t)(c->rank + 1) / (size_t)c->world;
+    const float inv = 1.0f / (float)c->world;
+    for (size_t i = lo; i < hi; i++) {
+        float acc = s->bufs[0][i];
+        for (int r = 1; r < c->world; r++) acc += s->bufs[r][i];
+        s->scratch[i] = mean ? acc * inv : acc;
+    }
+    if (barrier(s)) return aborted(c, err);
+    memcpy(buf, s->scratch, n * sizeof *buf);
+    return 0;
+}
+
+int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct lc_err *err)
+{
+    if (c->world == 1) return 0;
+    if (c->nccl) return lc_nccl_broadcast(c->nccl, buf, n, root, err);
+    if (!c->s) return aborted(c, err);
+    struct shared *s = c->s;
+    s->bufs[c->rank] = buf;
+    if (barrier(s)) return aborted(c, err);
+    if (c->rank != root) memcpy(buf, s->bufs[root], n * sizeof *buf);
+    if (barrier(s)) return aborted(c, err); /* root's buffer stays until all have copied */
+    return 0;
+}
+
+/* ---------------------------------------------------------- processes */
+
+static int env_int(const char *const names[3], int *v, int *found, struct lc_err *err)
+{
+    for (int k = 0; k < 3; k++) {
+        const char *s = getenv(names[k]);
+        if (!s || !*s) continue;
+        int64_t x;
+        if (lc_parse_i64(s, 0, 1 << 20, &x, NULL))
+            return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "%s='%s' is not a rank or a count", names[k], s);
+        *v = (int)x, *found = 1;
+        return 0;
+    }
+    return 0;
+}
+
+int lc_comm_env(struct lc_comm_env *e, struct lc_err *err)
+{
+    static const char *const rank[3] = {"LC_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID"};
+    static const char *const world[3] = {"LC_WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS"};
+    static const char *const local[3] = {"LC_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"};
+    *e = (struct lc_comm_env){0, 1, 0};
+    int fr = 0, fw = 0, fl = 0, rc;
+    if ((rc = env_int(rank, &e->rank, &fr, err)) || (rc = env_int(world, &e->world, &fw, err)) ||
+        (rc = env_int(local, &e->local_rank, &fl, err)))
+        return rc;
+    if (!fl) e->local_rank = 0;
+    if (fw && e->world < 1) return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "a world of %d processes", e->world);
+    if (e->rank >= e->world)
+        return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "rank %d is outside a world of %d processes", e->rank, e->world);
+    return 0;
+}
+
+int lc_comm_share_id(uint8_t id[LC_NCCL_ID_SIZE], int root, const char *path, double timeout_s, struct lc_err *err)
+{
+    if (!path || !*path)
+        return lc_errf(err, LC_EUSAGE, NULL, -1, -1,
+                       "several processes need LC_NCCL_ID_FILE: a path on a file system every process can read");
+    if (root) {
+        int rc = lc_nccl_id(id, err);
+        struct lc_out *o = NULL;
+        if (!rc) rc = lc_out_open(&o, path, LC_OUT_FSYNC, err);
+        if (!rc && (rc = lc_out_write(o, id, LC_NCCL_ID_SIZE, err))) lc_out_abort(o);
+        else if (!rc) rc = lc_out_commit(o, err);
+        return rc;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            size_t got = fread(id, 1, LC_NCCL_ID_SIZE, f);
+            fclose(f);
+            if (got == LC_NCCL_ID_SIZE) return 0;
+            return lc_errf(err, LC_EFORMAT, path, -1, -1, "%zu bytes, not an NCCL id of %d", got, LC_NCCL_ID_SIZE);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec) > timeout_s)
+            return lc_errf(err, LC_EIO, path, -1, -1, "rank 0 did not write the NCCL id within %.0f s", timeout_s);
+        usleep(100000);
+    }
+}

@@ -1,0 +1,56 @@
+/* comm: the collectives of data-parallel training (train-pre --gpus N, and
+ * several processes launched by mpirun or srun). A communicator is one
+ * rank's handle in a group of `world` ranks; every rank calls the same
+ * collectives in the same order with buffers of the same size.
+ *  - NCCL: one rank per GPU, buffers on that GPU, in-place all-reduce and
+ *    broadcast on the ops' stream; the group meets through a 128-byte
+ *    unique id (made by rank 0, passed to the others: in memory for the
+ *    threads of one process, through a shared file between processes).
+ *  - local: ranks as threads of this process on the CPU device, a check of
+ *    the data-parallel path on any machine. Sums run in rank order, so
+ *    results are deterministic and the same on every rank.
+ * If one rank fails, lc_comm_abort wakes the others, whose collectives
+ * then fail instead of waiting forever. */
+#ifndef LC_COMM_H
+#define LC_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "err.h"
+
+struct lc_comm;
+
+/* world handles, ranks[r] for the thread of rank r. */
+int lc_comm_local_create(struct lc_comm **ranks, int world, struct lc_err *err);
+/* On the thread that drives rank's GPU (current device set), with the
+ * group's id; blocks until every rank has joined. */
+int lc_comm_nccl_create(struct lc_comm **c, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world, struct lc_err *err);
+/* Free one rank's handle (the local group's shared state goes with the last). */
+void lc_comm_free(struct lc_comm *c);
+int lc_comm_rank(const struct lc_comm *c);
+int lc_comm_world(const struct lc_comm *c);
+
+/* buf (n floats on the rank's device) <- the sum over ranks, or the mean
+ * (mean != 0), the same on every rank. */
+int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err);
+/* buf <- root's buf */
+int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct lc_err *err);
+/* This rank gives up: the group's pending and later collectives fail. */
+void lc_comm_abort(struct lc_comm *c);
+
+/* Several processes: which one this is, from the launcher's environment
+ * (LC_RANK/LC_WORLD_SIZE/LC_LOCAL_RANK, else mpirun's OMPI_COMM_WORLD_RANK/
+ * _SIZE/_LOCAL_RANK, else srun's SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID);
+ * world 1 when none is set. */
+struct lc_comm_env {
+    int rank, world, local_rank;
+};
+int lc_comm_env(struct lc_comm_env *e, struct lc_err *err);
+/* The group's id between processes through a file every process can read:
+ * the root makes the id and writes it (atomically: temporary, then rename);
+ * the others wait for it, up to timeout_s seconds. */
+int lc_comm_share_id(uint8_t id[LC_NCCL_ID_SIZE], int root, const char *path, double timeout_s, struct lc_err *err);
+
+#endif

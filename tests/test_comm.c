@@ -1,0 +1,128 @@
+/* comm: the local communicator (ranks as threads): all-reduce sums in rank
+ * order, the same on every rank; broadcast; a failing rank wakes the
+ * others with an error; the launcher's environment; the id file. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "comm.h"
+#include "testutil.h"
+
+#define WORLD 3
+#define LEN 1003
+
+struct rank_job {
+    struct lc_comm *c;
+    float *buf, *mean, *bc;
+    int rc_sum, rc_mean, rc_bc, fail_at;
+};
+
+static float value(int rank, int i) { return (float)((i * 7919 + rank * 104729) % 1000) / 997.0f + 1e-3f * (float)rank; }
+
+static void *rank_main(void *arg)
+{
+    struct rank_job *j = arg;
+    int r = lc_comm_rank(j->c);
+    for (int i = 0; i < LEN; i++) j->buf[i] = j->mean[i] = value(r, i), j->bc[i] = (float)r;
+    if (j->fail_at == 0) {
+        lc_comm_abort(j->c);
+        return NULL;
+    }
+    j->rc_sum = lc_comm_allreduce(j->c, j->buf, LEN, 0, NULL);
+    j->rc_mean = lc_comm_allreduce(j->c, j->mean, LEN, 1, NULL);
+    j->rc_bc = lc_comm_broadcast(j->c, j->bc, LEN, 1, NULL);
+    return NULL;
+}
+
+static void run(struct rank_job *jobs, int fail_rank)
+{
+    struct lc_comm *c[WORLD];
+    cr_assert_eq(lc_comm_local_create(c, WORLD, NULL), 0);
+    pthread_t t[WORLD];
+    for (int r = 0; r < WORLD; r++) {
+        jobs[r] = (struct rank_job){c[r], calloc(LEN, 4), calloc(LEN, 4), calloc(LEN, 4), 0, 0, 0, r == fail_rank ? 0 : -1};
+        cr_assert_eq(lc_comm_world(c[r]), WORLD);
+        pthread_create(&t[r], NULL, rank_main, &jobs[r]);
+    }
+    for (int r = 0; r < WORLD; r++) pthread_join(t[r], NULL);
+    for (int r = 0; r < WORLD; r++) lc_comm_free(c[r]);
+}
+
+static void release(struct rank_job *jobs)
+{
+    for (int r = 0; r < WORLD; r++) free(jobs[r].buf), free(jobs[r].mean), free(jobs[r].bc);
+}
+
+Test(comm, local_allreduce_and_broadcast)
+{
+    struct rank_job j[WORLD];
+    run(j, -1);
+    for (int r = 0; r < WORLD; r++) {
+        cr_assert_eq(j[r].rc_sum, 0);
+        cr_assert_eq(j[r].rc_mean, 0);
+        cr_assert_eq(j[r].rc_bc, 0);
+        for (int i = 0; i < LEN; i++) {
+            float want = value(0, i);
+            for (int k = 1; k < WORLD; k++) want += value(k, i);
+            cr_assert_eq(j[r].buf[i], want, "rank %d, element %d: the sum in rank order", r, i);
+            cr_assert_eq(j[r].mean[i], want * (1.0f / WORLD), "rank %d, element %d: the mean", r, i);
+            cr_assert_eq(j[r].bc[i], 1.0f, "rank %d: rank 1's buffer", r);
+        }
+    }
+    release(j);
+}
+
+Test(comm, a_failing_rank_wakes_the_others, .timeout = 20)
+{
+    struct rank_job j[WORLD];
+    run(j, 2);
+    for (int r = 0; r < 2; r++) cr_expect_eq(j[r].rc_sum, LC_EIO, "rank %d's collective fails instead of waiting", r);
+    release(j);
+}
+
+Test(comm, launcher_environment)
+{
+    struct lc_comm_env e;
+    struct lc_err err;
+    unsetenv("LC_RANK"), unsetenv("LC_WORLD_SIZE"), unsetenv("LC_LOCAL_RANK");
+    unsetenv("OMPI_COMM_WORLD_RANK"), unsetenv("OMPI_COMM_WORLD_SIZE"), unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    unsetenv("SLURM_PROCID"), unsetenv("SLURM_NTASKS"), unsetenv("SLURM_LOCALID");
+    cr_assert_eq(lc_comm_env(&e, NULL), 0);
+    cr_expect(e.rank == 0 && e.world == 1 && e.local_rank == 0);
+    setenv("SLURM_PROCID", "3", 1), setenv("SLURM_NTASKS", "8", 1), setenv("SLURM_LOCALID", "1", 1);
+    cr_assert_eq(lc_comm_env(&e, NULL), 0);
+    cr_expect(e.rank == 3 && e.world == 8 && e.local_rank == 1, "srun's variables");
+    setenv("LC_RANK", "5", 1); /* ours first */
+    cr_assert_eq(lc_comm_env(&e, NULL), 0);
+    cr_expect_eq(e.rank, 5);
+    setenv("LC_RANK", "9", 1);
+    cr_expect_eq(lc_comm_env(&e, &err), LC_EUSAGE, "rank 9 of 8");
+    cr_expect(strstr(err.msg, "outside a world of 8"), "%s", err.msg);
+    setenv("LC_RANK", "x", 1);
+    cr_expect_eq(lc_comm_env(&e, &err), LC_EUSAGE);
+    cr_expect(strstr(err.msg, "LC_RANK='x'"), "%s", err.msg);
+    unsetenv("LC_RANK"), unsetenv("SLURM_PROCID"), unsetenv("SLURM_NTASKS"), unsetenv("SLURM_LOCALID");
+}
+
+Test(comm, id_file)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/id", tu_tmpdir());
+    uint8_t id[LC_NCCL_ID_SIZE], want[LC_NCCL_ID_SIZE];
+    struct lc_err err;
+    cr_expect_eq(lc_comm_share_id(id, 0, path, 0.2, &err), LC_EIO, "nobody wrote it");
+    cr_expect(strstr(err.msg, "did not write the NCCL id"), "%s", err.msg);
+    cr_expect_eq(lc_comm_share_id(id, 0, NULL, 0.2, &err), LC_EUSAGE);
+    cr_expect(strstr(err.msg, "LC_NCCL_ID_FILE"), "%s", err.msg);
+    for (int i = 0; i < LC_NCCL_ID_SIZE; i++) want[i] = (uint8_t)(i * 37);
+    FILE *f = fopen(path, "wb");
+    fwrite(want, 1, 100, f);
+    fclose(f);
+    cr_expect_eq(lc_comm_share_id(id, 0, path, 1, &err), LC_EFORMAT, "a short file");
+    f = fopen(path, "wb");
+    fwrite(want, 1, sizeof want, f);
+    fclose(f);
+    cr_assert_eq(lc_comm_share_id(id, 0, path, 1, &err), 0, "%s", err.msg);
+    cr_expect_eq(memcmp(id, want, sizeof id), 0);
+    if (!lc_backend_cuda_built()) cr_expect_neq(lc_comm_share_id(id, 1, path, 1, &err), 0, "making an id needs NCCL");
+}
