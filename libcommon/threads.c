@@ -18,3 +18,9 @@ void lc_threads_set(int n)
 }
 
 int lc_threads_get(void) { return current ? current : omp_get_max_threads(); }
+
+void lc_threads_set_local(int n)
+{
+    if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    omp_set_num_threads(n < 1 ? 1 : n);
+}

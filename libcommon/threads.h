@@ -7,5 +7,8 @@
 /* n <= 0: all online CPUs. */
 void lc_threads_set(int n);
 int lc_threads_get(void);
+/* The calling thread's OpenMP count only (OpenBLAS's is process-wide):
+ * for ranks run as threads, which keep OpenBLAS serial. */
+void lc_threads_set_local(int n);
 
 #endif

@@ -6,12 +6,15 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "blas.h"
 #include "checkpoint.h"
+#include "comm.h"
 #include "csvout.h"
 #include "dataset.h"
 #include "devparams.h"
@@ -47,7 +50,12 @@ struct run {
     struct lc_ckpt_info info;
     struct lc_out *log;
     char path[4096];
-    /* the step on a device (o->device CUDA, or o->check_seam) */
+    /* data parallelism: this rank of world (rank 0 logs, validates and saves) */
+    int rank, world, stop;
+    struct lc_comm *comm;
+    struct lc_device dev; /* this rank's device */
+    float *d_stats;       /* 4 floats on dev: collectives of the step's figures */
+    /* the step on a device (a GPU, --check_seam, or ranks on the CPU) */
     int on_dev;
     struct lc_ir_train_dev *tdev;
     struct lc_dev_params head_dev;
@@ -176,7 +184,7 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
         rc = lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
     /* on a GPU, validation runs there too (the trained weights, folded) */
     struct lc_ir_dev *g = NULL;
-    if (!rc && r->o->device.type != LC_DEVICE_CPU) rc = lc_ir_dev_create(&g, r->model, &r->o->device, err);
+    if (!rc && r->dev.type != LC_DEVICE_CPU) rc = lc_ir_dev_create(&g, r->model, &r->dev, err);
     struct lc_batch *b;
     size_t done = 0;
     while (!rc && (rc = lc_loader_next(l, &b, err)) == 1) {
@@ -245,7 +253,7 @@ static int sync_host(struct run *r, struct lc_err *err)
 
 static int dev_setup(struct run *r, struct lc_err *err)
 {
-    const struct lc_device *d = &r->o->device;
+    const struct lc_device *d = &r->dev;
     size_t N = (size_t)r->o->batch, C = (size_t)r->mg.classes;
     int rc = lc_ir_train_dev_create(&r->tdev, r->model, d, err);
     if (!rc) rc = lc_dev_params_create(&r->head_dev, &r->head, d, err);
@@ -259,7 +267,7 @@ static int dev_setup(struct run *r, struct lc_err *err)
     } want[] = {{(void **)&r->d_logits, N * C * 4},  {(void **)&r->d_cos, N * C * 4},    {(void **)&r->d_prob, N * C * 4},
                 {(void **)&r->d_dlogits, N * C * 4}, {(void **)&r->d_demb, N * 512 * 4}, {(void **)&r->d_scaler, N * 4},
                 {(void **)&r->d_rowloss, N * 4},     {(void **)&r->d_labels, N * 8},     {(void **)&r->d_pred, N * 4},
-                {(void **)&r->d_mws, lc_margin_workspace(&r->mg) * 4}};
+                {(void **)&r->d_mws, lc_margin_workspace(&r->mg) * 4}, {(void **)&r->d_stats, 4 * 4}};
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
         if ((rc = lc_device_alloc(d, want[k].p, want[k].bytes, err))) return rc;
     if (!(r->pred = malloc(N * sizeof *r->pred)) || !(r->rowloss = malloc(N * sizeof *r->rowloss)))
@@ -269,9 +277,9 @@ static int dev_setup(struct run *r, struct lc_err *err)
 
 static void dev_free(struct run *r)
 {
-    const struct lc_device *d = &r->o->device;
+    const struct lc_device *d = &r->dev;
     void *p[] = {r->d_logits, r->d_cos, r->d_prob, r->d_dlogits, r->d_demb, r->d_scaler, r->d_rowloss, r->d_labels,
-                 r->d_pred, r->d_mws};
+                 r->d_pred, r->d_mws, r->d_stats};
     for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
         if (p[k]) lc_device_free(d, p[k]);
     lc_optim_dev_free(&r->opt_dev);
@@ -281,15 +289,20 @@ static void dev_free(struct run *r)
 }
 
 /* The step of step() below on the device: the same ops in the same order;
- * only the dropout mask, AdaFace's statistics (from the norms), the loss
- * and the predictions pass through the host. */
-static int step_dev(struct run *r, const struct lc_batch *b, double *loss, int *correct, struct lc_err *err)
+ * only the dropout key, AdaFace's statistics (from the norms), the loss
+ * and the predictions pass through the host. With several ranks (as
+ * PyTorch's DistributedDataParallel): every rank starts from rank 0's
+ * AdaFace statistics (DDP broadcasts buffers), the gradients are averaged
+ * over the ranks before the update, batch norm stays per rank, and loss,
+ * accuracy and an interruption are summed over the ranks. *count: the
+ * images the figures cover. */
+static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long *correct, long *count, struct lc_err *err)
 {
-    const struct lc_device *d = &r->o->device;
+    const struct lc_device *d = &r->dev;
     const int n = b->n, C = r->mg.classes;
     const size_t nc = (size_t)n * C;
     struct lc_rng drop;
-    lc_rng_seed_stream(&drop, r->o->seed, 0xd409000000000000ull ^ (uint64_t)r->info.step);
+    lc_rng_seed_stream(&drop, r->o->seed, 0xd409000000000000ull ^ (uint64_t)r->info.step ^ ((uint64_t)r->rank << 40));
     int rc;
 #define TRY(x)                                                                                                   \
     do {                                                                                                         \
@@ -302,6 +315,13 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, int *
     r->mg.n = n;
     const float *emb = lc_ir_train_dev_emb(r->tdev);
     float *kernel = lc_dev_params_map(&r->head_dev, r->kernel), *dkernel = lc_dev_params_map(&r->head_dev, r->dkernel);
+    if (r->world > 1 && r->mg.kind == LC_MARGIN_ADAFACE) {
+        float st[2] = {r->st.batch_mean, r->st.batch_std};
+        TRY(lc_device_upload(d, r->d_stats, st, sizeof st, err));
+        TRY(lc_comm_broadcast(r->comm, r->d_stats, 2, 0, err));
+        TRY(lc_device_download(d, st, r->d_stats, sizeof st, err));
+        r->st.batch_mean = st[0], r->st.batch_std = st[1];
+    }
     lc_margin_scaler(r->scaler, &r->st, r->norm, &r->mg, 1);
     if (r->mg.kind == LC_MARGIN_ADAFACE) TRY(lc_device_upload(d, r->d_scaler, r->scaler, (size_t)n * sizeof *r->scaler, err));
     TRY(lc_op_margin_logits(d, r->d_logits, r->d_cos, r->d_scaler, emb, kernel, r->d_labels, &r->mg, r->d_mws, err));
@@ -311,20 +331,35 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, int *
     TRY(lc_device_zero(d, r->d_demb, (size_t)n * 512 * sizeof(float), err));
     TRY(lc_op_margin_backward(d, r->d_demb, dkernel, r->d_dlogits, emb, r->d_labels, &r->mg, r->d_mws, err));
     TRY(lc_ir_train_dev_backward(r->tdev, r->d_demb, err));
+    if (r->world > 1) {
+        const struct lc_dev_params *mp = lc_ir_train_dev_params(r->tdev);
+        TRY(lc_comm_allreduce(r->comm, mp->grad_block, mp->grad_floats, 1, err));
+        TRY(lc_comm_allreduce(r->comm, r->head_dev.grad_block, r->head_dev.grad_floats, 1, err));
+    }
     TRY(lc_optim_dev_step(&r->opt_dev, &r->opt, err));
     TRY(lc_op_argmax_rows(d, r->d_pred, r->d_cos, n, C, err));
     TRY(lc_device_download(d, r->pred, r->d_pred, (size_t)n * sizeof *r->pred, err));
     TRY(lc_device_download(d, r->rowloss, r->d_rowloss, (size_t)n * sizeof *r->rowloss, err));
-#undef TRY
     double sum = 0;
-    *correct = 0;
-    for (int i = 0; i < n; i++) sum += r->rowloss[i], *correct += r->pred[i] == b->labels[i];
-    *loss = sum / n;
+    int right = 0;
+    for (int i = 0; i < n; i++) sum += r->rowloss[i], right += r->pred[i] == b->labels[i];
+    *loss = sum / n, *correct = right, *count = n;
+    if (r->world > 1) { /* whole numbers below 2^24 stay exact in float */
+        float fig[4] = {(float)sum, (float)right, (float)n, (float)lc_tool_interrupted()};
+        if ((rc = lc_device_upload(d, r->d_stats, fig, sizeof fig, err)) ||
+            (rc = lc_comm_allreduce(r->comm, r->d_stats, 4, 0, err)) ||
+            (rc = lc_device_download(d, fig, r->d_stats, sizeof fig, err)))
+            return rc;
+        *loss = fig[0] / fig[2], *correct = (long)fig[1], *count = (long)fig[2];
+        r->stop = fig[3] > 0;
+    }
+#undef TRY
     return 0;
 }
 
 static int save(struct run *r, const char *name, struct lc_err *err)
 {
+    if (r->rank) return 0;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", r->o->out, name);
     int rc = sync_host(r, err);
@@ -333,7 +368,7 @@ static int save(struct run *r, const char *name, struct lc_err *err)
     return lc_ckpt_save(path, lc_ir_params(r->model), &r->head, &r->opt, &r->info, err);
 }
 
-static int step(struct run *r, const struct lc_batch *b, double *loss, int *correct)
+static int step(struct run *r, const struct lc_batch *b, double *loss, long *correct, long *count)
 {
     const int n = b->n, C = r->mg.classes;
     struct lc_rng drop;
@@ -350,7 +385,7 @@ static int step(struct run *r, const struct lc_batch *b, double *loss, int *corr
     lc_margin_backward(r->demb, r->dkernel, r->dlogits, r->cos, r->scaler, r->emb, r->kernel, b->labels, &r->mg, r->mws);
     lc_ir_backward(r->model, r->demb, NULL);
     lc_optim_step(&r->opt);
-    *correct = 0; /* predictions: argmax of the un-margined cosine */
+    *correct = 0, *count = n; /* predictions: argmax of the un-margined cosine */
     for (int i = 0; i < n; i++) {
         const float *c = r->cos + (size_t)i * C;
         int best = 0;
@@ -369,28 +404,28 @@ static int train_epochs(struct run *r, struct lc_err *err)
         r->opt.lr = r->info.lr = lc_multistep_lr(&r->sched, r->info.epoch);
         if ((rc = lc_loader_start(r->loader, r->info.epoch, (size_t)r->info.batch, err))) return rc;
         struct lc_progress pr;
-        lc_progress_start(&pr, o->progress, lc_loader_batches(r->loader), "batches");
+        lc_progress_start(&pr, o->progress && r->rank == 0, lc_loader_batches(r->loader), "batches");
         struct lc_batch *b;
         /* a row of metrics.csv: the steps since the previous row */
         double t0 = lc_now(), sum_loss = 0, e_loss = 0, t_epoch = t0;
         long seen = 0, right = 0, e_seen = 0, e_right = 0;
         while ((rc = lc_loader_next(r->loader, &b, err)) == 1) {
             double loss;
-            int correct;
+            long correct, count;
             if (r->on_dev) {
-                if ((rc = step_dev(r, b, &loss, &correct, err))) return rc;
+                if ((rc = step_dev(r, b, &loss, &correct, &count, err))) return rc;
             } else {
-                step(r, b, &loss, &correct);
+                step(r, b, &loss, &correct, &count);
             }
             if (!isfinite(loss))
                 return lc_errf(err, LC_EINVAL, NULL, -1, -1, "the loss became %g at step %lld (learning rate too high?)", loss,
                                (long long)r->info.step);
             r->info.step++, r->info.batch++;
-            sum_loss += loss * b->n, seen += b->n, right += correct;
-            e_loss += loss * b->n, e_seen += b->n, e_right += correct;
+            sum_loss += loss * count, seen += count, right += correct;
+            e_loss += loss * count, e_seen += count, e_right += correct;
             lc_progress_update(&pr, (unsigned long long)r->info.batch);
             int last_of_epoch = (size_t)r->info.batch == lc_loader_batches(r->loader);
-            if (r->info.step % o->log_every == 0 || last_of_epoch) {
+            if (r->rank == 0 && (r->info.step % o->log_every == 0 || last_of_epoch)) {
                 double ips = seen / (lc_now() - t0);
                 rc = lc_csv_field(r->log, "train", 0, err) || lc_csv_fieldf(r->log, 0, err, "%d", r->info.epoch) ||
                      lc_csv_fieldf(r->log, 0, err, "%lld", (long long)r->info.step) ||
@@ -403,17 +438,17 @@ static int train_epochs(struct run *r, struct lc_err *err)
             }
             if (o->checkpoint_every && r->info.step % o->checkpoint_every == 0 && (rc = save(r, "last.safetensors", err)))
                 return rc;
-            if (lc_tool_interrupted()) {
+            if (r->world > 1 ? r->stop : lc_tool_interrupted()) {
                 lc_progress_end(&pr, (unsigned long long)r->info.batch);
                 if ((rc = save(r, "last.safetensors", err))) return rc;
-                lc_tool_note("interrupted: state saved in %s/last.safetensors (resume with --resume)", o->out);
+                if (r->rank == 0) lc_tool_note("interrupted: state saved in %s/last.safetensors (resume with --resume)", o->out);
                 return LC_EINTR;
             }
             if (o->max_steps && r->info.step >= o->max_steps) break;
         }
         if (rc < 0) return rc;
         lc_progress_end(&pr, (unsigned long long)r->info.batch);
-        if (e_seen)
+        if (e_seen && r->rank == 0)
             lc_tool_note("epoch %d: loss %.4f, train accuracy %.4f, %.1f images/s", r->info.epoch, e_loss / e_seen,
                          (double)e_right / e_seen, e_seen / (lc_now() - t_epoch));
         int ended = (size_t)r->info.batch >= lc_loader_batches(r->loader);
@@ -422,7 +457,7 @@ static int train_epochs(struct run *r, struct lc_err *err)
             break;
         }
         double mean = 0;
-        int validate_now = (r->info.epoch + 1) % o->val_every == 0 || r->info.epoch + 1 == o->epochs;
+        int validate_now = r->rank == 0 && ((r->info.epoch + 1) % o->val_every == 0 || r->info.epoch + 1 == o->epochs);
         if (validate_now && o->n_val && (rc = sync_host(r, err))) return rc;
         for (int v = 0; validate_now && v < o->n_val; v++) {
             double acc = 0;
@@ -441,24 +476,28 @@ static int train_epochs(struct run *r, struct lc_err *err)
     return 0;
 }
 
-int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
+/* One rank's run (the whole run when world is 1). */
+static int run_rank(const struct lc_train_opts *o, int rank, int world, struct lc_comm *comm, struct lc_device dev,
+                    struct lc_err *err)
 {
     struct run r;
     memset(&r, 0, sizeof r);
-    r.o = o;
+    r.o = o, r.rank = rank, r.world = world, r.comm = comm, r.dev = dev;
     int rc = 0;
-    if ((rc = lc_mkdirs(o->out, err))) return rc;
-    lc_threads_set(o->threads);
+    if (rank == 0 && (rc = lc_mkdirs(o->out, err))) return rc;
+    if (world == 1) lc_threads_set(o->threads);
+    else lc_threads_set_local(o->threads); /* OpenBLAS stays serial (lc_train_run) */
     if ((rc = lc_dataset_open(&r.data, o->data, err))) return rc;
     int64_t classes = lc_dataset_classes(r.data);
     struct lc_loader_opts lo = {.batch = o->batch, .threads = o->workers, .seed = o->seed, .shuffle = 1, .drop_last = 1,
-                                .aug = o->aug};
+                                .aug = o->aug, .shard = rank, .shards = world};
     lo.aug.flip_p = 0.5f;
-    if (lc_dataset_count(r.data) < (size_t)o->batch)
-        rc = lc_errf(err, LC_EINVAL, o->data, -1, -1, "%zu images is less than one batch of %d", lc_dataset_count(r.data), o->batch);
+    if (lc_dataset_count(r.data) < (size_t)o->batch * (size_t)world)
+        rc = lc_errf(err, LC_EINVAL, o->data, -1, -1, "%zu images is less than one batch of %d%s", lc_dataset_count(r.data),
+                     o->batch, world > 1 ? " per rank" : "");
     if (!rc) rc = lc_loader_init(&r.loader, r.data, &lo, err);
     /* on a device the host model keeps no training activations */
-    int host_train = o->device.type == LC_DEVICE_CPU && !o->check_seam;
+    int on_dev = dev.type != LC_DEVICE_CPU || o->check_seam || world > 1, host_train = !on_dev;
     if (!rc) rc = lc_ir_create(&r.model, o->layers, o->batch > o->val_batch ? o->batch : o->val_batch, host_train, err);
     if (!rc) rc = setup_head(&r, classes, err);
     if (!rc) rc = lc_margin_init(&r.mg, o->head, o->batch, LC_IR_EMBEDDING, (int)classes, o->m, o->h, o->s, o->t_alpha, err);
@@ -496,7 +535,7 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
             rc = lc_errf(err, LC_EINVAL, o->resume, -1, -1, "the checkpoint is %s with the %s head; this run is %s with %s",
                          was.arch, was.head, r.info.arch, r.info.head);
         if (!rc) rc = lc_ckpt_load(o->resume, lc_ir_params(r.model), &r.head, &r.opt, &r.info, 0, err);
-        if (!rc) lc_tool_note("resuming at epoch %d, batch %lld, step %lld", r.info.epoch, (long long)r.info.batch, (long long)r.info.step);
+        if (!rc && rank == 0) lc_tool_note("resuming at epoch %d, batch %lld, step %lld", r.info.epoch, (long long)r.info.batch, (long long)r.info.step);
     }
     if (!rc) stats_in(&r);
     /* the command line travels in the checkpoint */
@@ -509,14 +548,14 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
         snprintf(r.info.extra_key[0], sizeof r.info.extra_key[0], "command");
         snprintf(r.info.extra_val[0], sizeof r.info.extra_val[0], "%s", cmd);
     }
-    if (!rc && (o->device.type != LC_DEVICE_CPU || o->check_seam)) rc = dev_setup(&r, err);
-    if (!rc) rc = open_log(&r, err);
+    if (!rc && on_dev) rc = dev_setup(&r, err);
+    if (!rc && rank == 0) rc = open_log(&r, err);
     if (!rc) rc = train_epochs(&r, err);
     if ((!rc || rc == LC_EINTR) && r.on_dev) {
         int rc2 = sync_host(&r, err);
         if (!rc) rc = rc2;
     }
-    if (!rc || rc == LC_EINTR) {
+    if ((!rc || rc == LC_EINTR) && rank == 0) {
         char path[4200];
         snprintf(path, sizeof path, "%s/weights.safetensors", o->out);
         int rc2 = lc_ckpt_export(path, lc_ir_params(r.model), &r.info, err);
@@ -536,5 +575,85 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
     lc_loader_free(r.loader);
     lc_dataset_close(r.data);
     free(r.mws), free(r.logits), free(r.cos), free(r.prob), free(r.dlogits), free(r.scaler), free(r.emb), free(r.demb), free(r.norm);
+    return rc;
+}
+
+/* ------------------------------------------------- data parallelism */
+
+struct rank_job {
+    const struct lc_train_opts *o;
+    int rank, world;
+    struct lc_device dev;
+    struct lc_comm *comm;      /* local ranks: made beforehand */
+    const uint8_t *nccl_id;    /* GPU ranks: the comm is made on the rank's thread */
+    struct lc_err err;
+    int rc;
+};
+
+static void *rank_main(void *arg)
+{
+    struct rank_job *j = arg;
+    j->rc = 0;
+    if (j->nccl_id && !(j->rc = lc_device_open(&j->dev, &j->err)))
+        j->rc = lc_comm_nccl_create(&j->comm, j->nccl_id, j->rank, j->world, &j->err);
+    if (!j->rc) {
+        j->rc = run_rank(j->o, j->rank, j->world, j->comm, j->dev, &j->err);
+    }
+    if (j->rc && j->rc != LC_EINTR && j->comm) lc_comm_abort(j->comm);
+    return NULL;
+}
+
+int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
+{
+    struct lc_comm_env env;
+    int rc = lc_comm_env(&env, err);
+    if (rc) return rc;
+    int local = o->gpus > 1 ? o->gpus : 1, world = env.world * local;
+    if (world == 1) return run_rank(o, 0, 1, NULL, o->device, err);
+    int cpu = o->device.type == LC_DEVICE_CPU;
+    if (cpu && env.world > 1)
+        return lc_errf(err, LC_EUSAGE, NULL, -1, -1,
+                       "%d processes: training across processes runs on GPUs (NCCL); on the CPU, --gpus N runs N ranks "
+                       "as threads of one process", env.world);
+    struct rank_job *jobs = calloc((size_t)local, sizeof *jobs);
+    struct lc_comm **comms = calloc((size_t)local, sizeof *comms);
+    pthread_t *threads = calloc((size_t)local, sizeof *threads);
+    uint8_t id[LC_NCCL_ID_SIZE];
+    if (!jobs || !comms || !threads) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    if (!rc && cpu) rc = lc_comm_local_create(comms, local, err);
+    if (!rc && !cpu)
+        rc = env.world > 1 ? lc_comm_share_id(id, env.rank == 0, getenv("LC_NCCL_ID_FILE"), 600, err) : lc_nccl_id(id, err);
+    /* OpenBLAS's thread pool is not for concurrent callers: serial while ranks run */
+    int started = 0, blas = lc_blas_serial_begin();
+    for (int t = 0; !rc && t < local; t++) {
+        struct rank_job *j = &jobs[t];
+        *j = (struct rank_job){o, env.rank * local + t, world, o->device, cpu ? comms[t] : NULL, cpu ? NULL : id, {0}, 0};
+        if (!cpu) j->dev.index = o->device.index + env.local_rank * local + t;
+        if (pthread_create(&threads[t], NULL, rank_main, j)) {
+            rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "cannot start the thread of rank %d", j->rank);
+            if (j->comm) lc_comm_abort(j->comm);
+            break;
+        }
+        started++;
+    }
+    for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
+    lc_blas_serial_end(blas);
+    /* the first rank that failed by itself (not woken by another's failure) */
+    int first = -1, interrupted = 0;
+    for (int t = 0; !rc && t < started; t++) {
+        if (jobs[t].rc == LC_EINTR) interrupted = 1;
+        else if (jobs[t].rc && (first < 0 || strstr(jobs[first].err.msg, "another rank stopped"))) first = t;
+    }
+    if (!rc && first >= 0) {
+        *err = jobs[first].err;
+        rc = jobs[first].rc;
+    } else if (!rc && interrupted) {
+        rc = LC_EINTR;
+    }
+    for (int t = 0; t < local; t++) {
+        struct lc_comm *c = cpu ? comms[t] : jobs[t].comm;
+        if (c) lc_comm_free(c);
+    }
+    free(jobs), free(comms), free(threads);
     return rc;
 }

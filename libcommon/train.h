@@ -42,11 +42,20 @@ struct lc_train_opts {
     struct lc_device device;              /* where the step runs (the CPU: the host path) */
     int check_seam;                       /* on the CPU, run the step through the device seam anyway
                                              (a check of the GPU path's plumbing: bit-identical results) */
+    int gpus;                             /* data-parallel ranks in this process (GPUs from device's index
+                                             on; on the CPU, threads: a check of the path) */
     int argc;                             /* the command line, kept in checkpoints */
     char **argv;
 };
 
 /* Run (or resume) training. Ends early on SIGINT/SIGTERM after saving.
+ * Data parallel when gpus > 1 or the launcher's environment says this is
+ * one of several processes (comm.h: LC_RANK/LC_WORLD_SIZE, mpirun, srun;
+ * the NCCL id through LC_NCCL_ID_FILE): one rank per GPU, world =
+ * processes x gpus, each rank taking its shard of every epoch and --batch
+ * images per step (the global batch is world x batch, as the reference's 4
+ * GPUs x 128), gradients averaged over the ranks, rank 0 logging,
+ * validating and saving.
  * Returns 0, LC_EINTR when interrupted (state saved), or an error. */
 int lc_train_run(const struct lc_train_opts *o, struct lc_err *err);
 

@@ -5,9 +5,12 @@
  * statistics; bit-identical repeats. Weights come from the same hash-based
  * generator on both sides (det_fill), since 90 MB of weights are not
  * committed. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "backend.h"
+#include "blas.h"
+#include "comm.h"
 #include "devparams.h"
 #include "ir.h"
 #include "optim.h"
@@ -439,4 +442,144 @@ Test(cuda, ir18_training_matches_cpu, .timeout = 600)
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     check_train_device(&gpu, 0);
+}
+
+/* Data parallelism through the seam: two ranks as threads on the CPU
+ * device (comm.h's local group), each with its own batch, dropout stream
+ * and batch statistics, gradients averaged before each SGD step, against
+ * one host model that computes the same thing in sequence: rank 1's
+ * gradients (its running statistics then put back: only rank 0's are
+ * kept, as DDP's buffer broadcast leaves them), rank 0's, their mean in
+ * the group's order ((g0 + g1) * 0.5), one step. Bit-identical: rank 0's
+ * weights and buffers, and rank 1's weights. */
+struct ddp_rank {
+    struct lc_comm *comm;
+    struct lc_ir_train_dev *g;
+    struct lc_optim *o;
+    struct lc_optim_dev od;
+    const float *x, *demb;
+    float *ddemb;
+    uint64_t seed;
+    int n, steps, rc;
+    struct lc_err err;
+};
+
+static void *ddp_rank_main(void *arg)
+{
+    struct ddp_rank *k = arg;
+    const struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_dev_params *dp = lc_ir_train_dev_params(k->g);
+    struct lc_rng rng;
+    lc_rng_seed(&rng, k->seed);
+    for (int s = 0; s < k->steps && !k->rc; s++) {
+        float norm[8];
+        if ((k->rc = lc_dev_params_zero_grad(dp, &k->err)) ||
+            (k->rc = lc_ir_train_dev_forward(k->g, norm, k->x, k->n, &rng, &k->err)) ||
+            (k->rc = lc_ir_train_dev_backward(k->g, k->ddemb, &k->err)) ||
+            (k->rc = lc_comm_allreduce(k->comm, dp->grad_block, dp->grad_floats, 1, &k->err)) ||
+            (k->rc = lc_optim_dev_step(&k->od, k->o, &k->err)))
+            lc_comm_abort(k->comm);
+    }
+    (void)cpu;
+    return NULL;
+}
+
+Test(ir, data_parallel_on_the_cpu_is_the_mean_of_the_ranks_gradients, .timeout = 600)
+{
+    const struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct setup ref = make(), rk[2] = {make(), make()};
+    const int n = ref.n, steps = 2;
+    float *x1 = malloc((size_t)n * 3 * 112 * 112 * 4), *demb1 = malloc((size_t)n * 512 * 4);
+    det_fill(x1, (size_t)n * 3 * 112 * 112, 200001, 1, 0);
+    det_fill(demb1, (size_t)n * 512, 200002, 1, 0);
+    const float *xs[2] = {ref.x, x1}, *dembs[2] = {ref.demb, demb1};
+    struct lc_optim oref, o[2];
+    struct lc_comm *comms[2];
+    cr_assert_eq(lc_comm_local_create(comms, 2, NULL), 0);
+    struct ddp_rank k[2];
+    struct lc_err err;
+    for (int r = 0; r < 2; r++) {
+        lc_ir_set_dropout(rk[r].m, 0.4f);
+        lc_optim_init_sgd(&o[r], 0.1, 0.9f, 5e-4f, 0, NULL);
+        cr_assert_eq(lc_optim_add(&o[r], lc_ir_params(rk[r].m), NULL), 0);
+        k[r] = (struct ddp_rank){.comm = comms[r], .o = &o[r], .x = xs[r], .demb = dembs[r], .seed = 31 + (uint64_t)r,
+                                 .n = n, .steps = steps};
+        cr_assert_eq(lc_ir_train_dev_create(&k[r].g, rk[r].m, &cpu, &err), 0, "%s", err.msg);
+        const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(k[r].g)};
+        cr_assert_eq(lc_optim_dev_create(&k[r].od, &o[r], mirrors, 1, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_device_alloc(&cpu, (void **)&k[r].ddemb, (size_t)n * 512 * 4, NULL), 0);
+        memcpy(k[r].ddemb, dembs[r], (size_t)n * 512 * 4);
+    }
+    pthread_t t[2];
+    int blas = lc_blas_serial_begin(); /* OpenBLAS's own threads are not for concurrent callers */
+    for (int r = 0; r < 2; r++) pthread_create(&t[r], NULL, ddp_rank_main, &k[r]);
+    for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
+    lc_blas_serial_end(blas);
+    for (int r = 0; r < 2; r++) cr_assert_eq(k[r].rc, 0, "rank %d: %s", r, k[r].err.msg);
+    /* the same in sequence on the host */
+    lc_ir_set_dropout(ref.m, 0.4f);
+    struct lc_params *ps = lc_ir_params(ref.m);
+    lc_optim_init_sgd(&oref, 0.1, 0.9f, 5e-4f, 0, NULL);
+    cr_assert_eq(lc_optim_add(&oref, ps, NULL), 0);
+    size_t total = 0, nbuf = 0;
+    for (size_t q = 0; q < ps->n; q++) total += ps->v[q].grad ? ps->v[q].n : 0, nbuf += ps->v[q].grad ? 0 : ps->v[q].n;
+    float *g1 = malloc(total * 4), *saved = malloc((nbuf + 1) * 4);
+    int64_t *counts = calloc(ps->n, sizeof *counts);
+    struct lc_rng rr[2];
+    lc_rng_seed(&rr[0], 31), lc_rng_seed(&rr[1], 32);
+    for (int s = 0; s < steps; s++) {
+        size_t at = 0, bt = 0;
+        for (size_t q = 0; q < ps->n; q++) { /* buffers as they are before the step */
+            const struct lc_param *p = &ps->v[q];
+            if (p->kind == LC_PARAM_COUNTER) counts[q] = p->count[0];
+            else if (!p->grad) memcpy(saved + bt, p->data, p->n * 4), bt += p->n;
+        }
+        lc_params_zero_grad(ps);
+        lc_ir_forward(ref.m, ref.emb, ref.norm, x1, n, 1, &rr[1]);
+        lc_ir_backward(ref.m, demb1, NULL);
+        for (size_t q = 0; q < ps->n; q++)
+            if (ps->v[q].grad) memcpy(g1 + at, ps->v[q].grad, ps->v[q].n * 4), at += ps->v[q].n;
+        bt = 0;
+        for (size_t q = 0; q < ps->n; q++) {
+            struct lc_param *p = &ps->v[q];
+            if (p->kind == LC_PARAM_COUNTER) p->count[0] = counts[q];
+            else if (!p->grad) memcpy(p->data, saved + bt, p->n * 4), bt += p->n;
+        }
+        lc_params_zero_grad(ps);
+        lc_ir_forward(ref.m, ref.emb, ref.norm, ref.x, n, 1, &rr[0]);
+        lc_ir_backward(ref.m, ref.demb, NULL);
+        at = 0;
+        for (size_t q = 0; q < ps->n; q++) {
+            struct lc_param *p = &ps->v[q];
+            if (!p->grad) continue;
+            for (size_t i = 0; i < p->n; i++) p->grad[i] = (p->grad[i] + g1[at + i]) * (1.0f / 2);
+            at += p->n;
+        }
+        lc_optim_step(&oref);
+    }
+    for (int r = 0; r < 2; r++) cr_assert_eq(lc_ir_train_dev_sync(k[r].g, &err), 0, "%s", err.msg);
+    struct lc_params *p0 = lc_ir_params(rk[0].m), *p1 = lc_ir_params(rk[1].m);
+    for (size_t q = 0; q < ps->n; q++) {
+        const struct lc_param *p = &ps->v[q];
+        if (p->kind == LC_PARAM_COUNTER) {
+            cr_expect_eq(p0->v[q].count[0], p->count[0], "%s", p->name);
+            continue;
+        }
+        cr_expect_eq(memcmp(p0->v[q].data, p->data, p->n * 4), 0, "rank 0's %s: identical to the sequential mean", p->name);
+        if (p->grad) cr_expect_eq(memcmp(p1->v[q].data, p->data, p->n * 4), 0, "rank 1's %s: identical to rank 0's", p->name);
+    }
+    /* the ranks' batch statistics differ: rank 1's running statistics are its own */
+    const struct lc_param *rm = lc_params_find(p1, "input_layer.1.running_mean");
+    cr_expect_neq(memcmp(rm->data, lc_params_find(ps, "input_layer.1.running_mean")->data, rm->n * 4), 0);
+    for (int r = 0; r < 2; r++) {
+        lc_device_free(&cpu, k[r].ddemb);
+        lc_optim_dev_free(&k[r].od);
+        lc_ir_train_dev_free(k[r].g);
+        lc_optim_free(&o[r]);
+        lc_comm_free(comms[r]);
+        release(&rk[r]);
+    }
+    lc_optim_free(&oref);
+    free(x1), free(demb1), free(g1), free(saved), free(counts);
+    release(&ref);
 }

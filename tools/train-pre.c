@@ -45,7 +45,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 {
     memset(o, 0, sizeof *o);
     struct lc_train_opts *t = &o->t;
-    o->arch = "ir_50", o->head = "adaface", o->device = "cpu";
+    o->arch = "ir_50", o->head = "adaface", o->device = "cpu", o->gpus = 1;
     t->m = 0.4f, t->h = 0.333f, t->s = 64.0f, t->t_alpha = 0.01f;
     t->lr = 0.1, t->lr_gamma = 0.1, t->milestones = "12,20,24", t->momentum = 0.9f, t->weight_decay = 5e-4f;
     t->epochs = 26, t->batch = 128, t->seed = 1, t->val_batch = 64, t->workers = 2, t->log_every = 20, t->val_every = 1;
@@ -81,7 +81,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_INT, "threads", 'j', &t->threads, "N", "compute threads (default: all CPUs)"},
         {LC_OPT_INT, "num_workers", 0, &t->workers, "N", "decoding threads (default 2)"},
         {LC_OPT_STRING, "device", 0, &o->device, "DEV", "cpu (default), cuda or cuda:N"},
-        {LC_OPT_INT, "gpus", 0, &o->gpus, "N", "GPUs (needs --device cuda)"},
+        {LC_OPT_INT, "gpus", 0, &o->gpus, "N", "data-parallel GPUs, from --device's index on (default 1; with --device cpu: ranks as threads, a check of the path)"},
         {LC_OPT_FLAG, "progress", 0, &t->progress, NULL, "progress on stderr"},
         {LC_OPT_FLAG, "check_seam", 0, &t->check_seam, NULL, "run the CPU step through the device seam (the GPU path's plumbing; same results, slower)"},
         {LC_OPT_END},
@@ -107,10 +107,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
     struct lc_err err;
     if (lc_device_parse(&dev, o->device, &err)) lc_tool_usage(tool.name, "%s", err.msg);
     if (dev.type != LC_DEVICE_CPU && lc_device_open(&dev, &err)) lc_tool_fail(&err);
-    if (o->gpus > 1) {
-        lc_errf(&err, LC_EUNSUPPORTED, NULL, -1, -1, "--gpus %d: data parallelism over NCCL is not implemented yet; train on one GPU (--device cuda:N)", o->gpus);
-        lc_tool_fail(&err);
-    }
+    if (o->gpus < 1 || o->gpus > 64) lc_tool_usage(tool.name, "--gpus takes 1 to 64");
+    t->gpus = o->gpus;
     if (t->check_seam && dev.type != LC_DEVICE_CPU) lc_tool_usage(tool.name, "--check_seam is for --device cpu");
     t->device = dev;
     t->argc = argc, t->argv = argv;

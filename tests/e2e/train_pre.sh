@@ -34,6 +34,21 @@ train-pre "${common[@]}" --check_seam --resume d/last.safetensors -o d s 2>d2.lo
 diff <(cut -d, -f1-4,6,8- a/metrics.csv) <(cut -d, -f1-4,6,8- d/metrics.csv) || die "the seam's accuracies or validation differ"
 $PY "$E2E_DIR/st_tensors.py" a/weights.safetensors d/weights.safetensors || die "the seam's weights differ"
 $PY "$E2E_DIR/st_tensors.py" a/last.safetensors d/last.safetensors || die "the seam's run state differs"
+# data parallelism: two ranks as threads on the CPU (batch 4 each: the
+# same 8 images a step, 3 steps an epoch), stopped and resumed exactly
+ddp=(--arch ir_18 --head adaface --batch_size 4 --epochs 2 --lr 0.05 --lr_milestones 1 --log_every 1
+     --val_batch 8 --val s/synth_val.bin -j 2 --gpus 2)
+train-pre "${ddp[@]}" -o p s 2>p.log
+[ "$(grep -c '^train,' p/metrics.csv)" = 6 ] || die "2 ranks: 6 steps expected: $(cat p/metrics.csv)"
+train-pre "${ddp[@]}" --max_steps 4 -o q s 2>q1.log
+train-pre "${ddp[@]}" --resume q/last.safetensors -o q s 2>q2.log
+diff <(cut -d, -f1-6,8- p/metrics.csv) <(cut -d, -f1-6,8- q/metrics.csv) || die "resumed 2-rank losses differ"
+$PY "$E2E_DIR/st_tensors.py" p/weights.safetensors q/weights.safetensors || die "resumed 2-rank weights differ"
+$PY "$E2E_DIR/st_tensors.py" p/last.safetensors q/last.safetensors || die "resumed 2-rank run state differs"
+! $PY "$E2E_DIR/st_tensors.py" a/weights.safetensors p/weights.safetensors >/dev/null 2>&1 || die "2 ranks trained like 1"
+# a rank that cannot start stops the others (no hang)
+timeout 60 train-pre "${ddp[@]}" --gpus 8 -o x s 2>g8.log && die "8 ranks of 4 on 24 images ran"
+grep -q "less than one batch of 4 per rank" g8.log || die "8 ranks: $(cat g8.log)"
 # SIGTERM (or Ctrl-C in a terminal) saves the state and exits with 130
 train-pre "${common[@]}" --epochs 1000 -o c s 2>c.log &
 pid=$!
@@ -66,7 +81,8 @@ synth-faces -o s5 -n 5 -k 4 --val-identities 2 --val-images 2 --pairs 2 -s 5
 expect_status 1 "6 classes, the data 5" -- train-pre --arch ir_18 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s5
 expect_status 1 "is ir_18 with the adaface head; this run is ir_34 with adaface" -- train-pre --arch ir_34 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s
 expect_status 1 "[Cc][Uu][Dd][Aa]" -- train-pre --device cuda -o x s
-expect_status 1 "NCCL is not implemented" -- train-pre --gpus 2 -o x s
+expect_status 2 "--gpus takes 1 to 64" -- train-pre --gpus 0 -o x s
+LC_WORLD_SIZE=2 LC_RANK=0 expect_status 2 "training across processes runs on GPUs" -- train-pre --batch_size 8 -o x s
 expect_status 2 "give -m WEIGHTS or --untrained" -- embed val.sft
 echo "not a checkpoint" >junk.pth
 expect_status 1 "junk.pth" -- embed -m junk.pth --arch ir_18 -o x.sft val.sft
