@@ -1,9 +1,11 @@
 /* act: ReLU, PReLU, GELU, sigmoid. PReLU's slope gradient is summed per
- * channel in double, channel by channel, so results do not depend on the
- * thread count. */
+ * channel in double, channel by channel (in eight interleaved partial sums
+ * added in order), so results do not depend on the thread count. */
 #include "act.h"
 
 #include <math.h>
+
+#include "simd.h"
 
 void lc_relu_forward(float *y, const float *x, size_t n)
 {
@@ -17,42 +19,94 @@ void lc_relu_backward(float *dx, const float *dy, const float *y, size_t n)
     for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0 ? dy[i] : 0.0f;
 }
 
+LC_CLONES static void prelu_plane(float *y, const float *x, int n, float s)
+{
+    for (int p = 0; p < n; p++) {
+        float v = x[p];
+        y[p] = v > 0 ? v : s * v;
+    }
+}
+
 void lc_prelu_forward(float *y, const float *x, const float *a, int n, int c, int hw)
 {
 #pragma omp parallel for schedule(static) collapse(2)
     for (int i = 0; i < n; i++)
         for (int k = 0; k < c; k++) {
             size_t o = ((size_t)i * c + k) * hw;
-            float s = a[c == 1 ? 0 : k];
-            for (int p = 0; p < hw; p++) {
-                float v = x[o + p];
-                y[o + p] = v > 0 ? v : s * v;
-            }
+            prelu_plane(y + o, x + o, hw, a[c == 1 ? 0 : k]);
         }
+}
+
+LC_CLONES static void prelu_dx_plane(float *dx, const float *dy, const float *x, int n, float s)
+{
+    for (int p = 0; p < n; p++) dx[p] += x[p] > 0 ? dy[p] : s * dy[p];
+}
+
+/* acc[p % 8] += dy[p] x[p] where x[p] <= 0: eight independent double sums
+ * (one long dependency chain was the bottleneck), in a fixed order */
+LC_CLONES static void prelu_da_plane(double acc[8], const float *dy, const float *x, int n)
+{
+    int p = 0;
+    for (; p + 8 <= n; p += 8)
+        for (int l = 0; l < 8; l++) {
+            float v = x[p + l];
+            acc[l] += v <= 0 ? (double)dy[p + l] * v : 0.0;
+        }
+    for (; p < n; p++)
+        if (x[p] <= 0) acc[p & 7] += (double)dy[p] * x[p];
+}
+
+/* both in one pass over x and dy */
+LC_CLONES static void prelu_dx_da_plane(float *dx, double acc[8], const float *dy, const float *x, int n, float s)
+{
+    int p = 0;
+    for (; p + 8 <= n; p += 8)
+        for (int l = 0; l < 8; l++) {
+            float v = x[p + l], g = dy[p + l];
+            dx[p + l] += v > 0 ? g : s * g;
+            acc[l] += v <= 0 ? (double)g * v : 0.0;
+        }
+    for (; p < n; p++) {
+        float v = x[p], g = dy[p];
+        dx[p] += v > 0 ? g : s * g;
+        if (v <= 0) acc[p & 7] += (double)g * v;
+    }
+}
+
+static float lanes_sum(const double acc[8])
+{
+    double t = 0;
+    for (int l = 0; l < 8; l++) t += acc[l];
+    return (float)t;
 }
 
 void lc_prelu_backward(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw)
 {
+    if (da && c > 1) { /* per channel, in a fixed order: no OpenMP reduction, whose order varies */
+#pragma omp parallel for schedule(static)
+        for (int k = 0; k < c; k++) {
+            double acc[8] = {0};
+            for (int i = 0; i < n; i++) {
+                size_t o = ((size_t)i * c + k) * hw;
+                if (dx) prelu_dx_da_plane(dx + o, acc, dy + o, x + o, hw, a[k]);
+                else prelu_da_plane(acc, dy + o, x + o, hw);
+            }
+            da[k] += lanes_sum(acc);
+        }
+        return;
+    }
     if (dx) {
 #pragma omp parallel for schedule(static) collapse(2)
         for (int i = 0; i < n; i++)
             for (int k = 0; k < c; k++) {
                 size_t o = ((size_t)i * c + k) * hw;
-                float s = a[c == 1 ? 0 : k];
-                for (int p = 0; p < hw; p++) dx[o + p] += x[o + p] > 0 ? dy[o + p] : s * dy[o + p];
+                prelu_dx_plane(dx + o, dy + o, x + o, hw, a[c == 1 ? 0 : k]);
             }
     }
-    if (da) { /* per channel, in a fixed order (no OpenMP reduction: its order varies) */
-#pragma omp parallel for schedule(static) if (c > 1)
-        for (int k = 0; k < c; k++) {
-            double acc = 0;
-            for (int i = 0; i < n; i++) {
-                size_t o = ((size_t)i * c + k) * hw;
-                for (int p = 0; p < hw; p++)
-                    if (x[o + p] <= 0) acc += (double)dy[o + p] * x[o + p];
-            }
-            da[k] += (float)acc;
-        }
+    if (da) { /* one shared slope: its sum over the whole tensor, plane by plane */
+        double acc[8] = {0};
+        for (size_t o = 0; o < (size_t)n * c * hw; o += (size_t)hw) prelu_da_plane(acc, dy + o, x + o, hw);
+        da[0] += lanes_sum(acc);
     }
 }
 
