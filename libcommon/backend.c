@@ -260,7 +260,7 @@ int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_e
         return api ? (call) : LC_EUNSUPPORTED;                                                                     \
     } while (0)
 #else
-#define NCCL_CALL(call) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "NCCL needs a CUDA build")
+#define NCCL_CALL(call) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "this needs a CUDA build")
 #endif
 
 int lc_nccl_id(uint8_t id[LC_NCCL_ID_SIZE], struct lc_err *err) { NCCL_CALL(api->nccl_unique_id(id, err)); }
@@ -279,14 +279,37 @@ void lc_nccl_free(void *comm, int abort)
 #endif
 }
 
-int lc_nccl_allreduce(void *comm, float *buf, size_t n, int mean, struct lc_err *err)
+int lc_nccl_allreduce(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err)
 {
-    NCCL_CALL(api->nccl_allreduce(comm, buf, n, mean, NULL, err));
+    NCCL_CALL(api->nccl_allreduce(comm, buf, n, mean, stream, err));
 }
 
 int lc_nccl_broadcast(void *comm, float *buf, size_t n, int root, struct lc_err *err)
 {
     NCCL_CALL(api->nccl_broadcast(comm, buf, n, root, NULL, err));
+}
+
+int lc_gpu_stream_new(void **stream, struct lc_err *err) { NCCL_CALL(api->stream_create(stream, err)); }
+int lc_gpu_event_new(void **event, struct lc_err *err) { NCCL_CALL(api->event_create(event, err)); }
+int lc_gpu_event_record(void *event, void *stream, struct lc_err *err) { NCCL_CALL(api->event_record(event, stream, err)); }
+int lc_gpu_stream_wait(void *stream, void *event, struct lc_err *err) { NCCL_CALL(api->stream_wait(stream, event, err)); }
+
+void lc_gpu_stream_free(void *stream)
+{
+#ifdef LC_CUDA
+    if (stream && cuda_api()) cuda.stream_destroy(stream);
+#else
+    (void)stream;
+#endif
+}
+
+void lc_gpu_event_free(void *event)
+{
+#ifdef LC_CUDA
+    if (event && cuda_api()) cuda.event_destroy(event);
+#else
+    (void)event;
+#endif
 }
 
 /* ---- op dispatch ---- */

@@ -58,8 +58,18 @@ int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_e
 int lc_nccl_id(uint8_t id[LC_NCCL_ID_SIZE], struct lc_err *err);
 int lc_nccl_init(void **comm, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world, struct lc_err *err);
 void lc_nccl_free(void *comm, int abort);
-int lc_nccl_allreduce(void *comm, float *buf, size_t n, int mean, struct lc_err *err);
+/* stream: NULL for the ops' stream, or one of lc_gpu_stream_new */
+int lc_nccl_allreduce(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);
 int lc_nccl_broadcast(void *comm, float *buf, size_t n, int root, struct lc_err *err);
+/* Streams and events of the current GPU, to overlap collectives with the
+ * ops (which run on the default stream, NULL): a new stream does not wait
+ * for the ops by itself; record an event where it must, and wait for it. */
+int lc_gpu_stream_new(void **stream, struct lc_err *err);
+void lc_gpu_stream_free(void *stream);
+int lc_gpu_event_new(void **event, struct lc_err *err);
+void lc_gpu_event_free(void *event);
+int lc_gpu_event_record(void *event, void *stream, struct lc_err *err);
+int lc_gpu_stream_wait(void *stream, void *event, struct lc_err *err);
 
 /* ---- ops (pointers live on d) ----
  * Each runs the CPU function of the same name on the CPU and its CUDA twin

@@ -26,8 +26,10 @@ struct shared {
 
 struct lc_comm {
     int rank, world;
-    struct shared *s; /* local */
-    void *nccl;       /* NCCL */
+    struct shared *s;             /* local */
+    void *nccl;                   /* NCCL */
+    void *stream, *ready, *done;  /* NCCL: the collectives' own stream, and events ordering it with the ops' */
+    int pending;                  /* started collectives not yet waited for */
 };
 
 int lc_comm_local_create(struct lc_comm **ranks, int world, struct lc_err *err)
@@ -47,7 +49,7 @@ int lc_comm_local_create(struct lc_comm **ranks, int world, struct lc_err *err)
             free(s->bufs), free(s);
             return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
         }
-        *ranks[r] = (struct lc_comm){r, world, s, NULL};
+        *ranks[r] = (struct lc_comm){r, world, s, NULL, NULL, NULL, NULL, 0};
     }
     s->refs = world;
     return 0;
@@ -58,10 +60,12 @@ int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE],
     *out = NULL;
     struct lc_comm *c = calloc(1, sizeof *c);
     if (!c) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
-    *c = (struct lc_comm){rank, world, NULL, NULL};
+    *c = (struct lc_comm){rank, world, NULL, NULL, NULL, NULL, NULL, 0};
     int rc = lc_nccl_init(&c->nccl, id, rank, world, err);
+    if (!rc && (rc = lc_gpu_stream_new(&c->stream, err)) == 0 && (rc = lc_gpu_event_new(&c->ready, err)) == 0)
+        rc = lc_gpu_event_new(&c->done, err);
     if (rc) {
-        free(c);
+        lc_comm_free(c);
         return rc;
     }
     *out = c;
@@ -72,6 +76,7 @@ void lc_comm_free(struct lc_comm *c)
 {
     if (!c) return;
     if (c->nccl) lc_nccl_free(c->nccl, 0);
+    lc_gpu_event_free(c->ready), lc_gpu_event_free(c->done), lc_gpu_stream_free(c->stream);
     if (c->s) {
         struct shared *s = c->s;
         pthread_mutex_lock(&s->mu);
@@ -128,7 +133,7 @@ static int aborted(struct lc_comm *c, struct lc_err *err)
 int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err)
 {
     if (c->world == 1) return 0;
-    if (c->nccl) return lc_nccl_allreduce(c->nccl, buf, n, mean, err);
+    if (c->nccl) return lc_nccl_allreduce(c->nccl, buf, n, mean, NULL, err);
     if (!c->s) return aborted(c, err);
     struct shared *s = c->s;
     s->bufs[c->rank] = buf;
@@ -152,6 +157,27 @@ int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct 
     }
     if (barrier(s)) return aborted(c, err);
     memcpy(buf, s->scratch, n * sizeof *buf);
+    return 0;
+}
+
+int lc_comm_allreduce_start(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err)
+{
+    if (c->world == 1) return 0;
+    if (!c->nccl) return lc_comm_allreduce(c, buf, n, mean, err);
+    int rc;
+    if ((rc = lc_gpu_event_record(c->ready, NULL, err)) || (rc = lc_gpu_stream_wait(c->stream, c->ready, err)) ||
+        (rc = lc_nccl_allreduce(c->nccl, buf, n, mean, c->stream, err)))
+        return rc;
+    c->pending = 1;
+    return 0;
+}
+
+int lc_comm_wait(struct lc_comm *c, struct lc_err *err)
+{
+    if (!c->nccl || !c->pending) return 0;
+    int rc;
+    if ((rc = lc_gpu_event_record(c->done, c->stream, err)) || (rc = lc_gpu_stream_wait(NULL, c->done, err))) return rc;
+    c->pending = 0;
     return 0;
 }
 

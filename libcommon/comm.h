@@ -35,6 +35,12 @@ int lc_comm_world(const struct lc_comm *c);
 /* buf (n floats on the rank's device) <- the sum over ranks, or the mean
  * (mean != 0), the same on every rank. */
 int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err);
+/* The same, overlapped with the ops that follow (NCCL: on the group's own
+ * stream, after the ops queued so far have produced buf); buf must not be
+ * touched until lc_comm_wait, which makes later ops wait for every
+ * all-reduce started. The local group reduces at once. */
+int lc_comm_allreduce_start(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err);
+int lc_comm_wait(struct lc_comm *c, struct lc_err *err);
 /* buf <- root's buf */
 int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct lc_err *err);
 /* This rank gives up: the group's pending and later collectives fail. */

@@ -784,6 +784,10 @@ struct lc_ir_train_dev {
     uint8_t *mask;
     float *ws;      /* host workspace of the CPU convolutions (NULL on a GPU) */
     int n, trained; /* the last forward's batch; a training forward ran since the last backward */
+    /* gradient buckets handed out during backward (lc_ir_train_dev_set_grad_hook) */
+    int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err);
+    void *hook_ctx;
+    size_t bucket, out_off, issued, *unit_off; /* offsets in the gradient block where each part starts */
     void **mem;
     size_t nmem, capmem;
 };
@@ -832,6 +836,7 @@ void lc_ir_train_dev_free(struct lc_ir_train_dev *g)
     for (size_t i = 0; i < g->nmem; i++) lc_device_free(&g->d, g->mem[i]);
     lc_dev_params_free(&g->dp);
     free(g->mem);
+    free(g->unit_off);
     free(g->u);
     free(g->ws);
     free(g);
@@ -935,6 +940,49 @@ fail:
 }
 
 struct lc_dev_params *lc_ir_train_dev_params(struct lc_ir_train_dev *g) { return &g->dp; }
+
+/* the lowest offset in the gradient block among the given device gradients */
+static size_t low_off(const struct lc_ir_train_dev *g, const float *const *ps, int n)
+{
+    size_t lo = g->dp.grad_floats;
+    for (int i = 0; i < n; i++)
+        if (ps[i] && (size_t)(ps[i] - g->dp.grad_block) < lo) lo = (size_t)(ps[i] - g->dp.grad_block);
+    return lo;
+}
+
+int lc_ir_train_dev_set_grad_hook(struct lc_ir_train_dev *g, int (*hook)(void *, float *, size_t, struct lc_err *),
+                                  void *ctx, size_t bucket_floats, struct lc_err *err)
+{
+    const struct lc_ir *m = g->m;
+    if (!g->unit_off && !(g->unit_off = malloc((size_t)m->n_units * sizeof *g->unit_off)))
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    size_t prev = 0;
+    int ordered = 1;
+    for (int k = 0; k < m->n_units; k++) {
+        const struct tunit *t = &g->u[k];
+        const float *ps[12] = {t->bn1.dg, t->bn1.db, t->c1.dw, t->bn2.dg, t->bn2.db, t->dpa, t->c2.dw,
+                               t->bn3.dg, t->bn3.db, t->csc.dw, t->bnsc.dg, t->bnsc.db};
+        g->unit_off[k] = low_off(g, ps, m->u[k].conv_sc ? 12 : 9);
+        ordered &= g->unit_off[k] > prev;
+        prev = g->unit_off[k];
+    }
+    const float *ps[4] = {g->out_bn.dg, g->out_bn.db, g->dlin_w, g->dlin_b};
+    g->out_off = low_off(g, ps, 4);
+    ordered &= g->out_off > prev;
+    g->hook = hook, g->hook_ctx = ctx;
+    /* parameters registered out of order: one bucket, the whole block, at the end */
+    g->bucket = ordered ? (bucket_floats ? bucket_floats : 1) : (size_t)-1;
+    return 0;
+}
+
+/* hand gradients [lo, issued) to the hook once a bucket's worth is final */
+static int hand_out(struct lc_ir_train_dev *g, size_t lo, int last, struct lc_err *err)
+{
+    if (!g->hook || lo >= g->issued || (!last && g->issued - lo < g->bucket)) return 0;
+    int rc = g->hook(g->hook_ctx, g->dp.grad_block + lo, g->issued - lo, err);
+    g->issued = lo;
+    return rc;
+}
 const float *lc_ir_train_dev_emb(const struct lc_ir_train_dev *g) { return g->emb; }
 const float *lc_ir_train_dev_norm(const struct lc_ir_train_dev *g) { return g->norm; }
 
@@ -1047,6 +1095,7 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     const int n = g->n, H = LC_IR_INPUT;
     size_t flat = (size_t)m->lin.in;
     int rc;
+    g->issued = g->dp.grad_floats;
     float *g_lin = g->buf[3], *dfe = g->buf[2];
     TRY(tzero(g, g_lin, (size_t)n * 512, err));
     TRY(lc_op_l2norm_rows_backward(d, dfe, demb, NULL, g->emb, g->norm, n, LC_IR_EMBEDDING, err));
@@ -1062,6 +1111,7 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     float *gout = g->buf[0];
     TRY(tzero(g, gout, (size_t)n * flat, err));
     TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[m->n_units - 1].out, err));
+    TRY(hand_out(g, g->out_off, 0, err));
     float *gin = g->buf[1], *ga = g->buf[2], *gb = g->buf[3];
     for (int k = m->n_units - 1; k >= 0; k--) {
         const struct unit *u = &m->u[k];
@@ -1089,6 +1139,7 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
         TRY(tzero(g, ga, in_n, err));
         TRY(tconv_back(g, &t->c1, ga, gb, t->t_bn1, err));
         TRY(tbn_back(g, &t->bn1, gin, ga, in, err));
+        TRY(hand_out(g, g->unit_off ? g->unit_off[k] : 0, 0, err));
         float *tmp = gout;
         gout = gin;
         gin = tmp;
@@ -1099,6 +1150,7 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     TRY(tzero(g, gb, in_n, err));
     TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, err));
     TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, err));
+    TRY(hand_out(g, 0, 1, err));
     g->trained = 0;
     return 0;
 }

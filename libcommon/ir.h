@@ -97,6 +97,14 @@ const float *lc_ir_train_dev_emb(const struct lc_ir_train_dev *g);
 const float *lc_ir_train_dev_norm(const struct lc_ir_train_dev *g);
 struct lc_dev_params *lc_ir_train_dev_params(struct lc_ir_train_dev *g);
 int lc_ir_train_dev_sync(struct lc_ir_train_dev *g, struct lc_err *err);
+/* Data parallelism: backward hands the parameter gradients to hook as
+ * they become final, in buckets of at least bucket_floats (contiguous
+ * ranges of the device's gradient block, from its end: the output layer
+ * and the last units first), so their all-reduce overlaps the rest of the
+ * backward pass; every gradient exactly once per backward, the last bucket
+ * when the input layer is done. hook NULL: none. */
+int lc_ir_train_dev_set_grad_hook(struct lc_ir_train_dev *g, int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err),
+                                  void *ctx, size_t bucket_floats, struct lc_err *err);
 int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err);
 
 /* Floats of activation memory held for training at the created batch. */

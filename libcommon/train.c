@@ -251,6 +251,14 @@ static int sync_host(struct run *r, struct lc_err *err)
     return rc;
 }
 
+/* DDP's default bucket: 25 MB */
+#define GRAD_BUCKET_FLOATS ((size_t)25 << 18)
+
+static int allreduce_bucket(void *ctx, float *grads, size_t n, struct lc_err *err)
+{
+    return lc_comm_allreduce_start(((struct run *)ctx)->comm, grads, n, 1, err);
+}
+
 static int dev_setup(struct run *r, struct lc_err *err)
 {
     const struct lc_device *d = &r->dev;
@@ -260,6 +268,8 @@ static int dev_setup(struct run *r, struct lc_err *err)
     if (rc) return rc;
     const struct lc_dev_params *mirrors[2] = {lc_ir_train_dev_params(r->tdev), &r->head_dev};
     if ((rc = lc_optim_dev_create(&r->opt_dev, &r->opt, mirrors, 2, err))) return rc;
+    if (r->world > 1 && (rc = lc_ir_train_dev_set_grad_hook(r->tdev, allreduce_bucket, r, GRAD_BUCKET_FLOATS, err)))
+        return rc;
     r->on_dev = 1;
     struct {
         void **p;
@@ -330,12 +340,11 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long 
     TRY(lc_op_cross_entropy_backward(d, r->d_dlogits, r->d_prob, r->d_labels, n, C, 0, 1.0f, err));
     TRY(lc_device_zero(d, r->d_demb, (size_t)n * 512 * sizeof(float), err));
     TRY(lc_op_margin_backward(d, r->d_demb, dkernel, r->d_dlogits, emb, r->d_labels, &r->mg, r->d_mws, err));
+    /* ranks: the head's gradients, then the backbone's in buckets as its
+     * backward finishes them (the hook), averaged while it goes on */
+    if (r->world > 1) TRY(lc_comm_allreduce_start(r->comm, r->head_dev.grad_block, r->head_dev.grad_floats, 1, err));
     TRY(lc_ir_train_dev_backward(r->tdev, r->d_demb, err));
-    if (r->world > 1) {
-        const struct lc_dev_params *mp = lc_ir_train_dev_params(r->tdev);
-        TRY(lc_comm_allreduce(r->comm, mp->grad_block, mp->grad_floats, 1, err));
-        TRY(lc_comm_allreduce(r->comm, r->head_dev.grad_block, r->head_dev.grad_floats, 1, err));
-    }
+    if (r->world > 1) TRY(lc_comm_wait(r->comm, err));
     TRY(lc_optim_dev_step(&r->opt_dev, &r->opt, err));
     TRY(lc_op_argmax_rows(d, r->d_pred, r->d_cos, n, C, err));
     TRY(lc_device_download(d, r->pred, r->d_pred, (size_t)n * sizeof *r->pred, err));

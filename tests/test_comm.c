@@ -126,3 +126,68 @@ Test(comm, id_file)
     cr_expect_eq(memcmp(id, want, sizeof id), 0);
     if (!lc_backend_cuda_built()) cr_expect_neq(lc_comm_share_id(id, 1, path, 1, &err), 0, "making an id needs NCCL");
 }
+
+/* NCCL: the same collectives on 2 GPUs (skipped below 2). */
+struct gpu_job {
+    int rank;
+    const uint8_t *id;
+    float out_sum[LEN], out_mean[LEN], out_bc[LEN];
+    int rc;
+    struct lc_err err;
+};
+
+static void *gpu_rank(void *arg)
+{
+    struct gpu_job *j = arg;
+    struct lc_device d = {LC_DEVICE_CUDA, j->rank};
+    struct lc_comm *c = NULL;
+    float *a = NULL, *b = NULL, *h = malloc(LEN * 4);
+    for (int i = 0; i < LEN; i++) h[i] = value(j->rank, i);
+    if ((j->rc = lc_device_open(&d, &j->err)) || (j->rc = lc_comm_nccl_create(&c, j->id, j->rank, 2, &j->err)) ||
+        (j->rc = lc_device_alloc(&d, (void **)&a, LEN * 4, &j->err)) ||
+        (j->rc = lc_device_alloc(&d, (void **)&b, LEN * 4, &j->err)) ||
+        (j->rc = lc_device_upload(&d, a, h, LEN * 4, &j->err)) || (j->rc = lc_device_upload(&d, b, h, LEN * 4, &j->err)) ||
+        (j->rc = lc_comm_allreduce(c, a, LEN, 0, &j->err)) || (j->rc = lc_comm_allreduce_start(c, b, LEN, 1, &j->err)) ||
+        (j->rc = lc_comm_wait(c, &j->err)) || (j->rc = lc_device_download(&d, j->out_sum, a, LEN * 4, &j->err)) ||
+        (j->rc = lc_device_download(&d, j->out_mean, b, LEN * 4, &j->err)))
+        goto out;
+    for (int i = 0; i < LEN; i++) h[i] = (float)j->rank;
+    if ((j->rc = lc_device_upload(&d, a, h, LEN * 4, &j->err)) || (j->rc = lc_comm_broadcast(c, a, LEN, 1, &j->err)) ||
+        (j->rc = lc_device_download(&d, j->out_bc, a, LEN * 4, &j->err)))
+        goto out;
+out:
+    if (j->rc && c) lc_comm_abort(c);
+    if (a) lc_device_free(&d, a);
+    if (b) lc_device_free(&d, b);
+    lc_comm_free(c);
+    free(h);
+    return NULL;
+}
+
+Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus, .timeout = 120)
+{
+    char why[256] = "";
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    int n = lc_backend_cuda_devices(why, sizeof why);
+    if (n < 2) cr_skip_test("NCCL test skipped: needs 2 GPUs (%d usable%s%s)", n, n ? "" : ": ", n ? "" : why);
+    uint8_t id[LC_NCCL_ID_SIZE];
+    struct lc_err err;
+    cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
+    static struct gpu_job j[2];
+    pthread_t t[2];
+    for (int r = 0; r < 2; r++) {
+        j[r].rank = r, j[r].id = id;
+        pthread_create(&t[r], NULL, gpu_rank, &j[r]);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
+    for (int r = 0; r < 2; r++) {
+        cr_assert_eq(j[r].rc, 0, "rank %d: %s", r, j[r].err.msg);
+        for (int i = 0; i < LEN; i++) {
+            float want = value(0, i) + value(1, i);
+            cr_expect_float_eq(j[r].out_sum[i], want, 1e-6f, "rank %d, %d: sum", r, i);
+            cr_expect_float_eq(j[r].out_mean[i], want / 2, 1e-6f, "rank %d, %d: mean", r, i);
+            cr_expect_eq(j[r].out_bc[i], 1.0f, "rank %d, %d: broadcast", r, i);
+        }
+        cr_expect_eq(memcmp(j[r].out_sum, j[0].out_sum, sizeof j[r].out_sum), 0, "the same on every rank");
+    }
+}

@@ -460,9 +460,18 @@ struct ddp_rank {
     const float *x, *demb;
     float *ddemb;
     uint64_t seed;
-    int n, steps, rc;
+    int n, steps, rc, buckets;
+    size_t reduced;
     struct lc_err err;
 };
+
+/* a bucket of finished gradients: averaged at once, counted */
+static int ddp_bucket(void *ctx, float *grads, size_t n, struct lc_err *err)
+{
+    struct ddp_rank *k = ctx;
+    k->buckets++, k->reduced += n;
+    return lc_comm_allreduce_start(k->comm, grads, n, 1, err);
+}
 
 static void *ddp_rank_main(void *arg)
 {
@@ -473,11 +482,13 @@ static void *ddp_rank_main(void *arg)
     lc_rng_seed(&rng, k->seed);
     for (int s = 0; s < k->steps && !k->rc; s++) {
         float norm[8];
+        /* step 0: the whole gradient block after backward; then in buckets during it */
+        if (s == 1 && (k->rc = lc_ir_train_dev_set_grad_hook(k->g, ddp_bucket, k, (size_t)1 << 18, &k->err))) break;
         if ((k->rc = lc_dev_params_zero_grad(dp, &k->err)) ||
             (k->rc = lc_ir_train_dev_forward(k->g, norm, k->x, k->n, &rng, &k->err)) ||
             (k->rc = lc_ir_train_dev_backward(k->g, k->ddemb, &k->err)) ||
-            (k->rc = lc_comm_allreduce(k->comm, dp->grad_block, dp->grad_floats, 1, &k->err)) ||
-            (k->rc = lc_optim_dev_step(&k->od, k->o, &k->err)))
+            (s == 0 && (k->rc = lc_comm_allreduce(k->comm, dp->grad_block, dp->grad_floats, 1, &k->err))) ||
+            (k->rc = lc_comm_wait(k->comm, &k->err)) || (k->rc = lc_optim_dev_step(&k->od, k->o, &k->err)))
             lc_comm_abort(k->comm);
     }
     (void)cpu;
@@ -515,7 +526,11 @@ Test(ir, data_parallel_on_the_cpu_is_the_mean_of_the_ranks_gradients, .timeout =
     for (int r = 0; r < 2; r++) pthread_create(&t[r], NULL, ddp_rank_main, &k[r]);
     for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
     lc_blas_serial_end(blas);
-    for (int r = 0; r < 2; r++) cr_assert_eq(k[r].rc, 0, "rank %d: %s", r, k[r].err.msg);
+    for (int r = 0; r < 2; r++) {
+        cr_assert_eq(k[r].rc, 0, "rank %d: %s", r, k[r].err.msg);
+        cr_expect_eq(k[r].reduced, lc_ir_train_dev_params(k[r].g)->grad_floats, "every gradient averaged once");
+        cr_expect_gt(k[r].buckets, 4, "in buckets (%d)", k[r].buckets);
+    }
     /* the same in sequence on the host */
     lc_ir_set_dropout(ref.m, 0.4f);
     struct lc_params *ps = lc_ir_params(ref.m);

@@ -48,5 +48,11 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->nccl_allreduce = lc_nccl_allreduce_cuda;
     api->nccl_broadcast = lc_nccl_broadcast_cuda;
     api->scale = lc_scale_cuda;
+    api->stream_create = lc_cuda_stream_create;
+    api->stream_destroy = lc_cuda_stream_destroy;
+    api->event_create = lc_cuda_event_create;
+    api->event_destroy = lc_cuda_event_destroy;
+    api->event_record = lc_cuda_event_record;
+    api->stream_wait = lc_cuda_stream_wait;
     return 0;
 }

@@ -101,6 +101,13 @@ struct lc_cuda_api {
     int (*nccl_allreduce)(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);
     int (*nccl_broadcast)(void *comm, float *buf, size_t n, int root, void *stream, struct lc_err *err);
     int (*scale)(float *y, const float *x, float s, size_t n, void *stream, struct lc_err *err);
+    /* runtime.cu: streams and events */
+    int (*stream_create)(void **s, struct lc_err *err);
+    void (*stream_destroy)(void *s);
+    int (*event_create)(void **e, struct lc_err *err);
+    void (*event_destroy)(void *e);
+    int (*event_record)(void *e, void *stream, struct lc_err *err);
+    int (*stream_wait)(void *stream, void *e, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -173,6 +180,12 @@ int lc_nccl_comm_init_cuda(void **comm, const uint8_t id[LC_NCCL_ID_BYTES], int 
 void lc_nccl_comm_free_cuda(void *comm, int abort);
 int lc_nccl_allreduce_cuda(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);
 int lc_nccl_broadcast_cuda(void *comm, float *buf, size_t n, int root, void *stream, struct lc_err *err);
+int lc_cuda_stream_create(void **s, struct lc_err *err);
+void lc_cuda_stream_destroy(void *s);
+int lc_cuda_event_create(void **e, struct lc_err *err);
+void lc_cuda_event_destroy(void *e);
+int lc_cuda_event_record(void *e, void *stream, struct lc_err *err);
+int lc_cuda_stream_wait(void *stream, void *e, struct lc_err *err);
 int lc_scale_cuda(float *y, const float *x, float s, size_t n, void *stream, struct lc_err *err);
 
 #ifdef __cplusplus

@@ -61,6 +61,49 @@ extern "C" int lc_cuda_sync(struct lc_err *err)
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaDeviceSynchronize");
 }
 
+// streams and events: collectives overlapped with the ops (which run on
+// the legacy default stream, NULL); a non-blocking stream does not wait
+// for it implicitly, events order the two where needed
+extern "C" int lc_cuda_stream_create(void **s, struct lc_err *err)
+{
+    cudaStream_t st;
+    cudaError_t e = cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
+    if (e != cudaSuccess) return cuda_fail(err, e, "cudaStreamCreateWithFlags");
+    *s = st;
+    return 0;
+}
+
+extern "C" void lc_cuda_stream_destroy(void *s)
+{
+    if (s) cudaStreamDestroy((cudaStream_t)s);
+}
+
+extern "C" int lc_cuda_event_create(void **ev, struct lc_err *err)
+{
+    cudaEvent_t e;
+    cudaError_t r = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+    if (r != cudaSuccess) return cuda_fail(err, r, "cudaEventCreateWithFlags");
+    *ev = e;
+    return 0;
+}
+
+extern "C" void lc_cuda_event_destroy(void *ev)
+{
+    if (ev) cudaEventDestroy((cudaEvent_t)ev);
+}
+
+extern "C" int lc_cuda_event_record(void *ev, void *stream, struct lc_err *err)
+{
+    cudaError_t e = cudaEventRecord((cudaEvent_t)ev, (cudaStream_t)stream);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaEventRecord");
+}
+
+extern "C" int lc_cuda_stream_wait(void *stream, void *ev, struct lc_err *err)
+{
+    cudaError_t e = cudaStreamWaitEvent((cudaStream_t)stream, (cudaEvent_t)ev, 0);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaStreamWaitEvent");
+}
+
 extern "C" void lc_cuda_versions(char *buf, size_t size)
 {
     int rt = 0;
