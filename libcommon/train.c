@@ -321,7 +321,8 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long 
     TRY(lc_dev_params_zero_grad(lc_ir_train_dev_params(r->tdev), err));
     TRY(lc_dev_params_zero_grad(&r->head_dev, err));
     TRY(lc_device_upload(d, r->d_labels, b->labels, (size_t)n * sizeof *b->labels, err));
-    TRY(lc_ir_train_dev_forward(r->tdev, r->norm, b->x, n, &drop, err));
+    /* the norms come to the host only for AdaFace's statistics (a mid-step wait) */
+    TRY(lc_ir_train_dev_forward(r->tdev, r->mg.kind == LC_MARGIN_ADAFACE ? r->norm : NULL, b->x, n, &drop, err));
     r->mg.n = n;
     const float *emb = lc_ir_train_dev_emb(r->tdev);
     float *kernel = lc_dev_params_map(&r->head_dev, r->kernel), *dkernel = lc_dev_params_map(&r->head_dev, r->dkernel);
