@@ -238,6 +238,43 @@ int lc_device_sync(const struct lc_device *d, struct lc_err *err)
     return 0;
 }
 
+int lc_host_alloc(const struct lc_device *d, void **p, size_t bytes, struct lc_err *err)
+{
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) {
+        const struct lc_cuda_api *api = cuda_or_err(err);
+        return api ? api->host_alloc(p, bytes, err) : LC_EUNSUPPORTED;
+    }
+#endif
+    if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
+    if (posix_memalign(p, 64, bytes ? bytes : 64) != 0)
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory (%zu bytes)", bytes);
+    return 0;
+}
+
+void lc_host_free(const struct lc_device *d, void *p)
+{
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) {
+        if (p && cuda_api()) cuda.host_free(p);
+        return;
+    }
+#endif
+    (void)d;
+    free(p);
+}
+
+int lc_device_upload_async(const struct lc_device *d, void *dst, const void *src, size_t bytes, struct lc_err *err)
+{
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) {
+        const struct lc_cuda_api *api = cuda_or_err(err);
+        return api ? api->memcpy_async(dst, src, bytes, NULL, err) : LC_EUNSUPPORTED;
+    }
+#endif
+    return copy(d, dst, src, bytes, 1, err);
+}
+
 int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_err *err)
 {
 #ifdef LC_CUDA

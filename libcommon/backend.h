@@ -48,6 +48,13 @@ int lc_device_upload(const struct lc_device *d, void *dst, const void *src, size
 int lc_device_download(const struct lc_device *d, void *dst, const void *src, size_t bytes,
                        struct lc_err *err);
 int lc_device_sync(const struct lc_device *d, struct lc_err *err);
+/* Host memory that d copies from fast and asynchronously (page-locked on
+ * a GPU; 64-byte aligned malloc for the CPU), and a copy to d that returns
+ * before it is done: src must stay unchanged until the ops queued after it
+ * have run (a download or lc_device_sync waits for them). */
+int lc_host_alloc(const struct lc_device *d, void **p, size_t bytes, struct lc_err *err);
+void lc_host_free(const struct lc_device *d, void *p);
+int lc_device_upload_async(const struct lc_device *d, void *dst, const void *src, size_t bytes, struct lc_err *err);
 /* Set bytes of device memory to zero (asynchronous on a GPU). */
 int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_err *err);
 

@@ -1026,7 +1026,8 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     int rc;
     g->n = n;
     m->prepared = 0;
-    TRY(lc_device_upload(d, g->x, x, (size_t)n * 3 * H * H * sizeof(float), err));
+    /* asynchronous (x stays until the step's results come back) */
+    TRY(lc_device_upload_async(d, g->x, x, (size_t)n * 3 * H * H * sizeof(float), err));
     TRY(tconv_fwd(g, &g->in_conv, g->t_in_c, g->x, err));
     TRY(tbn_train(g, &g->in_bn, g->t_in_bn, g->t_in_c, err));
     TRY(lc_op_prelu_forward(d, g->t_in_out, g->t_in_bn, g->in_pa, n, 64, H * H, err));

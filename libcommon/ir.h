@@ -81,7 +81,9 @@ void lc_ir_dev_free(struct lc_ir_dev *g);
  * host), upload after changing them on the host. num_batches_tracked
  * counts on the host. Dropout's key comes from rng as lc_ir_forward draws
  * it; the mask is made on the device.
- * forward: x (n,3,112,112) on the host; the embeddings and norms stay on
+ * forward: x (n,3,112,112) on the host (copied asynchronously: keep it
+ * unchanged until a download or sync; page-locked memory from
+ * lc_host_alloc makes the copy overlap); the embeddings and norms stay on
  * the device (emb, norm); norm (n) is also copied to the host when not
  * NULL. backward: demb (n,512) on the device; the norm's gradient is zero
  * (the heads detach it); parameter gradients accumulate on the device

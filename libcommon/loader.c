@@ -109,7 +109,8 @@ int lc_loader_init(struct lc_loader **out, struct lc_dataset *d, const struct lc
         if (!rc && !(l->aug_ws[w] = malloc(lc_augment_workspace(S, S)))) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     }
     for (int k = 0; !rc && k < 2; k++) {
-        l->b[k].x = malloc((size_t)o->batch * 3 * S * S * sizeof(float));
+        size_t xb = (size_t)o->batch * 3 * S * S * sizeof(float);
+        l->b[k].x = o->alloc ? o->alloc(o->alloc_ctx, xb) : malloc(xb);
         l->b[k].labels = malloc((size_t)o->batch * sizeof(int64_t));
         l->b[k].index = malloc((size_t)o->batch * sizeof(uint32_t));
         if (!l->b[k].x || !l->b[k].labels || !l->b[k].index) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
@@ -145,7 +146,11 @@ void lc_loader_free(struct lc_loader *l)
         if (l->dec) lc_image_decoder_free(l->dec[w]);
         if (l->aug_ws) free(l->aug_ws[w]);
     }
-    for (int k = 0; k < 2; k++) free(l->b[k].x), free(l->b[k].labels), free(l->b[k].index);
+    for (int k = 0; k < 2; k++) {
+        if (l->o.alloc && l->b[k].x) l->o.release(l->o.alloc_ctx, l->b[k].x);
+        else free(l->b[k].x);
+        free(l->b[k].labels), free(l->b[k].index);
+    }
     free(l->dec), free(l->aug_ws), free(l->order), free(l->full), free(l);
 }
 

@@ -29,6 +29,11 @@ struct lc_loader_opts {
                              wrapping around to a multiple of shards, then positions shard,
                              shard + shards, ...; augmentation follows the position in the
                              whole epoch */
+    /* where the batches' images live (NULL: malloc): page-locked memory
+     * from lc_host_alloc makes their copies to a GPU fast and asynchronous */
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*release)(void *ctx, void *p);
+    void *alloc_ctx;
 };
 
 struct lc_batch {

@@ -486,6 +486,14 @@ static int train_epochs(struct run *r, struct lc_err *err)
     return 0;
 }
 
+static void *pinned_alloc(void *ctx, size_t bytes)
+{
+    void *p = NULL;
+    return lc_host_alloc(ctx, &p, bytes, NULL) ? NULL : p;
+}
+
+static void pinned_release(void *ctx, void *p) { lc_host_free(ctx, p); }
+
 /* One rank's run (the whole run when world is 1). */
 static int run_rank(const struct lc_train_opts *o, int rank, int world, struct lc_comm *comm, struct lc_device dev,
                     struct lc_err *err)
@@ -501,6 +509,8 @@ static int run_rank(const struct lc_train_opts *o, int rank, int world, struct l
     int64_t classes = lc_dataset_classes(r.data);
     struct lc_loader_opts lo = {.batch = o->batch, .threads = o->workers, .seed = o->seed, .shuffle = 1, .drop_last = 1,
                                 .aug = o->aug, .shard = rank, .shards = world};
+    if (dev.type != LC_DEVICE_CPU) /* batches in page-locked memory: fast, asynchronous uploads */
+        lo.alloc = pinned_alloc, lo.release = pinned_release, lo.alloc_ctx = &r.dev;
     lo.aug.flip_p = 0.5f;
     if (lc_dataset_count(r.data) < (size_t)o->batch * (size_t)world)
         rc = lc_errf(err, LC_EINVAL, o->data, -1, -1, "%zu images is less than one batch of %d%s", lc_dataset_count(r.data),

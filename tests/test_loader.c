@@ -175,6 +175,48 @@ Test(loader, epochs_are_permutations_and_thread_count_does_not_matter)
     lc_dataset_close(d);
 }
 
+static int live;
+static void *count_alloc(void *ctx, size_t bytes)
+{
+    (*(int *)ctx)++, live++;
+    return malloc(bytes);
+}
+static void count_release(void *ctx, void *p)
+{
+    (void)ctx;
+    live--;
+    free(p);
+}
+
+/* batches in the caller's memory (page-locked for a GPU): same images */
+Test(loader, batches_in_the_callers_memory)
+{
+    struct lc_dataset *d = open_ds();
+    uint32_t want[N], got[N];
+    double ws[N], gs[N];
+    int n, m = 0, calls = 0;
+    run_epoch(d, 1, 2, 0, want, ws, &n);
+    struct lc_loader *l;
+    struct lc_loader_opts o = {.batch = 4, .threads = 1, .seed = 9, .shuffle = 1, .aug = {0.5f, 0.5f, 0.5f, 0.5f},
+                               .alloc = count_alloc, .release = count_release, .alloc_ctx = &calls};
+    cr_assert_eq(lc_loader_init(&l, d, &o, NULL), 0);
+    cr_expect_eq(calls, 2, "one buffer per batch slot");
+    cr_assert_eq(lc_loader_start(l, 2, 0, NULL), 0);
+    struct lc_batch *b;
+    while (lc_loader_next(l, &b, NULL) == 1)
+        for (int i = 0; i < b->n; i++, m++) {
+            double s = 0;
+            for (int k = 0; k < PX; k++) s += b->x[(size_t)i * PX + k] * (k % 7 + 1);
+            got[m] = b->index[i], gs[m] = s;
+        }
+    lc_loader_free(l);
+    cr_expect_eq(live, 0, "both released");
+    cr_assert_eq(m, n);
+    cr_expect_eq(memcmp(got, want, sizeof got), 0);
+    cr_expect_eq(memcmp(gs, ws, sizeof gs), 0);
+    lc_dataset_close(d);
+}
+
 Test(loader, without_augmentation_pixels_are_the_normalised_decode)
 {
     struct lc_dataset *d = open_ds();

@@ -54,5 +54,8 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->event_destroy = lc_cuda_event_destroy;
     api->event_record = lc_cuda_event_record;
     api->stream_wait = lc_cuda_stream_wait;
+    api->host_alloc = lc_cuda_host_alloc;
+    api->host_free = lc_cuda_host_free;
+    api->memcpy_async = lc_cuda_memcpy_async;
     return 0;
 }

@@ -108,6 +108,10 @@ struct lc_cuda_api {
     void (*event_destroy)(void *e);
     int (*event_record)(void *e, void *stream, struct lc_err *err);
     int (*stream_wait)(void *stream, void *e, struct lc_err *err);
+    /* runtime.cu: page-locked host memory, asynchronous upload */
+    int (*host_alloc)(void **p, size_t bytes, struct lc_err *err);
+    void (*host_free)(void *p);
+    int (*memcpy_async)(void *dst, const void *src, size_t bytes, void *stream, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -180,6 +184,9 @@ int lc_nccl_comm_init_cuda(void **comm, const uint8_t id[LC_NCCL_ID_BYTES], int 
 void lc_nccl_comm_free_cuda(void *comm, int abort);
 int lc_nccl_allreduce_cuda(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);
 int lc_nccl_broadcast_cuda(void *comm, float *buf, size_t n, int root, void *stream, struct lc_err *err);
+int lc_cuda_host_alloc(void **p, size_t bytes, struct lc_err *err);
+void lc_cuda_host_free(void *p);
+int lc_cuda_memcpy_async(void *dst, const void *src, size_t bytes, void *stream, struct lc_err *err);
 int lc_cuda_stream_create(void **s, struct lc_err *err);
 void lc_cuda_stream_destroy(void *s);
 int lc_cuda_event_create(void **e, struct lc_err *err);

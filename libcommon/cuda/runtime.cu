@@ -48,6 +48,25 @@ extern "C" int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_d
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemcpy");
 }
 
+extern "C" int lc_cuda_host_alloc(void **p, size_t bytes, struct lc_err *err)
+{
+    cudaError_t e = cudaHostAlloc(p, bytes ? bytes : 1, cudaHostAllocPortable);
+    if (e != cudaSuccess)
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaHostAlloc of %zu bytes: %s", bytes, cudaGetErrorString(e));
+    return 0;
+}
+
+extern "C" void lc_cuda_host_free(void *p)
+{
+    if (p) cudaFreeHost(p);
+}
+
+extern "C" int lc_cuda_memcpy_async(void *dst, const void *src, size_t bytes, void *stream, struct lc_err *err)
+{
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, (cudaStream_t)stream);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemcpyAsync");
+}
+
 extern "C" int lc_cuda_memset0(void *p, size_t bytes, void *stream, struct lc_err *err)
 {
     if (bytes == 0) return 0;
