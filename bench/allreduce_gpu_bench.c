@@ -62,7 +62,7 @@ int main(int argc, char **argv)
     if (gpus > have) gpus = have;
     struct lc_err err;
     struct lc_ir *m;
-    if (lc_ir_create(&m, 50, 1, 0, &err)) lc_tool_fail(&err);
+    if (lc_ir_create(&m, 50, 1, LC_IR_PARAMS_ONLY, &err)) lc_tool_fail(&err);
     size_t n = lc_params_count(lc_ir_params(m));
     lc_ir_free(m);
     uint8_t id[LC_NCCL_ID_SIZE];

@@ -28,7 +28,7 @@ static void train_bench(int tbatch, int reps, const float *x, const char *python
     struct lc_err err;
     struct lc_ir *m;
     struct lc_ir_train_dev *g;
-    if (lc_ir_create(&m, 50, tbatch, 0, &err)) lc_tool_fail(&err);
+    if (lc_ir_create(&m, 50, tbatch, LC_IR_PARAMS_ONLY, &err)) lc_tool_fail(&err);
     struct lc_rng rng;
     lc_rng_seed(&rng, 2);
     lc_ir_init_weights(m, &rng);
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     struct lc_err err;
     struct lc_ir *m;
     struct lc_ir_dev *g;
-    if (lc_ir_create(&m, 50, batch, 0, &err)) lc_tool_fail(&err);
+    if (lc_ir_create(&m, 50, batch, LC_IR_PARAMS_ONLY, &err)) lc_tool_fail(&err);
     struct lc_rng rng;
     lc_rng_seed(&rng, 1);
     lc_ir_init_weights(m, &rng);

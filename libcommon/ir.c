@@ -41,7 +41,7 @@ struct unit {
 };
 
 struct lc_ir {
-    int layers, cap, n, train_capable;
+    int layers, cap, n, train_capable, params_only;
     struct lc_params ps;
     struct conv_l in_conv;
     struct bn_l in_bn;
@@ -206,6 +206,11 @@ int lc_ir_create(struct lc_ir **out, int layers, int batch, int train, struct lc
     if ((rc = add_bn(m, &m->feat_bn, LC_IR_EMBEDDING, 1, 0, err, "output_layer.4"))) goto fail;
     m->max_act = max_act;
     m->act_floats = 0;
+    if (train == LC_IR_PARAMS_ONLY) { /* a device keeps the activations */
+        m->train_capable = 0, m->params_only = 1;
+        *out = m;
+        return 0;
+    }
     /* buffers */
     m->ws = falloc(m, ws);
     for (int b = 0; b < 4; b++)
@@ -461,6 +466,7 @@ void lc_ir_forward(struct lc_ir *m, float *emb, float *norm, const float *x, int
 {
     LC_ASSERT(n >= 1 && n <= m->cap);
     LC_ASSERT(!train || (m->train_capable && rng));
+    LC_ASSERT(!m->params_only);
     set_n(m, n);
     m->x = train ? x : NULL;
     if (train) m->prepared = 0; /* the statistics move, and an optimiser step follows */

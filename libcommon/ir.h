@@ -30,7 +30,11 @@ struct lc_ir;
 
 /* layers: 18, 34, 50 or 100. batch: the most images per call. train: also
  * allocate what backward needs (activations of every layer); without it
- * the model only runs inference, in a few ping-pong buffers. */
+ * (0) the model only runs inference, in a few ping-pong buffers; with
+ * LC_IR_PARAMS_ONLY it holds parameters and shapes but runs nothing on the
+ * host (the record of a model that lc_ir_dev / lc_ir_train_dev run on a
+ * GPU, which keep their own activations). */
+#define LC_IR_PARAMS_ONLY 2
 int lc_ir_create(struct lc_ir **m, int layers, int batch, int train, struct lc_err *err);
 void lc_ir_free(struct lc_ir *m);
 int lc_ir_layers(const struct lc_ir *m);

@@ -516,8 +516,10 @@ static int run_rank(const struct lc_train_opts *o, int rank, int world, struct l
         rc = lc_errf(err, LC_EINVAL, o->data, -1, -1, "%zu images is less than one batch of %d%s", lc_dataset_count(r.data),
                      o->batch, world > 1 ? " per rank" : "");
     if (!rc) rc = lc_loader_init(&r.loader, r.data, &lo, err);
-    /* on a device the host model keeps no training activations */
-    int on_dev = dev.type != LC_DEVICE_CPU || o->check_seam || world > 1, host_train = !on_dev;
+    /* on a device the host model keeps no training activations; on a GPU
+     * none at all (validation runs there too) */
+    int on_dev = dev.type != LC_DEVICE_CPU || o->check_seam || world > 1;
+    int host_train = dev.type != LC_DEVICE_CPU ? LC_IR_PARAMS_ONLY : !on_dev;
     if (!rc) rc = lc_ir_create(&r.model, o->layers, o->batch > o->val_batch ? o->batch : o->val_batch, host_train, err);
     if (!rc) rc = setup_head(&r, classes, err);
     if (!rc) rc = lc_margin_init(&r.mg, o->head, o->batch, LC_IR_EMBEDDING, (int)classes, o->m, o->h, o->s, o->t_alpha, err);

@@ -600,3 +600,35 @@ Test(ir, data_parallel_on_the_cpu_is_the_mean_of_the_ranks_gradients)
     free(x1), free(demb1), free(g1), free(saved), free(counts);
     release(&ref);
 }
+
+/* A model that only holds parameters (for a GPU's runs) allocates no
+ * activations and serves the device paths like a full one. */
+Test(ir, params_only_model_serves_the_device_path)
+{
+    struct setup s = make();
+    struct lc_ir *p;
+    struct lc_err err;
+    cr_assert_eq(lc_ir_create(&p, 18, s.n, LC_IR_PARAMS_ONLY, &err), 0, "%s", err.msg);
+    cr_expect_eq(lc_ir_activation_floats(p), 0);
+    struct lc_params *ps = lc_ir_params(s.m), *pp = lc_ir_params(p);
+    for (size_t k = 0; k < ps->n; k++)
+        if (ps->v[k].kind != LC_PARAM_COUNTER) memcpy(pp->v[k].data, ps->v[k].data, ps->v[k].n * 4);
+    const struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_ir_dev *a, *b;
+    cr_assert_eq(lc_ir_dev_create(&a, s.m, &cpu, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_create(&b, p, &cpu, &err), 0, "%s", err.msg);
+    float *e2 = malloc((size_t)s.n * 512 * 4), n2[8];
+    cr_assert_eq(lc_ir_dev_forward(a, s.emb, s.norm, s.x, s.n, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_forward(b, e2, n2, s.x, s.n, &err), 0, "%s", err.msg);
+    cr_expect_eq(memcmp(s.emb, e2, (size_t)s.n * 512 * 4), 0);
+    lc_ir_dev_free(a), lc_ir_dev_free(b);
+    struct lc_ir_train_dev *t;
+    cr_assert_eq(lc_ir_train_dev_create(&t, p, &cpu, &err), 0, "%s", err.msg);
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 5);
+    cr_assert_eq(lc_ir_train_dev_forward(t, n2, s.x, s.n, &rng, &err), 0, "%s", err.msg);
+    lc_ir_train_dev_free(t);
+    free(e2);
+    lc_ir_free(p);
+    release(&s);
+}

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
     int layers = parse_arch(o.arch ? o.arch : info.arch);
     if (!layers) lc_tool_usage(tool.name, "%s names no architecture: give --arch", o.model);
     struct lc_ir *m;
-    if (lc_ir_create(&m, layers, o.batch, 0, &err)) lc_tool_fail(&err);
+    if (lc_ir_create(&m, layers, o.batch, dev.type != LC_DEVICE_CPU ? LC_IR_PARAMS_ONLY : 0, &err)) lc_tool_fail(&err);
     if (o.untrained) {
         struct lc_rng rng;
         lc_rng_seed(&rng, (uint64_t)o.seed);
