@@ -46,6 +46,15 @@ diff <(cut -d, -f1-6,8- p/metrics.csv) <(cut -d, -f1-6,8- q/metrics.csv) || die 
 $PY "$E2E_DIR/st_tensors.py" p/weights.safetensors q/weights.safetensors || die "resumed 2-rank weights differ"
 $PY "$E2E_DIR/st_tensors.py" p/last.safetensors q/last.safetensors || die "resumed 2-rank run state differs"
 ! $PY "$E2E_DIR/st_tensors.py" a/weights.safetensors p/weights.safetensors >/dev/null 2>&1 || die "2 ranks trained like 1"
+# SIGTERM stops both ranks at the same step; rank 0 saves
+train-pre "${ddp[@]}" --epochs 1000 -o r s 2>r.log &
+pid=$!
+sleep 4
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" = 130 ] || die "interrupted 2-rank train-pre exited $rc: $(cat r.log)"
+grep -q "interrupted: state saved in r/last.safetensors" r.log || die "2 ranks: no interruption note: $(cat r.log)"
 # a rank that cannot start stops the others (no hang)
 timeout 60 train-pre "${ddp[@]}" --gpus 8 -o x s 2>g8.log && die "8 ranks of 4 on 24 images ran"
 grep -q "less than one batch of 4 per rank" g8.log || die "8 ranks: $(cat g8.log)"
