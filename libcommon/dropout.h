@@ -22,9 +22,15 @@ void lc_dropout_mask(uint8_t *mask, size_t n, float p, struct lc_rng *rng);
  * mask for a key: mask[i] = u(key, i) >= p. */
 uint64_t lc_dropout_key(float p, struct lc_rng *rng);
 void lc_dropout_mask_keyed(uint8_t *mask, size_t n, float p, uint64_t key);
-/* u(key, i), shared with the CUDA twin: the top 24 bits of splitmix64's
- * finaliser of key + (i + 1) * golden ratio, times 2^-24 (exact). */
-static inline float lc_dropout_uniform(uint64_t key, uint64_t i)
+/* u(key, i), the same function in the CUDA twin (this header, compiled
+ * for the device too): the top 24 bits of splitmix64's finaliser of
+ * key + (i + 1) * golden ratio, times 2^-24 (exact). */
+#ifdef __CUDACC__
+#define LC_HOST_DEVICE __host__ __device__
+#else
+#define LC_HOST_DEVICE
+#endif
+LC_HOST_DEVICE static inline float lc_dropout_uniform(uint64_t key, uint64_t i)
 {
     uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;

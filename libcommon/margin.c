@@ -37,24 +37,6 @@ size_t lc_margin_workspace(const struct lc_margin *p)
            (size_t)p->d * LC_MARGIN_BLOCK;
 }
 
-/* ws layout: Wn (D*C) | 1/||W col|| (C) | raw cosine, then its gradient (N*C) |
- * theta (N) | target factor (N) | a D x BLOCK block of dWn */
-struct ws {
-    float *wn, *inv, *raw, *theta, *tfac, *block;
-};
-
-static struct ws carve(const struct lc_margin *p, float *ws)
-{
-    struct ws w;
-    w.wn = ws;
-    w.inv = w.wn + (size_t)p->d * p->classes;
-    w.raw = w.inv + p->classes;
-    w.theta = w.raw + (size_t)p->n * p->classes;
-    w.tfac = w.theta + p->n;
-    w.block = w.tfac + p->n;
-    return w;
-}
-
 void lc_margin_scaler(float *scaler, struct lc_margin_stats *st, const float *norm, const struct lc_margin *p,
                       int train)
 {
@@ -86,7 +68,7 @@ void lc_margin_logits(float *logits, float *cos, const float *scaler, const floa
                       const int64_t *labels, const struct lc_margin *p, float *ws)
 {
     const int N = p->n, D = p->d, C = p->classes;
-    struct ws w = carve(p, ws);
+    struct lc_margin_ws w = lc_margin_carve(p, ws);
     /* column norms, then Wn = W / norm (as torch.div(input, norm): no eps) */
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -142,7 +124,7 @@ void lc_margin_backward(float *demb, float *dkernel, const float *dlogits, const
     (void)scaler;
     (void)kernel;
     const int N = p->n, D = p->d, C = p->classes;
-    struct ws w = carve(p, ws);
+    struct lc_margin_ws w = lc_margin_carve(p, ws);
     const float lo = -1 + p->eps, hi = 1 - p->eps;
     /* dRaw = s * dlogits * (target factor) where the clamp passed; in place of raw */
 #pragma omp parallel for schedule(static)

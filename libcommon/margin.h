@@ -47,6 +47,23 @@ void lc_margin_stats_init(struct lc_margin_stats *st); /* 0, 20, 100 */
 /* Scratch floats for forward and backward: D*C + C + N*C + 2N + D*BLOCK. */
 #define LC_MARGIN_BLOCK 256
 size_t lc_margin_workspace(const struct lc_margin *p);
+/* Its layout, shared by the CPU and CUDA heads: Wn (D*C) | 1/||W col|| (C) |
+ * raw cosine, then its gradient (N*C) | theta (N) | target factor (N) |
+ * a D x BLOCK block of dWn. */
+struct lc_margin_ws {
+    float *wn, *inv, *raw, *theta, *tfac, *block;
+};
+static inline struct lc_margin_ws lc_margin_carve(const struct lc_margin *p, float *ws)
+{
+    struct lc_margin_ws w;
+    w.wn = ws;
+    w.inv = w.wn + (size_t)p->d * p->classes;
+    w.raw = w.inv + p->classes;
+    w.theta = w.raw + (size_t)p->n * p->classes;
+    w.tfac = w.theta + p->n;
+    w.block = w.tfac + p->n;
+    return w;
+}
 
 /* emb (N,D), norm (N), kernel (D,C), labels (N) -> logits (N,C) and cos (N,C)
  * (clamped, un-margined). scaler (N) saves AdaFace's ms for backward (may be

@@ -84,6 +84,20 @@ int lc_cross_entropy_check(const int64_t *labels, int n, int c)
     return -1;
 }
 
+/* p = softmax(x) of one row; returns log-sum-exp, *sum_x = sum of x */
+static double softmax_lse(float *p, const float *x, int c, double *sum_x)
+{
+    float mx = -INFINITY;
+    for (int k = 0; k < c; k++)
+        if (x[k] > mx) mx = x[k];
+    double s = 0, sx = 0;
+    for (int k = 0; k < c; k++) s += exp((double)x[k] - mx), sx += x[k];
+    double lse = mx + log(s);
+    for (int k = 0; k < c; k++) p[k] = (float)exp((double)x[k] - lse);
+    *sum_x = sx;
+    return lse;
+}
+
 double lc_cross_entropy_forward(float *prob, const float *logits, const int64_t *labels, int n, int c,
                                 float smoothing)
 {
@@ -105,14 +119,7 @@ double lc_cross_entropy_forward(float *prob, const float *logits, const int64_t 
             double acc = 0;
             for (int i = lo; i < hi; i++) {
                 const float *x = logits + (size_t)i * c;
-                float *p = prob + (size_t)i * c;
-                float mx = -INFINITY;
-                for (int k = 0; k < c; k++)
-                    if (x[k] > mx) mx = x[k];
-                double s = 0, sum_x = 0;
-                for (int k = 0; k < c; k++) s += exp((double)x[k] - mx), sum_x += x[k];
-                double lse = mx + log(s);
-                for (int k = 0; k < c; k++) p[k] = (float)exp((double)x[k] - lse);
+                double sum_x, lse = softmax_lse(prob + (size_t)i * c, x, c, &sum_x);
                 if (!valid_label(labels[i], c)) continue;
                 counted++;
                 double nll = lse - x[labels[i]], smooth = lse - sum_x / c; /* mean_k -log p[k] */
@@ -132,14 +139,7 @@ void lc_cross_entropy_rows(float *prob, float *row_loss, const float *logits, co
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
         const float *x = logits + (size_t)i * c;
-        float *p = prob + (size_t)i * c;
-        float mx = -INFINITY;
-        for (int k = 0; k < c; k++)
-            if (x[k] > mx) mx = x[k];
-        double s = 0, sum_x = 0;
-        for (int k = 0; k < c; k++) s += exp((double)x[k] - mx), sum_x += x[k];
-        double lse = mx + log(s);
-        for (int k = 0; k < c; k++) p[k] = (float)exp((double)x[k] - lse);
+        double sum_x, lse = softmax_lse(prob + (size_t)i * c, x, c, &sum_x);
         row_loss[i] = valid_label(labels[i], c)
                           ? (float)((1.0 - smoothing) * (lse - x[labels[i]]) + smoothing * (lse - sum_x / c))
                           : 0.0f;

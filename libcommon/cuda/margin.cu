@@ -50,23 +50,6 @@ static unsigned grid_for(long total)
 #define FOR_EACH(i, total)                                                                                        \
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (long)gridDim.x * blockDim.x)
 
-struct ws {
-    float *wn, *inv, *raw, *theta, *tfac, *block;
-};
-
-// margin.c's carve()
-static ws carve(const struct lc_margin *p, float *base)
-{
-    ws w;
-    w.wn = base;
-    w.inv = w.wn + (size_t)p->d * p->classes;
-    w.raw = w.inv + p->classes;
-    w.theta = w.raw + (size_t)p->n * p->classes;
-    w.tfac = w.theta + p->n;
-    w.block = w.tfac + p->n;
-    return w;
-}
-
 // ---- margin logits
 
 // inv[c] = 1 / ||W[:, c]||: one thread per column, the CPU's sum in order
@@ -135,7 +118,7 @@ extern "C" int lc_margin_logits_cuda(float *logits, float *cos, const float *sca
     cublasHandle_t h;
     int rc = blas_on(&h, stream, err);
     if (rc) return rc;
-    struct ws w = carve(p, ws);
+    struct lc_margin_ws w = lc_margin_carve(p, ws);
     col_inv<<<grid_for(C), THREADS, 0, st>>>(w.inv, kernel, D, C);
     scale_cols<<<grid_for((long)D * C), THREADS, 0, st>>>(w.wn, kernel, w.inv, (long)D * C, C);
     if ((rc = launched(err, "margin column norms"))) return rc;
@@ -190,7 +173,7 @@ extern "C" int lc_margin_backward_cuda(float *demb, float *dkernel, const float 
     cublasHandle_t h;
     int rc = blas_on(&h, stream, err);
     if (rc) return rc;
-    struct ws w = carve(p, ws);
+    struct lc_margin_ws w = lc_margin_carve(p, ws);
     draw<<<grid_for((long)N * C), THREADS, 0, st>>>(w.raw, dlogits, w.tfac, labels, (long)N * C, C, -1 + p->eps,
                                                     1 - p->eps, p->s);
     if ((rc = launched(err, "margin backward"))) return rc;

@@ -6,6 +6,7 @@
 // SGD update uses the CPU's expression and operation order.
 #include <cuda_runtime.h>
 
+#include "../dropout.h"
 #include "cuda.h"
 
 #define THREADS 256
@@ -327,20 +328,10 @@ static __global__ void l2norm_rows_bwd(float *dx, const float *dy, const float *
         dx[row + k] = __fadd_rn(__fmul_rn(__fsub_rn(de[k], __fmul_rn(e[k], dot)), inv), __fmul_rn(dn, e[k]));
 }
 
-// u(key, i) of dropout.h (lc_dropout_uniform), bit for bit
-static __device__ float dropout_uniform(uint64_t key, uint64_t i)
-{
-    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
-}
-
 static __global__ void dropout_mask(uint8_t *mask, long n, float p, uint64_t key)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        mask[i] = dropout_uniform(key, (uint64_t)i) >= p;
+        mask[i] = lc_dropout_uniform(key, (uint64_t)i) >= p;
 }
 
 // keep: 1 / (1 - p) as the host rounds it; scale 0: p <= 0, x passes as is
