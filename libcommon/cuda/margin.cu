@@ -1,8 +1,7 @@
 // margin: CUDA twins of the margin head's logits and backward (margin.h)
 // and of the per-row cross-entropy (softmax.h). The workspace has the CPU's
-// layout (Wn | 1/||W col|| | raw cosine, then its gradient | theta | target
-// factor | a D x LC_MARGIN_BLOCK block of dWn), so lc_margin_workspace(p)
-// floats serve both. The GEMMs run on cuBLAS in float32 with TF32 off; a
+// layout (lc_margin_carve), so lc_margin_workspace(p) floats serve both.
+// The GEMMs run on cuBLAS in float32 with TF32 off; a
 // row-major (R, K) matrix is a column-major (K, R) one to cuBLAS, so
 //   raw^T  = Wn^T E^T          : gemm(N, N, C, N, D)
 //   dE^T  += Wn dRaw^T         : gemm(T, N, D, N, C)
