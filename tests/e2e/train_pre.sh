@@ -4,6 +4,19 @@
 # embed loads the result; bad input is refused with a clear message.
 . "$E2E_DIR/lib.sh"
 PY=/usr/bin/python3
+# interrupted DIR SECONDS ARGS...: train-pre ARGS -o DIR on s, SIGTERM after
+# SECONDS: exit 130 and the state saved
+interrupted() {
+    local dir=$1 secs=$2 pid rc=0
+    shift 2
+    train-pre "$@" -o "$dir" s 2>"$dir.log" &
+    pid=$!
+    sleep "$secs"
+    kill -TERM "$pid"
+    wait "$pid" || rc=$?
+    [ "$rc" = 130 ] || die "interrupted train-pre ($dir) exited $rc: $(cat "$dir.log")"
+    grep -q "interrupted: state saved in $dir/last.safetensors" "$dir.log" || die "$dir: no interruption note: $(cat "$dir.log")"
+}
 synth-faces -o s -n 6 -k 4 --val-identities 4 --val-images 3 --pairs 10 -s 5
 common=(--arch ir_18 --head adaface --batch_size 8 --epochs 2 --lr 0.05 --lr_milestones 1 --log_every 1
         --val_batch 8 --val s/synth_val.bin -j 2)
@@ -47,26 +60,12 @@ $PY "$E2E_DIR/st_tensors.py" p/weights.safetensors q/weights.safetensors || die 
 $PY "$E2E_DIR/st_tensors.py" p/last.safetensors q/last.safetensors || die "resumed 2-rank run state differs"
 ! $PY "$E2E_DIR/st_tensors.py" a/weights.safetensors p/weights.safetensors >/dev/null 2>&1 || die "2 ranks trained like 1"
 # SIGTERM stops both ranks at the same step; rank 0 saves
-train-pre "${ddp[@]}" --epochs 1000 -o r s 2>r.log &
-pid=$!
-sleep 4
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" = 130 ] || die "interrupted 2-rank train-pre exited $rc: $(cat r.log)"
-grep -q "interrupted: state saved in r/last.safetensors" r.log || die "2 ranks: no interruption note: $(cat r.log)"
+interrupted r 4 "${ddp[@]}" --epochs 1000
 # a rank that cannot start stops the others (no hang)
 timeout 60 train-pre "${ddp[@]}" --gpus 8 -o x s 2>g8.log && die "8 ranks of 4 on 24 images ran"
 grep -q "less than one batch of 4 per rank" g8.log || die "8 ranks: $(cat g8.log)"
 # SIGTERM (or Ctrl-C in a terminal) saves the state and exits with 130
-train-pre "${common[@]}" --epochs 1000 -o c s 2>c.log &
-pid=$!
-sleep 3
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" = 130 ] || die "interrupted train-pre exited $rc: $(cat c.log)"
-grep -q "interrupted: state saved in c/last.safetensors" c.log || die "no interruption note: $(cat c.log)"
+interrupted c 3 "${common[@]}" --epochs 1000
 only_files c last.safetensors metrics.csv weights.safetensors
 # the export holds exactly the reference's state_dict keys
 $PY "$E2E_DIR/st_tensors.py" a/weights.safetensors >weights.txt
