@@ -716,10 +716,38 @@ LC_CLONES static void wino_out(float *y, const float *M, const struct wino *q, i
  * Tiles go WINO_TX at a time: their patches are gathered into d[36][tile]
  * (a plane of 14x14 has only 4 tiles per row, too few to vectorise along
  * a row), then both 1-D transforms run across tiles. */
+#define WINO4_PP 3600 /* floats of a zero-bordered plane on the stack: planes up to 56x56 */
+
 static void wino4_gather(float (*d)[WINO_TX], const float *x, const struct wino *q, int c, size_t t, int n)
 {
     size_t per = (size_t)q->th * q->tw;
     int img = (int)(t / per), ty = (int)(t % per / q->tw), tx = (int)(t % q->tw);
+    /* Most tiles of a small plane touch its border (12 of 16 at 14x14):
+     * copy each plane once into a zero border of the tiles' reach, then
+     * every patch is a plain 6x6 copy. The border holds all of the padding:
+     * 4 tw + 2 >= wo + 2 = w + 2 pw. */
+    int wp = 4 * q->tw + 2, hp = 4 * q->th + 2;
+    if (wp * hp <= WINO4_PP) {
+        float pp[WINO4_PP];
+        int cur = -1;
+        for (int j = 0; j < n; j++) {
+            if (img != cur) {
+                const float *xp = x + ((size_t)img * q->ci + c) * q->h * q->w;
+                memset(pp, 0, (size_t)wp * hp * sizeof *pp);
+                for (int yy = 0; yy < q->h; yy++)
+                    memcpy(pp + (size_t)(yy + q->ph) * wp + q->pw, xp + (size_t)yy * q->w, (size_t)q->w * sizeof *pp);
+                cur = img;
+            }
+            const float *base = pp + (size_t)(4 * ty) * wp + 4 * tx;
+            for (int r = 0; r < 6; r++)
+                for (int k = 0; k < 6; k++) d[6 * r + k][j] = base[(size_t)r * wp + k];
+            if (++tx == q->tw) {
+                tx = 0;
+                if (++ty == q->th) ty = 0, img++;
+            }
+        }
+        return;
+    }
     for (int j = 0; j < n; j++) {
         const float *xp = x + ((size_t)img * q->ci + c) * q->h * q->w;
         int y0 = 4 * ty - q->ph, x0 = 4 * tx - q->pw;
