@@ -57,6 +57,7 @@ struct run {
     float *d_stats;       /* 4 floats on dev: collectives of the step's figures */
     /* the step on a device (a GPU, --check_seam, or ranks on the CPU) */
     int on_dev;
+    int host_current;     /* the host records hold the device's state (no step since the last sync) */
     struct lc_ir_train_dev *tdev;
     struct lc_dev_params head_dev;
     struct lc_optim_dev opt_dev;
@@ -244,10 +245,11 @@ out:
  * (checkpoints and host-side validation read those). */
 static int sync_host(struct run *r, struct lc_err *err)
 {
-    if (!r->on_dev) return 0;
+    if (!r->on_dev || r->host_current) return 0;
     int rc = lc_ir_train_dev_sync(r->tdev, err);
     if (!rc) rc = lc_dev_params_download(&r->head_dev, err);
     if (!rc) rc = lc_optim_dev_download(&r->opt_dev, &r->opt, err);
+    r->host_current = !rc;
     return rc;
 }
 
@@ -311,6 +313,7 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long 
     const struct lc_device *d = &r->dev;
     const int n = b->n, C = r->mg.classes;
     const size_t nc = (size_t)n * C;
+    r->host_current = 0;
     struct lc_rng drop;
     lc_rng_seed_stream(&drop, r->o->seed, 0xd409000000000000ull ^ (uint64_t)r->info.step ^ ((uint64_t)r->rank << 40));
     int rc;
