@@ -131,8 +131,9 @@ static void to_float(float *f, const double *d, size_t n)
  * Winograd with many chunks per thread, odd planes, padding 0 and 2,
  * depthwise as a whole-plane dot (7x7 on 7x7), with stride 3, and on
  * planes too wide for its stack strips (the per-row fallback), IR-like
- * channels on 14x14 (F(4x4) at depth) and a plane that F(4x4) refuses
- * (4x4 out: F(2x2) at inference too). */
+ * channels on 14x14 (F(4x4) at depth), a plane that F(4x4) refuses
+ * (4x4 out: F(2x2) at inference too), and more output channels than tiles
+ * (Winograd split between threads by channel, not by tile). */
 Test(conv2d, every_path_matches_reference)
 {
     static const int paths[][10] = {
@@ -142,6 +143,7 @@ Test(conv2d, every_path_matches_reference)
         {3, 24, 13, 11, 32, 3, 1, 1, 1, 0}, {2, 32, 9, 10, 16, 3, 1, 0, 1, 1}, {1, 16, 6, 7, 48, 3, 1, 2, 1, 1},
         {3, 8, 7, 7, 8, 7, 1, 0, 8, 1},    {2, 6, 30, 30, 6, 3, 3, 1, 6, 1},   {1, 2, 3, 3000, 2, 3, 1, 1, 2, 0},
         {1, 2, 5, 3001, 2, 3, 2, 1, 2, 1},  {2, 128, 14, 14, 128, 3, 1, 1, 1, 0}, {1, 16, 6, 6, 16, 3, 1, 0, 1, 1},
+        {2, 20, 7, 7, 72, 3, 1, 1, 1, 1},
     };
     for (int t = 1; t <= 3; t++) { /* 3 threads: uneven splits of channels and columns */
         lc_threads_set(t);
