@@ -856,11 +856,21 @@ LC_SIMD
             int oy0 = 4 * ty, ox0 = 4 * tx, rows = q->ho - oy0 < 4 ? q->ho - oy0 : 4;
             int cols = q->wo - ox0 < 4 ? q->wo - ox0 : 4;
             size_t i0 = (((size_t)img * q->co + o) * q->ho + oy0) * q->wo + ox0;
-            for (int a = 0; a < rows; a++)
-                for (int k = 0; k < cols; k++) {
-                    size_t i = i0 + (size_t)a * q->wo + k;
-                    y[i] = out[4 * a + k][j] + (res ? res[i] : 0);
+            if (rows == 4 && cols == 4) { /* a whole tile: four rows of four, no bounds */
+                for (int a = 0; a < 4; a++) {
+                    float *yr = y + i0 + (size_t)a * q->wo;
+                    const float *rr = res ? res + i0 + (size_t)a * q->wo : NULL;
+                    float r0 = rr ? rr[0] : 0, r1 = rr ? rr[1] : 0, r2 = rr ? rr[2] : 0, r3 = rr ? rr[3] : 0;
+                    yr[0] = out[4 * a][j] + r0, yr[1] = out[4 * a + 1][j] + r1;
+                    yr[2] = out[4 * a + 2][j] + r2, yr[3] = out[4 * a + 3][j] + r3;
                 }
+            } else {
+                for (int a = 0; a < rows; a++)
+                    for (int k = 0; k < cols; k++) {
+                        size_t i = i0 + (size_t)a * q->wo + k;
+                        y[i] = out[4 * a + k][j] + (res ? res[i] : 0);
+                    }
+            }
             if (++tx == q->tw) {
                 tx = 0;
                 if (++ty == q->th) ty = 0, img++;
