@@ -16,13 +16,18 @@
 #include "backend.h"
 #include "devparams.h"
 #include "optim.h"
+#include "dtype.h"
 #include "ir.h"
 #include "peer.h"
 #include "rng.h"
 #include "tool.h"
 
-/* Training steps; x holds at least tbatch images. */
-static void train_bench(int tbatch, int reps, const float *x, const char *python, const char *py)
+/* Training steps with activations of type dt; x holds at least tbatch
+ * images. fp16 runs as train-pre does: the upstream gradient scaled (2^16),
+ * the gradients unscaled and checked (a wait for the flag), then SGD. The
+ * peer: PyTorch float32 (TF32 off), or autocast to dt in channels-last
+ * memory (with GradScaler for fp16). Returns our images/s. */
+static double train_bench(int tbatch, int reps, const float *x, const char *python, const char *py, int dt)
 {
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     struct lc_err err;
@@ -34,45 +39,61 @@ static void train_bench(int tbatch, int reps, const float *x, const char *python
     lc_ir_init_weights(m, &rng);
     struct lc_optim o;
     if (lc_optim_init_sgd(&o, 0.1, 0.9f, 5e-4f, 0, &err) || lc_optim_add(&o, lc_ir_params(m), &err)) lc_tool_fail(&err);
-    if (lc_ir_train_dev_create(&g, m, &gpu, &err)) lc_tool_fail(&err);
+    if (lc_ir_train_dev_create(&g, m, &gpu, dt, &err)) lc_tool_fail(&err);
     const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(g)};
     struct lc_optim_dev od;
     if (lc_optim_dev_create(&od, &o, mirrors, 1, &err)) lc_tool_fail(&err);
-    float *demb = malloc((size_t)tbatch * 512 * 4), *ddemb;
-    for (size_t i = 0; i < (size_t)tbatch * 512; i++) demb[i] = lc_rng_uniform(&rng) - 0.5f;
-    if (lc_device_alloc(&gpu, (void **)&ddemb, (size_t)tbatch * 512 * 4, &err) ||
+    const float scale = dt == LC_DTYPE_F16 ? 65536.0f : 1.0f;
+    float *demb = malloc((size_t)tbatch * 512 * 4), *ddemb, *dfound, found = 0;
+    for (size_t i = 0; i < (size_t)tbatch * 512; i++) demb[i] = (lc_rng_uniform(&rng) - 0.5f) * scale;
+    if (lc_device_alloc(&gpu, (void **)&dfound, sizeof(float), &err) ||
+        lc_device_alloc(&gpu, (void **)&ddemb, (size_t)tbatch * 512 * 4, &err) ||
         lc_device_upload(&gpu, ddemb, demb, (size_t)tbatch * 512 * 4, &err))
         lc_tool_fail(&err);
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
         double t0 = lc_now();
+        const struct lc_dev_params *dp = lc_ir_train_dev_params(g);
         if (lc_dev_params_zero_grad(lc_ir_train_dev_params(g), &err) ||
-            lc_ir_train_dev_forward(g, NULL, x, tbatch, &rng, &err) || lc_ir_train_dev_backward(g, ddemb, &err) ||
-            lc_optim_dev_step(&od, &o, &err) || lc_device_sync(&gpu, &err))
+            lc_ir_train_dev_forward(g, NULL, x, tbatch, &rng, &err) || lc_ir_train_dev_backward(g, ddemb, &err))
             lc_tool_fail(&err);
+        if (dt == LC_DTYPE_F16 &&
+            (lc_device_zero(&gpu, dfound, sizeof(float), &err) ||
+             lc_op_unscale_check(&gpu, dp->grad_block, dp->grad_floats, 1.0f / scale, dfound, &err) ||
+             lc_device_download(&gpu, &found, dfound, sizeof found, &err)))
+            lc_tool_fail(&err);
+        if ((!found && lc_optim_dev_step(&od, &o, &err)) || lc_device_sync(&gpu, &err)) lc_tool_fail(&err);
         double t = lc_now() - t0;
         if (r && t < best) best = t;
     }
     double ours = tbatch / best, torch_ips = -1;
     char cmd[4400];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' train 8 %d %d 50 cuda 2>/dev/null", python, py, reps, tbatch);
+    const char *peer = dt == LC_DTYPE_F16 ? "cuda-fp16" : dt == LC_DTYPE_BF16 ? "cuda-bf16" : "cuda";
+    snprintf(cmd, sizeof cmd, "'%s' '%s' train 8 %d %d 50 %s 2>/dev/null", python, py, reps, tbatch, peer);
     FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
     if (f) {
         if (fscanf(f, "%lf", &torch_ips) != 1) torch_ips = -1;
         pclose(f);
     }
-    printf("ir_gpu_bench: IR-50 training step (forward, backward, SGD), batch %d, float32, dropout 0.4\n", tbatch);
-    printf("  ours (lc_ir_train_dev)            %9.1f img/s   (includes uploading the input)\n", ours);
+    const char *nm = dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : "float32";
+    printf("ir_gpu_bench: IR-50 training step (forward, backward, SGD), batch %d, %s, dropout 0.4%s\n", tbatch, nm,
+           dt == LC_DTYPE_F16 ? ", loss scaled by 2^16 and checked" : "");
+    printf("  ours (lc_ir_train_dev, %-7s)   %9.1f img/s   (includes uploading the input)%s\n", nm, ours,
+           found ? " (the last step overflowed)" : "");
     if (torch_ips > 0)
-        printf("  PyTorch eager float32, TF32 off   %9.1f img/s   ratio %.2f\n", torch_ips, ours / torch_ips);
+        printf("  PyTorch eager %-27s %9.1f img/s   ratio %.2f\n",
+               dt == LC_DTYPE_F32 ? "float32, TF32 off" : dt == LC_DTYPE_F16 ? "AMP fp16, channels-last" : "AMP bf16, channels-last",
+               torch_ips, ours / torch_ips);
     else
         printf("  PyTorch peer unavailable\n");
     lc_device_free(&gpu, ddemb);
+    lc_device_free(&gpu, dfound);
     lc_optim_dev_free(&od);
     lc_ir_train_dev_free(g);
     lc_optim_free(&o);
     lc_ir_free(m);
     free(demb);
+    return ours;
 }
 
 int main(int argc, char **argv)
@@ -98,7 +119,7 @@ int main(int argc, char **argv)
     lc_rng_seed(&rng, 1);
     lc_ir_init_weights(m, &rng);
     double t0 = lc_now();
-    if (lc_ir_dev_create(&g, m, &gpu, &err)) lc_tool_fail(&err);
+    if (lc_ir_dev_create(&g, m, &gpu, LC_DTYPE_F32, &err)) lc_tool_fail(&err);
     double t_up = lc_now() - t0;
     size_t nx = (size_t)(batch > tbatch ? batch : tbatch) * 3 * 112 * 112;
     float *x = malloc(nx * 4), *emb = malloc((size_t)batch * 512 * 4), *norm = malloc((size_t)batch * 4);
@@ -131,7 +152,9 @@ int main(int argc, char **argv)
     lc_ir_dev_free(g);
     lc_ir_free(m);
     free(emb), free(norm);
-    train_bench(tbatch, reps, x, python, py);
+    train_bench(tbatch, reps, x, python, py, LC_DTYPE_F32);
+    train_bench(tbatch, reps, x, python, py, LC_DTYPE_F16);
+    train_bench(tbatch, reps, x, python, py, LC_DTYPE_BF16);
     free(x);
     return 0;
 }

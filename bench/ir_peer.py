@@ -9,7 +9,11 @@ the way the C side is timed (best of `reps` after one warm-up run).
       embed   eval forward of the images and their mirror, fused as the
               reference's fuse_features_with_norm, batch 32
 DEVICE: cpu (default) or cuda (float32, TF32 off, as the C side computes;
-prints -1 when PyTorch has no CUDA). Prints images/s."""
+prints -1 when PyTorch has no CUDA), or mixed precision on CUDA in
+channels-last memory, the recipe PyTorch recommends for convolutional nets:
+  cuda-fp16   train: autocast fp16 + GradScaler; infer/embed: the model in .half()
+  cuda-bf16   train: autocast bf16 (no scaler); infer/embed: the model in bfloat16
+Prints images/s."""
 import os
 import sys
 import time
@@ -25,6 +29,9 @@ def main():
     batch = int(sys.argv[4]) if len(sys.argv) > 4 else (16 if mode == "infer" else 32)
     layers = int(sys.argv[5]) if len(sys.argv) > 5 else (18 if mode == "train" else 50)
     device = sys.argv[6] if len(sys.argv) > 6 else "cpu"
+    half = {"cuda-fp16": torch.float16, "cuda-bf16": torch.bfloat16}.get(device)
+    if half is not None:
+        device = "cuda"
     if device != "cpu" and not torch.cuda.is_available():
         print(-1)
         return
@@ -35,12 +42,29 @@ def main():
     x = (torch.rand(batch, 3, 112, 112) * 2 - 1).to(device)
     demb = (torch.rand(batch, 512) - 0.5).to(device)
     sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+    if half is not None:
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        if mode != "train":
+            m, x = m.to(half), x.to(half)
+    scaler = torch.cuda.amp.GradScaler() if half == torch.float16 and mode == "train" else None
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     m.train(mode == "train")
     best = 1e9
     for r in range(reps + 1):
         t0 = time.perf_counter()
-        if mode == "train":
+        if mode == "train" and half is not None:
+            opt.zero_grad()
+            with torch.autocast("cuda", dtype=half):
+                e, n = m(x)
+            if scaler is not None:
+                e.backward(demb * scaler.get_scale())
+                scaler.step(opt)
+                scaler.update()
+            else:
+                e.backward(demb)
+                opt.step()
+        elif mode == "train":
             opt.zero_grad()
             e, n = m(x)
             e.backward(demb)

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "act.h"
+#include "dtype.h"
+#include "mixed.h"
 #include "opt.h"
 
 #ifdef LC_CUDA
@@ -542,4 +544,174 @@ int lc_op_cross_entropy_backward(const struct lc_device *d, float *dlogits, cons
 int lc_op_argmax_rows(const struct lc_device *d, int32_t *idx, const float *x, int n, int c, struct lc_err *err)
 {
     DISPATCH(d, err, api->argmax_rows(idx, x, n, c, NULL, err), lc_argmax_rows(idx, x, n, c));
+}
+
+/* ---- mixed precision ---- */
+
+/* The 16-bit ops: dt checked; on the CPU mixed.c's reference (LC_ENOMEM
+ * from its widened copies). */
+#define DISPATCH_DT(d, dt, err, gpu_call, cpu_call)                                                                \
+    do {                                                                                                           \
+        if ((dt) != LC_DTYPE_F16 && (dt) != LC_DTYPE_BF16)                                                         \
+            return lc_errf(err, LC_EINVAL, NULL, -1, -1, "activation type %s (f32, f16 or bf16)",                 \
+                           lc_dtype_name(dt));                                                                     \
+        int rc_;                                                                                                   \
+        DISPATCH(d, err, gpu_call, if ((rc_ = (cpu_call))) return lc_errf(err, rc_, NULL, -1, -1, "out of memory")); \
+    } while (0)
+
+int lc_op_cast(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, size_t n, struct lc_err *err)
+{
+    if (!lc_mixed_type_ok(ydt) || !lc_mixed_type_ok(xdt))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "cast from %s to %s", lc_dtype_name(xdt), lc_dtype_name(ydt));
+    DISPATCH(d, err, api->cast(y, ydt, x, xdt, n, NULL, err), lc_cast(y, ydt, x, xdt, n));
+}
+
+int lc_op_cast_add(const struct lc_device *d, float *y, const void *x, int xdt, size_t n, struct lc_err *err)
+{
+    if (!lc_mixed_type_ok(xdt)) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "cast from %s", lc_dtype_name(xdt));
+    DISPATCH(d, err, api->cast_add(y, x, xdt, n, NULL, err), lc_cast_add(y, x, xdt, n));
+}
+
+int lc_op_unscale_check(const struct lc_device *d, float *g, size_t n, float inv_scale, float *found_inf,
+                        struct lc_err *err)
+{
+    DISPATCH(d, err, api->unscale_check(g, n, inv_scale, found_inf, NULL, err),
+             lc_unscale_check(g, n, inv_scale, found_inf));
+}
+
+int lc_op_conv2d_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const void *w,
+                            const struct lc_conv2d *p, float *ws, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_conv2d_forward(d, y, x, w, NULL, p, ws, err);
+    DISPATCH_DT(d, dt, err, api->conv2d_forward_dt(dt, y, x, w, p, NULL, err),
+                lc_mixed_conv2d_forward(dt, y, x, w, p, ws));
+}
+
+int lc_op_conv2d_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, const void *dy, const void *x,
+                             const void *w, const struct lc_conv2d *p, float *ws, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_conv2d_backward(d, dx, dw, NULL, dy, x, w, p, ws, err);
+    DISPATCH_DT(d, dt, err, api->conv2d_backward_dt(dt, dx, dw, dy, x, w, p, NULL, err),
+                lc_mixed_conv2d_backward(dt, dx, dw, dy, x, w, p, ws));
+}
+
+int lc_op_bn_forward_train_dt(const struct lc_device *d, int dt, void *y, float *save_mean, float *save_invstd,
+                              float *run_mean, float *run_var, const void *x, const float *gamma, const float *beta,
+                              const struct lc_bn *p, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32)
+        return lc_op_bn_forward_train(d, y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p, err);
+    DISPATCH_DT(d, dt, err,
+                api->bn_forward_train_dt(dt, y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p, NULL, err),
+                lc_mixed_bn_forward_train(dt, y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p));
+}
+
+int lc_op_bn_backward_dt(const struct lc_device *d, int dt, void *dx, float *dgamma, float *dbeta, const void *dy,
+                         const void *x, const float *save_mean, const float *save_invstd, const float *gamma,
+                         const struct lc_bn *p, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_bn_backward(d, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, err);
+    DISPATCH_DT(d, dt, err, api->bn_backward_dt(dt, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, NULL, err),
+                lc_mixed_bn_backward(dt, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p));
+}
+
+int lc_op_prelu_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *a, int n, int c,
+                           int hw, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_prelu_forward(d, y, x, a, n, c, hw, err);
+    DISPATCH_DT(d, dt, err, api->prelu_forward_dt(dt, y, x, a, n, c, hw, NULL, err),
+                lc_mixed_prelu_forward(dt, y, x, a, n, c, hw));
+}
+
+int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *da, const void *dy, const void *x,
+                            const float *a, int n, int c, int hw, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_prelu_backward(d, dx, da, dy, x, a, n, c, hw, err);
+    DISPATCH_DT(d, dt, err, api->prelu_backward_dt(dt, dx, da, dy, x, a, n, c, hw, NULL, err),
+                lc_mixed_prelu_backward(dt, dx, da, dy, x, a, n, c, hw));
+}
+
+int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
+                 struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_add(d, y, a, b, n, err);
+    DISPATCH_DT(d, dt, err, api->add_dt(dt, y, a, b, n, NULL, err), lc_mixed_add(dt, y, a, b, n));
+}
+
+int lc_op_subsample_add_dt(const struct lc_device *d, int dt, void *y, const void *x, int n, int c, int h, int w,
+                           int s, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_subsample_add(d, y, x, n, c, h, w, s, err);
+    DISPATCH_DT(d, dt, err, api->subsample_add_dt(dt, y, x, n, c, h, w, s, NULL, err),
+                lc_mixed_subsample_add(dt, y, x, n, c, h, w, s));
+}
+
+int lc_op_subsample_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, int n, int c, int h,
+                                int w, int s, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_subsample_backward(d, dx, dy, n, c, h, w, s, err);
+    DISPATCH_DT(d, dt, err, api->subsample_backward_dt(dt, dx, dy, n, c, h, w, s, NULL, err),
+                lc_mixed_subsample_backward(dt, dx, dy, n, c, h, w, s));
+}
+
+int lc_op_dropout_apply_dt(const struct lc_device *d, int dt, void *y, const void *x, const uint8_t *mask, size_t n,
+                           float p, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_dropout_apply(d, y, x, mask, n, p, err);
+    DISPATCH_DT(d, dt, err, api->dropout_apply_dt(dt, y, x, mask, n, p, NULL, err),
+                lc_mixed_dropout_apply(dt, y, x, mask, n, p));
+}
+
+int lc_op_dropout_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, const uint8_t *mask,
+                              size_t n, float p, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_dropout_backward(d, dx, dy, mask, n, p, err);
+    DISPATCH_DT(d, dt, err, api->dropout_backward_dt(dt, dx, dy, mask, n, p, NULL, err),
+                lc_mixed_dropout_backward(dt, dx, dy, mask, n, p));
+}
+
+int lc_op_linear_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const void *w, const float *b,
+                            const struct lc_linear *p, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_linear_forward(d, y, x, w, b, p, err);
+    DISPATCH_DT(d, dt, err, api->linear_forward_dt(dt, y, x, w, b, p, NULL, err),
+                lc_mixed_linear_forward(dt, y, x, w, b, p));
+}
+
+int lc_op_linear_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, float *db, const void *dy,
+                             const void *x, const void *w, const struct lc_linear *p, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_linear_backward(d, dx, dw, db, dy, x, w, p, err);
+    DISPATCH_DT(d, dt, err, api->linear_backward_dt(dt, dx, dw, db, dy, x, w, p, NULL, err),
+                lc_mixed_linear_backward(dt, dx, dw, db, dy, x, w, p));
+}
+
+int lc_op_bias_prelu_dt(const struct lc_device *d, int dt, void *y, const float *b, const float *a, int n, int c,
+                        int hw, struct lc_err *err)
+{
+    if (!lc_mixed_type_ok(dt))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "activation type %s (f32, f16 or bf16)", lc_dtype_name(dt));
+    int rc_;
+    DISPATCH(d, err, api->bias_prelu_dt(dt, y, b, a, n, c, hw, NULL, err),
+             if ((rc_ = lc_mixed_bias_prelu(dt, y, b, a, n, c, hw))) return lc_errf(err, rc_, NULL, -1, -1, "out of memory"));
+}
+
+int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var, const struct lc_bn *p,
+                             struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32) return lc_op_bn_forward_eval(d, y, x, gamma, beta, run_mean, run_var, p, err);
+    DISPATCH_DT(d, dt, err, api->bn_forward_eval_dt(dt, y, x, gamma, beta, run_mean, run_var, p, NULL, err),
+                lc_mixed_bn_forward_eval(dt, y, x, gamma, beta, run_mean, run_var, p));
+}
+
+int lc_backend_cuda_props(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err)
+{
+#ifdef LC_CUDA
+    const struct lc_cuda_api *api = cuda_or_err(err);
+    return api ? api->device_props(index, name, size, sms, clock_khz, cc, err) : LC_EUNSUPPORTED;
+#else
+    (void)index, (void)name, (void)size, (void)sms, (void)clock_khz, (void)cc;
+    return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
+#endif
 }

@@ -37,6 +37,9 @@ int lc_device_open(const struct lc_device *d, struct lc_err *err);
 int lc_backend_cuda_built(void);
 /* Usable CUDA devices; 0 with the reason in why when none. */
 int lc_backend_cuda_devices(char *why, size_t size);
+/* A CUDA device's name, multiprocessors, peak clock (kHz) and compute
+ * capability (major * 10 + minor). */
+int lc_backend_cuda_props(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err);
 /* One-paragraph build configuration (for --version). Returns buf. */
 char *lc_backend_describe(char *buf, size_t size);
 
@@ -144,5 +147,52 @@ int lc_op_cross_entropy_rows(const struct lc_device *d, float *prob, float *row_
 int lc_op_cross_entropy_backward(const struct lc_device *d, float *dlogits, const float *prob, const int64_t *labels,
                                  int n, int c, float smoothing, float scale, struct lc_err *err);
 int lc_op_argmax_rows(const struct lc_device *d, int32_t *idx, const float *x, int n, int c, struct lc_err *err);
+
+/* ---- mixed precision (mixed.h has the contract) ----
+ * Casts between float32 and the 16-bit types, the unscale-and-check of
+ * gradients (found_inf: one float on d, set to 1 on an inf or NaN, never
+ * cleared), and the ops of the IR training step with activations of type
+ * dt: LC_DTYPE_F32 runs the float32 op above (bit for bit), LC_DTYPE_F16 and
+ * LC_DTYPE_BF16 the 16-bit one (on the CPU mixed.c's reference; on a GPU
+ * cuDNN, cuBLAS and kernels that compute in float32). Convolution and
+ * linear weights are in dt; their gradients dw are float32, accumulated. */
+int lc_op_cast(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, size_t n, struct lc_err *err);
+int lc_op_cast_add(const struct lc_device *d, float *y, const void *x, int xdt, size_t n, struct lc_err *err);
+int lc_op_unscale_check(const struct lc_device *d, float *g, size_t n, float inv_scale, float *found_inf,
+                        struct lc_err *err);
+int lc_op_conv2d_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const void *w,
+                            const struct lc_conv2d *p, float *ws, struct lc_err *err);
+int lc_op_conv2d_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, const void *dy, const void *x,
+                             const void *w, const struct lc_conv2d *p, float *ws, struct lc_err *err);
+int lc_op_bn_forward_train_dt(const struct lc_device *d, int dt, void *y, float *save_mean, float *save_invstd,
+                              float *run_mean, float *run_var, const void *x, const float *gamma, const float *beta,
+                              const struct lc_bn *p, struct lc_err *err);
+int lc_op_bn_backward_dt(const struct lc_device *d, int dt, void *dx, float *dgamma, float *dbeta, const void *dy,
+                         const void *x, const float *save_mean, const float *save_invstd, const float *gamma,
+                         const struct lc_bn *p, struct lc_err *err);
+int lc_op_prelu_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *a, int n, int c,
+                           int hw, struct lc_err *err);
+int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *da, const void *dy, const void *x,
+                            const float *a, int n, int c, int hw, struct lc_err *err);
+int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
+                 struct lc_err *err);
+int lc_op_subsample_add_dt(const struct lc_device *d, int dt, void *y, const void *x, int n, int c, int h, int w,
+                           int s, struct lc_err *err);
+int lc_op_subsample_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, int n, int c, int h,
+                                int w, int s, struct lc_err *err);
+int lc_op_dropout_apply_dt(const struct lc_device *d, int dt, void *y, const void *x, const uint8_t *mask, size_t n,
+                           float p, struct lc_err *err);
+int lc_op_dropout_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, const uint8_t *mask,
+                              size_t n, float p, struct lc_err *err);
+/* inference: y = prelu(y + b) in place (a NULL: bias only), batch norm with running statistics */
+int lc_op_bias_prelu_dt(const struct lc_device *d, int dt, void *y, const float *b, const float *a, int n, int c,
+                        int hw, struct lc_err *err);
+int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var, const struct lc_bn *p,
+                             struct lc_err *err);
+int lc_op_linear_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const void *w, const float *b,
+                            const struct lc_linear *p, struct lc_err *err);
+int lc_op_linear_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, float *db, const void *dy,
+                             const void *x, const void *w, const struct lc_linear *p, struct lc_err *err);
 
 #endif

@@ -91,6 +91,8 @@ int lc_ckpt_save(const char *path, const struct lc_params *model, const struct l
     if (!rc) rc = meta_int(w, "batch", info->batch, err);
     if (!rc) rc = meta_real(w, "lr", info->lr, err);
     if (!rc) rc = meta_real(w, "best", info->best, err);
+    if (!rc && info->loss_scale > 0) rc = meta_real(w, "loss_scale", info->loss_scale, err);
+    if (!rc && info->loss_scale > 0) rc = meta_int(w, "loss_scale_growth_tracker", info->loss_scale_tracker, err);
     if (!rc) rc = lc_st_meta(w, "rng", rng, err);
     if (!rc && opt) {
         rc = lc_st_meta(w, "optim", opt->kind == LC_OPTIM_ADAM ? "adam" : "sgd", err);
@@ -176,6 +178,8 @@ static void read_info(const struct lc_tensor_file *f, struct lc_ckpt_info *info)
     if ((v = lc_tensor_file_meta(f, "batch"))) info->batch = strtoll(v, NULL, 10);
     if ((v = lc_tensor_file_meta(f, "lr"))) info->lr = strtod(v, NULL);
     if ((v = lc_tensor_file_meta(f, "best"))) info->best = strtod(v, NULL);
+    if ((v = lc_tensor_file_meta(f, "loss_scale"))) info->loss_scale = strtod(v, NULL);
+    if ((v = lc_tensor_file_meta(f, "loss_scale_growth_tracker"))) info->loss_scale_tracker = strtoll(v, NULL, 10);
     if ((v = lc_tensor_file_meta(f, "rng")) && strlen(v) == 64)
         for (int k = 0; k < 4; k++) {
             char part[17];

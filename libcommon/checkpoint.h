@@ -34,6 +34,8 @@ struct lc_ckpt_info {
     double lr;
     double best;          /* best validation accuracy so far (-1: none) */
     struct lc_rng rng;
+    double loss_scale;    /* fp16's dynamic loss scale (0: none; stored only when set) */
+    int64_t loss_scale_tracker; /* its good steps in a row */
     int n_extra;          /* more metadata (key, value) to store or that was read */
     char extra_key[LC_CKPT_META_MAX][64], extra_val[LC_CKPT_META_MAX][256];
 };

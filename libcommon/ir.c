@@ -15,7 +15,9 @@
 #include "conv2d.h"
 #include "devparams.h"
 #include "dropout.h"
+#include "dtype.h"
 #include "linear.h"
+#include "mixed.h"
 #include "rng.h"
 #include "tensorops.h"
 
@@ -555,6 +557,7 @@ void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm)
 struct dconv {
     struct lc_conv2d p;
     float *w, *b; /* the following batch norm folded in */
+    void *wt;     /* w in the activation type (16 bits; NULL for float32) */
 };
 
 struct dbn {
@@ -571,20 +574,40 @@ struct dunit {
 struct lc_ir_dev {
     struct lc_device d;
     const struct lc_ir *m; /* shapes only (weights were copied) */
+    int dt;                /* activation type */
+    size_t es;
     struct dconv in_conv;
     float *in_pa;
     struct dunit *u;
     struct dbn out_bn, feat_bn;
     struct lc_linear lin;
     float *lin_w, *lin_b;
-    float *x, *buf[4], *obn, *lin_out, *feat, *emb, *norm;
+    void *lin_wt;
+    /* activations of type dt; x32, feat32, emb and norm float32 */
+    void *x, *buf[4], *obn, *lin_out, *feat;
+    float *x32, *feat32, *emb, *norm;
     float *ws; /* host workspace of the CPU convolutions (NULL on a GPU) */
     void **mem;
     size_t nmem, capmem;
 };
 
 /* device memory for n floats, copied from host when host is not NULL */
+static float *dev_get_bytes(struct lc_ir_dev *g, const float *host, size_t bytes, struct lc_err *err);
 static float *dev_get(struct lc_ir_dev *g, const float *host, size_t n, struct lc_err *err)
+{
+    return dev_get_bytes(g, host, n * sizeof(float), err);
+}
+
+/* a device copy of a float32 parameter in the activation type (NULL for float32) */
+static int dev_typed(struct lc_ir_dev *g, void **out, const float *dev, size_t n, struct lc_err *err)
+{
+    *out = NULL;
+    if (g->dt == LC_DTYPE_F32) return 0;
+    if (!(*out = dev_get_bytes(g, NULL, n * g->es, err))) return err->code;
+    return lc_op_cast(&g->d, *out, g->dt, dev, LC_DTYPE_F32, n, err);
+}
+
+static float *dev_get_bytes(struct lc_ir_dev *g, const float *host, size_t bytes, struct lc_err *err)
 {
     if (g->nmem == g->capmem) {
         size_t cap = g->capmem ? 2 * g->capmem : 64;
@@ -593,9 +616,9 @@ static float *dev_get(struct lc_ir_dev *g, const float *host, size_t n, struct l
         g->mem = mem, g->capmem = cap;
     }
     void *p;
-    if (lc_device_alloc(&g->d, &p, (n ? n : 1) * sizeof(float), err)) return NULL;
+    if (lc_device_alloc(&g->d, &p, bytes ? bytes : 4, err)) return NULL;
     g->mem[g->nmem++] = p;
-    if (host && lc_device_upload(&g->d, p, host, n * sizeof(float), err)) return NULL;
+    if (host && lc_device_upload(&g->d, p, host, bytes, err)) return NULL;
     return p;
 }
 
@@ -611,6 +634,7 @@ static int dev_conv(struct lc_ir_dev *g, struct dconv *dc, const struct conv_l *
         lc_conv2d_fold_bn(w, b, c->w, NULL, bn->g, bn->b, bn->rm, bn->rv, bn->p.eps, &c->p);
         if (!(dc->w = dev_get(g, w, nw, err)) || !(dc->b = dev_get(g, b, (size_t)c->p.co, err))) rc = err->code;
     }
+    if (!rc) rc = dev_typed(g, &dc->wt, dc->w, nw, err);
     free(w), free(b);
     return rc;
 }
@@ -634,9 +658,12 @@ void lc_ir_dev_free(struct lc_ir_dev *g)
     free(g);
 }
 
-int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, struct lc_err *err)
+int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, int dt,
+                     struct lc_err *err)
 {
     *out = NULL;
+    if (!lc_mixed_type_ok(dt))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "activation type %s (f32, f16 or bf16)", lc_dtype_name(dt));
     int rc = lc_device_open(d, err);
     if (rc) return rc;
     struct lc_ir_dev *g = calloc(1, sizeof *g);
@@ -644,7 +671,7 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
         free(g);
         return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     }
-    g->d = *d, g->m = m, g->lin = m->lin;
+    g->d = *d, g->m = m, g->lin = m->lin, g->dt = dt, g->es = lc_dtype_size(dt);
     size_t N = (size_t)m->cap, ws = 0;
 #define TRY(x)                                                                                                   \
     do {                                                                                                         \
@@ -678,11 +705,23 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
     TRY(dev_bn(g, &g->feat_bn, &m->feat_bn, err));
     GET(g->lin_w, m->lin_w, (size_t)m->lin.out * m->lin.in);
     GET(g->lin_b, m->lin_b, (size_t)m->lin.out);
-    GET(g->x, NULL, N * 3 * LC_IR_INPUT * LC_IR_INPUT);
-    for (int b = 0; b < 4; b++) GET(g->buf[b], NULL, m->max_act);
-    GET(g->obn, NULL, N * m->lin.in);
-    GET(g->lin_out, NULL, N * LC_IR_EMBEDDING);
-    GET(g->feat, NULL, N * LC_IR_EMBEDDING);
+    TRY(dev_typed(g, &g->lin_wt, g->lin_w, (size_t)m->lin.out * m->lin.in, err));
+#define GETT(ptr, n)                                                                                             \
+    do {                                                                                                         \
+        if (!((ptr) = dev_get_bytes(g, NULL, (n) * g->es, err))) {                                               \
+            rc = err->code;                                                                                      \
+            goto fail;                                                                                           \
+        }                                                                                                        \
+    } while (0)
+    GET(g->x32, NULL, N * 3 * LC_IR_INPUT * LC_IR_INPUT);
+    if (dt == LC_DTYPE_F32) g->x = g->x32;
+    else GETT(g->x, N * 3 * LC_IR_INPUT * LC_IR_INPUT);
+    for (int b = 0; b < 4; b++) GETT(g->buf[b], m->max_act);
+    GETT(g->obn, N * m->lin.in);
+    GETT(g->lin_out, N * LC_IR_EMBEDDING);
+    GETT(g->feat, N * LC_IR_EMBEDDING);
+    if (dt == LC_DTYPE_F32) g->feat32 = g->feat;
+    else GET(g->feat32, NULL, N * LC_IR_EMBEDDING);
     GET(g->emb, NULL, N * LC_IR_EMBEDDING);
     GET(g->norm, NULL, N);
     if (d->type == LC_DEVICE_CPU && ws && !(g->ws = malloc(ws * sizeof(float)))) {
@@ -691,6 +730,7 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
     }
 #undef TRY
 #undef GET
+#undef GETT
     *out = g;
     return 0;
 fail:
@@ -698,57 +738,72 @@ fail:
     return rc;
 }
 
+/* y = conv(x) with the folded batch norm's bias, then PReLU where slope is
+ * given: float32 as one conv with bias and a PReLU pass; 16 bits as a
+ * conv, then bias and PReLU in one pass */
+static int dconv_fwd(const struct lc_ir_dev *g, const struct dconv *dc, void *y, const void *x, const float *slope,
+                     int n, struct lc_err *err)
+{
+    struct lc_conv2d p = dc->p;
+    p.n = n;
+    int rc, hw = p.ho * p.wo;
+    if (g->dt == LC_DTYPE_F32) {
+        if ((rc = lc_op_conv2d_forward(&g->d, y, x, dc->w, dc->b, &p, g->ws, err))) return rc;
+        return slope ? lc_op_prelu_forward(&g->d, y, y, slope, n, p.co, hw, err) : 0;
+    }
+    if ((rc = lc_op_conv2d_forward_dt(&g->d, g->dt, y, x, dc->wt, &p, g->ws, err))) return rc;
+    return lc_op_bias_prelu_dt(&g->d, g->dt, y, dc->b, slope, n, p.co, hw, err);
+}
+
+static int dbn_eval(const struct lc_ir_dev *g, const struct dbn *db, void *y, const void *x, int n, struct lc_err *err)
+{
+    struct lc_bn bp = db->p;
+    bp.n = n;
+    return lc_op_bn_forward_eval_dt(&g->d, g->dt, y, x, db->g, db->b, db->rm, db->rv, &bp, err);
+}
+
 int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err)
 {
     const struct lc_ir *m = g->m;
     const struct lc_device *d = &g->d;
     if (n < 1 || n > m->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, m->cap);
-    int rc;
+    int rc, dt = g->dt;
     const int H = LC_IR_INPUT;
 #define TRY(x)                                                                                                   \
     do {                                                                                                         \
         if ((rc = (x))) return rc;                                                                               \
     } while (0)
-    TRY(lc_device_upload(d, g->x, x, (size_t)n * 3 * H * H * sizeof(float), err));
-    float *cur = g->buf[0];
-    struct lc_conv2d p = g->in_conv.p;
-    p.n = n;
-    TRY(lc_op_conv2d_forward(d, cur, g->x, g->in_conv.w, g->in_conv.b, &p, g->ws, err));
-    TRY(lc_op_prelu_forward(d, cur, cur, g->in_pa, n, 64, H * H, err));
+    TRY(lc_device_upload(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
+    if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
+    void *cur = g->buf[0];
+    TRY(dconv_fwd(g, &g->in_conv, cur, g->x, g->in_pa, n, err));
     for (int k = 0; k < m->n_units; k++) {
         const struct unit *u = &m->u[k];
         const struct dunit *du = &g->u[k];
-        float *free3[3];
+        void *free3[3];
         for (int b = 0, f = 0; b < 4; b++)
             if (g->buf[b] != cur) free3[f++] = g->buf[b];
-        float *a = free3[0], *b = free3[1], *c = free3[2];
-        struct lc_bn bp = du->bn1.p;
-        bp.n = n;
-        TRY(lc_op_bn_forward_eval(d, a, cur, du->bn1.g, du->bn1.b, du->bn1.rm, du->bn1.rv, &bp, err));
-        p = du->c1.p, p.n = n;
-        TRY(lc_op_conv2d_forward(d, b, a, du->c1.w, du->c1.b, &p, g->ws, err));
-        TRY(lc_op_prelu_forward(d, b, b, du->pa, n, u->d, u->h * u->w, err));
-        p = du->c2.p, p.n = n;
-        TRY(lc_op_conv2d_forward(d, a, b, du->c2.w, du->c2.b, &p, g->ws, err));
+        void *a = free3[0], *b = free3[1], *c = free3[2];
+        TRY(dbn_eval(g, &du->bn1, a, cur, n, err));
+        TRY(dconv_fwd(g, &du->c1, b, a, du->pa, n, err));
+        TRY(dconv_fwd(g, &du->c2, a, b, NULL, n, err));
         size_t out = (size_t)n * u->d * u->ho * u->wo;
         if (u->conv_sc) {
-            p = du->csc.p, p.n = n;
-            TRY(lc_op_conv2d_forward(d, c, cur, du->csc.w, du->csc.b, &p, g->ws, err));
-            TRY(lc_op_add(d, a, a, c, out, err));
+            TRY(dconv_fwd(g, &du->csc, c, cur, NULL, n, err));
+            TRY(lc_op_add_dt(d, dt, a, a, c, out, err));
         } else {
-            TRY(lc_op_subsample_add(d, a, cur, n, u->cin, u->h, u->w, u->s, err));
+            TRY(lc_op_subsample_add_dt(d, dt, a, cur, n, u->cin, u->h, u->w, u->s, err));
         }
         cur = a;
     }
-    struct lc_bn bp = g->out_bn.p;
-    bp.n = n;
-    TRY(lc_op_bn_forward_eval(d, g->obn, cur, g->out_bn.g, g->out_bn.b, g->out_bn.rm, g->out_bn.rv, &bp, err));
+    TRY(dbn_eval(g, &g->out_bn, g->obn, cur, n, err));
     struct lc_linear lp = g->lin;
     lp.n = n; /* dropout: identity in eval */
-    TRY(lc_op_linear_forward(d, g->lin_out, g->obn, g->lin_w, g->lin_b, &lp, err));
-    bp = g->feat_bn.p, bp.n = n;
-    TRY(lc_op_bn_forward_eval(d, g->feat, g->lin_out, NULL, NULL, g->feat_bn.rm, g->feat_bn.rv, &bp, err));
-    TRY(lc_op_l2norm_rows(d, g->emb, g->norm, g->feat, n, LC_IR_EMBEDDING, err));
+    TRY(lc_op_linear_forward_dt(d, dt, g->lin_out, g->obn, dt == LC_DTYPE_F32 ? (const void *)g->lin_w : g->lin_wt,
+                                g->lin_b, &lp, err));
+    TRY(dbn_eval(g, &g->feat_bn, g->feat, g->lin_out, n, err));
+    if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->feat32, LC_DTYPE_F32, g->feat, dt, (size_t)n * LC_IR_EMBEDDING, err));
+    TRY(lc_op_l2norm_rows(d, g->emb, g->norm, g->feat32, n, LC_IR_EMBEDDING, err));
     TRY(lc_device_download(d, emb, g->emb, (size_t)n * LC_IR_EMBEDDING * sizeof(float), err));
     TRY(lc_device_download(d, norm, g->norm, (size_t)n * sizeof(float), err));
 #undef TRY
@@ -766,27 +821,34 @@ struct tbn {
 struct tconv {
     struct lc_conv2d p;
     float *w, *dw;
+    const void *wt; /* the weights in the activation type (w itself for float32) */
 };
 
+/* activations and their gradients are of the activation type (void *) */
 struct tunit {
     struct tbn bn1, bn2, bn3, bnsc;
     struct tconv c1, c2, csc;
     float *pa, *dpa;
-    float *t_bn1, *t_c1, *t_bn2, *t_pr, *t_c2, *t_sc, *out;
+    void *t_bn1, *t_c1, *t_bn2, *t_pr, *t_c2, *t_sc, *out;
 };
 
 struct lc_ir_train_dev {
     struct lc_device d;
     struct lc_ir *m;
     struct lc_dev_params dp;
+    int dt;      /* activation type: LC_DTYPE_F32, F16 or BF16 */
+    size_t es;   /* its bytes per element */
+    void *wdata; /* the data block cast to dt each forward (NULL for float32) */
     struct tconv in_conv;
     struct tbn in_bn;
     float *in_pa, *in_dpa;
-    float *t_in_c, *t_in_bn, *t_in_out;
+    void *t_in_c, *t_in_bn, *t_in_out;
     struct tunit *u;
     struct tbn out_bn, feat_bn;
     float *lin_w, *lin_b, *dlin_w, *dlin_b;
-    float *x, *t_obn, *t_drop, *t_lin, *t_feat, *emb, *norm, *buf[4];
+    const void *lin_wt;
+    void *x, *t_obn, *t_drop, *t_lin, *t_feat, *buf[4];
+    float *x32, *feat32, *dfe32, *emb, *norm; /* float32 whatever dt */
     uint8_t *mask;
     float *ws;      /* host workspace of the CPU convolutions (NULL on a GPU) */
     int n, trained; /* the last forward's batch; a training forward ran since the last backward */
@@ -827,11 +889,18 @@ static int tdev_bn(struct lc_ir_train_dev *g, struct tbn *t, const struct bn_l *
     return 0;
 }
 
+/* the dt copy of a float32 parameter on the device */
+static const void *tdev_typed(const struct lc_ir_train_dev *g, const float *w)
+{
+    return g->wdata ? (const char *)g->wdata + (size_t)(w - g->dp.data_block) * g->es : (const void *)w;
+}
+
 static int tdev_conv(struct lc_ir_train_dev *g, struct tconv *t, const struct conv_l *l, size_t *ws, struct lc_err *err)
 {
     t->p = l->p;
     t->w = lc_dev_params_map(&g->dp, l->w), t->dw = lc_dev_params_map(&g->dp, l->dw);
     if (!t->w || !t->dw) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a convolution has no device mirror");
+    t->wt = tdev_typed(g, t->w);
     if (lc_conv2d_workspace(&l->p) > *ws) *ws = lc_conv2d_workspace(&l->p);
     return 0;
 }
@@ -848,19 +917,26 @@ void lc_ir_train_dev_free(struct lc_ir_train_dev *g)
     free(g);
 }
 
-int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, struct lc_err *err)
+int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, int dt,
+                           struct lc_err *err)
 {
     *out = NULL;
+    if (!lc_mixed_type_ok(dt))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "activation type %s (f32, f16 or bf16)", lc_dtype_name(dt));
     struct lc_ir_train_dev *g = calloc(1, sizeof *g);
     if (!g || !(g->u = calloc((size_t)m->n_units, sizeof *g->u))) {
         free(g);
         return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     }
-    g->d = *d, g->m = m;
+    g->d = *d, g->m = m, g->dt = dt, g->es = lc_dtype_size(dt);
     int rc = lc_dev_params_create(&g->dp, &m->ps, d, err);
     if (rc) {
         free(g->u), free(g);
         return rc;
+    }
+    if (dt != LC_DTYPE_F32 && !(g->wdata = tdev_get(g, g->dp.data_floats * g->es, err))) {
+        lc_ir_train_dev_free(g);
+        return err->code;
     }
     const size_t N = (size_t)m->cap, HH = (size_t)LC_IR_INPUT * LC_IR_INPUT, flat = (size_t)m->lin.in;
     size_t ws = 0;
@@ -868,13 +944,15 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
     do {                                                                                                         \
         if ((rc = (x))) goto fail;                                                                               \
     } while (0)
-#define GET(ptr, floats)                                                                                         \
+#define GETB(ptr, bytes)                                                                                         \
     do {                                                                                                         \
-        if (!((ptr) = tdev_get(g, (floats) * sizeof(float), err))) {                                             \
+        if (!((ptr) = tdev_get(g, (bytes), err))) {                                                              \
             rc = err->code;                                                                                      \
             goto fail;                                                                                           \
         }                                                                                                        \
     } while (0)
+#define GET(ptr, elems) GETB(ptr, (elems) * g->es)          /* an activation */
+#define GETF(ptr, floats) GETB(ptr, (floats) * sizeof(float)) /* float32 */
 #define MAP(dst, host)                                                                                           \
     do {                                                                                                         \
         if (!((dst) = lc_dev_params_map(&g->dp, (host)))) {                                                      \
@@ -919,13 +997,19 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
     MAP(g->lin_b, m->lin_b);
     MAP(g->dlin_w, m->dlin_w);
     MAP(g->dlin_b, m->dlin_b);
-    GET(g->x, N * 3 * HH);
+    g->lin_wt = tdev_typed(g, g->lin_w);
+    GETF(g->x32, N * 3 * HH);
+    if (dt == LC_DTYPE_F32) g->x = g->x32;
+    else GET(g->x, N * 3 * HH);
     GET(g->t_obn, N * flat);
     GET(g->t_drop, N * flat);
     GET(g->t_lin, N * LC_IR_EMBEDDING);
     GET(g->t_feat, N * LC_IR_EMBEDDING);
-    GET(g->emb, N * LC_IR_EMBEDDING);
-    GET(g->norm, N);
+    if (dt == LC_DTYPE_F32) g->feat32 = g->t_feat;
+    else GETF(g->feat32, N * LC_IR_EMBEDDING);
+    GETF(g->dfe32, N * LC_IR_EMBEDDING);
+    GETF(g->emb, N * LC_IR_EMBEDDING);
+    GETF(g->norm, N);
     for (int b = 0; b < 4; b++) GET(g->buf[b], m->max_act);
     if (!(g->mask = tdev_get(g, N * flat, err))) {
         rc = err->code;
@@ -936,7 +1020,9 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
         goto fail;
     }
 #undef TRY
+#undef GETB
 #undef GET
+#undef GETF
 #undef MAP
     *out = g;
     return 0;
@@ -1006,20 +1092,20 @@ int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err) { retu
         if ((rc = (x))) return rc;                                                                                   \
     } while (0)
 
-static int tbn_train(struct lc_ir_train_dev *g, struct tbn *t, float *y, const float *x, struct lc_err *err)
+static int tbn_train(struct lc_ir_train_dev *g, struct tbn *t, void *y, const void *x, struct lc_err *err)
 {
     struct lc_bn p = t->p;
     p.n = g->n;
-    int rc = lc_op_bn_forward_train(&g->d, y, t->mean, t->istd, t->rm, t->rv, x, t->g, t->b, &p, err);
+    int rc = lc_op_bn_forward_train_dt(&g->d, g->dt, y, t->mean, t->istd, t->rm, t->rv, x, t->g, t->b, &p, err);
     if (!rc) t->nbt[0]++;
     return rc;
 }
 
-static int tconv_fwd(struct lc_ir_train_dev *g, const struct tconv *t, float *y, const float *x, struct lc_err *err)
+static int tconv_fwd(struct lc_ir_train_dev *g, const struct tconv *t, void *y, const void *x, struct lc_err *err)
 {
     struct lc_conv2d p = t->p;
     p.n = g->n;
-    return lc_op_conv2d_forward(&g->d, y, x, t->w, NULL, &p, g->ws, err);
+    return lc_op_conv2d_forward_dt(&g->d, g->dt, y, x, t->wt, &p, g->ws, err);
 }
 
 int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float *x, int n, struct lc_rng *rng,
@@ -1028,16 +1114,20 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     struct lc_ir *m = g->m;
     const struct lc_device *d = &g->d;
     if (n < 1 || n > m->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, m->cap);
-    const int H = LC_IR_INPUT;
+    const int H = LC_IR_INPUT, dt = g->dt;
     int rc;
     g->n = n;
     m->prepared = 0;
     /* asynchronous (x stays until the step's results come back) */
-    TRY(lc_device_upload_async(d, g->x, x, (size_t)n * 3 * H * H * sizeof(float), err));
+    TRY(lc_device_upload_async(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
+    if (dt != LC_DTYPE_F32) { /* the input and this step's weights in dt */
+        TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
+        TRY(lc_op_cast(d, g->wdata, dt, g->dp.data_block, LC_DTYPE_F32, g->dp.data_floats, err));
+    }
     TRY(tconv_fwd(g, &g->in_conv, g->t_in_c, g->x, err));
     TRY(tbn_train(g, &g->in_bn, g->t_in_bn, g->t_in_c, err));
-    TRY(lc_op_prelu_forward(d, g->t_in_out, g->t_in_bn, g->in_pa, n, 64, H * H, err));
-    const float *cur = g->t_in_out;
+    TRY(lc_op_prelu_forward_dt(d, dt, g->t_in_out, g->t_in_bn, g->in_pa, n, 64, H * H, err));
+    const void *cur = g->t_in_out;
     for (int k = 0; k < m->n_units; k++) {
         const struct unit *u = &m->u[k];
         struct tunit *t = &g->u[k];
@@ -1045,15 +1135,15 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
         TRY(tbn_train(g, &t->bn1, t->t_bn1, cur, err));
         TRY(tconv_fwd(g, &t->c1, t->t_c1, t->t_bn1, err));
         TRY(tbn_train(g, &t->bn2, t->t_bn2, t->t_c1, err));
-        TRY(lc_op_prelu_forward(d, t->t_pr, t->t_bn2, t->pa, n, u->d, u->h * u->w, err));
+        TRY(lc_op_prelu_forward_dt(d, dt, t->t_pr, t->t_bn2, t->pa, n, u->d, u->h * u->w, err));
         TRY(tconv_fwd(g, &t->c2, t->t_c2, t->t_pr, err));
         TRY(tbn_train(g, &t->bn3, t->out, t->t_c2, err));
         if (u->conv_sc) {
             TRY(tconv_fwd(g, &t->csc, t->t_sc, cur, err));
             TRY(tbn_train(g, &t->bnsc, g->buf[0], t->t_sc, err));
-            TRY(lc_op_add(d, t->out, t->out, g->buf[0], out, err));
+            TRY(lc_op_add_dt(d, dt, t->out, t->out, g->buf[0], out, err));
         } else {
-            TRY(lc_op_subsample_add(d, t->out, cur, n, u->cin, u->h, u->w, u->s, err));
+            TRY(lc_op_subsample_add_dt(d, dt, t->out, cur, n, u->cin, u->h, u->w, u->s, err));
         }
         cur = t->out;
     }
@@ -1061,36 +1151,40 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     TRY(tbn_train(g, &g->out_bn, g->t_obn, cur, err));
     /* the key from the host's generator, as the CPU path draws it; the mask on the device */
     TRY(lc_op_dropout_mask(d, g->mask, (size_t)n * flat, m->dropout, lc_dropout_key(m->dropout, rng), err));
-    TRY(lc_op_dropout_apply(d, g->t_drop, g->t_obn, g->mask, (size_t)n * flat, m->dropout, err));
+    TRY(lc_op_dropout_apply_dt(d, dt, g->t_drop, g->t_obn, g->mask, (size_t)n * flat, m->dropout, err));
     struct lc_linear lp = m->lin;
     lp.n = n;
-    TRY(lc_op_linear_forward(d, g->t_lin, g->t_drop, g->lin_w, g->lin_b, &lp, err));
+    TRY(lc_op_linear_forward_dt(d, dt, g->t_lin, g->t_drop, g->lin_wt, g->lin_b, &lp, err));
     TRY(tbn_train(g, &g->feat_bn, g->t_feat, g->t_lin, err));
-    TRY(lc_op_l2norm_rows(d, g->emb, g->norm, g->t_feat, n, LC_IR_EMBEDDING, err));
+    /* the embedding and its norm in float32 (AdaFace's statistics, the head) */
+    if (dt != LC_DTYPE_F32)
+        TRY(lc_op_cast(d, g->feat32, LC_DTYPE_F32, g->t_feat, dt, (size_t)n * LC_IR_EMBEDDING, err));
+    TRY(lc_op_l2norm_rows(d, g->emb, g->norm, g->feat32, n, LC_IR_EMBEDDING, err));
     if (norm) TRY(lc_device_download(d, norm, g->norm, (size_t)n * sizeof(float), err));
     g->trained = 1;
     return 0;
 }
 
-static int tbn_back(struct lc_ir_train_dev *g, const struct tbn *t, float *dx, const float *dy, const float *x,
+static int tbn_back(struct lc_ir_train_dev *g, const struct tbn *t, void *dx, const void *dy, const void *x,
                     struct lc_err *err)
 {
     struct lc_bn p = t->p;
     p.n = g->n;
-    return lc_op_bn_backward(&g->d, dx, t->dg, t->db, dy, x, t->mean, t->istd, t->g, &p, err);
+    return lc_op_bn_backward_dt(&g->d, g->dt, dx, t->dg, t->db, dy, x, t->mean, t->istd, t->g, &p, err);
 }
 
-static int tconv_back(struct lc_ir_train_dev *g, const struct tconv *t, float *dx, const float *dy, const float *x,
+static int tconv_back(struct lc_ir_train_dev *g, const struct tconv *t, void *dx, const void *dy, const void *x,
                       struct lc_err *err)
 {
     struct lc_conv2d p = t->p;
     p.n = g->n;
-    return lc_op_conv2d_backward(&g->d, dx, t->dw, NULL, dy, x, t->w, &p, g->ws, err);
+    return lc_op_conv2d_backward_dt(&g->d, g->dt, dx, t->dw, dy, x, t->wt, &p, g->ws, err);
 }
 
-static int tzero(struct lc_ir_train_dev *g, float *p, size_t n, struct lc_err *err)
+/* n activations of the activation type */
+static int tzero(struct lc_ir_train_dev *g, void *p, size_t n, struct lc_err *err)
 {
-    return lc_device_zero(&g->d, p, n * sizeof *p, err);
+    return lc_device_zero(&g->d, p, n * g->es, err);
 }
 
 /* lc_ir_backward, op for op. */
@@ -1099,31 +1193,32 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     struct lc_ir *m = g->m;
     const struct lc_device *d = &g->d;
     if (!g->trained) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "backward without a training forward");
-    const int n = g->n, H = LC_IR_INPUT;
+    const int n = g->n, H = LC_IR_INPUT, dt = g->dt;
     size_t flat = (size_t)m->lin.in;
     int rc;
     g->issued = g->dp.grad_floats;
-    float *g_lin = g->buf[3], *dfe = g->buf[2];
+    void *g_lin = g->buf[3], *dfe = dt == LC_DTYPE_F32 ? (void *)g->dfe32 : g->buf[2];
     TRY(tzero(g, g_lin, (size_t)n * 512, err));
-    TRY(lc_op_l2norm_rows_backward(d, dfe, demb, NULL, g->emb, g->norm, n, LC_IR_EMBEDDING, err));
+    TRY(lc_op_l2norm_rows_backward(d, g->dfe32, demb, NULL, g->emb, g->norm, n, LC_IR_EMBEDDING, err));
+    if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, dfe, dt, g->dfe32, LC_DTYPE_F32, (size_t)n * LC_IR_EMBEDDING, err));
     TRY(tbn_back(g, &g->feat_bn, g_lin, dfe, g->t_lin, err));
-    float *g_drop = g->buf[2];
+    void *g_drop = g->buf[2];
     TRY(tzero(g, g_drop, (size_t)n * flat, err));
     struct lc_linear lp = m->lin;
     lp.n = n;
-    TRY(lc_op_linear_backward(d, g_drop, g->dlin_w, g->dlin_b, g_lin, g->t_drop, g->lin_w, &lp, err));
-    float *g_obn = g->buf[3];
+    TRY(lc_op_linear_backward_dt(d, dt, g_drop, g->dlin_w, g->dlin_b, g_lin, g->t_drop, g->lin_wt, &lp, err));
+    void *g_obn = g->buf[3];
     TRY(tzero(g, g_obn, (size_t)n * flat, err));
-    TRY(lc_op_dropout_backward(d, g_obn, g_drop, g->mask, (size_t)n * flat, m->dropout, err));
-    float *gout = g->buf[0];
+    TRY(lc_op_dropout_backward_dt(d, dt, g_obn, g_drop, g->mask, (size_t)n * flat, m->dropout, err));
+    void *gout = g->buf[0];
     TRY(tzero(g, gout, (size_t)n * flat, err));
     TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[m->n_units - 1].out, err));
     TRY(hand_out(g, g->out_off, 0, err));
-    float *gin = g->buf[1], *ga = g->buf[2], *gb = g->buf[3];
+    void *gin = g->buf[1], *ga = g->buf[2], *gb = g->buf[3];
     for (int k = m->n_units - 1; k >= 0; k--) {
         const struct unit *u = &m->u[k];
         const struct tunit *t = &g->u[k];
-        const float *in = k ? g->u[k - 1].out : g->t_in_out;
+        const void *in = k ? g->u[k - 1].out : g->t_in_out;
         size_t in_n = (size_t)n * u->cin * u->h * u->w, mid_n = (size_t)n * u->d * u->h * u->w,
                out_n = (size_t)n * u->d * u->ho * u->wo;
         int hw = u->h * u->w;
@@ -1133,27 +1228,27 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
             TRY(tbn_back(g, &t->bnsc, ga, gout, t->t_sc, err));
             TRY(tconv_back(g, &t->csc, gin, ga, in, err));
         } else {
-            TRY(lc_op_subsample_backward(d, gin, gout, n, u->cin, u->h, u->w, u->s, err));
+            TRY(lc_op_subsample_backward_dt(d, dt, gin, gout, n, u->cin, u->h, u->w, u->s, err));
         }
         TRY(tzero(g, ga, out_n, err));
         TRY(tbn_back(g, &t->bn3, ga, gout, t->t_c2, err));
         TRY(tzero(g, gb, mid_n, err));
         TRY(tconv_back(g, &t->c2, gb, ga, t->t_pr, err));
         TRY(tzero(g, ga, mid_n, err));
-        TRY(lc_op_prelu_backward(d, ga, t->dpa, gb, t->t_bn2, t->pa, n, u->d, hw, err));
+        TRY(lc_op_prelu_backward_dt(d, dt, ga, t->dpa, gb, t->t_bn2, t->pa, n, u->d, hw, err));
         TRY(tzero(g, gb, mid_n, err));
         TRY(tbn_back(g, &t->bn2, gb, ga, t->t_c1, err));
         TRY(tzero(g, ga, in_n, err));
         TRY(tconv_back(g, &t->c1, ga, gb, t->t_bn1, err));
         TRY(tbn_back(g, &t->bn1, gin, ga, in, err));
         TRY(hand_out(g, g->unit_off ? g->unit_off[k] : 0, 0, err));
-        float *tmp = gout;
+        void *tmp = gout;
         gout = gin;
         gin = tmp;
     }
     size_t in_n = (size_t)n * 64 * H * H;
     TRY(tzero(g, ga, in_n, err));
-    TRY(lc_op_prelu_backward(d, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, err));
+    TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, err));
     TRY(tzero(g, gb, in_n, err));
     TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, err));
     TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, err));

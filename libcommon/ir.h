@@ -70,7 +70,11 @@ void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm);
  * norm on the host. Errors: allocation or device failures, with err set. */
 struct lc_device;
 struct lc_ir_dev;
-int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, struct lc_err *err);
+/* dt: the activations' type: LC_DTYPE_F32, or LC_DTYPE_F16 / LC_DTYPE_BF16
+ * (the folded weights cast once at creation; each conv followed by one
+ * pass of bias and PReLU; the embedding and its norm float32). */
+int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, int dt,
+                     struct lc_err *err);
 int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err);
 void lc_ir_dev_free(struct lc_ir_dev *g);
 
@@ -91,10 +95,16 @@ void lc_ir_dev_free(struct lc_ir_dev *g);
  * the device (emb, norm); norm (n) is also copied to the host when not
  * NULL. backward: demb (n,512) on the device; the norm's gradient is zero
  * (the heads detach it); parameter gradients accumulate on the device
- * (zero them with lc_dev_params_zero_grad). */
+ * (zero them with lc_dev_params_zero_grad).
+ * dt: the type of the activations (mixed.h): LC_DTYPE_F32, or LC_DTYPE_F16 /
+ * LC_DTYPE_BF16 for mixed precision, where each forward casts the input
+ * and the float32 parameters (the master copy, which the optimiser
+ * updates) to dt, every op of the backbone computes in float32 on dt
+ * storage, and the embedding, its norm and its gradient stay float32. */
 struct lc_dev_params;
 struct lc_ir_train_dev;
-int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, struct lc_err *err);
+int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, int dt,
+                           struct lc_err *err);
 void lc_ir_train_dev_free(struct lc_ir_train_dev *g);
 int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float *x, int n, struct lc_rng *rng,
                             struct lc_err *err);

@@ -18,12 +18,14 @@
 #include "csvout.h"
 #include "dataset.h"
 #include "devparams.h"
+#include "dtype.h"
 #include "embed.h"
 #include "io.h"
 #include "ir.h"
 #include "loader.h"
 #include "margin.h"
 #include "metrics.h"
+#include "mixed.h"
 #include "optim.h"
 #include "params.h"
 #include "rng.h"
@@ -65,7 +67,23 @@ struct run {
     int64_t *d_labels;
     int32_t *d_pred, *pred;
     float *rowloss;
+    /* mixed precision: the activations' type; fp16's loss scale */
+    int amp_type;
+    struct lc_loss_scaler ls;
+    float *d_found;
+    long skipped; /* steps the loss scaler skipped this epoch */
 };
+
+/* The loss scaler's state travels in checkpoints (as GradScaler's state_dict in Lightning's) */
+static void scaler_out(struct run *r)
+{
+    r->info.loss_scale = r->ls.scale, r->info.loss_scale_tracker = r->ls.tracker;
+}
+
+static void scaler_in(struct run *r)
+{
+    if (r->info.loss_scale > 0) r->ls.scale = (float)r->info.loss_scale, r->ls.tracker = (int)r->info.loss_scale_tracker;
+}
 
 static const char *arch_name(int layers)
 {
@@ -185,7 +203,7 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
         rc = lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
     /* on a GPU, validation runs there too (the trained weights, folded) */
     struct lc_ir_dev *g = NULL;
-    if (!rc && r->dev.type != LC_DEVICE_CPU) rc = lc_ir_dev_create(&g, r->model, &r->dev, err);
+    if (!rc && r->dev.type != LC_DEVICE_CPU) rc = lc_ir_dev_create(&g, r->model, &r->dev, LC_DTYPE_F32, err);
     struct lc_batch *b;
     size_t done = 0;
     while (!rc && (rc = lc_loader_next(l, &b, err)) == 1) {
@@ -265,7 +283,7 @@ static int dev_setup(struct run *r, struct lc_err *err)
 {
     const struct lc_device *d = &r->dev;
     size_t N = (size_t)r->o->batch, C = (size_t)r->mg.classes;
-    int rc = lc_ir_train_dev_create(&r->tdev, r->model, d, err);
+    int rc = lc_ir_train_dev_create(&r->tdev, r->model, d, r->amp_type, err);
     if (!rc) rc = lc_dev_params_create(&r->head_dev, &r->head, d, err);
     if (rc) return rc;
     const struct lc_dev_params *mirrors[2] = {lc_ir_train_dev_params(r->tdev), &r->head_dev};
@@ -279,7 +297,8 @@ static int dev_setup(struct run *r, struct lc_err *err)
     } want[] = {{(void **)&r->d_logits, N * C * 4},  {(void **)&r->d_cos, N * C * 4},    {(void **)&r->d_prob, N * C * 4},
                 {(void **)&r->d_dlogits, N * C * 4}, {(void **)&r->d_demb, N * 512 * 4}, {(void **)&r->d_scaler, N * 4},
                 {(void **)&r->d_rowloss, N * 4},     {(void **)&r->d_labels, N * 8},     {(void **)&r->d_pred, N * 4},
-                {(void **)&r->d_mws, lc_margin_workspace(&r->mg) * 4}, {(void **)&r->d_stats, 4 * 4}};
+                {(void **)&r->d_mws, lc_margin_workspace(&r->mg) * 4}, {(void **)&r->d_stats, 4 * 4},
+                {(void **)&r->d_found, 4}};
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
         if ((rc = lc_device_alloc(d, want[k].p, want[k].bytes, err))) return rc;
     if (!(r->pred = malloc(N * sizeof *r->pred)) || !(r->rowloss = malloc(N * sizeof *r->rowloss)))
@@ -291,7 +310,7 @@ static void dev_free(struct run *r)
 {
     const struct lc_device *d = &r->dev;
     void *p[] = {r->d_logits, r->d_cos, r->d_prob, r->d_dlogits, r->d_demb, r->d_scaler, r->d_rowloss, r->d_labels,
-                 r->d_pred, r->d_mws, r->d_stats};
+                 r->d_pred, r->d_mws, r->d_stats, r->d_found};
     for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
         if (p[k]) lc_device_free(d, p[k]);
     lc_optim_dev_free(&r->opt_dev);
@@ -341,7 +360,10 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long 
     TRY(lc_op_margin_logits(d, r->d_logits, r->d_cos, r->d_scaler, emb, kernel, r->d_labels, &r->mg, r->d_mws, err));
     TRY(lc_op_cross_entropy_rows(d, r->d_prob, r->d_rowloss, r->d_logits, r->d_labels, n, C, 0, err));
     TRY(lc_device_zero(d, r->d_dlogits, nc * sizeof(float), err));
-    TRY(lc_op_cross_entropy_backward(d, r->d_dlogits, r->d_prob, r->d_labels, n, C, 0, 1.0f, err));
+    /* fp16: the loss scaled, so that small gradients survive in 16 bits */
+    const int scaled = r->amp_type == LC_DTYPE_F16;
+    const float S = scaled ? r->ls.scale : 1.0f;
+    TRY(lc_op_cross_entropy_backward(d, r->d_dlogits, r->d_prob, r->d_labels, n, C, 0, S, err));
     TRY(lc_device_zero(d, r->d_demb, (size_t)n * 512 * sizeof(float), err));
     TRY(lc_op_margin_backward(d, r->d_demb, dkernel, r->d_dlogits, emb, r->d_labels, &r->mg, r->d_mws, err));
     /* ranks: the head's gradients, then the backbone's in buckets as its
@@ -349,7 +371,19 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long 
     if (r->world > 1) TRY(lc_comm_allreduce_start(r->comm, r->head_dev.grad_block, r->head_dev.grad_floats, 1, err));
     TRY(lc_ir_train_dev_backward(r->tdev, r->d_demb, err));
     if (r->world > 1) TRY(lc_comm_wait(r->comm, err));
-    TRY(lc_optim_dev_step(&r->opt_dev, &r->opt, err));
+    int skip = 0;
+    if (scaled) { /* unscale; a step with an inf or NaN gradient is skipped (GradScaler.step) */
+        const struct lc_dev_params *bb = lc_ir_train_dev_params(r->tdev);
+        float found = 0;
+        TRY(lc_device_zero(d, r->d_found, sizeof(float), err));
+        TRY(lc_op_unscale_check(d, bb->grad_block, bb->grad_floats, 1.0f / S, r->d_found, err));
+        TRY(lc_op_unscale_check(d, r->head_dev.grad_block, r->head_dev.grad_floats, 1.0f / S, r->d_found, err));
+        TRY(lc_device_download(d, &found, r->d_found, sizeof found, err));
+        skip = found != 0;
+        r->skipped += skip;
+        lc_loss_scaler_update(&r->ls, skip);
+    }
+    if (!skip) TRY(lc_optim_dev_step(&r->opt_dev, &r->opt, err));
     TRY(lc_op_argmax_rows(d, r->d_pred, r->d_cos, n, C, err));
     TRY(lc_device_download(d, r->pred, r->d_pred, (size_t)n * sizeof *r->pred, err));
     TRY(lc_device_download(d, r->rowloss, r->d_rowloss, (size_t)n * sizeof *r->rowloss, err));
@@ -378,6 +412,7 @@ static int save(struct run *r, const char *name, struct lc_err *err)
     int rc = sync_host(r, err);
     if (rc) return rc;
     stats_out(r);
+    if (r->amp_type == LC_DTYPE_F16) scaler_out(r);
     return lc_ckpt_save(path, lc_ir_params(r->model), &r->head, &r->opt, &r->info, err);
 }
 
@@ -461,9 +496,14 @@ static int train_epochs(struct run *r, struct lc_err *err)
         }
         if (rc < 0) return rc;
         lc_progress_end(&pr, (unsigned long long)r->info.batch);
-        if (e_seen && r->rank == 0)
+        if (e_seen && r->rank == 0 && r->amp_type == LC_DTYPE_F16)
+            lc_tool_note("epoch %d: loss %.4f, train accuracy %.4f, %.1f images/s; %ld steps skipped on overflow, "
+                         "loss scale %g", r->info.epoch, e_loss / e_seen, (double)e_right / e_seen,
+                         e_seen / (lc_now() - t_epoch), r->skipped, (double)r->ls.scale);
+        else if (e_seen && r->rank == 0)
             lc_tool_note("epoch %d: loss %.4f, train accuracy %.4f, %.1f images/s", r->info.epoch, e_loss / e_seen,
                          (double)e_right / e_seen, e_seen / (lc_now() - t_epoch));
+        r->skipped = 0;
         int ended = (size_t)r->info.batch >= lc_loader_batches(r->loader);
         if (!ended) { /* stopped inside the epoch (--max_steps): save where it is, validate at its end */
             if ((rc = save(r, "last.safetensors", err))) return rc;
@@ -504,6 +544,8 @@ static int run_rank(const struct lc_train_opts *o, int rank, int world, struct l
     struct run r;
     memset(&r, 0, sizeof r);
     r.o = o, r.rank = rank, r.world = world, r.comm = comm, r.dev = dev;
+    r.amp_type = o->precision ? o->precision : LC_DTYPE_F32;
+    lc_loss_scaler_init(&r.ls, o->loss_scale);
     int rc = 0;
     if (rank == 0 && (rc = lc_mkdirs(o->out, err))) return rc;
     if (world == 1) lc_threads_set(o->threads);
@@ -521,7 +563,7 @@ static int run_rank(const struct lc_train_opts *o, int rank, int world, struct l
     if (!rc) rc = lc_loader_init(&r.loader, r.data, &lo, err);
     /* on a device the host model keeps no training activations; on a GPU
      * none at all (validation runs there too) */
-    int on_dev = dev.type != LC_DEVICE_CPU || o->check_seam || world > 1;
+    int on_dev = dev.type != LC_DEVICE_CPU || o->check_seam || world > 1 || r.amp_type != LC_DTYPE_F32;
     int host_train = dev.type != LC_DEVICE_CPU ? LC_IR_PARAMS_ONLY : !on_dev;
     if (!rc) rc = lc_ir_create(&r.model, o->layers, o->batch > o->val_batch ? o->batch : o->val_batch, host_train, err);
     if (!rc) rc = setup_head(&r, classes, err);
@@ -563,6 +605,7 @@ static int run_rank(const struct lc_train_opts *o, int rank, int world, struct l
         if (!rc && rank == 0) lc_tool_note("resuming at epoch %d, batch %lld, step %lld", r.info.epoch, (long long)r.info.batch, (long long)r.info.step);
     }
     if (!rc) stats_in(&r);
+    if (!rc && r.amp_type == LC_DTYPE_F16) scaler_in(&r);
     /* the command line travels in the checkpoint */
     if (!rc && o->argc > 0) {
         char cmd[256] = "";

@@ -44,6 +44,10 @@ struct lc_train_opts {
                                              (a check of the GPU path's plumbing: bit-identical results) */
     int gpus;                             /* data-parallel ranks in this process (GPUs from device's index
                                              on; on the CPU, threads: a check of the path) */
+    int precision;                        /* activations: LC_DTYPE_F32 (or 0), LC_DTYPE_F16 (with dynamic loss
+                                             scaling) or LC_DTYPE_BF16; 16 bits run through the device seam
+                                             (on the CPU, mixed.c's reference: a check, slower than fp32) */
+    float loss_scale;                     /* fp16's initial loss scale (0: 65536) */
     int argc;                             /* the command line, kept in checkpoints */
     char **argv;
 };

@@ -3,6 +3,7 @@
  * (suite cuda, skipped with a message where no GPU is usable). */
 #include "act.h"
 #include "backend.h"
+#include "mixed.h"
 #include "tensorops.h"
 #include "nnfix.h"
 
@@ -763,4 +764,356 @@ Test(cuda, cross_entropy_matches_cpu)
         gfree(&g, &gpu);
         nf_free();
     }
+}
+
+/* ---- mixed precision: each 16-bit op (mixed.h) on cuda:0 against the same
+ * op on the CPU device (mixed.c's reference), for f16 and bf16; the inputs
+ * are rounded to dt once and shared. An elementwise op computing the same
+ * float32 expression gives the same bits (compared widened; two NaNs are
+ * equal). The others agree to two units in dt's last place (mx_rtol: 2e-3
+ * for f16, 1.6e-2 for bf16) plus an absolute slack per test: 1e-4 of the
+ * largest value for batch norm (float32 reassociation), one unit of dt's last
+ * place (mx_ulp) of it for convolution and linear (other sum orders and
+ * algorithms before the rounding); float32 outputs computed from the same
+ * widened values (statistics, dgamma, dbeta, db, da) keep the float32 tests'
+ * tolerances. */
+
+static const int mx_types[2] = {LC_DTYPE_F16, LC_DTYPE_BF16};
+static const struct lc_device mx_cpu = {LC_DEVICE_CPU, 0};
+
+static float mx_ulp(int dt) { return dt == LC_DTYPE_F16 ? 1e-3f : 8e-3f; } /* 2^-10, 2^-7: rounded up */
+static float mx_rtol(int dt) { return 2 * mx_ulp(dt); }
+
+/* n elements of dt on the host, zeroed (freed by nf_free) */
+static void *mx_buf(size_t n, int dt) { return nf_zeros((n * lc_dtype_size(dt) + 3) / 4); }
+
+/* x (n floats) rounded to dt */
+static void *mx_from(const float *x, size_t n, int dt)
+{
+    void *h = mx_buf(n, dt);
+    lc_cast(h, dt, x, LC_DTYPE_F32, n);
+    return h;
+}
+
+static void *mx_randn(size_t n, uint64_t seed, float scale, int dt) { return mx_from(nf_randn(n, seed, scale), n, dt); }
+
+/* n elements of dt at host h, widened */
+static float *mx_wide(const void *h, size_t n, int dt)
+{
+    float *f = nf_zeros(n);
+    lc_cast(f, LC_DTYPE_F32, h, dt, n);
+    return f;
+}
+
+static void *mx_up(struct gbuf *g, const struct lc_device *d, const void *h, size_t n, int dt)
+{
+    return upb(g, d, h, n * lc_dtype_size(dt));
+}
+
+/* the device's n elements of dt, widened */
+static float *mx_down(const struct lc_device *d, const void *dev, size_t n, int dt)
+{
+    void *h = mx_buf(n, dt);
+    downb(d, h, dev, n * lc_dtype_size(dt));
+    return mx_wide(h, n, dt);
+}
+
+/* the same bits (two NaNs count as equal); reports the first difference */
+static void mx_same(const float *got, const float *want, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(isnan(got[i]) && isnan(want[i])) && memcmp(&got[i], &want[i], 4)) {
+            cr_expect(0, "%s: not bit-identical, first at %zu: gpu %.9g, cpu %.9g", what, i, (double)got[i],
+                      (double)want[i]);
+            return;
+        }
+}
+
+Test(cuda, mixed_casts_are_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    /* ties (1 + 2^-11, 1 + 3 2^-11 in f16; 1 + 2^-8, 1 + 3 2^-8 in bf16), f16's largest, overflow in f16 and in
+     * bf16, f16 subnormals and underflow, signed zero, infinities, NaN */
+    static const float special[] = {1.00048828125f, 1.00146484375f, 1.00390625f, 1.01171875f, 65504.0f, 65520.0f,
+                                    -1e5f, 3.4e38f, 1e-5f, 3e-8f, -1e-9f, -0.0f, INFINITY, -INFINITY, NAN};
+    const size_t n = 10007;
+    float *src = nf_randn(n, 1, 3);
+    memcpy(src, special, sizeof special);
+    char what[64];
+    for (int yi = 0; yi < 3; yi++)
+        for (int xi = 0; xi < 3; xi++) {
+            const int ydt = types[yi], xdt = types[xi];
+            void *x = mx_from(src, n, xdt), *want = mx_buf(n, ydt);
+            cr_assert_eq(lc_op_cast(&mx_cpu, want, ydt, x, xdt, n, &err), 0, "%s", err.msg);
+            void *gx = mx_up(&g, &gpu, x, n, xdt), *gy = mx_up(&g, &gpu, mx_buf(n, ydt), n, ydt);
+            cr_assert_eq(lc_op_cast(&gpu, gy, ydt, gx, xdt, n, &err), 0, "%s", err.msg);
+            snprintf(what, sizeof what, "cast %s -> %s", lc_mixed_name(xdt), lc_mixed_name(ydt));
+            float *got = mx_down(&gpu, gy, n, ydt), *ref = mx_wide(want, n, ydt);
+            mx_same(got, ref, n, what);
+            if (ydt == LC_DTYPE_F16 && xdt == LC_DTYPE_F32) /* the ties went to even; 65520 overflowed */
+                cr_expect(got[0] == 1 && got[1] == 1.001953125f && isinf(got[5]), "%s: %.9g %.9g %.9g", what,
+                          (double)got[0], (double)got[1], (double)got[5]);
+            if (ydt == LC_DTYPE_BF16 && xdt == LC_DTYPE_F32)
+                cr_expect(got[2] == 1 && got[3] == 1.015625f && isinf(got[7]), "%s: %.9g %.9g %.9g", what,
+                          (double)got[2], (double)got[3], (double)got[7]);
+            /* y += widen(x) into float32 */
+            if (yi == 0) {
+                float *y = nf_randn(n, 2, 1), *gy32 = up(&g, &gpu, y, n);
+                cr_assert_eq(lc_op_cast_add(&mx_cpu, y, x, xdt, n, &err), 0, "%s", err.msg);
+                cr_assert_eq(lc_op_cast_add(&gpu, gy32, gx, xdt, n, &err), 0, "%s", err.msg);
+                snprintf(what, sizeof what, "cast add %s", lc_mixed_name(xdt));
+                mx_same(down(&gpu, gy32, n), y, n, what);
+            }
+            gfree(&g, &gpu);
+        }
+    nf_free();
+}
+
+Test(cuda, mixed_unscale_check_is_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    const size_t n = 100003;
+    const float inv = 0.3f, zero = 0, one = 1; /* not a power of two: every product rounds */
+    for (int k = 0; k < 3; k++) { /* all finite; +inf and -inf; a NaN */
+        float *gr = nf_randn(n, 3 + k, 1e4f);
+        if (k == 1) gr[17] = INFINITY, gr[n - 1] = -INFINITY;
+        if (k == 2) gr[5000] = NAN;
+        float *want = nf_copy(gr, n), found = 0;
+        cr_assert_eq(lc_op_unscale_check(&mx_cpu, want, n, inv, &found, &err), 0, "%s", err.msg);
+        cr_expect_eq(found, k ? 1.0f : 0.0f, "case %d: cpu found_inf %g", k, (double)found);
+        float *gg = up(&g, &gpu, gr, n), *gg2 = up(&g, &gpu, gr, n);
+        float *gf = up(&g, &gpu, &zero, 1), *gf1 = up(&g, &gpu, &one, 1);
+        cr_assert_eq(lc_op_unscale_check(&gpu, gg, n, inv, gf, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_op_unscale_check(&gpu, gg2, n, inv, gf1, &err), 0, "%s", err.msg);
+        char what[64];
+        snprintf(what, sizeof what, "unscale (case %d)", k);
+        mx_same(down(&gpu, gg, n), want, n, what);
+        float f = down(&gpu, gf, 1)[0], f1 = down(&gpu, gf1, 1)[0];
+        cr_expect_eq(f, k ? 1.0f : 0.0f, "case %d: gpu found_inf %g", k, (double)f);
+        cr_expect_eq(f1, 1.0f, "case %d: found_inf was cleared (%g)", k, (double)f1);
+        gfree(&g, &gpu);
+        nf_free();
+    }
+}
+
+Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    char what[96];
+    for (int t = 0; t < 2; t++) {
+        const int dt = mx_types[t];
+        const char *tn = lc_mixed_name(dt);
+        /* add */
+        const size_t n = 10007;
+        void *a = mx_randn(n, 1, 1, dt), *b = mx_randn(n, 2, 1, dt), *y = mx_buf(n, dt);
+        void *ga = mx_up(&g, &gpu, a, n, dt), *gb = mx_up(&g, &gpu, b, n, dt), *gy = mx_up(&g, &gpu, y, n, dt);
+        cr_assert_eq(lc_op_add_dt(&mx_cpu, dt, y, a, b, n, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_op_add_dt(&gpu, dt, gy, ga, gb, n, &err), 0, "%s", err.msg);
+        snprintf(what, sizeof what, "%s add", tn);
+        mx_same(mx_down(&gpu, gy, n, dt), mx_wide(y, n, dt), n, what);
+        gfree(&g, &gpu);
+        /* subsample add (y += x[::s, ::s]) and its backward (dx[::s, ::s] += dy) */
+        static const int shapes[][5] = {{3, 8, 14, 13, 2}, {2, 5, 7, 7, 1}, {2, 4, 11, 10, 3}}; /* n c h w s */
+        for (int k = 0; k < 3; k++) {
+            const int sn = shapes[k][0], c = shapes[k][1], h = shapes[k][2], w = shapes[k][3], s = shapes[k][4];
+            size_t nx = (size_t)sn * c * h * w, ny = (size_t)sn * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
+            void *x = mx_randn(nx, 3 + k, 1, dt), *sy = mx_randn(ny, 4 + k, 1, dt);
+            void *dy = mx_randn(ny, 5 + k, 1, dt), *dx = mx_randn(nx, 6 + k, 1, dt);
+            void *gx = mx_up(&g, &gpu, x, nx, dt), *gsy = mx_up(&g, &gpu, sy, ny, dt);
+            void *gdy = mx_up(&g, &gpu, dy, ny, dt), *gdx = mx_up(&g, &gpu, dx, nx, dt);
+            cr_assert_eq(lc_op_subsample_add_dt(&mx_cpu, dt, sy, x, sn, c, h, w, s, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_add_dt(&gpu, dt, gsy, gx, sn, c, h, w, s, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_backward_dt(&mx_cpu, dt, dx, dy, sn, c, h, w, s, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_backward_dt(&gpu, dt, gdx, gdy, sn, c, h, w, s, &err), 0, "%s", err.msg);
+            snprintf(what, sizeof what, "%s subsample add (s=%d)", tn, s);
+            mx_same(mx_down(&gpu, gsy, ny, dt), mx_wide(sy, ny, dt), ny, what);
+            snprintf(what, sizeof what, "%s subsample backward (s=%d)", tn, s);
+            mx_same(mx_down(&gpu, gdx, nx, dt), mx_wide(dx, nx, dt), nx, what);
+            gfree(&g, &gpu);
+        }
+        /* dropout: apply (written) and backward (accumulated) on the CPU's mask */
+        static const float ps[] = {0.1f, 0.0f};
+        uint8_t *mask = (uint8_t *)nf_zeros(n);
+        for (int k = 0; k < 2; k++) {
+            lc_dropout_mask_keyed(mask, n, ps[k], 0x5eedull + (uint64_t)k);
+            void *x = mx_randn(n, 7 + k, 1, dt), *dy = mx_randn(n, 8 + k, 1, dt), *dx = mx_randn(n, 9 + k, 1, dt);
+            void *ay = mx_buf(n, dt);
+            uint8_t *gm = upb(&g, &gpu, mask, n);
+            void *gx = mx_up(&g, &gpu, x, n, dt), *gdy = mx_up(&g, &gpu, dy, n, dt), *gdx = mx_up(&g, &gpu, dx, n, dt);
+            void *gay = mx_up(&g, &gpu, dx, n, dt); /* garbage: apply writes */
+            cr_assert_eq(lc_op_dropout_apply_dt(&mx_cpu, dt, ay, x, mask, n, ps[k], &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_dropout_apply_dt(&gpu, dt, gay, gx, gm, n, ps[k], &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_dropout_backward_dt(&mx_cpu, dt, dx, dy, mask, n, ps[k], &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_dropout_backward_dt(&gpu, dt, gdx, gdy, gm, n, ps[k], &err), 0, "%s", err.msg);
+            snprintf(what, sizeof what, "%s dropout apply (p=%g)", tn, (double)ps[k]);
+            mx_same(mx_down(&gpu, gay, n, dt), mx_wide(ay, n, dt), n, what);
+            snprintf(what, sizeof what, "%s dropout backward (p=%g)", tn, (double)ps[k]);
+            mx_same(mx_down(&gpu, gdx, n, dt), mx_wide(dx, n, dt), n, what);
+            gfree(&g, &gpu);
+        }
+        /* PReLU: y and dx bit for bit, the float32 da (double sums) as the float32 test */
+        static const int pshapes[][3] = {{2, 16, 49}, {3, 5, 7}, {4, 1, 33}}; /* the last: one shared slope */
+        for (int k = 0; k < 3; k++) {
+            const int pn = pshapes[k][0], c = pshapes[k][1], hw = pshapes[k][2];
+            size_t total = (size_t)pn * c * hw;
+            void *x = mx_randn(total, 10 + k, 1, dt), *dy = mx_randn(total, 11 + k, 1, dt);
+            void *dx = mx_randn(total, 12 + k, 1, dt), *py = mx_buf(total, dt);
+            float *pa = nf_randn((size_t)c, 13 + k, 0.3f), *da = nf_randn((size_t)c, 14 + k, 1);
+            void *gx = mx_up(&g, &gpu, x, total, dt), *gdy = mx_up(&g, &gpu, dy, total, dt);
+            void *gdx = mx_up(&g, &gpu, dx, total, dt), *gpy = mx_up(&g, &gpu, py, total, dt);
+            float *gpa = up(&g, &gpu, pa, (size_t)c), *gda = up(&g, &gpu, da, (size_t)c);
+            cr_assert_eq(lc_op_prelu_forward_dt(&mx_cpu, dt, py, x, pa, pn, c, hw, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_prelu_forward_dt(&gpu, dt, gpy, gx, gpa, pn, c, hw, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_prelu_backward_dt(&mx_cpu, dt, dx, da, dy, x, pa, pn, c, hw, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_prelu_backward_dt(&gpu, dt, gdx, gda, gdy, gx, gpa, pn, c, hw, &err), 0, "%s", err.msg);
+            snprintf(what, sizeof what, "%s prelu forward (c=%d)", tn, c);
+            mx_same(mx_down(&gpu, gpy, total, dt), mx_wide(py, total, dt), total, what);
+            snprintf(what, sizeof what, "%s prelu dx (c=%d)", tn, c);
+            mx_same(mx_down(&gpu, gdx, total, dt), mx_wide(dx, total, dt), total, what);
+            snprintf(what, sizeof what, "%s prelu da (c=%d)", tn, c);
+            nf_close(down(&gpu, gda, (size_t)c), da, (size_t)c, 1e-6f, 1e-7f, what);
+            gfree(&g, &gpu);
+        }
+        nf_free();
+    }
+}
+
+Test(cuda, mixed_batch_norm_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    char what[96];
+    static const int shapes[][4] = {{4, 16, 49, 1}, {8, 32, 1, 1}, {3, 6, 50, 0}}; /* n c hw affine */
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < 3; s++) {
+            const int dt = mx_types[t];
+            const float rt = mx_rtol(dt);
+            struct lc_bn p;
+            cr_assert_eq(lc_bn_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], 1e-5f, 0.1f, shapes[s][3], &err), 0);
+            size_t total = (size_t)p.n * p.c * p.hw, c = (size_t)p.c;
+            void *x = mx_randn(total, 1 + s, 2, dt), *dy = mx_randn(total, 6 + s, 1, dt);
+            void *dx = mx_randn(total, 7 + s, 1, dt), *y = mx_buf(total, dt);
+            float *gm = nf_randn(c, 2 + s, 1), *bt = nf_randn(c, 3 + s, 1), *rm = nf_randn(c, 4 + s, 1);
+            float *rv = nf_randn(c, 5 + s, 0.5f), *dg = nf_randn(c, 8 + s, 1), *db = nf_randn(c, 9 + s, 1);
+            for (size_t k = 0; k < c; k++) rv[k] = rv[k] * rv[k] + 0.1f;
+            float *sm = nf_zeros(c), *si = nf_zeros(c);
+            void *gx = mx_up(&g, &gpu, x, total, dt), *gdy = mx_up(&g, &gpu, dy, total, dt);
+            void *gdx = mx_up(&g, &gpu, dx, total, dt), *gy = mx_up(&g, &gpu, y, total, dt);
+            float *ggm = up(&g, &gpu, gm, c), *gbt = up(&g, &gpu, bt, c), *grm = up(&g, &gpu, rm, c);
+            float *grv = up(&g, &gpu, rv, c), *gdg = up(&g, &gpu, dg, c), *gdb = up(&g, &gpu, db, c);
+            float *gsm = up(&g, &gpu, sm, c), *gsi = up(&g, &gpu, si, c);
+            cr_assert_eq(lc_op_bn_forward_train_dt(&gpu, dt, gy, gsm, gsi, grm, grv, gx, ggm, gbt, &p, &err), 0, "%s",
+                         err.msg);
+            cr_assert_eq(lc_op_bn_backward_dt(&gpu, dt, gdx, gdg, gdb, gdy, gx, gsm, gsi, ggm, &p, &err), 0, "%s",
+                         err.msg);
+            cr_assert_eq(lc_op_bn_forward_train_dt(&mx_cpu, dt, y, sm, si, rm, rv, x, gm, bt, &p, &err), 0, "%s",
+                         err.msg);
+            cr_assert_eq(lc_op_bn_backward_dt(&mx_cpu, dt, dx, dg, db, dy, x, sm, si, gm, &p, &err), 0, "%s", err.msg);
+#define MX_CHECK(got, want, len, rtol, atol, name)                                                                 \
+    do {                                                                                                           \
+        snprintf(what, sizeof what, "%s bn %s (shape %d)", lc_mixed_name(dt), name, s);                            \
+        nf_close(got, want, len, rtol, atol, what);                                                                \
+    } while (0)
+            MX_CHECK(mx_down(&gpu, gy, total, dt), mx_wide(y, total, dt), total, rt, 1e-4f, "y");
+            MX_CHECK(down(&gpu, gsm, c), sm, c, 1e-5f, 1e-6f, "mean");
+            MX_CHECK(down(&gpu, gsi, c), si, c, 1e-6f, 0, "invstd");
+            MX_CHECK(down(&gpu, grm, c), rm, c, 1e-6f, 1e-7f, "running mean");
+            MX_CHECK(down(&gpu, grv, c), rv, c, 1e-6f, 1e-7f, "running var");
+            MX_CHECK(mx_down(&gpu, gdx, total, dt), mx_wide(dx, total, dt), total, rt, 1e-4f, "dx");
+            MX_CHECK(down(&gpu, gdg, c), dg, c, 1e-5f, 1e-6f, "dgamma");
+            MX_CHECK(down(&gpu, gdb, c), db, c, 1e-5f, 1e-6f, "dbeta");
+#undef MX_CHECK
+            gfree(&g, &gpu);
+            nf_free();
+        }
+}
+
+Test(cuda, mixed_conv2d_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    char what[96];
+    /* n ci h w co k stride pad groups: 3x3 s1 and s2, the 1x1 s2 shortcut, depthwise, and IR's input layer
+     * (three channels, no dx: nothing below it) */
+    static const int shapes[][9] = {{2, 16, 12, 12, 16, 3, 1, 1, 1}, {2, 16, 12, 12, 32, 3, 2, 1, 1},
+                                    {2, 16, 12, 12, 32, 1, 2, 0, 1}, {2, 16, 9, 9, 16, 3, 1, 1, 16},
+                                    {2, 3, 16, 16, 8, 3, 1, 1, 1}};
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < 5; s++) {
+            const int dt = mx_types[t], *c = shapes[s], with_dx = s != 4;
+            const float rt = mx_rtol(dt), at = mx_ulp(dt);
+            struct lc_conv2d p;
+            cr_assert_eq(lc_conv2d_init(&p, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], 0, &err), 0);
+            size_t nx = (size_t)p.n * p.ci * p.h * p.w, ny = (size_t)p.n * p.co * p.ho * p.wo;
+            size_t nw = (size_t)p.co * (p.ci / p.groups) * p.kh * p.kw;
+            void *x = mx_randn(nx, 1 + s, 1, dt), *w = mx_randn(nw, 2 + s, 0.1f, dt), *dy = mx_randn(ny, 4 + s, 1, dt);
+            void *dx = mx_randn(nx, 5 + s, 1, dt), *y = mx_buf(ny, dt);
+            float *dw = nf_randn(nw, 6 + s, 1), *ws = nf_zeros(lc_conv2d_workspace(&p));
+            void *gx = mx_up(&g, &gpu, x, nx, dt), *gw = mx_up(&g, &gpu, w, nw, dt), *gdy = mx_up(&g, &gpu, dy, ny, dt);
+            void *gdx = mx_up(&g, &gpu, dx, nx, dt), *gy = mx_up(&g, &gpu, y, ny, dt);
+            float *gdw = up(&g, &gpu, dw, nw);
+            cr_assert_eq(lc_op_conv2d_forward_dt(&gpu, dt, gy, gx, gw, &p, NULL, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_conv2d_backward_dt(&gpu, dt, with_dx ? gdx : NULL, gdw, gdy, gx, gw, &p, NULL, &err), 0,
+                         "%s", err.msg);
+            cr_assert_eq(lc_op_conv2d_forward_dt(&mx_cpu, dt, y, x, w, &p, ws, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_conv2d_backward_dt(&mx_cpu, dt, with_dx ? dx : NULL, dw, dy, x, w, &p, ws, &err), 0,
+                         "%s", err.msg);
+            snprintf(what, sizeof what, "%s conv %d y", lc_mixed_name(dt), s);
+            nf_close(mx_down(&gpu, gy, ny, dt), mx_wide(y, ny, dt), ny, rt, at, what);
+            snprintf(what, sizeof what, "%s conv %d dx", lc_mixed_name(dt), s); /* untouched when NULL */
+            nf_close(mx_down(&gpu, gdx, nx, dt), mx_wide(dx, nx, dt), nx, rt, at, what);
+            snprintf(what, sizeof what, "%s conv %d dw", lc_mixed_name(dt), s);
+            nf_close(down(&gpu, gdw, nw), dw, nw, rt, at, what);
+            gfree(&g, &gpu);
+            nf_free();
+        }
+}
+
+Test(cuda, mixed_linear_matches_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    char what[96];
+    /* n in out bias: with a bias; odd sizes without one, and no dx */
+    static const int shapes[][4] = {{8, 64, 16, 1}, {5, 7, 3, 0}};
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < 2; s++) {
+            const int dt = mx_types[t], with_dx = s == 0;
+            const float rt = mx_rtol(dt), at = mx_ulp(dt);
+            struct lc_linear p;
+            cr_assert_eq(lc_linear_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], &err), 0);
+            size_t nx = (size_t)p.n * p.in, nw = (size_t)p.out * p.in, ny = (size_t)p.n * p.out, no = (size_t)p.out;
+            void *x = mx_randn(nx, 1, 1, dt), *w = mx_randn(nw, 2, 0.1f, dt), *dy = mx_randn(ny, 4, 1, dt);
+            void *dx = mx_randn(nx, 5, 1, dt), *y = mx_buf(ny, dt);
+            float *b = p.bias ? nf_randn(no, 3, 1) : NULL, *dw = nf_randn(nw, 6, 1), *db = nf_randn(no, 7, 1);
+            void *gx = mx_up(&g, &gpu, x, nx, dt), *gw = mx_up(&g, &gpu, w, nw, dt), *gdy = mx_up(&g, &gpu, dy, ny, dt);
+            void *gdx = mx_up(&g, &gpu, dx, nx, dt), *gy = mx_up(&g, &gpu, y, ny, dt);
+            float *gb = b ? up(&g, &gpu, b, no) : NULL, *gdw = up(&g, &gpu, dw, nw), *gdb = up(&g, &gpu, db, no);
+            cr_assert_eq(lc_op_linear_forward_dt(&gpu, dt, gy, gx, gw, gb, &p, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_linear_backward_dt(&gpu, dt, with_dx ? gdx : NULL, gdw, gdb, gdy, gx, gw, &p, &err), 0,
+                         "%s", err.msg);
+            cr_assert_eq(lc_op_linear_forward_dt(&mx_cpu, dt, y, x, w, b, &p, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_linear_backward_dt(&mx_cpu, dt, with_dx ? dx : NULL, dw, db, dy, x, w, &p, &err), 0,
+                         "%s", err.msg);
+            snprintf(what, sizeof what, "%s linear %d y", lc_mixed_name(dt), s);
+            nf_close(mx_down(&gpu, gy, ny, dt), mx_wide(y, ny, dt), ny, rt, at, what);
+            snprintf(what, sizeof what, "%s linear %d dx", lc_mixed_name(dt), s); /* untouched when NULL */
+            nf_close(mx_down(&gpu, gdx, nx, dt), mx_wide(dx, nx, dt), nx, rt, at, what);
+            snprintf(what, sizeof what, "%s linear %d dw", lc_mixed_name(dt), s);
+            nf_close(down(&gpu, gdw, nw), dw, nw, rt, at, what);
+            snprintf(what, sizeof what, "%s linear %d db", lc_mixed_name(dt), s);
+            nf_close(down(&gpu, gdb, no), db, no, 1e-5f, 1e-6f, what);
+            gfree(&g, &gpu);
+            nf_free();
+        }
 }

@@ -12,6 +12,7 @@
 #include "blas.h"
 #include "comm.h"
 #include "devparams.h"
+#include "dtype.h"
 #include "ir.h"
 #include "optim.h"
 #include "params.h"
@@ -294,7 +295,7 @@ static void check_device_path(const struct lc_device *d)
     struct tu_array emb = tu_fixture("ir/emb_eval.npy"), norm = tu_fixture("ir/norm_eval.npy");
     struct lc_ir_dev *g;
     struct lc_err err;
-    cr_assert_eq(lc_ir_dev_create(&g, s.m, d, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_create(&g, s.m, d, LC_DTYPE_F32, &err), 0, "%s", err.msg);
     for (int n = s.n; n >= 3; n -= s.n - 3) {
         memset(s.emb, 0, (size_t)s.n * 512 * 4);
         cr_assert_eq(lc_ir_dev_forward(g, s.emb, s.norm, s.x, n, &err), 0, "%s", err.msg);
@@ -313,6 +314,49 @@ Test(ir, device_path_on_the_cpu_matches_torch, .timeout = 300)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
     check_device_path(&cpu);
+}
+
+/* 16-bit inference (lc_ir_dev with fp16/bf16 activations) against the
+ * float32 device path: embeddings within 5e-3 (fp16) and 4e-2 (bf16),
+ * relative L2, on the CPU device's reference; the same on a GPU. */
+static void check_half_inference(const struct lc_device *d)
+{
+    struct setup s = make();
+    struct lc_err err;
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_ir_dev *g;
+    cr_assert_eq(lc_ir_dev_create(&g, s.m, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_forward(g, s.emb, s.norm, s.x, s.n, &err), 0, "%s", err.msg);
+    lc_ir_dev_free(g);
+    float *emb = malloc((size_t)s.n * 512 * 4), *norm = malloc((size_t)s.n * 4);
+    const int types[2] = {LC_DTYPE_F16, LC_DTYPE_BF16};
+    const double tol[2] = {5e-3, 4e-2};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(lc_ir_dev_create(&g, s.m, d, types[k], &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_dev_forward(g, emb, norm, s.x, s.n, &err), 0, "%s", err.msg);
+        double e = rel_err(emb, s.emb, (size_t)s.n * 512), en = rel_err(norm, s.norm, (size_t)s.n);
+        cr_expect(e < tol[k] && e > 0, "%s: embeddings off by %.3g", lc_dtype_name(types[k]), e);
+        cr_expect_lt(en, tol[k], "%s: norms off by %.3g", lc_dtype_name(types[k]), en);
+        cr_log_info("%s inference: embeddings %.3g, norms %.3g", lc_dtype_name(types[k]), e, en);
+        lc_ir_dev_free(g);
+    }
+    free(emb), free(norm);
+    release(&s);
+}
+
+Test(ir, half_inference_on_the_cpu_device)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_half_inference(&cpu);
+}
+
+Test(cuda, ir18_half_inference_matches_fp32)
+{
+    char why[256] = "";
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    check_half_inference(&gpu);
 }
 
 Test(cuda, ir18_inference_matches_torch, .timeout = 300)
@@ -342,7 +386,7 @@ static void check_train_device(const struct lc_device *d, int exact)
     cr_assert_eq(lc_optim_add(&ot, pt, NULL), 0);
     struct lc_err err;
     struct lc_ir_train_dev *g;
-    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, LC_DTYPE_F32, &err), 0, "%s", err.msg);
     struct lc_dev_params *dp = lc_ir_train_dev_params(g);
     const struct lc_dev_params *mirrors[1] = {dp};
     struct lc_optim_dev od;
@@ -444,6 +488,73 @@ Test(cuda, ir18_training_matches_cpu, .timeout = 600)
     check_train_device(&gpu, 0);
 }
 
+/* Mixed precision through the seam: one training step with 16-bit
+ * activations against the float32 host path, from the same weights. The
+ * 16-bit path computes the same function with rounded storage: embeddings
+ * within emb_tol and every weight's gradient within grad_tol (relative, L2;
+ * the zero-gradient biases before batch norm excepted; measured on the
+ * CPU: fp16 2.2e-3 and 4.4e-2 (a batch norm weight), bf16 2.0e-2 and
+ * 1.3e-1; tolerances about twice those). On the CPU both
+ * sides are the CPU's; on a GPU, its 16-bit kernels. */
+static void check_train_mixed(const struct lc_device *d, int dt, double emb_tol, double grad_tol)
+{
+    struct setup s = make(), t = make();
+    struct lc_params *ps = lc_ir_params(s.m);
+    struct lc_err err;
+    struct lc_ir_train_dev *g;
+    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, dt, &err), 0, "%s", err.msg);
+    struct lc_dev_params *dp = lc_ir_train_dev_params(g);
+    float *ddemb, *gdev = NULL;
+    cr_assert_eq(lc_device_alloc(d, (void **)&ddemb, (size_t)s.n * 512 * 4, &err), 0);
+    cr_assert_eq(lc_device_upload(d, ddemb, s.demb, (size_t)s.n * 512 * 4, &err), 0);
+    struct lc_rng rs, rt;
+    lc_rng_seed(&rs, 11), lc_rng_seed(&rt, 11);
+    lc_params_zero_grad(ps);
+    lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 1, &rs);
+    lc_ir_backward(s.m, s.demb, NULL);
+    cr_assert_eq(lc_dev_params_zero_grad(dp, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_forward(g, t.norm, t.x, s.n, &rt, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_device_download(d, t.emb, lc_ir_train_dev_emb(g), (size_t)s.n * 512 * 4, &err), 0);
+    cr_assert_eq(lc_ir_train_dev_backward(g, ddemb, &err), 0, "%s", err.msg);
+    double e = rel_err(t.emb, s.emb, (size_t)s.n * 512), worst = 0;
+    cr_expect_lt(e, emb_tol, "%s: embeddings off by %.3g", lc_dtype_name(dt), e);
+    cr_expect_gt(e, 0, "%s: 16-bit storage rounds", lc_dtype_name(dt));
+    cr_expect_lt(rel_err(t.norm, s.norm, (size_t)s.n), emb_tol);
+    const char *worst_name = "";
+    for (size_t k = 0; k < ps->n; k++) {
+        const struct lc_param *p = &ps->v[k];
+        size_t l = strlen(p->name);
+        if (!p->grad || (l > 4 && strcmp(p->name + l - 4, "bias") == 0)) continue;
+        gdev = realloc(gdev, p->n * 4);
+        cr_assert_eq(lc_device_download(d, gdev, dp->grad[k], p->n * 4, &err), 0);
+        double ge = rel_err(gdev, p->grad, p->n);
+        if (ge > worst) worst = ge, worst_name = p->name;
+    }
+    cr_expect_lt(worst, grad_tol, "%s: gradient of %s off by %.3g", lc_dtype_name(dt), worst_name, worst);
+    cr_log_info("%s: embeddings %.3g, worst gradient %.3g (%s)", lc_dtype_name(dt), e, worst, worst_name);
+    free(gdev);
+    lc_device_free(d, ddemb);
+    lc_ir_train_dev_free(g);
+    release(&s), release(&t);
+}
+
+Test(ir, mixed_precision_on_the_cpu_device)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_train_mixed(&cpu, LC_DTYPE_F16, 1e-2, 1e-1);
+    check_train_mixed(&cpu, LC_DTYPE_BF16, 5e-2, 3e-1);
+}
+
+Test(cuda, ir18_mixed_precision_matches_fp32)
+{
+    char why[256] = "";
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    check_train_mixed(&gpu, LC_DTYPE_F16, 1e-2, 1e-1);
+    check_train_mixed(&gpu, LC_DTYPE_BF16, 5e-2, 3e-1);
+}
+
 /* Data parallelism through the seam: two ranks as threads on the CPU
  * device (comm.h's local group), each with its own batch, dropout stream
  * and batch statistics, gradients averaged before each SGD step, against
@@ -517,7 +628,7 @@ Test(ir, data_parallel_on_the_cpu_is_the_mean_of_the_ranks_gradients)
         cr_assert_eq(lc_optim_add(&o[r], lc_ir_params(rk[r].m), NULL), 0);
         k[r] = (struct ddp_rank){.comm = comms[r], .o = &o[r], .x = xs[r], .demb = dembs[r], .seed = 31 + (uint64_t)r,
                                  .n = n, .steps = steps};
-        cr_assert_eq(lc_ir_train_dev_create(&k[r].g, rk[r].m, &cpu, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_train_dev_create(&k[r].g, rk[r].m, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
         const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(k[r].g)};
         cr_assert_eq(lc_optim_dev_create(&k[r].od, &o[r], mirrors, 1, &err), 0, "%s", err.msg);
         cr_assert_eq(lc_device_alloc(&cpu, (void **)&k[r].ddemb, (size_t)n * 512 * 4, NULL), 0);
@@ -615,15 +726,15 @@ Test(ir, params_only_model_serves_the_device_path)
         if (ps->v[k].kind != LC_PARAM_COUNTER) memcpy(pp->v[k].data, ps->v[k].data, ps->v[k].n * 4);
     const struct lc_device cpu = {LC_DEVICE_CPU, 0};
     struct lc_ir_dev *a, *b;
-    cr_assert_eq(lc_ir_dev_create(&a, s.m, &cpu, &err), 0, "%s", err.msg);
-    cr_assert_eq(lc_ir_dev_create(&b, p, &cpu, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_create(&a, s.m, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_create(&b, p, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
     float *e2 = malloc((size_t)s.n * 512 * 4), n2[8];
     cr_assert_eq(lc_ir_dev_forward(a, s.emb, s.norm, s.x, s.n, &err), 0, "%s", err.msg);
     cr_assert_eq(lc_ir_dev_forward(b, e2, n2, s.x, s.n, &err), 0, "%s", err.msg);
     cr_expect_eq(memcmp(s.emb, e2, (size_t)s.n * 512 * 4), 0);
     lc_ir_dev_free(a), lc_ir_dev_free(b);
     struct lc_ir_train_dev *t;
-    cr_assert_eq(lc_ir_train_dev_create(&t, p, &cpu, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_create(&t, p, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
     struct lc_rng rng;
     lc_rng_seed(&rng, 5);
     cr_assert_eq(lc_ir_train_dev_forward(t, n2, s.x, s.n, &rng, &err), 0, "%s", err.msg);

@@ -11,6 +11,8 @@
 #include "checkpoint.h"
 #include "embed.h"
 #include "image.h"
+#include "dtype.h"
+#include "mixed.h"
 #include "ir.h"
 #include "normalize.h"
 #include "opt.h"
@@ -20,7 +22,7 @@
 #include "tool.h"
 
 struct opts {
-    const char *input, *output, *model, *arch, *device;
+    const char *input, *output, *model, *arch, *device, *precision;
     int no_flip, batch, threads, progress, untrained;
     int64_t seed;
 };
@@ -56,6 +58,7 @@ int main(int argc, char **argv)
         {LC_OPT_FLAG, "untrained", 0, &o.untrained, NULL, "no weights: the reference's random initialisation (a baseline)"},
         {LC_OPT_I64, "seed", 0, &o.seed, "S", "seed of --untrained (default 1)"},
         {LC_OPT_STRING, "device", 0, &o.device, "DEV", "cpu (default), cuda or cuda:N"},
+        {LC_OPT_STRING, "precision", 0, &o.precision, "P", "fp32 (default), fp16 or bf16: the activations' type (16 bits on the CPU: the GPU path's slow reference)"},
         {LC_OPT_FLAG, "progress", 0, &o.progress, NULL, "progress on stderr"},
         {LC_OPT_END},
     };
@@ -70,13 +73,16 @@ int main(int argc, char **argv)
     struct lc_device dev;
     if (lc_device_parse(&dev, o.device, &err)) lc_tool_usage(tool.name, "%s", err.msg);
     if (dev.type != LC_DEVICE_CPU && lc_device_open(&dev, &err)) lc_tool_fail(&err);
+    int dt = o.precision ? lc_mixed_parse(o.precision) : LC_DTYPE_F32;
+    if (dt < 0) lc_tool_usage(tool.name, "--precision takes fp32, fp16 or bf16, not %s", o.precision);
     lc_threads_set(o.threads);
     struct lc_ckpt_info info = {0};
     if (o.model && lc_ckpt_peek(o.model, &info, &err)) lc_tool_fail(&err);
     int layers = parse_arch(o.arch ? o.arch : info.arch);
     if (!layers) lc_tool_usage(tool.name, "%s names no architecture: give --arch", o.model);
     struct lc_ir *m;
-    if (lc_ir_create(&m, layers, o.batch, dev.type != LC_DEVICE_CPU ? LC_IR_PARAMS_ONLY : 0, &err)) lc_tool_fail(&err);
+    if (lc_ir_create(&m, layers, o.batch, dev.type != LC_DEVICE_CPU || dt != LC_DTYPE_F32 ? LC_IR_PARAMS_ONLY : 0, &err))
+        lc_tool_fail(&err);
     if (o.untrained) {
         struct lc_rng rng;
         lc_rng_seed(&rng, (uint64_t)o.seed);
@@ -84,9 +90,9 @@ int main(int argc, char **argv)
     } else if (lc_ckpt_load(o.model, lc_ir_params(m), NULL, NULL, NULL, LC_CKPT_WEIGHTS_ONLY, &err)) {
         lc_tool_fail(&err);
     }
-    /* on a GPU: a device copy of the weights, the CPU model kept for its shapes */
+    /* on a GPU (or in 16 bits): a device copy of the weights, the CPU model kept for its shapes */
     struct lc_ir_dev *gm = NULL;
-    if (dev.type != LC_DEVICE_CPU && lc_ir_dev_create(&gm, m, &dev, &err)) lc_tool_fail(&err);
+    if ((dev.type != LC_DEVICE_CPU || dt != LC_DTYPE_F32) && lc_ir_dev_create(&gm, m, &dev, dt, &err)) lc_tool_fail(&err);
     struct lc_reader *r;
     if (lc_reader_open(&r, o.input, &err) || lc_reader_expect_kind(r, LC_KIND_IMAGES, &err)) lc_tool_fail(&err);
     char *meta = NULL, arch[16];

@@ -6,15 +6,18 @@
 #include <string.h>
 
 #include "backend.h"
+#include "dtype.h"
 #include "margin.h"
+#include "mixed.h"
 #include "opt.h"
 #include "tool.h"
 #include "train.h"
 
 struct opts {
     struct lc_train_opts t;
-    const char *arch, *head, *device, *val;
-    int gpus;
+    const char *arch, *head, *device, *val, *precision;
+    int gpus, use_16bit;
+    double loss_scale;
     double crop, lowres, photo;
 };
 
@@ -84,6 +87,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_INT, "gpus", 0, &o->gpus, "N", "data-parallel GPUs, from --device's index on (default 1; with --device cpu: ranks as threads, a check of the path)"},
         {LC_OPT_FLAG, "progress", 0, &t->progress, NULL, "progress on stderr"},
         {LC_OPT_FLAG, "check_seam", 0, &t->check_seam, NULL, "run the CPU step through the device seam (the GPU path's plumbing; same results, slower)"},
+        {LC_OPT_FLAG, "use_16bit", 0, &o->use_16bit, NULL, "mixed precision in fp16 with dynamic loss scaling (the reference's flag; = --precision fp16)"},
+        {LC_OPT_STRING, "precision", 0, &o->precision, "P", "fp32 (default), fp16 (dynamic loss scaling) or bf16: the activations' type; weights, gradients and the head stay fp32 (16 bits on the CPU: a slow check of the GPU path)"},
+        {LC_OPT_DOUBLE, "loss_scale", 0, &o->loss_scale, "S", "fp16's initial loss scale (default 65536)"},
         {LC_OPT_END},
     };
     int i = lc_opt_parse(&tool, opts, argc, argv);
@@ -110,6 +116,16 @@ static void parse_args(struct opts *o, int argc, char **argv)
     if (o->gpus < 1 || o->gpus > 64) lc_tool_usage(tool.name, "--gpus takes 1 to 64");
     t->gpus = o->gpus;
     if (t->check_seam && dev.type != LC_DEVICE_CPU) lc_tool_usage(tool.name, "--check_seam is for --device cpu");
+    t->precision = o->use_16bit ? LC_DTYPE_F16 : LC_DTYPE_F32;
+    if (o->precision) {
+        int p = lc_mixed_parse(o->precision);
+        if (p < 0) lc_tool_usage(tool.name, "--precision takes fp32, fp16 or bf16, not %s", o->precision);
+        if (o->use_16bit && p != LC_DTYPE_F16) lc_tool_usage(tool.name, "--use_16bit is --precision fp16");
+        t->precision = p;
+    }
+    if (o->loss_scale < 0 || (o->loss_scale > 0 && t->precision != LC_DTYPE_F16))
+        lc_tool_usage(tool.name, "--loss_scale takes a positive scale, with fp16");
+    t->loss_scale = (float)o->loss_scale;
     t->device = dev;
     t->argc = argc, t->argv = argv;
 }

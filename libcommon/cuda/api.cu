@@ -57,5 +57,24 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->host_alloc = lc_cuda_host_alloc;
     api->host_free = lc_cuda_host_free;
     api->memcpy_async = lc_cuda_memcpy_async;
+    api->cast = lc_cast_cuda;
+    api->cast_add = lc_cast_add_cuda;
+    api->unscale_check = lc_unscale_check_cuda;
+    api->conv2d_forward_dt = lc_conv2d_forward_dt_cuda;
+    api->conv2d_backward_dt = lc_conv2d_backward_dt_cuda;
+    api->bn_forward_train_dt = lc_bn_forward_train_dt_cuda;
+    api->bn_backward_dt = lc_bn_backward_dt_cuda;
+    api->prelu_forward_dt = lc_prelu_forward_dt_cuda;
+    api->prelu_backward_dt = lc_prelu_backward_dt_cuda;
+    api->add_dt = lc_add_dt_cuda;
+    api->subsample_add_dt = lc_subsample_add_dt_cuda;
+    api->subsample_backward_dt = lc_subsample_backward_dt_cuda;
+    api->dropout_apply_dt = lc_dropout_apply_dt_cuda;
+    api->dropout_backward_dt = lc_dropout_backward_dt_cuda;
+    api->linear_forward_dt = lc_linear_forward_dt_cuda;
+    api->linear_backward_dt = lc_linear_backward_dt_cuda;
+    api->bias_prelu_dt = lc_bias_prelu_dt_cuda;
+    api->bn_forward_eval_dt = lc_bn_forward_eval_dt_cuda;
+    api->device_props = lc_cuda_device_props;
     return 0;
 }

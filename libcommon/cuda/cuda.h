@@ -112,6 +112,46 @@ struct lc_cuda_api {
     int (*host_alloc)(void **p, size_t bytes, struct lc_err *err);
     void (*host_free)(void *p);
     int (*memcpy_async)(void *dst, const void *src, size_t bytes, void *stream, struct lc_err *err);
+    /* mixed precision (mixed.h's contract): dt is LC_DTYPE_F16 or LC_DTYPE_BF16
+     * (dtype.h; the float32 ops above serve LC_DTYPE_F32); ops.cu, cudnn.cu, linear.cu */
+    int (*cast)(void *y, int ydt, const void *x, int xdt, size_t n, void *stream, struct lc_err *err);
+    int (*cast_add)(float *y, const void *x, int xdt, size_t n, void *stream, struct lc_err *err);
+    int (*unscale_check)(float *g, size_t n, float inv_scale, float *found_inf, void *stream, struct lc_err *err);
+    int (*conv2d_forward_dt)(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, void *stream,
+                             struct lc_err *err);
+    int (*conv2d_backward_dt)(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
+                              const struct lc_conv2d *p, void *stream, struct lc_err *err);
+    int (*bn_forward_train_dt)(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                               const void *x, const float *gamma, const float *beta, const struct lc_bn *p,
+                               void *stream, struct lc_err *err);
+    int (*bn_backward_dt)(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
+                          const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
+                          void *stream, struct lc_err *err);
+    int (*prelu_forward_dt)(int dt, void *y, const void *x, const float *a, int n, int c, int hw, void *stream,
+                            struct lc_err *err);
+    int (*prelu_backward_dt)(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
+                             int hw, void *stream, struct lc_err *err);
+    int (*add_dt)(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
+    int (*subsample_add_dt)(int dt, void *y, const void *x, int n, int c, int h, int w, int s, void *stream,
+                            struct lc_err *err);
+    int (*subsample_backward_dt)(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, void *stream,
+                                 struct lc_err *err);
+    int (*dropout_apply_dt)(int dt, void *y, const void *x, const uint8_t *mask, size_t n, float p, void *stream,
+                            struct lc_err *err);
+    int (*dropout_backward_dt)(int dt, void *dx, const void *dy, const uint8_t *mask, size_t n, float p, void *stream,
+                               struct lc_err *err);
+    int (*linear_forward_dt)(int dt, void *y, const void *x, const void *w, const float *b, const struct lc_linear *p,
+                             void *stream, struct lc_err *err);
+    int (*linear_backward_dt)(int dt, void *dx, float *dw, float *db, const void *dy, const void *x, const void *w,
+                              const struct lc_linear *p, void *stream, struct lc_err *err);
+    /* 16-bit inference (ops.cu; bias_prelu_dt also takes LC_DTYPE_F32) */
+    int (*bias_prelu_dt)(int dt, void *y, const float *b, const float *a, int n, int c, int hw, void *stream,
+                         struct lc_err *err);
+    int (*bn_forward_eval_dt)(int dt, void *y, const void *x, const float *gamma, const float *beta,
+                              const float *run_mean, const float *run_var, const struct lc_bn *p, void *stream,
+                              struct lc_err *err);
+    /* runtime.cu: the card, for the benchmarks' fraction of its peak */
+    int (*device_props)(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -194,6 +234,45 @@ void lc_cuda_event_destroy(void *e);
 int lc_cuda_event_record(void *e, void *stream, struct lc_err *err);
 int lc_cuda_stream_wait(void *stream, void *e, struct lc_err *err);
 int lc_scale_cuda(float *y, const float *x, float s, size_t n, void *stream, struct lc_err *err);
+/* mixed precision (mixed.h): ops.cu (lc_cast_add_cuda also serves cudnn.cu
+ * and linear.cu), cudnn.cu, linear.cu */
+int lc_cast_cuda(void *y, int ydt, const void *x, int xdt, size_t n, void *stream, struct lc_err *err);
+int lc_cast_add_cuda(float *y, const void *x, int xdt, size_t n, void *stream, struct lc_err *err);
+int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float *found_inf, void *stream, struct lc_err *err);
+int lc_conv2d_forward_dt_cuda(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, void *stream,
+                              struct lc_err *err);
+int lc_conv2d_backward_dt_cuda(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
+                               const struct lc_conv2d *p, void *stream, struct lc_err *err);
+int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
+                                float *run_var, const void *x, const float *gamma, const float *beta,
+                                const struct lc_bn *p, void *stream, struct lc_err *err);
+int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
+                           const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
+                           void *stream, struct lc_err *err);
+int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int n, int c, int hw, void *stream,
+                             struct lc_err *err);
+int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
+                              int hw, void *stream, struct lc_err *err);
+int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
+int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, int c, int h, int w, int s, void *stream,
+                             struct lc_err *err);
+int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, void *stream,
+                                  struct lc_err *err);
+int lc_dropout_apply_dt_cuda(int dt, void *y, const void *x, const uint8_t *mask, size_t n, float p, void *stream,
+                             struct lc_err *err);
+int lc_dropout_backward_dt_cuda(int dt, void *dx, const void *dy, const uint8_t *mask, size_t n, float p,
+                                void *stream, struct lc_err *err);
+int lc_linear_forward_dt_cuda(int dt, void *y, const void *x, const void *w, const float *b,
+                              const struct lc_linear *p, void *stream, struct lc_err *err);
+int lc_linear_backward_dt_cuda(int dt, void *dx, float *dw, float *db, const void *dy, const void *x, const void *w,
+                               const struct lc_linear *p, void *stream, struct lc_err *err);
+/* ops.cu, not in struct lc_cuda_api yet: mixed.h's lc_mixed_bias_prelu and lc_mixed_bn_forward_eval */
+int lc_cuda_device_props(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err);
+int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const float *a, int n, int c, int hw, void *stream,
+                          struct lc_err *err);
+int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const float *gamma, const float *beta,
+                               const float *run_mean, const float *run_var, const struct lc_bn *p, void *stream,
+                               struct lc_err *err);
 
 #ifdef __cplusplus
 }

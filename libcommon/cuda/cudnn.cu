@@ -9,12 +9,18 @@
 // choice and the results repeat run to run); a training step reuses a few
 // dozen shapes hundreds of times. The workspace is one buffer per host
 // thread, grown as needed.
+// The 16-bit twins (mixed.h) keep x, w, y in half or bfloat16 and compute
+// in float32 (CUDNN_DATA_FLOAT compute type) with tensor cores allowed;
+// the plan key adds the element type. Their weight gradient goes to a 16-bit
+// scratch (one per host thread, grown as needed) and is then added to the
+// float32 dw.
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../dtype.h" // the LC_DTYPE_* codes only: the library links none of dtype.c
 #include "cuda.h"
 
 extern "C" void lc_cudnn_version(char *buf, size_t size)
@@ -26,6 +32,8 @@ extern "C" void lc_cudnn_version(char *buf, size_t size)
 static thread_local cudnnHandle_t handle;
 static thread_local void *ws;
 static thread_local size_t ws_size;
+static thread_local void *wgrad; // the 16-bit weight gradient before it is added to dw
+static thread_local size_t wgrad_size;
 
 static int dnn_fail(struct lc_err *err, cudnnStatus_t st, const char *what)
 {
@@ -41,17 +49,33 @@ static int dnn_fail(struct lc_err *err, cudnnStatus_t st, const char *what)
         }                                                                                                        \
     } while (0)
 
-static int workspace(size_t bytes, struct lc_err *err)
+// *buf holds at least bytes (grow-only; what it held is lost)
+static int grow(void **buf, size_t *size, size_t bytes, const char *what, struct lc_err *err)
 {
-    if (bytes <= ws_size) return 0;
-    if (ws) cudaFree(ws);
-    ws = NULL, ws_size = 0;
-    cudaError_t e = cudaMalloc(&ws, bytes);
-    if (e != cudaSuccess)
-        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of a %zu-byte cuDNN workspace: %s", bytes,
+    if (bytes <= *size) return 0;
+    if (*buf) cudaFree(*buf);
+    *buf = NULL, *size = 0;
+    cudaError_t e = cudaMalloc(buf, bytes);
+    if (e != cudaSuccess) {
+        *buf = NULL;
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of a %zu-byte %s: %s", bytes, what,
                        cudaGetErrorString(e));
-    ws_size = bytes;
+    }
+    *size = bytes;
     return 0;
+}
+
+static int workspace(size_t bytes, struct lc_err *err) { return grow(&ws, &ws_size, bytes, "cuDNN workspace", err); }
+
+// cuDNN's element type for dt, and the name in messages
+static cudnnDataType_t dnn_type(int dt)
+{
+    return dt == LC_DTYPE_F16 ? CUDNN_DATA_HALF : dt == LC_DTYPE_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+}
+
+static const char *type_name(int dt)
+{
+    return dt == LC_DTYPE_F16 ? "float16" : dt == LC_DTYPE_BF16 ? "bfloat16" : "float32";
 }
 
 // The descriptors of one convolution.
@@ -70,25 +94,28 @@ static void descs_free(struct descs *d)
     if (d->c) cudnnDestroyConvolutionDescriptor(d->c);
 }
 
-static int descs_make(struct descs *d, const struct lc_conv2d *p, struct lc_err *err)
+// x, y and w in dt; the bias (float32 convolutions only) and the
+// arithmetic in float32
+static int descs_make(struct descs *d, const struct lc_conv2d *p, int dt, struct lc_err *err)
 {
     int rc = 0;
+    const cudnnDataType_t t = dnn_type(dt);
     *d = descs{};
     DNN(cudnnCreateTensorDescriptor(&d->x), "tensor descriptor");
     DNN(cudnnCreateTensorDescriptor(&d->y), "tensor descriptor");
     DNN(cudnnCreateTensorDescriptor(&d->b), "tensor descriptor");
     DNN(cudnnCreateFilterDescriptor(&d->w), "filter descriptor");
     DNN(cudnnCreateConvolutionDescriptor(&d->c), "convolution descriptor");
-    DNN(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->n, p->ci, p->h, p->w), "x shape");
-    DNN(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->n, p->co, p->ho, p->wo), "y shape");
+    DNN(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, t, p->n, p->ci, p->h, p->w), "x shape");
+    DNN(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, t, p->n, p->co, p->ho, p->wo), "y shape");
     DNN(cudnnSetTensor4dDescriptor(d->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, p->co, 1, 1), "bias shape");
-    DNN(cudnnSetFilter4dDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, p->co, p->ci / p->groups, p->kh, p->kw),
+    DNN(cudnnSetFilter4dDescriptor(d->w, t, CUDNN_TENSOR_NCHW, p->co, p->ci / p->groups, p->kh, p->kw),
         "weight shape");
     DNN(cudnnSetConvolution2dDescriptor(d->c, p->ph, p->pw, p->sh, p->sw, 1, 1, CUDNN_CROSS_CORRELATION,
                                         CUDNN_DATA_FLOAT),
         "convolution");
     DNN(cudnnSetConvolutionGroupCount(d->c, p->groups), "groups");
-    DNN(cudnnSetConvolutionMathType(d->c, CUDNN_FMA_MATH), "math type");
+    DNN(cudnnSetConvolutionMathType(d->c, dt == LC_DTYPE_F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH), "math type");
 done:
     if (rc) descs_free(d);
     return rc;
@@ -97,25 +124,29 @@ done:
 enum { NOT_CHOSEN = -2, NONE = -1 };
 
 // One convolution shape's descriptors and algorithms (NOT_CHOSEN until a
-// pass first needs one).
+// pass first needs one); for 16-bit plans also the math type each
+// algorithm was ranked with (set on the descriptor before it runs).
 struct plan {
     struct lc_conv2d key;
+    int dt;
     struct descs d;
     int fwd, data, filter;
     size_t fwd_mem, data_mem, filter_mem;
+    cudnnMathType_t fwd_math, data_math, filter_math;
 };
 
 static thread_local struct plan *plans;
 static thread_local int n_plans, cap_plans;
 
-// The plan of p (made on first use), with the handle bound to stream.
-static int plan_get(struct plan **out, const struct lc_conv2d *p, void *stream, struct lc_err *err)
+// The plan of p in element type dt (made on first use), with the handle
+// bound to stream.
+static int plan_get(struct plan **out, const struct lc_conv2d *p, int dt, void *stream, struct lc_err *err)
 {
     int rc = 0;
     if (!handle) DNN(cudnnCreate(&handle), "cannot create a handle");
     DNN(cudnnSetStream(handle, (cudaStream_t)stream), "cudnnSetStream");
     for (int i = 0; i < n_plans; i++)
-        if (memcmp(&plans[i].key, p, sizeof *p) == 0) {
+        if (plans[i].dt == dt && memcmp(&plans[i].key, p, sizeof *p) == 0) {
             *out = &plans[i];
             return 0;
         }
@@ -128,9 +159,11 @@ static int plan_get(struct plan **out, const struct lc_conv2d *p, void *stream, 
     {
         struct plan *pl = &plans[n_plans];
         pl->key = *p;
+        pl->dt = dt;
         pl->fwd = pl->data = pl->filter = NOT_CHOSEN;
         pl->fwd_mem = pl->data_mem = pl->filter_mem = 0;
-        if ((rc = descs_make(&pl->d, p, err))) return rc;
+        pl->fwd_math = pl->data_math = pl->filter_math = CUDNN_FMA_MATH;
+        if ((rc = descs_make(&pl->d, p, dt, err))) return rc;
         n_plans++;
         *out = pl;
     }
@@ -151,11 +184,28 @@ template <typename Perf> static int pick(const Perf *perf, int n, int determinis
     return -1;
 }
 
+// The same for 16-bit data: tensor cores allowed (any math type but
+// CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may narrow the float32
+// arithmetic); *math gets the math type it was ranked with.
+template <typename Perf>
+static int pick16(const Perf *perf, int n, int deterministic, size_t *memory, cudnnMathType_t *math)
+{
+    for (int i = 0; i < n; i++) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+            continue;
+        if (deterministic && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+        *memory = perf[i].memory;
+        *math = perf[i].mathType;
+        return (int)perf[i].algo;
+    }
+    return -1;
+}
+
 extern "C" int lc_conv2d_forward_cuda(float *y, const float *x, const float *w, const float *b,
                                       const struct lc_conv2d *p, void *stream, struct lc_err *err)
 {
     struct plan *pl;
-    int rc = plan_get(&pl, p, stream, err);
+    int rc = plan_get(&pl, p, LC_DTYPE_F32, stream, err);
     if (rc) return rc;
     const struct descs &d = pl->d;
     const float one = 1, zero = 0;
@@ -182,7 +232,7 @@ extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const fl
                                        const float *w, const struct lc_conv2d *p, void *stream, struct lc_err *err)
 {
     struct plan *pl;
-    int rc = plan_get(&pl, p, stream, err);
+    int rc = plan_get(&pl, p, LC_DTYPE_F32, stream, err);
     if (rc) return rc;
     const struct descs &d = pl->d;
     const float one = 1;
@@ -219,6 +269,107 @@ extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const fl
         DNN(cudnnConvolutionBackwardFilter(handle, &one, d.x, x, d.y, dy, d.c, (cudnnConvolutionBwdFilterAlgo_t)pl->filter,
                                            ws, pl->filter_mem, &one, d.w, dw),
             "convolution backward filter");
+    }
+done:
+    return rc;
+}
+
+// ---- 16-bit activations (mixed.h): dt LC_DTYPE_F16 or LC_DTYPE_BF16 (F32
+// runs the float32 convolution above)
+
+static int dt_ok(int dt, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F16 || dt == LC_DTYPE_BF16) return 0;
+    return lc_errf(err, LC_EINVAL, NULL, -1, -1, "cuDNN: convolution element type %d (not f32, f16 or bf16)", dt);
+}
+
+// y = conv(x, w), written (no bias: the 16-bit layers have none)
+extern "C" int lc_conv2d_forward_dt_cuda(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p,
+                                         void *stream, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32)
+        return lc_conv2d_forward_cuda((float *)y, (const float *)x, (const float *)w, NULL, p, stream, err);
+    int rc = dt_ok(dt, err);
+    struct plan *pl;
+    if (rc || (rc = plan_get(&pl, p, dt, stream, err))) return rc;
+    const struct descs &d = pl->d;
+    const float one = 1, zero = 0;
+    if (pl->fwd == NOT_CHOSEN) {
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        int got = 0;
+        DNN(cudnnSetConvolutionMathType(d.c, CUDNN_TENSOR_OP_MATH), "math type");
+        DNN(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
+                                                   perf),
+            "forward algorithm");
+        pl->fwd = pick16(perf, got, 0, &pl->fwd_mem, &pl->fwd_math);
+    }
+    if (pl->fwd == NONE)
+        return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "cuDNN: no %s forward algorithm for this convolution",
+                       type_name(dt));
+    if ((rc = workspace(pl->fwd_mem, err))) return rc;
+    DNN(cudnnSetConvolutionMathType(d.c, pl->fwd_math), "math type");
+    DNN(cudnnConvolutionForward(handle, &one, d.x, x, d.w, w, d.c, (cudnnConvolutionFwdAlgo_t)pl->fwd, ws,
+                                pl->fwd_mem, &zero, d.y, y),
+        "convolution forward");
+done:
+    return rc;
+}
+
+// dx (dt) += ...: blended by cuDNN (beta = 1, float32 scaling), as the
+// float32 backward; dw (float32) += the gradient cuDNN writes in dt.
+// Deterministic algorithms only, as the float32 backward.
+extern "C" int lc_conv2d_backward_dt_cuda(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
+                                          const struct lc_conv2d *p, void *stream, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32)
+        return lc_conv2d_backward_cuda((float *)dx, dw, NULL, (const float *)dy, (const float *)x, (const float *)w, p,
+                                       stream, err);
+    int rc = dt_ok(dt, err);
+    struct plan *pl;
+    if (rc || (rc = plan_get(&pl, p, dt, stream, err))) return rc;
+    const struct descs &d = pl->d;
+    const float one = 1, zero = 0;
+    int got = 0;
+    if (dx) {
+        if (pl->data == NOT_CHOSEN) {
+            cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+            DNN(cudnnSetConvolutionMathType(d.c, CUDNN_TENSOR_OP_MATH), "math type");
+            DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.c, d.x,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf),
+                "backward data algorithm");
+            pl->data = pick16(perf, got, 1, &pl->data_mem, &pl->data_math);
+        }
+        if (pl->data == NONE)
+            return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
+                           "cuDNN: no deterministic %s backward-data algorithm for this convolution", type_name(dt));
+        if ((rc = workspace(pl->data_mem, err))) return rc;
+        DNN(cudnnSetConvolutionMathType(d.c, pl->data_math), "math type");
+        DNN(cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.c, (cudnnConvolutionBwdDataAlgo_t)pl->data,
+                                         ws, pl->data_mem, &one, d.x, dx),
+            "convolution backward data");
+    }
+    if (dw) {
+        if (pl->filter == NOT_CHOSEN) {
+            cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+            DNN(cudnnSetConvolutionMathType(d.c, CUDNN_TENSOR_OP_MATH), "math type");
+            DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.c, d.w,
+                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf),
+                "backward filter algorithm");
+            pl->filter = pick16(perf, got, 1, &pl->filter_mem, &pl->filter_math);
+        }
+        if (pl->filter == NONE)
+            return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
+                           "cuDNN: no deterministic %s backward-filter algorithm for this convolution", type_name(dt));
+        size_t nw = (size_t)p->co * (p->ci / p->groups) * p->kh * p->kw;
+        if ((rc = workspace(pl->filter_mem, err)) ||
+            (rc = grow(&wgrad, &wgrad_size, nw * 2, "weight-gradient scratch", err)))
+            return rc;
+        DNN(cudnnSetConvolutionMathType(d.c, pl->filter_math), "math type");
+        DNN(cudnnConvolutionBackwardFilter(handle, &one, d.x, x, d.y, dy, d.c,
+                                           (cudnnConvolutionBwdFilterAlgo_t)pl->filter, ws, pl->filter_mem, &zero, d.w,
+                                           wgrad),
+            "convolution backward filter");
+        rc = lc_cast_add_cuda(dw, wgrad, dt, nw, stream, err);
     }
 done:
     return rc;

@@ -6,12 +6,25 @@
 // in float32 with TF32 off (CUBLAS_DEFAULT_MATH), so results agree with the
 // CPU's SGEMM to float32 rounding. db: column sums of dy in double, one
 // block per output.
+// The 16-bit twins (mixed.h) run the same products with cublasGemmEx on
+// half or bfloat16 operands and CUBLAS_COMPUTE_32F; the handle forbids
+// split-K reductions in the 16-bit output type, so each dt output is
+// rounded once from float32 (dx blended with beta = 1). With a bias, y
+// goes through a float32 scratch (y = round(x W^T + b)); dw is written in
+// dt into a scratch and then added to the float32 dw.
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "../dtype.h" // the LC_DTYPE_* codes only: the library links none of dtype.c
 #include "cuda.h"
 
 #define THREADS 256
+
+static __device__ __forceinline__ float to_f(float v) { return v; }
+static __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+static __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
 
 // one handle per host thread, made on first use on the thread's current device
 static thread_local cublasHandle_t handle;
@@ -24,7 +37,9 @@ static int blas(cublasHandle_t *h, struct lc_err *err)
             handle = NULL;
             return lc_errf(err, LC_EIO, NULL, -1, -1, "cuBLAS: cannot create a handle: %s", cublasGetStatusString(st));
         }
-        cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH);
+        // no TF32; 16-bit outputs reduced in float32 (no effect on SGEMM)
+        cublasSetMathMode(handle,
+                          (cublasMath_t)(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION));
     }
     *h = handle;
     return 0;
@@ -51,12 +66,12 @@ static __global__ void add_bias(float *y, const float *b, long total, int out)
         y[i] += b[i % out];
 }
 
-static __global__ void col_sums(float *db, const float *dy, int n, int out)
+template <typename T> static __global__ void col_sums(float *db, const T *dy, int n, int out)
 {
     __shared__ double s[THREADS];
     int k = blockIdx.x;
     double acc = 0;
-    for (int i = threadIdx.x; i < n; i += THREADS) acc += dy[(long)i * out + k];
+    for (int i = threadIdx.x; i < n; i += THREADS) acc += to_f(dy[(long)i * out + k]);
     s[threadIdx.x] = acc;
     __syncthreads();
     for (int w = THREADS / 2; w > 0; w >>= 1) {
@@ -102,10 +117,115 @@ extern "C" int lc_linear_backward_cuda(float *dx, float *dw, float *db, const fl
                             err, "linear backward (dw)")))
         return rc;
     if (db) {
-        col_sums<<<p->out, THREADS, 0, (cudaStream_t)stream>>>(db, dy, p->n, p->out);
+        col_sums<float><<<p->out, THREADS, 0, (cudaStream_t)stream>>>(db, dy, p->n, p->out);
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess)
             return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: bias gradient kernel: %s", cudaGetErrorString(e));
+    }
+    return 0;
+}
+
+// ---- 16-bit activations (mixed.h): dt LC_DTYPE_F16 or LC_DTYPE_BF16 (F32
+// runs the float32 ops above)
+
+// one scratch per host thread, grown as needed: y before its bias (float32)
+// or the dt weight gradient
+static thread_local void *scratch;
+static thread_local size_t scratch_size;
+
+static int scratch_get(size_t bytes, struct lc_err *err)
+{
+    if (bytes <= scratch_size) return 0;
+    if (scratch) cudaFree(scratch);
+    scratch = NULL, scratch_size = 0;
+    cudaError_t e = cudaMalloc(&scratch, bytes);
+    if (e != cudaSuccess) {
+        scratch = NULL;
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of a %zu-byte linear scratch: %s", bytes,
+                       cudaGetErrorString(e));
+    }
+    scratch_size = bytes;
+    return 0;
+}
+
+// cuBLAS's type of dt; LC_EINVAL (err filled) unless F16 or BF16
+static int blas_type(int dt, cudaDataType_t *t, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F16 || dt == LC_DTYPE_BF16) {
+        *t = dt == LC_DTYPE_F16 ? CUDA_R_16F : CUDA_R_16BF;
+        return 0;
+    }
+    return lc_errf(err, LC_EINVAL, NULL, -1, -1, "cuBLAS: linear element type %d (not f32, f16 or bf16)", dt);
+}
+
+static int kernel_ok(struct lc_err *err, const char *what)
+{
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return 0;
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
+}
+
+extern "C" int lc_linear_forward_dt_cuda(int dt, void *y, const void *x, const void *w, const float *b,
+                                         const struct lc_linear *p, void *stream, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32)
+        return lc_linear_forward_cuda((float *)y, (const float *)x, (const float *)w, b, p, stream, err);
+    cudaDataType_t t = CUDA_R_16F;
+    cublasHandle_t h;
+    int rc = blas_type(dt, &t, err);
+    if (rc || (rc = blas(&h, err))) return rc;
+    cublasSetStream(h, (cudaStream_t)stream);
+    const float one = 1, zero = 0;
+    long total = (long)p->n * p->out;
+    if (!b)
+        return blas_ok(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, p->out, p->n, p->in, &one, w, t, p->in, x, t, p->in,
+                                    &zero, y, t, p->out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                       err, "linear forward");
+    if ((rc = scratch_get((size_t)total * sizeof(float), err))) return rc;
+    float *acc = (float *)scratch;
+    if ((rc = blas_ok(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, p->out, p->n, p->in, &one, w, t, p->in, x, t, p->in,
+                                   &zero, acc, CUDA_R_32F, p->out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                      err, "linear forward")))
+        return rc;
+    long blocks = (total + THREADS - 1) / THREADS;
+    unsigned grid = (unsigned)(blocks < 65535L * 32 ? blocks : 65535L * 32);
+    add_bias<<<grid, THREADS, 0, (cudaStream_t)stream>>>(acc, b, total, p->out);
+    if ((rc = kernel_ok(err, "bias"))) return rc;
+    return lc_cast_cuda(y, dt, acc, LC_DTYPE_F32, (size_t)total, stream, err);
+}
+
+extern "C" int lc_linear_backward_dt_cuda(int dt, void *dx, float *dw, float *db, const void *dy, const void *x,
+                                          const void *w, const struct lc_linear *p, void *stream, struct lc_err *err)
+{
+    if (dt == LC_DTYPE_F32)
+        return lc_linear_backward_cuda((float *)dx, dw, db, (const float *)dy, (const float *)x, (const float *)w, p,
+                                       stream, err);
+    cudaDataType_t t = CUDA_R_16F;
+    cublasHandle_t h;
+    int rc = blas_type(dt, &t, err);
+    if (rc || (rc = blas(&h, err))) return rc;
+    cublasSetStream(h, (cudaStream_t)stream);
+    const float one = 1, zero = 0;
+    if (dx && (rc = blas_ok(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, p->in, p->n, p->out, &one, w, t, p->in, dy, t,
+                                         p->out, &one, dx, t, p->in, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                            err, "linear backward (dx)")))
+        return rc;
+    if (dw) {
+        size_t nw = (size_t)p->out * p->in;
+        if ((rc = scratch_get(nw * 2, err))) return rc;
+        if ((rc = blas_ok(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_T, p->in, p->out, p->n, &one, x, t, p->in, dy, t,
+                                       p->out, &zero, scratch, t, p->in, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                          err, "linear backward (dw)")) ||
+            (rc = lc_cast_add_cuda(dw, scratch, dt, nw, stream, err)))
+            return rc;
+    }
+    if (db) {
+        if (dt == LC_DTYPE_F16)
+            col_sums<__half><<<p->out, THREADS, 0, (cudaStream_t)stream>>>(db, (const __half *)dy, p->n, p->out);
+        else
+            col_sums<__nv_bfloat16>
+                <<<p->out, THREADS, 0, (cudaStream_t)stream>>>(db, (const __nv_bfloat16 *)dy, p->n, p->out);
+        if ((rc = kernel_ok(err, "bias gradient"))) return rc;
     }
     return 0;
 }

@@ -4,12 +4,43 @@
 // fixed order (one block per channel, a fixed tree), so results do not
 // depend on scheduling and match the CPU's within float32 rounding; the
 // SGD update uses the CPU's expression and operation order.
+// The activation kernels are templates on the storage type T (float,
+// __half, __nv_bfloat16): they widen what they load, compute in float32
+// exactly what the float32 kernel computes, and round each store once to
+// nearest even (mixed.h's contract; T = float is the float32 op itself).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "../dropout.h"
+#include "../dtype.h" // the LC_DTYPE_* codes only: the library links none of dtype.c
 #include "cuda.h"
 
 #define THREADS 256
+
+// storage <-> float32: widening is exact, narrowing rounds to nearest even
+static __device__ __forceinline__ float to_f(float v) { return v; }
+static __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+static __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> static __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// f(tag) with tag a null T * for the storage type of dt; LC_EINVAL for
+// any other dt. The launchers below take T from the tag's type.
+template <typename F> static int by_type(int dt, struct lc_err *err, const char *what, F f)
+{
+    switch (dt) {
+    case LC_DTYPE_F32: return f((float *)0);
+    case LC_DTYPE_F16: return f((__half *)0);
+    case LC_DTYPE_BF16: return f((__nv_bfloat16 *)0);
+    }
+    return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: %s: element type %d (not f32, f16 or bf16)", what, dt);
+}
+#define TAG_T(tag) typename std::remove_pointer<decltype(tag)>::type
 
 static int launched(struct lc_err *err, const char *what)
 {
@@ -36,34 +67,36 @@ static __device__ void block_sum(double *s)
 
 // ---- PReLU
 
-static __global__ void prelu_fwd(float *y, const float *x, const float *a, long total, int c, int hw)
+template <typename T> static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, int c, int hw)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float s = a[c == 1 ? 0 : (int)(i / hw % c)], v = x[i];
-        y[i] = v > 0 ? v : s * v;
+        float s = a[c == 1 ? 0 : (int)(i / hw % c)], v = to_f(x[i]);
+        y[i] = from_f<T>(v > 0 ? v : s * v);
     }
 }
 
-static __global__ void prelu_bwd_dx(float *dx, const float *dy, const float *x, const float *a, long total, int c,
-                                    int hw)
+template <typename T>
+static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, int c, int hw)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float s = a[c == 1 ? 0 : (int)(i / hw % c)];
-        dx[i] += x[i] > 0 ? dy[i] : __fmul_rn(s, dy[i]); // no FMA: the CPU build rounds the product
+        float s = a[c == 1 ? 0 : (int)(i / hw % c)], g = to_f(dy[i]);
+        dx[i] = from_f<T>(to_f(dx[i]) + (to_f(x[i]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
     }
 }
 
 // one block per channel k (c == 1: the whole tensor is one channel)
-static __global__ void prelu_bwd_da(float *da, const float *dy, const float *x, int n, int c, int hw)
+template <typename T> static __global__ void prelu_bwd_da(float *da, const T *dy, const T *x, int n, int c, int hw)
 {
     __shared__ double s[THREADS];
     int k = blockIdx.x;
     long per = (long)(c == 1 ? (long)n * hw : hw), planes = c == 1 ? 1 : n;
     double acc = 0;
     for (long pl = 0; pl < planes; pl++) {
-        const float *xp = x + ((long)pl * c + k) * per, *dp = dy + ((long)pl * c + k) * per;
-        for (long j = threadIdx.x; j < per; j += THREADS)
-            if (xp[j] <= 0) acc += (double)dp[j] * xp[j];
+        const T *xp = x + ((long)pl * c + k) * per, *dp = dy + ((long)pl * c + k) * per;
+        for (long j = threadIdx.x; j < per; j += THREADS) {
+            float v = to_f(xp[j]);
+            if (v <= 0) acc += (double)to_f(dp[j]) * v;
+        }
     }
     s[threadIdx.x] = acc;
     block_sum(s);
@@ -75,7 +108,7 @@ extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, i
 {
     long total = (long)n * c * hw;
     if (total == 0) return 0;
-    prelu_fwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, a, total, c, hw);
+    prelu_fwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, a, total, c, hw);
     return launched(err, "prelu forward");
 }
 
@@ -84,21 +117,22 @@ extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, con
 {
     long total = (long)n * c * hw;
     if (total == 0) return 0;
-    if (dx) prelu_bwd_dx<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, x, a, total, c, hw);
-    if (da) prelu_bwd_da<<<c, THREADS, 0, (cudaStream_t)stream>>>(da, dy, x, n, c, hw);
+    if (dx) prelu_bwd_dx<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, x, a, total, c, hw);
+    if (da) prelu_bwd_da<float><<<c, THREADS, 0, (cudaStream_t)stream>>>(da, dy, x, n, c, hw);
     return launched(err, "prelu backward");
 }
 
 // ---- batch norm: statistics one block per channel, as bn.c does per thread
 
-static __global__ void bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var,
-                                const float *x, int n, int c, int hw, float eps, float momentum)
+template <typename T>
+static __global__ void bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var, const T *x,
+                                int n, int c, int hw, float eps, float momentum)
 {
     __shared__ double s[THREADS];
     int k = blockIdx.x;
     double m = (double)n * hw, acc = 0;
     for (int i = 0; i < n; i++)
-        for (int j = threadIdx.x; j < hw; j += THREADS) acc += x[((long)i * c + k) * hw + j];
+        for (int j = threadIdx.x; j < hw; j += THREADS) acc += to_f(x[((long)i * c + k) * hw + j]);
     s[threadIdx.x] = acc;
     block_sum(s);
     double mean = s[0] / m;
@@ -106,7 +140,7 @@ static __global__ void bn_stats(float *save_mean, float *save_invstd, float *run
     acc = 0;
     for (int i = 0; i < n; i++)
         for (int j = threadIdx.x; j < hw; j += THREADS) {
-            double d = x[((long)i * c + k) * hw + j] - mean;
+            double d = to_f(x[((long)i * c + k) * hw + j]) - mean;
             acc += d * d;
         }
     s[threadIdx.x] = acc;
@@ -121,22 +155,22 @@ static __global__ void bn_stats(float *save_mean, float *save_invstd, float *run
 
 // y = x a + b per channel, a and b formed in double as bn.c does: from the
 // batch statistics (run_var NULL) or the running ones (eval)
-static __global__ void bn_apply(float *y, const float *x, const float *mean, const float *invstd,
-                                const float *run_var, const float *gamma, const float *beta, long total, int c,
-                                int hw, float eps)
+template <typename T>
+static __global__ void bn_apply(T *y, const T *x, const float *mean, const float *invstd, const float *run_var,
+                                const float *gamma, const float *beta, long total, int c, int hw, float eps)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         int k = (int)(i / hw % c);
         double g = gamma ? (double)gamma[k] : 1.0;
         double a = run_var ? g / sqrt((double)run_var[k] + eps) : (double)invstd[k] * g;
         double b = (beta ? beta[k] : 0.0) - mean[k] * a;
-        y[i] = x[i] * (float)a + (float)b;
+        y[i] = from_f<T>(to_f(x[i]) * (float)a + (float)b);
     }
 }
 
-static __global__ void bn_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                              const float *save_mean, const float *save_invstd, const float *gamma, int n, int c,
-                              int hw)
+template <typename T>
+static __global__ void bn_bwd(T *dx, float *dgamma, float *dbeta, const T *dy, const T *x, const float *save_mean,
+                              const float *save_invstd, const float *gamma, int n, int c, int hw)
 {
     __shared__ double s[THREADS], t[THREADS];
     int k = blockIdx.x;
@@ -145,8 +179,9 @@ static __global__ void bn_bwd(float *dx, float *dgamma, float *dbeta, const floa
     for (int i = 0; i < n; i++)
         for (int j = threadIdx.x; j < hw; j += THREADS) {
             long o = ((long)i * c + k) * hw + j;
-            a += dy[o];
-            b += (double)dy[o] * (x[o] - mean);
+            float g = to_f(dy[o]);
+            a += g;
+            b += (double)g * (to_f(x[o]) - mean);
         }
     s[threadIdx.x] = a;
     t[threadIdx.x] = b;
@@ -166,7 +201,7 @@ static __global__ void bn_bwd(float *dx, float *dgamma, float *dbeta, const floa
     for (int i = 0; i < n; i++)
         for (int j = threadIdx.x; j < hw; j += THREADS) {
             long o = ((long)i * c + k) * hw + j;
-            dx[o] += kk * (dy[o] - mdy - (x[o] - mean) * kx);
+            dx[o] = from_f<T>(to_f(dx[o]) + kk * (to_f(dy[o]) - mdy - (to_f(x[o]) - mean) * kx));
         }
 }
 
@@ -175,11 +210,11 @@ extern "C" int lc_bn_forward_train_cuda(float *y, float *save_mean, float *save_
                                         const struct lc_bn *p, void *stream, struct lc_err *err)
 {
     cudaStream_t st = (cudaStream_t)stream;
-    bn_stats<<<p->c, THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, x, p->n, p->c, p->hw, p->eps,
-                                       p->momentum);
+    bn_stats<float><<<p->c, THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, x, p->n, p->c, p->hw, p->eps,
+                                              p->momentum);
     long total = (long)p->n * p->c * p->hw;
-    bn_apply<<<grid_for(total), THREADS, 0, st>>>(y, x, save_mean, save_invstd, NULL, p->affine ? gamma : NULL,
-                                                  p->affine ? beta : NULL, total, p->c, p->hw, p->eps);
+    bn_apply<float><<<grid_for(total), THREADS, 0, st>>>(y, x, save_mean, save_invstd, NULL, p->affine ? gamma : NULL,
+                                                         p->affine ? beta : NULL, total, p->c, p->hw, p->eps);
     return launched(err, "batch norm forward");
 }
 
@@ -188,10 +223,10 @@ extern "C" int lc_bn_forward_eval_cuda(float *y, const float *x, const float *ga
                                        void *stream, struct lc_err *err)
 {
     long total = (long)p->n * p->c * p->hw;
-    bn_apply<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, run_mean, NULL, run_var,
-                                                                    p->affine ? gamma : NULL,
-                                                                    p->affine ? beta : NULL, total, p->c, p->hw,
-                                                                    p->eps);
+    bn_apply<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, run_mean, NULL, run_var,
+                                                                           p->affine ? gamma : NULL,
+                                                                           p->affine ? beta : NULL, total, p->c, p->hw,
+                                                                           p->eps);
     return launched(err, "batch norm eval");
 }
 
@@ -199,9 +234,9 @@ extern "C" int lc_bn_backward_cuda(float *dx, float *dgamma, float *dbeta, const
                                    const float *save_mean, const float *save_invstd, const float *gamma,
                                    const struct lc_bn *p, void *stream, struct lc_err *err)
 {
-    bn_bwd<<<p->c, THREADS, 0, (cudaStream_t)stream>>>(dx, p->affine ? dgamma : NULL, p->affine ? dbeta : NULL, dy,
-                                                       x, save_mean, save_invstd, p->affine ? gamma : NULL, p->n,
-                                                       p->c, p->hw);
+    bn_bwd<float><<<p->c, THREADS, 0, (cudaStream_t)stream>>>(dx, p->affine ? dgamma : NULL, p->affine ? dbeta : NULL,
+                                                              dy, x, save_mean, save_invstd, p->affine ? gamma : NULL,
+                                                              p->n, p->c, p->hw);
     return launched(err, "batch norm backward");
 }
 
@@ -230,18 +265,19 @@ extern "C" int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n
 
 // ---- tensor arithmetic (tensorops.h)
 
-static __global__ void add(float *y, const float *a, const float *b, long n)
+template <typename T> static __global__ void add(T *y, const T *a, const T *b, long n)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        y[i] = a[i] + b[i];
+        y[i] = from_f<T>(to_f(a[i]) + to_f(b[i]));
 }
 
-static __global__ void subsample_add(float *y, const float *x, long total, int h, int w, int s, int ho, int wo)
+template <typename T>
+static __global__ void subsample_add(T *y, const T *x, long total, int h, int w, int s, int ho, int wo)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         long nc = i / ((long)ho * wo);
         int r = (int)(i % ((long)ho * wo)), oi = r / wo, oj = r % wo;
-        y[i] += x[nc * h * w + (long)oi * s * w + (long)oj * s];
+        y[i] = from_f<T>(to_f(y[i]) + to_f(x[nc * h * w + (long)oi * s * w + (long)oj * s]));
     }
 }
 
@@ -276,7 +312,7 @@ extern "C" int lc_scale_cuda(float *y, const float *x, float s, size_t n, void *
 extern "C" int lc_add_forward_cuda(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    add<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, a, b, (long)n);
+    add<float><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, a, b, (long)n);
     return launched(err, "add");
 }
 
@@ -286,7 +322,7 @@ extern "C" int lc_subsample_add_cuda(float *y, const float *x, int n, int c, int
     int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
     long total = (long)n * c * ho * wo;
     if (total == 0) return 0;
-    subsample_add<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, h, w, s, ho, wo);
+    subsample_add<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, h, w, s, ho, wo);
     return launched(err, "subsample add");
 }
 
@@ -302,12 +338,14 @@ extern "C" int lc_l2norm_rows_cuda(float *y, float *norm, const float *x, int n,
 
 // Each dy element goes to its own dx position (distinct for s >= 1): no
 // two threads touch one dx, so no atomics, and one add as the CPU does.
-static __global__ void subsample_bwd(float *dx, const float *dy, long total, int h, int w, int s, int ho, int wo)
+template <typename T>
+static __global__ void subsample_bwd(T *dx, const T *dy, long total, int h, int w, int s, int ho, int wo)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         long nc = i / ((long)ho * wo);
         int r = (int)(i % ((long)ho * wo)), oi = r / wo, oj = r % wo;
-        dx[nc * h * w + (long)oi * s * w + (long)oj * s] += dy[i];
+        T *d = dx + nc * h * w + (long)oi * s * w + (long)oj * s;
+        *d = from_f<T>(to_f(*d) + to_f(dy[i]));
     }
 }
 
@@ -335,16 +373,17 @@ static __global__ void dropout_mask(uint8_t *mask, long n, float p, uint64_t key
 }
 
 // keep: 1 / (1 - p) as the host rounds it; scale 0: p <= 0, x passes as is
-static __global__ void dropout_apply(float *y, const float *x, const uint8_t *mask, long n, float keep, int scale)
+template <typename T>
+static __global__ void dropout_apply(T *y, const T *x, const uint8_t *mask, long n, float keep, int scale)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        y[i] = mask[i] ? (scale ? __fmul_rn(x[i], keep) : x[i]) : 0.0f;
+        y[i] = mask[i] ? (scale ? from_f<T>(__fmul_rn(to_f(x[i]), keep)) : x[i]) : from_f<T>(0.0f);
 }
 
-static __global__ void dropout_bwd(float *dx, const float *dy, const uint8_t *mask, long n, float keep)
+template <typename T> static __global__ void dropout_bwd(T *dx, const T *dy, const uint8_t *mask, long n, float keep)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        if (mask[i]) dx[i] = __fadd_rn(dx[i], __fmul_rn(dy[i], keep));
+        if (mask[i]) dx[i] = from_f<T>(__fadd_rn(to_f(dx[i]), __fmul_rn(to_f(dy[i]), keep)));
 }
 
 // one block per row. The CPU keeps the first index whose value beats every
@@ -383,7 +422,7 @@ extern "C" int lc_subsample_backward_cuda(float *dx, const float *dy, int n, int
     int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
     long total = (long)n * c * ho * wo;
     if (total == 0) return 0;
-    subsample_bwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, h, w, s, ho, wo);
+    subsample_bwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, h, w, s, ho, wo);
     return launched(err, "subsample backward");
 }
 
@@ -412,7 +451,8 @@ extern "C" int lc_dropout_apply_cuda(float *y, const float *x, const uint8_t *ma
 {
     if (n == 0) return 0;
     const float keep = p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
-    dropout_apply<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, x, mask, (long)n, keep, !(p <= 0.0f));
+    dropout_apply<float><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, x, mask, (long)n, keep,
+                                                                                   !(p <= 0.0f));
     return launched(err, "dropout");
 }
 
@@ -421,7 +461,7 @@ extern "C" int lc_dropout_backward_cuda(float *dx, const float *dy, const uint8_
 {
     if (n == 0) return 0;
     const float keep = p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
-    dropout_bwd<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, mask, (long)n, keep);
+    dropout_bwd<float><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, mask, (long)n, keep);
     return launched(err, "dropout backward");
 }
 
@@ -430,4 +470,235 @@ extern "C" int lc_argmax_rows_cuda(int32_t *idx, const float *x, int n, int c, v
     if (n == 0) return 0;
     argmax_rows<<<n, THREADS, 0, (cudaStream_t)stream>>>(idx, x, c);
     return launched(err, "argmax");
+}
+
+// ---- mixed precision (mixed.h): casts, the unscale-and-check, and the
+// activation ops above on 16-bit storage
+
+template <typename Y, typename X> static __global__ void cast(Y *y, const X *x, long n)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        y[i] = from_f<Y>(to_f(x[i]));
+}
+
+template <typename X> static __global__ void cast_add(float *y, const X *x, long n)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        y[i] = __fadd_rn(y[i], to_f(x[i]));
+}
+
+// g *= inv; a block that met an inf or NaN (tested before the product, as
+// the CPU does) sets *found_inf; nothing clears it
+static __global__ void unscale_check(float *g, long n, float inv, float *found_inf)
+{
+    int bad = 0;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float v = g[i];
+        bad |= (__float_as_uint(v) & 0x7f800000u) == 0x7f800000u;
+        g[i] = __fmul_rn(v, inv);
+    }
+    if (__syncthreads_or(bad) && threadIdx.x == 0) *found_inf = 1.0f;
+}
+
+extern "C" int lc_cast_cuda(void *y, int ydt, const void *x, int xdt, size_t n, void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    cudaStream_t st = (cudaStream_t)stream;
+    if (ydt == xdt) {
+        if (!(xdt == LC_DTYPE_F32 || xdt == LC_DTYPE_F16 || xdt == LC_DTYPE_BF16))
+            return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: cast: element type %d (not f32, f16 or bf16)", xdt);
+        size_t bytes = n * (xdt == LC_DTYPE_F32 ? 4 : 2);
+        cudaError_t e = y == x ? cudaSuccess : cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, st);
+        return e == cudaSuccess ? 0
+                                : lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: cast (copy): %s", cudaGetErrorString(e));
+    }
+    return by_type(ydt, err, "cast", [&](auto *ty) {
+        return by_type(xdt, err, "cast", [&](auto *tx) {
+            typedef TAG_T(ty) Y;
+            typedef TAG_T(tx) X;
+            cast<Y, X><<<grid_for((long)n), THREADS, 0, st>>>((Y *)y, (const X *)x, (long)n);
+            return launched(err, "cast");
+        });
+    });
+}
+
+extern "C" int lc_cast_add_cuda(float *y, const void *x, int xdt, size_t n, void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    return by_type(xdt, err, "cast add", [&](auto *tag) {
+        typedef TAG_T(tag) X;
+        cast_add<X><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, (const X *)x, (long)n);
+        return launched(err, "cast add");
+    });
+}
+
+extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float *found_inf, void *stream,
+                                     struct lc_err *err)
+{
+    if (n == 0) return 0;
+    unscale_check<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(g, (long)n, inv_scale, found_inf);
+    return launched(err, "unscale check");
+}
+
+extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int n, int c, int hw,
+                                        void *stream, struct lc_err *err)
+{
+    long total = (long)n * c * hw;
+    return by_type(dt, err, "prelu forward", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (total == 0) return 0;
+        prelu_fwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, a, total, c, hw);
+        return launched(err, "prelu forward");
+    });
+}
+
+extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void *dy, const void *x, const float *a,
+                                         int n, int c, int hw, void *stream, struct lc_err *err)
+{
+    long total = (long)n * c * hw;
+    cudaStream_t st = (cudaStream_t)stream;
+    return by_type(dt, err, "prelu backward", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (total == 0) return 0;
+        if (dx)
+            prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total, c, hw);
+        if (da) prelu_bwd_da<T><<<c, THREADS, 0, st>>>(da, (const T *)dy, (const T *)x, n, c, hw);
+        return launched(err, "prelu backward");
+    });
+}
+
+extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
+                                           float *run_var, const void *x, const float *gamma, const float *beta,
+                                           const struct lc_bn *p, void *stream, struct lc_err *err)
+{
+    cudaStream_t st = (cudaStream_t)stream;
+    return by_type(dt, err, "batch norm forward", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        bn_stats<T><<<p->c, THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, (const T *)x, p->n, p->c,
+                                              p->hw, p->eps, p->momentum);
+        long total = (long)p->n * p->c * p->hw;
+        bn_apply<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, save_mean, save_invstd, NULL,
+                                                         p->affine ? gamma : NULL, p->affine ? beta : NULL, total,
+                                                         p->c, p->hw, p->eps);
+        return launched(err, "batch norm forward");
+    });
+}
+
+extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
+                                      const float *save_mean, const float *save_invstd, const float *gamma,
+                                      const struct lc_bn *p, void *stream, struct lc_err *err)
+{
+    return by_type(dt, err, "batch norm backward", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        bn_bwd<T><<<p->c, THREADS, 0, (cudaStream_t)stream>>>((T *)dx, p->affine ? dgamma : NULL,
+                                                              p->affine ? dbeta : NULL, (const T *)dy, (const T *)x,
+                                                              save_mean, save_invstd, p->affine ? gamma : NULL, p->n,
+                                                              p->c, p->hw);
+        return launched(err, "batch norm backward");
+    });
+}
+
+extern "C" int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, size_t n, void *stream,
+                              struct lc_err *err)
+{
+    return by_type(dt, err, "add", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (n == 0) return 0;
+        add<T><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)a, (const T *)b, (long)n);
+        return launched(err, "add");
+    });
+}
+
+extern "C" int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, int c, int h, int w, int s,
+                                        void *stream, struct lc_err *err)
+{
+    int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
+    long total = (long)n * c * ho * wo;
+    return by_type(dt, err, "subsample add", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (total == 0) return 0;
+        subsample_add<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, total, h, w, s,
+                                                                                ho, wo);
+        return launched(err, "subsample add");
+    });
+}
+
+extern "C" int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s,
+                                             void *stream, struct lc_err *err)
+{
+    int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
+    long total = (long)n * c * ho * wo;
+    return by_type(dt, err, "subsample backward", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (total == 0) return 0;
+        subsample_bwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)dx, (const T *)dy, total, h, w,
+                                                                                s, ho, wo);
+        return launched(err, "subsample backward");
+    });
+}
+
+extern "C" int lc_dropout_apply_dt_cuda(int dt, void *y, const void *x, const uint8_t *mask, size_t n, float p,
+                                        void *stream, struct lc_err *err)
+{
+    const float keep = p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
+    return by_type(dt, err, "dropout", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (n == 0) return 0;
+        dropout_apply<T><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, mask, (long)n,
+                                                                                  keep, !(p <= 0.0f));
+        return launched(err, "dropout");
+    });
+}
+
+extern "C" int lc_dropout_backward_dt_cuda(int dt, void *dx, const void *dy, const uint8_t *mask, size_t n, float p,
+                                           void *stream, struct lc_err *err)
+{
+    const float keep = p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
+    return by_type(dt, err, "dropout backward", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (n == 0) return 0;
+        dropout_bwd<T><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>((T *)dx, (const T *)dy, mask, (long)n,
+                                                                                keep);
+        return launched(err, "dropout backward");
+    });
+}
+
+// Inference (mixed.h's lc_mixed_bias_prelu, lc_mixed_bn_forward_eval); not
+// in struct lc_cuda_api yet.
+
+// y = prelu(y + b) in place: b NULL adds 0, a NULL is slope 1 (bias only)
+template <typename T> static __global__ void bias_prelu(T *y, const float *b, const float *a, long total, int c, int hw)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        int k = (int)(i / hw % c);
+        float t = to_f(y[i]) + (b ? b[k] : 0.0f), s = a ? a[k] : 1.0f;
+        y[i] = from_f<T>(t > 0 ? t : __fmul_rn(s, t));
+    }
+}
+
+extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const float *a, int n, int c, int hw,
+                                     void *stream, struct lc_err *err)
+{
+    long total = (long)n * c * hw;
+    return by_type(dt, err, "bias prelu", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (total == 0) return 0;
+        bias_prelu<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, b, a, total, c, hw);
+        return launched(err, "bias prelu");
+    });
+}
+
+extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const float *gamma, const float *beta,
+                                          const float *run_mean, const float *run_var, const struct lc_bn *p,
+                                          void *stream, struct lc_err *err)
+{
+    long total = (long)p->n * p->c * p->hw;
+    return by_type(dt, err, "batch norm eval", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        bn_apply<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, run_mean, NULL,
+                                                                           run_var, p->affine ? gamma : NULL,
+                                                                           p->affine ? beta : NULL, total, p->c, p->hw,
+                                                                           p->eps);
+        return launched(err, "batch norm eval");
+    });
 }

@@ -24,6 +24,20 @@ extern "C" int lc_cuda_device_count(char *why, size_t size)
     return n;
 }
 
+extern "C" int lc_cuda_device_props(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc,
+                                    struct lc_err *err)
+{
+    cudaDeviceProp p;
+    cudaError_t e = cudaGetDeviceProperties(&p, index);
+    if (e != cudaSuccess) return cuda_fail(err, e, "cudaGetDeviceProperties");
+    int khz = 0;
+    if ((e = cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, index)) != cudaSuccess)
+        return cuda_fail(err, e, "cudaDeviceGetAttribute(clock rate)");
+    snprintf(name, size, "%s", p.name);
+    *sms = p.multiProcessorCount, *clock_khz = khz, *cc = p.major * 10 + p.minor;
+    return 0;
+}
+
 extern "C" int lc_cuda_set_device(int index, struct lc_err *err)
 {
     cudaError_t e = cudaSetDevice(index);

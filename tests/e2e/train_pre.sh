@@ -47,6 +47,25 @@ train-pre "${common[@]}" --check_seam --resume d/last.safetensors -o d s 2>d2.lo
 diff <(cut -d, -f1-4,6,8- a/metrics.csv) <(cut -d, -f1-4,6,8- d/metrics.csv) || die "the seam's accuracies or validation differ"
 $PY "$E2E_DIR/st_tensors.py" a/weights.safetensors d/weights.safetensors || die "the seam's weights differ"
 $PY "$E2E_DIR/st_tensors.py" a/last.safetensors d/last.safetensors || die "the seam's run state differs"
+# mixed precision, fp16 with dynamic loss scaling (on the CPU, the 16-bit
+# ops' reference): the scale backs off from 65536 on overflowing steps,
+# which are skipped and noted; a stopped run resumes bit-identically, the
+# scaler's state included (without it the resumed steps would skip others)
+train-pre "${common[@]}" --use_16bit -o h s 2>h.log
+[ "$(grep -c '^train,' h/metrics.csv)" = 6 ] || die "fp16: 6 steps expected: $(cat h/metrics.csv)"
+grep -q "steps skipped on overflow, loss scale" h.log || die "fp16: no note of the loss scale: $(cat h.log)"
+train-pre "${common[@]}" --use_16bit --max_steps 4 -o i s 2>i1.log
+train-pre "${common[@]}" --use_16bit --resume i/last.safetensors -o i s 2>i2.log
+diff <(cut -d, -f1-6,8- h/metrics.csv) <(cut -d, -f1-6,8- i/metrics.csv) || die "resumed fp16 losses differ"
+$PY "$E2E_DIR/st_tensors.py" h/last.safetensors i/last.safetensors || die "resumed fp16 run state differs"
+scaler_state() { $PY "$E2E_DIR/st_tensors.py" "$1" | grep -o "'loss_scale[a-z_]*': '[^']*'" | sort; }
+[ -n "$(scaler_state h/last.safetensors)" ] || die "the loss scale is not in the checkpoint"
+[ "$(scaler_state h/last.safetensors)" = "$(scaler_state i/last.safetensors)" ] || die "resumed loss scaler differs"
+# bf16 (no loss scaling): the first step's loss is fp32's within bf16's rounding
+train-pre "${common[@]}" --precision bf16 --max_steps 1 -o bf s 2>bf.log
+awk -F, 'NR == FNR && $1 == "train" && $3 == 1 { want = $5 } NR > FNR && $1 == "train" && $3 == 1 { got = $5 }
+         END { d = got - want; if (d < 0) d = -d; exit !(want > 0 && d < 1e-2 * want) }' a/metrics.csv bf/metrics.csv \
+    || die "bf16's first loss is not fp32's: $(grep '^train,0,1,' a/metrics.csv bf/metrics.csv)"
 # data parallelism: two ranks as threads on the CPU (batch 4 each: the
 # same 8 images a step, 3 steps an epoch), stopped and resumed exactly
 ddp=(--arch ir_18 --head adaface --batch_size 4 --epochs 2 --lr 0.05 --lr_milestones 1 --log_every 1
@@ -90,6 +109,8 @@ expect_status 1 "6 classes, the data 5" -- train-pre --arch ir_18 --batch_size 8
 expect_status 1 "is ir_18 with the adaface head; this run is ir_34 with adaface" -- train-pre --arch ir_34 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s
 expect_status 1 "[Cc][Uu][Dd][Aa]" -- train-pre --device cuda -o x s
 expect_status 2 "--gpus takes 1 to 64" -- train-pre --gpus 0 -o x s
+expect_status 2 "--precision takes fp32, fp16 or bf16, not int8" -- train-pre --precision int8 -o x s
+expect_status 2 "--loss_scale takes a positive scale, with fp16" -- train-pre --precision bf16 --loss_scale 1024 -o x s
 LC_WORLD_SIZE=2 LC_RANK=0 expect_status 2 "training across processes runs on GPUs" -- train-pre --batch_size 8 -o x s
 expect_status 2 "give -m WEIGHTS or --untrained" -- embed val.sft
 echo "not a checkpoint" >junk.pth

@@ -1,0 +1,382 @@
+/* mixed: casts, the loss scaler, and the CPU reference of the 16-bit ops:
+ * each widens its dt operands into float32 copies, runs the float32 op,
+ * and rounds its dt outputs back (a reference for the GPU's kernels and a
+ * check of the mixed-precision training path, not a fast CPU path). */
+#include "mixed.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act.h"
+#include "dropout.h"
+#include "dtype.h"
+#include "err.h"
+#include "tensorops.h"
+
+int lc_mixed_type_ok(int dt) { return dt == LC_DTYPE_F32 || dt == LC_DTYPE_F16 || dt == LC_DTYPE_BF16; }
+
+int lc_mixed_parse(const char *name)
+{
+    if (!strcmp(name, "fp16") || !strcmp(name, "16")) return LC_DTYPE_F16;
+    if (!strcmp(name, "bf16")) return LC_DTYPE_BF16;
+    if (!strcmp(name, "fp32") || !strcmp(name, "32")) return LC_DTYPE_F32;
+    return -1;
+}
+
+const char *lc_mixed_name(int dt)
+{
+    return dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : dt == LC_DTYPE_F32 ? "fp32" : "?";
+}
+
+static inline float widen1(const void *x, int dt, size_t i)
+{
+    if (dt == LC_DTYPE_F32) return ((const float *)x)[i];
+    uint16_t h = ((const uint16_t *)x)[i];
+    return dt == LC_DTYPE_F16 ? lc_f16_to_f32(h) : lc_bf16_to_f32(h);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* IEEE half <-> float with the F16C instructions: round to nearest even,
+ * subnormals kept, as lc_f32_to_f16 / lc_f16_to_f32 (NaNs stay NaN). */
+__attribute__((target("avx,f16c"))) static void f16_narrow_f16c(uint16_t *h, const float *f, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(f + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) h[i] = lc_f32_to_f16(f[i]);
+}
+
+__attribute__((target("avx,f16c"))) static void f16_widen_f16c(float *f, const uint16_t *h, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++) f[i] = lc_f16_to_f32(h[i]);
+}
+
+static int have_f16c(void)
+{
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return have;
+}
+#define LC_F16C 1
+#endif
+
+void lc_cast(void *y, int ydt, const void *x, int xdt, size_t n)
+{
+    if (ydt == xdt) {
+        memmove(y, x, n * lc_dtype_size(xdt));
+        return;
+    }
+#ifdef LC_F16C
+    if (ydt == LC_DTYPE_F16 && xdt == LC_DTYPE_F32 && have_f16c()) {
+        f16_narrow_f16c(y, x, n);
+        return;
+    }
+    if (ydt == LC_DTYPE_F32 && xdt == LC_DTYPE_F16 && have_f16c()) {
+        f16_widen_f16c(y, x, n);
+        return;
+    }
+#endif
+    if (ydt == LC_DTYPE_F32) {
+        float *f = y;
+        for (size_t i = 0; i < n; i++) f[i] = widen1(x, xdt, i);
+        return;
+    }
+    uint16_t *h = y;
+    for (size_t i = 0; i < n; i++) {
+        float v = widen1(x, xdt, i);
+        h[i] = ydt == LC_DTYPE_F16 ? lc_f32_to_f16(v) : lc_f32_to_bf16(v);
+    }
+}
+
+void lc_cast_add(float *y, const void *x, int xdt, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] += widen1(x, xdt, i);
+}
+
+void lc_unscale_check(float *g, size_t n, float inv_scale, float *found_inf)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad |= !isfinite(g[i]);
+        g[i] *= inv_scale;
+    }
+    if (bad) *found_inf = 1;
+}
+
+void lc_loss_scaler_init(struct lc_loss_scaler *s, float init_scale)
+{
+    *s = (struct lc_loss_scaler){init_scale > 0 ? init_scale : 65536.0f, 2.0f, 0.5f, 2000, 0};
+}
+
+void lc_loss_scaler_update(struct lc_loss_scaler *s, int found_inf)
+{
+    if (found_inf) {
+        s->scale *= s->backoff;
+        s->tracker = 0;
+        return;
+    }
+    if (++s->tracker == s->interval) {
+        float grown = s->scale * s->growth;
+        if (isfinite(grown)) s->scale = grown;
+        s->tracker = 0;
+    }
+}
+
+/* ---- the CPU reference of the 16-bit ops ---- */
+
+/* A float32 view of n elements of x: x itself for float32, else a widened
+ * copy (a zeroed buffer when x is NULL). Freed by unview. */
+static float *view(const void *x, int dt, size_t n)
+{
+    if (dt == LC_DTYPE_F32 && x) return (float *)x;
+    float *f = malloc((n ? n : 1) * sizeof *f);
+    if (f && x) lc_cast(f, LC_DTYPE_F32, x, dt, n);
+    else if (f) memset(f, 0, n * sizeof *f);
+    return f;
+}
+
+static void unview(float *f, const void *x, int dt)
+{
+    if (!(dt == LC_DTYPE_F32 && f == x)) free(f);
+}
+
+/* round the float32 result f into y (dt) */
+static void store(void *y, int dt, const float *f, size_t n)
+{
+    if (dt != LC_DTYPE_F32 || (const void *)f != y) lc_cast(y, dt, f, LC_DTYPE_F32, n);
+}
+
+/* Up to 4 views; all or none. */
+struct views {
+    float *f[4];
+    const void *src[4];
+    int dt, k;
+};
+
+static float *get(struct views *v, const void *x, size_t n)
+{
+    float *f = view(x, v->dt, n);
+    v->f[v->k] = f, v->src[v->k] = x, v->k++;
+    return f;
+}
+
+static int ok(const struct views *v)
+{
+    for (int i = 0; i < v->k; i++)
+        if (!v->f[i]) return 0;
+    return 1;
+}
+
+static int done(struct views *v, int rc)
+{
+    for (int i = 0; i < v->k; i++) unview(v->f[i], v->src[i], v->dt);
+    return rc;
+}
+
+/* the float32 weight gradient of a dt weight: rounded to dt, then added */
+static void add_weight_grad(float *dw, float *g, int dt, size_t n)
+{
+    if (dt != LC_DTYPE_F32) {
+        for (size_t i = 0; i < n; i++) g[i] = dt == LC_DTYPE_F16 ? lc_f16_to_f32(lc_f32_to_f16(g[i]))
+                                                                 : lc_bf16_to_f32(lc_f32_to_bf16(g[i]));
+        for (size_t i = 0; i < n; i++) dw[i] += g[i];
+    }
+}
+
+static size_t conv_x(const struct lc_conv2d *p) { return (size_t)p->n * p->ci * p->h * p->w; }
+static size_t conv_y(const struct lc_conv2d *p) { return (size_t)p->n * p->co * p->ho * p->wo; }
+static size_t conv_w(const struct lc_conv2d *p) { return (size_t)p->co * (p->ci / p->groups) * p->kh * p->kw; }
+
+int lc_mixed_conv2d_forward(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, float *ws)
+{
+    struct views v = {.dt = dt};
+    float *fx = get(&v, x, conv_x(p)), *fw = get(&v, w, conv_w(p)), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, conv_y(p));
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_conv2d_forward(fy, fx, fw, NULL, p, ws);
+    store(y, dt, fy, conv_y(p));
+    return done(&v, 0);
+}
+
+int lc_mixed_conv2d_backward(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
+                             const struct lc_conv2d *p, float *ws)
+{
+    if (dt == LC_DTYPE_F32) {
+        lc_conv2d_backward(dx, dw, NULL, dy, x, w, p, ws);
+        return 0;
+    }
+    struct views v = {.dt = dt};
+    float *fdy = get(&v, dy, conv_y(p)), *fx = get(&v, x, conv_x(p)), *fw = get(&v, w, conv_w(p));
+    float *fdx = dx ? get(&v, dx, conv_x(p)) : NULL, *gw = dw ? calloc(conv_w(p), sizeof *gw) : NULL;
+    if (!ok(&v) || (dw && !gw)) return free(gw), done(&v, LC_ENOMEM);
+    lc_conv2d_backward(fdx, gw, NULL, fdy, fx, fw, p, ws);
+    if (dx) store(dx, dt, fdx, conv_x(p));
+    if (dw) add_weight_grad(dw, gw, dt, conv_w(p));
+    free(gw);
+    return done(&v, 0);
+}
+
+static size_t bn_size(const struct lc_bn *p) { return (size_t)p->n * p->c * p->hw; }
+
+int lc_mixed_bn_forward_train(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                              const void *x, const float *gamma, const float *beta, const struct lc_bn *p)
+{
+    struct views v = {.dt = dt};
+    size_t n = bn_size(p);
+    float *fx = get(&v, x, n), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, n);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_bn_forward_train(fy, save_mean, save_invstd, run_mean, run_var, fx, gamma, beta, p);
+    store(y, dt, fy, n);
+    return done(&v, 0);
+}
+
+int lc_mixed_bn_backward(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
+                         const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p)
+{
+    struct views v = {.dt = dt};
+    size_t n = bn_size(p);
+    float *fdy = get(&v, dy, n), *fx = get(&v, x, n), *fdx = dx ? get(&v, dx, n) : NULL;
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_bn_backward(fdx, dgamma, dbeta, fdy, fx, save_mean, save_invstd, gamma, p);
+    if (dx) store(dx, dt, fdx, n);
+    return done(&v, 0);
+}
+
+int lc_mixed_prelu_forward(int dt, void *y, const void *x, const float *a, int n, int c, int hw)
+{
+    struct views v = {.dt = dt};
+    size_t len = (size_t)n * c * hw;
+    float *fx = get(&v, x, len), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, len);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_prelu_forward(fy, fx, a, n, c, hw);
+    store(y, dt, fy, len);
+    return done(&v, 0);
+}
+
+int lc_mixed_prelu_backward(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
+                            int hw)
+{
+    struct views v = {.dt = dt};
+    size_t len = (size_t)n * c * hw;
+    float *fdy = get(&v, dy, len), *fx = get(&v, x, len), *fdx = get(&v, dx, len);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_prelu_backward(fdx, da, fdy, fx, a, n, c, hw);
+    store(dx, dt, fdx, len);
+    return done(&v, 0);
+}
+
+int lc_mixed_add(int dt, void *y, const void *a, const void *b, size_t n)
+{
+    struct views v = {.dt = dt};
+    float *fa = get(&v, a, n), *fb = get(&v, b, n), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, n);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_add_forward(fy, fa, fb, n);
+    store(y, dt, fy, n);
+    return done(&v, 0);
+}
+
+int lc_mixed_subsample_add(int dt, void *y, const void *x, int n, int c, int h, int w, int s)
+{
+    struct views v = {.dt = dt};
+    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
+    float *fx = get(&v, x, nx), *fy = get(&v, y, ny);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_subsample_add(fy, fx, n, c, h, w, s);
+    store(y, dt, fy, ny);
+    return done(&v, 0);
+}
+
+int lc_mixed_subsample_backward(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s)
+{
+    struct views v = {.dt = dt};
+    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
+    float *fdy = get(&v, dy, ny), *fdx = get(&v, dx, nx);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_subsample_backward(fdx, fdy, n, c, h, w, s);
+    store(dx, dt, fdx, nx);
+    return done(&v, 0);
+}
+
+int lc_mixed_dropout_apply(int dt, void *y, const void *x, const unsigned char *mask, size_t n, float p)
+{
+    struct views v = {.dt = dt};
+    float *fx = get(&v, x, n), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, n);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_dropout_apply(fy, fx, mask, n, p);
+    store(y, dt, fy, n);
+    return done(&v, 0);
+}
+
+int lc_mixed_dropout_backward(int dt, void *dx, const void *dy, const unsigned char *mask, size_t n, float p)
+{
+    struct views v = {.dt = dt};
+    float *fdy = get(&v, dy, n), *fdx = get(&v, dx, n);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_dropout_backward(fdx, fdy, mask, n, p);
+    store(dx, dt, fdx, n);
+    return done(&v, 0);
+}
+
+int lc_mixed_linear_forward(int dt, void *y, const void *x, const void *w, const float *b, const struct lc_linear *p)
+{
+    struct views v = {.dt = dt};
+    size_t nx = (size_t)p->n * p->in, ny = (size_t)p->n * p->out, nw = (size_t)p->out * p->in;
+    float *fx = get(&v, x, nx), *fw = get(&v, w, nw), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, ny);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_linear_forward(fy, fx, fw, b, p);
+    store(y, dt, fy, ny);
+    return done(&v, 0);
+}
+
+int lc_mixed_linear_backward(int dt, void *dx, float *dw, float *db, const void *dy, const void *x, const void *w,
+                             const struct lc_linear *p)
+{
+    if (dt == LC_DTYPE_F32) {
+        lc_linear_backward(dx, dw, db, dy, x, w, p);
+        return 0;
+    }
+    struct views v = {.dt = dt};
+    size_t nx = (size_t)p->n * p->in, ny = (size_t)p->n * p->out, nw = (size_t)p->out * p->in;
+    float *fdy = get(&v, dy, ny), *fx = get(&v, x, nx), *fw = get(&v, w, nw);
+    float *fdx = dx ? get(&v, dx, nx) : NULL, *gw = dw ? calloc(nw, sizeof *gw) : NULL;
+    if (!ok(&v) || (dw && !gw)) return free(gw), done(&v, LC_ENOMEM);
+    lc_linear_backward(fdx, gw, db, fdy, fx, fw, p);
+    if (dx) store(dx, dt, fdx, nx);
+    if (dw) add_weight_grad(dw, gw, dt, nw);
+    free(gw);
+    return done(&v, 0);
+}
+
+int lc_mixed_bias_prelu(int dt, void *y, const float *b, const float *a, int n, int c, int hw)
+{
+    struct views v = {.dt = dt};
+    size_t len = (size_t)n * c * hw;
+    float *fy = get(&v, y, len);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < c; k++) {
+            float *row = fy + ((size_t)i * c + k) * hw, bk = b ? b[k] : 0, ak = a ? a[k] : 1;
+            for (int j = 0; j < hw; j++) {
+                float t = row[j] + bk;
+                row[j] = t > 0 ? t : ak * t;
+            }
+        }
+    store(y, dt, fy, len);
+    return done(&v, 0);
+}
+
+int lc_mixed_bn_forward_eval(int dt, void *y, const void *x, const float *gamma, const float *beta,
+                             const float *run_mean, const float *run_var, const struct lc_bn *p)
+{
+    struct views v = {.dt = dt};
+    size_t n = bn_size(p);
+    float *fx = get(&v, x, n), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, n);
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_bn_forward_eval(fy, fx, gamma, beta, run_mean, run_var, p);
+    store(y, dt, fy, n);
+    return done(&v, 0);
+}

@@ -1,0 +1,269 @@
+/* mixed: casts against the scalar conversions, unscale-and-check, the loss
+ * scaler's schedule (torch.cuda.amp.GradScaler's), and the 16-bit ops'
+ * contract: the float32 op on widened inputs, each output rounded once,
+ * accumulating outputs accumulated from their 16-bit values. */
+#include <math.h>
+
+#include "act.h"
+#include "backend.h"
+#include "dropout.h"
+#include "dtype.h"
+#include "mixed.h"
+#include "nnfix.h"
+#include "tensorops.h"
+#include "testutil.h"
+
+static const int types[2] = {LC_DTYPE_F16, LC_DTYPE_BF16};
+
+static uint16_t narrow1(int dt, float f) { return dt == LC_DTYPE_F16 ? lc_f32_to_f16(f) : lc_f32_to_bf16(f); }
+static float widen1(int dt, uint16_t h) { return dt == LC_DTYPE_F16 ? lc_f16_to_f32(h) : lc_bf16_to_f32(h); }
+
+/* n values in dt (freed by nf_free: allocated as floats) */
+static uint16_t *to_dt(int dt, const float *f, size_t n)
+{
+    uint16_t *h = (uint16_t *)nf_zeros(n / 2 + 1);
+    for (size_t i = 0; i < n; i++) h[i] = narrow1(dt, f[i]);
+    return h;
+}
+
+/* the widened values of a dt array */
+static float *wide(int dt, const uint16_t *h, size_t n)
+{
+    float *f = nf_zeros(n);
+    for (size_t i = 0; i < n; i++) f[i] = widen1(dt, h[i]);
+    return f;
+}
+
+/* got (dt) == the float32 result f rounded to dt, bit for bit */
+static void expect_rounded(int dt, const uint16_t *got, const float *f, size_t n, const char *what)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (got[i] != narrow1(dt, f[i]) && !bad++) first = i;
+    cr_expect_eq(bad, 0, "%s (%s): %zu of %zu differ, first at %zu: 0x%04x, want 0x%04x", what, lc_mixed_name(dt), bad,
+                 n, first, got[first], narrow1(dt, f[first]));
+}
+
+Test(mixed, casts_match_the_scalar_conversions)
+{
+    float edge[] = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 65519.0f, 65520.0f, 1e6f, 6.1e-5f, 3e-7f, 2.98e-8f,
+                    -1e-9f, INFINITY, -INFINITY, NAN, 1.00048828125f, 1.00146484375f, 3.14159265f, 1e-40f};
+    size_t ne = sizeof edge / sizeof edge[0], n = 1000 + 3; /* not a multiple of 8 or 16 */
+    float *f = nf_randn(n, 7, 100);
+    memcpy(f, edge, sizeof edge);
+    for (size_t i = ne; i < n; i += 50) f[i] *= 1e-6f; /* subnormal halves */
+    for (int k = 0; k < 2; k++) {
+        int dt = types[k];
+        uint16_t *h = (uint16_t *)nf_zeros(n);
+        lc_cast(h, dt, f, LC_DTYPE_F32, n);
+        for (size_t i = 0; i < n; i++) {
+            uint16_t want = narrow1(dt, f[i]);
+            if (isnan(f[i])) cr_expect(isnan(widen1(dt, h[i])), "%s: NaN stays NaN", lc_mixed_name(dt));
+            else cr_expect_eq(h[i], want, "%s: %g -> 0x%04x, want 0x%04x", lc_mixed_name(dt), f[i], h[i], want);
+        }
+    }
+    uint16_t *all = (uint16_t *)nf_zeros(32768);
+    for (uint32_t i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    float *w = nf_zeros(65536);
+    for (int k = 0; k < 2; k++) {
+        int dt = types[k];
+        lc_cast(w, LC_DTYPE_F32, all, dt, 65536);
+        for (uint32_t i = 0; i < 65536; i++) {
+            float want = widen1(dt, (uint16_t)i);
+            if (isnan(want)) cr_expect(isnan(w[i]));
+            else cr_expect(w[i] == want && signbit(w[i]) == signbit(want), "%s 0x%04x", lc_mixed_name(dt), i);
+        }
+        /* between the 16-bit types: through float32 */
+        uint16_t *other = (uint16_t *)nf_zeros(32768);
+        int ot = types[1 - k];
+        lc_cast(other, ot, all, dt, 65536);
+        for (uint32_t i = 0; i < 65536; i += 97)
+            if (!isnan(widen1(dt, (uint16_t)i))) cr_expect_eq(other[i], narrow1(ot, widen1(dt, (uint16_t)i)));
+    }
+    nf_free();
+}
+
+Test(mixed, cast_add_and_unscale_check)
+{
+    float y[5] = {1, 2, 3, 4, 5}, x[5] = {0.5f, -1, 1e-3f, 100, 0};
+    uint16_t h[5];
+    lc_cast(h, LC_DTYPE_BF16, x, LC_DTYPE_F32, 5);
+    lc_cast_add(y, h, LC_DTYPE_BF16, 5);
+    for (int i = 0; i < 5; i++) cr_expect_eq(y[i], (float)(i + 1) + lc_bf16_to_f32(h[i]));
+    float g[4] = {65536, -131072, 3, 0}, found = 0;
+    lc_unscale_check(g, 4, 1.0f / 65536, &found);
+    cr_expect(g[0] == 1 && g[1] == -2 && g[2] == 3.0f / 65536 && g[3] == 0 && found == 0, "%g %g %g %g %g", g[0], g[1],
+              g[2], g[3], found);
+    float bad[3] = {1, INFINITY, 2};
+    lc_unscale_check(bad, 3, 0.5f, &found);
+    cr_expect_eq(found, 1, "an inf is found");
+    cr_expect_eq(bad[2], 1, "the others are still unscaled");
+    lc_unscale_check(g, 4, 1, &found);
+    cr_expect_eq(found, 1, "found_inf is never cleared by a clean call");
+    float nan[2] = {NAN, 1};
+    found = 0;
+    lc_unscale_check(nan, 2, 1, &found);
+    cr_expect_eq(found, 1, "a NaN is found");
+}
+
+Test(mixed, loss_scaler_follows_grad_scaler)
+{
+    struct lc_loss_scaler s;
+    lc_loss_scaler_init(&s, 0);
+    cr_expect(s.scale == 65536 && s.growth == 2 && s.backoff == 0.5f && s.interval == 2000 && s.tracker == 0);
+    lc_loss_scaler_update(&s, 1);
+    cr_expect_eq(s.scale, 32768, "an overflow halves the scale");
+    s.interval = 3;
+    lc_loss_scaler_update(&s, 0);
+    lc_loss_scaler_update(&s, 0);
+    cr_expect(s.scale == 32768 && s.tracker == 2);
+    lc_loss_scaler_update(&s, 1);
+    cr_expect(s.scale == 16384 && s.tracker == 0, "an overflow resets the count of good steps");
+    for (int i = 0; i < 3; i++) lc_loss_scaler_update(&s, 0);
+    cr_expect(s.scale == 32768 && s.tracker == 0, "interval good steps double it: %g %d", s.scale, s.tracker);
+    lc_loss_scaler_init(&s, 3e38f);
+    s.interval = 1;
+    lc_loss_scaler_update(&s, 0);
+    cr_expect(s.scale == 3e38f && s.tracker == 0, "a growth to inf is not applied");
+    cr_expect_eq(lc_mixed_parse("bf16"), LC_DTYPE_BF16);
+    cr_expect_eq(lc_mixed_parse("fp16"), LC_DTYPE_F16);
+    cr_expect_eq(lc_mixed_parse("int8"), -1);
+}
+
+/* Every 16-bit op: inputs made 16-bit, the float32 op run on their widened
+ * values (accumulating outputs starting from their widened 16-bit values),
+ * and the result rounded: the op's output, bit for bit. Also close to the
+ * float32 op on the unrounded inputs (the 16-bit path computes the same thing). */
+Test(mixed, ops_compute_in_float32_and_round_once)
+{
+    const int N = 2, C = 6, H = 7, W = 5, CO = 4;
+    struct lc_conv2d cp;
+    struct lc_err err;
+    cr_assert_eq(lc_conv2d_init(&cp, N, C, H, W, CO, 3, 1, 1, 1, 0, &err), 0);
+    size_t nx = (size_t)N * C * H * W, ny = (size_t)N * CO * H * W, nw = (size_t)CO * C * 9;
+    float *ws = nf_zeros(lc_conv2d_workspace(&cp) + 1);
+    for (int k = 0; k < 2; k++) {
+        int dt = types[k];
+        const char *nm = lc_mixed_name(dt);
+        float tol = dt == LC_DTYPE_F16 ? 3e-3f : 3e-2f;
+        float *x = nf_randn(nx, 1, 1), *w = nf_randn(nw, 2, 0.3f), *dy = nf_randn(ny, 3, 1), *dx0 = nf_randn(nx, 4, 1);
+        uint16_t *hx = to_dt(dt, x, nx), *hw = to_dt(dt, w, nw), *hdy = to_dt(dt, dy, ny);
+        float *fx = wide(dt, hx, nx), *fw = wide(dt, hw, nw), *fdy = wide(dt, hdy, ny);
+        /* conv forward */
+        uint16_t *hy = (uint16_t *)nf_zeros(ny);
+        cr_assert_eq(lc_mixed_conv2d_forward(dt, hy, hx, hw, &cp, ws), 0);
+        float *ref = nf_zeros(ny), *exact = nf_zeros(ny);
+        lc_conv2d_forward(ref, fx, fw, NULL, &cp, ws);
+        expect_rounded(dt, hy, ref, ny, "conv forward");
+        lc_conv2d_forward(exact, x, w, NULL, &cp, ws);
+        nf_close(wide(dt, hy, ny), exact, ny, tol, tol, "conv forward vs float32");
+        /* conv backward: dx accumulated in 16 bits, dw rounded then added to float32 */
+        uint16_t *hdx = to_dt(dt, dx0, nx);
+        float *rdx = wide(dt, hdx, nx), *dw = nf_randn(nw, 5, 1), *rdw = nf_copy(dw, nw), *gw = nf_zeros(nw);
+        cr_assert_eq(lc_mixed_conv2d_backward(dt, hdx, dw, hdy, hx, hw, &cp, ws), 0);
+        lc_conv2d_backward(rdx, gw, NULL, fdy, fx, fw, &cp, ws);
+        expect_rounded(dt, hdx, rdx, nx, "conv dx");
+        for (size_t i = 0; i < nw; i++) rdw[i] += widen1(dt, narrow1(dt, gw[i]));
+        cr_expect_arr_eq(dw, rdw, nw * sizeof *dw, "%s conv dw", nm);
+        /* batch norm over (N, C, H*W) */
+        struct lc_bn bp;
+        cr_assert_eq(lc_bn_init(&bp, N, C, H * W, 1e-5f, 0.1f, 1, &err), 0);
+        float *g = nf_randn(C, 6, 1), *b = nf_randn(C, 7, 1), *rm = nf_zeros(C), *rv = nf_zeros(C), *rm2 = nf_zeros(C),
+              *rv2 = nf_zeros(C), *mean = nf_zeros(C), *istd = nf_zeros(C), *mean2 = nf_zeros(C), *istd2 = nf_zeros(C);
+        uint16_t *hb = (uint16_t *)nf_zeros(nx);
+        float *rb = nf_zeros(nx);
+        cr_assert_eq(lc_mixed_bn_forward_train(dt, hb, mean, istd, rm, rv, hx, g, b, &bp), 0);
+        lc_bn_forward_train(rb, mean2, istd2, rm2, rv2, fx, g, b, &bp);
+        expect_rounded(dt, hb, rb, nx, "bn forward");
+        cr_expect_arr_eq(mean, mean2, C * 4, "%s bn mean in float32", nm);
+        cr_expect_arr_eq(rv, rv2, C * 4, "%s bn running variance in float32", nm);
+        uint16_t *hbdx = to_dt(dt, dx0, nx);
+        float *rbdx = wide(dt, hbdx, nx), *dg = nf_zeros(C), *db = nf_zeros(C), *dg2 = nf_zeros(C), *db2 = nf_zeros(C);
+        float *fdyx = wide(dt, to_dt(dt, dx0, nx), nx);
+        uint16_t *hdyx = to_dt(dt, dx0, nx);
+        cr_assert_eq(lc_mixed_bn_backward(dt, hbdx, dg, db, hdyx, hx, mean, istd, g, &bp), 0);
+        lc_bn_backward(rbdx, dg2, db2, fdyx, fx, mean, istd, g, &bp);
+        expect_rounded(dt, hbdx, rbdx, nx, "bn dx");
+        cr_expect_arr_eq(dg, dg2, C * 4, "%s bn dgamma", nm);
+        /* PReLU */
+        float *a = nf_randn(C, 8, 0.3f), *da = nf_zeros(C), *da2 = nf_zeros(C), *rp = nf_zeros(nx);
+        uint16_t *hp = (uint16_t *)nf_zeros(nx);
+        cr_assert_eq(lc_mixed_prelu_forward(dt, hp, hx, a, N, C, H * W), 0);
+        lc_prelu_forward(rp, fx, a, N, C, H * W);
+        expect_rounded(dt, hp, rp, nx, "prelu forward");
+        uint16_t *hpdx = to_dt(dt, dx0, nx);
+        float *rpdx = wide(dt, hpdx, nx);
+        cr_assert_eq(lc_mixed_prelu_backward(dt, hpdx, da, hdyx, hx, a, N, C, H * W), 0);
+        lc_prelu_backward(rpdx, da2, fdyx, fx, a, N, C, H * W);
+        expect_rounded(dt, hpdx, rpdx, nx, "prelu dx");
+        cr_expect_arr_eq(da, da2, C * 4, "%s prelu da", nm);
+        /* add, subsample (stride 2) and its backward */
+        uint16_t *hs = (uint16_t *)nf_zeros(nx);
+        float *rs = nf_zeros(nx);
+        cr_assert_eq(lc_mixed_add(dt, hs, hx, hdyx, nx), 0);
+        lc_add_forward(rs, fx, fdyx, nx);
+        expect_rounded(dt, hs, rs, nx, "add");
+        size_t nsub = (size_t)N * C * 4 * 3;
+        float *sub0 = nf_randn(nsub, 9, 1);
+        uint16_t *hsub = to_dt(dt, sub0, nsub);
+        float *rsub = wide(dt, hsub, nsub);
+        cr_assert_eq(lc_mixed_subsample_add(dt, hsub, hx, N, C, H, W, 2), 0);
+        lc_subsample_add(rsub, fx, N, C, H, W, 2);
+        expect_rounded(dt, hsub, rsub, nsub, "subsample add");
+        uint16_t *hsdx = to_dt(dt, dx0, nx), *hsdy = to_dt(dt, sub0, nsub);
+        float *rsdx = wide(dt, hsdx, nx);
+        cr_assert_eq(lc_mixed_subsample_backward(dt, hsdx, hsdy, N, C, H, W, 2), 0);
+        lc_subsample_backward(rsdx, wide(dt, hsdy, nsub), N, C, H, W, 2);
+        expect_rounded(dt, hsdx, rsdx, nx, "subsample backward");
+        /* dropout */
+        uint8_t *mask = (uint8_t *)nf_zeros(nx / 4 + 1);
+        lc_dropout_mask_keyed(mask, nx, 0.4f, 1234);
+        uint16_t *hd = (uint16_t *)nf_zeros(nx);
+        float *rd = nf_zeros(nx);
+        cr_assert_eq(lc_mixed_dropout_apply(dt, hd, hx, mask, nx, 0.4f), 0);
+        lc_dropout_apply(rd, fx, mask, nx, 0.4f);
+        expect_rounded(dt, hd, rd, nx, "dropout");
+        uint16_t *hddx = to_dt(dt, dx0, nx);
+        float *rddx = wide(dt, hddx, nx);
+        cr_assert_eq(lc_mixed_dropout_backward(dt, hddx, hdyx, mask, nx, 0.4f), 0);
+        lc_dropout_backward(rddx, fdyx, mask, nx, 0.4f);
+        expect_rounded(dt, hddx, rddx, nx, "dropout backward");
+        /* linear (N, C*H*W) -> (N, 8) with a float32 bias */
+        struct lc_linear lp;
+        cr_assert_eq(lc_linear_init(&lp, N, C * H * W, 8, 1, &err), 0);
+        size_t lw = (size_t)8 * C * H * W;
+        float *wl = nf_randn(lw, 10, 0.05f), *bl = nf_randn(8, 11, 1), *rl = nf_zeros(N * 8), *ly = nf_randn(N * 8, 12, 1);
+        uint16_t *hwl = to_dt(dt, wl, lw), *hl = (uint16_t *)nf_zeros(N * 8), *hly = to_dt(dt, ly, N * 8);
+        float *fwl = wide(dt, hwl, lw);
+        cr_assert_eq(lc_mixed_linear_forward(dt, hl, hx, hwl, bl, &lp), 0);
+        lc_linear_forward(rl, fx, fwl, bl, &lp);
+        expect_rounded(dt, hl, rl, (size_t)N * 8, "linear forward");
+        uint16_t *hldx = to_dt(dt, dx0, nx);
+        float *rldx = wide(dt, hldx, nx), *dwl = nf_zeros(lw), *gwl = nf_zeros(lw), *dbl = nf_zeros(8), *dbl2 = nf_zeros(8);
+        cr_assert_eq(lc_mixed_linear_backward(dt, hldx, dwl, dbl, hly, hx, hwl, &lp), 0);
+        lc_linear_backward(rldx, gwl, dbl2, wide(dt, hly, N * 8), fx, fwl, &lp);
+        expect_rounded(dt, hldx, rldx, nx, "linear dx");
+        for (size_t i = 0; i < lw; i++) gwl[i] = widen1(dt, narrow1(dt, gwl[i]));
+        cr_expect_arr_eq(dwl, gwl, lw * 4, "%s linear dw", nm);
+        cr_expect_arr_eq(dbl, dbl2, 8 * 4, "%s linear db", nm);
+    }
+    nf_free();
+}
+
+/* Through the seam: float32 is the float32 op itself; other types are refused. */
+Test(mixed, seam_dispatch)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err;
+    float x[6] = {-1, 2, -3, 4, -5, 6}, a[2] = {0.25f, 0.5f}, y[6], y2[6];
+    cr_assert_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_F32, y, x, a, 1, 2, 3, &err), 0);
+    lc_prelu_forward(y2, x, a, 1, 2, 3);
+    cr_expect_arr_eq(y, y2, sizeof y);
+    cr_expect_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_I32, y, x, a, 1, 2, 3, &err), LC_EINVAL);
+    cr_expect(strstr(err.msg, "i32"), "%s", err.msg);
+    uint16_t h[6];
+    cr_assert_eq(lc_op_cast(&cpu, h, LC_DTYPE_BF16, x, LC_DTYPE_F32, 6, &err), 0);
+    cr_assert_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_BF16, h, h, a, 1, 2, 3, &err), 0, "in place");
+    for (int i = 0; i < 6; i++) cr_expect_eq(lc_bf16_to_f32(h[i]), y2[i]);
+    cr_expect_eq(lc_op_cast(&cpu, h, LC_DTYPE_U8, x, LC_DTYPE_F32, 6, &err), LC_EINVAL);
+}
