@@ -1,11 +1,13 @@
-/* ir_gpu_bench: IR-50 on a GPU through the device seam, float32 (cuDNN
- * with FMA math, cuBLAS with TF32 off), in images/s, against PyTorch eager
- * float32 (TF32 off) on the same GPU in the same run when Python
- * ($LC_PYTHON, default /usr/bin/python3) has CUDA-enabled torch
- * (bench/ir_peer.py ... cuda):
+/* ir_gpu_bench: IR-50 on a GPU through the device seam, in float32 (cuDNN
+ * with FMA math, cuBLAS with TF32 off), fp16 and bf16 (16-bit activations,
+ * float32 arithmetic), in images/s, against PyTorch eager on the same GPU
+ * in the same run when Python ($LC_PYTHON, default /usr/bin/python3) has
+ * CUDA-enabled torch (bench/ir_peer.py ... cuda, cuda-fp16, cuda-bf16:
+ * float32 with TF32 off, or AMP in channels-last memory):
  *   inference at batch 256 (lc_ir_dev: batch norms folded);
  *   a training step at batch 128 (lc_ir_train_dev: forward, backward from
- *   a fixed upstream gradient, SGD with momentum and weight decay).
+ *   a fixed upstream gradient, SGD with momentum and weight decay), with
+ *   the fraction of the card's dense fp16 peak for the 16-bit steps.
  * Skips with a message where no GPU is usable. Part of `make gpu-check`.
  * Usage: ir_gpu_bench [batch] [repeats] [train batch]. */
 #include <stdio.h>
@@ -96,6 +98,52 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
     return ours;
 }
 
+/* Inference with activations of type dt, against PyTorch eager in float32
+ * (TF32 off) or the model in dt, channels-last. */
+static void infer_bench(int batch, int reps, const float *x, const char *python, const char *py, int dt)
+{
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    struct lc_err err;
+    struct lc_ir *m;
+    struct lc_ir_dev *g;
+    if (lc_ir_create(&m, 50, batch, LC_IR_PARAMS_ONLY, &err)) lc_tool_fail(&err);
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 1);
+    lc_ir_init_weights(m, &rng);
+    double t0 = lc_now();
+    if (lc_ir_dev_create(&g, m, &gpu, dt, &err)) lc_tool_fail(&err);
+    double t_up = lc_now() - t0;
+    float *emb = malloc((size_t)batch * 512 * 4), *norm = malloc((size_t)batch * 4);
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) { /* the first run warms up (cuDNN's algorithm choice, allocations) */
+        t0 = lc_now();
+        if (lc_ir_dev_forward(g, emb, norm, x, batch, &err)) lc_tool_fail(&err);
+        double t = lc_now() - t0;
+        if (r && t < best) best = t;
+    }
+    double ours = batch / best, torch_ips = -1;
+    const char *nm = dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : "float32";
+    const char *peer = dt == LC_DTYPE_F16 ? "cuda-fp16" : dt == LC_DTYPE_BF16 ? "cuda-bf16" : "cuda";
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' infer 8 %d %d 50 %s 2>/dev/null", python, py, reps, batch, peer);
+    FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
+    if (f) {
+        if (fscanf(f, "%lf", &torch_ips) != 1) torch_ips = -1;
+        pclose(f);
+    }
+    printf("ir_gpu_bench: IR-50 inference, batch %d, %s (weights uploaded and folded in %.2f s)\n", batch, nm, t_up);
+    printf("  ours (lc_ir_dev, %-7s)         %9.1f img/s   (includes uploading the input)\n", nm, ours);
+    if (torch_ips > 0)
+        printf("  PyTorch eager %-27s %9.1f img/s   ratio %.2f\n",
+               dt == LC_DTYPE_F32 ? "float32, TF32 off" : dt == LC_DTYPE_F16 ? "fp16, channels-last" : "bf16, channels-last",
+               torch_ips, ours / torch_ips);
+    else
+        printf("  PyTorch peer unavailable (no CUDA-enabled torch for %s)\n", python);
+    lc_ir_dev_free(g);
+    lc_ir_free(m);
+    free(emb), free(norm);
+}
+
 int main(int argc, char **argv)
 {
     lc_tool_init("ir_gpu_bench");
@@ -110,51 +158,31 @@ int main(int argc, char **argv)
         printf("ir_gpu_bench: skipped: no usable GPU (%s)\n", why);
         return 0;
     }
-    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     struct lc_err err;
-    struct lc_ir *m;
-    struct lc_ir_dev *g;
-    if (lc_ir_create(&m, 50, batch, LC_IR_PARAMS_ONLY, &err)) lc_tool_fail(&err);
+    char card[256] = "?";
+    int sms = 0, khz = 0, cc = 0;
+    if (lc_backend_cuda_props(0, card, sizeof card, &sms, &khz, &cc, &err)) lc_tool_fail(&err);
+    /* dense fp16 tensor-core peak at the peak clock: 4096 flops per clock per SM on sm_90, 2048 on sm_80/86/89 */
+    double peak16 = (double)sms * khz * 1e3 * (cc >= 90 ? 4096 : 2048);
+    printf("ir_gpu_bench: %s, %d SMs at %.2f GHz, compute capability %d.%d: dense fp16 peak %.0f TFLOP/s\n", card, sms,
+           khz / 1e6, cc / 10, cc % 10, peak16 / 1e12);
+    size_t nx = (size_t)(batch > tbatch ? batch : tbatch) * 3 * 112 * 112;
+    float *x = malloc(nx * 4);
     struct lc_rng rng;
     lc_rng_seed(&rng, 1);
-    lc_ir_init_weights(m, &rng);
-    double t0 = lc_now();
-    if (lc_ir_dev_create(&g, m, &gpu, LC_DTYPE_F32, &err)) lc_tool_fail(&err);
-    double t_up = lc_now() - t0;
-    size_t nx = (size_t)(batch > tbatch ? batch : tbatch) * 3 * 112 * 112;
-    float *x = malloc(nx * 4), *emb = malloc((size_t)batch * 512 * 4), *norm = malloc((size_t)batch * 4);
     for (size_t i = 0; i < nx; i++) x[i] = 2 * lc_rng_uniform(&rng) - 1;
-    double best = 1e30;
-    for (int r = 0; r <= reps; r++) { /* the first run warms up (cuDNN's algorithm search, allocations) */
-        t0 = lc_now();
-        if (lc_ir_dev_forward(g, emb, norm, x, batch, &err)) lc_tool_fail(&err);
-        double t = lc_now() - t0;
-        if (r && t < best) best = t;
-    }
-    double ours = batch / best;
-    /* PyTorch on the same GPU */
-    char py[4200], cmd[4400];
+    char py[4200];
     bench_peer_path(py, sizeof py, "ir_peer.py");
-    double torch_ips = -1;
     const char *python = getenv("LC_PYTHON") ? getenv("LC_PYTHON") : "/usr/bin/python3";
-    snprintf(cmd, sizeof cmd, "'%s' '%s' infer 8 %d %d 50 cuda 2>/dev/null", python, py, reps, batch);
-    FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
-    if (f) {
-        if (fscanf(f, "%lf", &torch_ips) != 1) torch_ips = -1;
-        pclose(f);
+    const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    for (int k = 0; k < 3; k++) infer_bench(batch, reps, x, python, py, types[k]);
+    /* IR-50 at 112x112: 12.6 GFLOP an image forward (6.3 G multiply-adds, conv_bench), three times that a training step */
+    for (int k = 0; k < 3; k++) {
+        double ips = train_bench(tbatch, reps, x, python, py, types[k]);
+        if (types[k] != LC_DTYPE_F32)
+            printf("  %.1f TFLOP/s (3 x 12.6 GFLOP an image): %.1f%% of the dense fp16 peak\n", ips * 37.8e9 / 1e12,
+                   100 * ips * 37.8e9 / peak16);
     }
-    printf("ir_gpu_bench: IR-50 inference, batch %d, float32 (weights uploaded and folded in %.2f s)\n", batch, t_up);
-    printf("  ours (lc_ir_dev, cuDNN FMA math)  %9.1f img/s\n", ours);
-    if (torch_ips > 0)
-        printf("  PyTorch eager float32, TF32 off   %9.1f img/s   ratio %.2f\n", torch_ips, ours / torch_ips);
-    else
-        printf("  PyTorch peer unavailable (no CUDA-enabled torch for %s)\n", python);
-    lc_ir_dev_free(g);
-    lc_ir_free(m);
-    free(emb), free(norm);
-    train_bench(tbatch, reps, x, python, py, LC_DTYPE_F32);
-    train_bench(tbatch, reps, x, python, py, LC_DTYPE_F16);
-    train_bench(tbatch, reps, x, python, py, LC_DTYPE_BF16);
     free(x);
     return 0;
 }

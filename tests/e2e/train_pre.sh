@@ -100,6 +100,19 @@ embed -m a/last.safetensors -o e2.sft val.sft
 [ "$(sft count e1.sft)" = 20 ] || die "20 embeddings"
 cmp <(sft list e1.sft | tail -n +3 | cut -f9) <(sft list e2.sft | tail -n +3 | cut -f9) || die "weights and checkpoint embed differently"
 verify-pairs --summary sum.csv e1.sft 2>/dev/null
+# 16-bit inference (the CPU device's reference of the GPU path): the same embeddings within fp16's rounding
+embed -m a/weights.safetensors --precision fp16 -o e3.sft val.sft
+sft export -d d1 -f npy e1.sft && sft export -d d3 -f npy e3.sft || die "sft export"
+$PY - <<'PY' || die "fp16 embeddings differ from fp32's by more than 1e-2"
+import glob, os, sys
+import numpy as np
+names = sorted(os.path.basename(p) for p in glob.glob("d1/*.npy"))
+assert len(names) == 20, names
+d = max(np.abs(np.load("d1/" + n).ravel()[1:] - np.load("d3/" + n).ravel()[1:]).max() for n in names)
+print("fp16 against fp32: max difference", d)
+sys.exit(not (0 < d < 1e-2))
+PY
+expect_status 2 "--precision takes fp32, fp16 or bf16" -- embed -m a/weights.safetensors --precision fp8 val.sft
 # bad input
 expect_status 2 "unknown --arch" -- train-pre --arch ir_7 -o x s
 expect_status 2 "unknown --head" -- train-pre --head sphereface -o x s
