@@ -716,36 +716,82 @@ LC_CLONES static void wino_out(float *y, const float *M, const struct wino *q, i
  * Tiles go WINO_TX at a time: their patches are gathered into d[36][tile]
  * (a plane of 14x14 has only 4 tiles per row, too few to vectorise along
  * a row), then both 1-D transforms run across tiles. */
-#define WINO4_PP 3600 /* floats of a zero-bordered plane on the stack: planes up to 56x56 */
+#define WINO4_PP 8192 /* floats of zero-bordered planes on the stack (32 KB): planes up to 56x56 */
 
-static void wino4_gather(float (*d)[WINO_TX], const float *x, const struct wino *q, int c, size_t t, int n)
+/* d[6 r + k][j] = pp[off[j] + r wp + k] for the 36 elements of the 6x6
+ * patches of n tiles: with AVX-512, 16 tiles a gather instruction (GCC's
+ * tuning does not emit gathers by itself) */
+static void patch_gather_c(float (*d)[WINO_TX], const float *pp, const int *off, int n, int wp)
+{
+    for (int r = 0; r < 6; r++)
+        for (int k = 0; k < 6; k++)
+            for (int j = 0; j < n; j++) d[6 * r + k][j] = pp[off[j] + r * wp + k];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static void patch_gather_avx512(float (*d)[WINO_TX], const float *pp,
+                                                                   const int *off, int n, int wp)
+{
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512i idx = _mm512_loadu_si512((const void *)(off + j));
+        for (int r = 0; r < 6; r++)
+            for (int k = 0; k < 6; k++)
+                _mm512_storeu_ps(d[6 * r + k] + j, _mm512_i32gather_ps(idx, pp + r * wp + k, 4));
+    }
+    if (j < n) {
+        __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        __m512i idx = _mm512_maskz_loadu_epi32(m, off + j);
+        for (int r = 0; r < 6; r++)
+            for (int k = 0; k < 6; k++)
+                _mm512_mask_storeu_ps(d[6 * r + k] + j, m,
+                                      _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, pp + r * wp + k, 4));
+    }
+}
+
+static void patch_gather(float (*d)[WINO_TX], const float *pp, const int *off, int n, int wp)
+{
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f");
+    if (avx512) patch_gather_avx512(d, pp, off, n, wp);
+    else patch_gather_c(d, pp, off, n, wp);
+}
+#else
+#define patch_gather patch_gather_c
+#endif
+
+static void wino4_gather(float (*d)[WINO_TX], const float *x,
+                                                               const struct wino *q, int c, size_t t, int n)
 {
     size_t per = (size_t)q->th * q->tw;
     int img = (int)(t / per), ty = (int)(t % per / q->tw), tx = (int)(t % q->tw);
     /* Most tiles of a small plane touch its border (12 of 16 at 14x14):
-     * copy each plane once into a zero border of the tiles' reach, then
-     * every patch is a plain 6x6 copy. The border holds all of the padding:
-     * 4 tw + 2 >= wo + 2 = w + 2 pw. */
-    int wp = 4 * q->tw + 2, hp = 4 * q->th + 2;
-    if (wp * hp <= WINO4_PP) {
+     * copy the planes of the chunk's images once into a zero border of
+     * the tiles' reach, then patch element e of tile j is at a fixed
+     * offset from the tile's origin off[j]: d[e][j] = pp[off[j] + o(e)],
+     * one indexed load across tiles per element. The border holds all of
+     * the padding: 4 tw + 2 >= wo + 2 = w + 2 pw. */
+    int wp = 4 * q->tw + 2, hp = 4 * q->th + 2, images = (int)((t + (size_t)n - 1) / per) - img + 1;
+    size_t plane = (size_t)wp * hp;
+    if ((size_t)images * plane <= WINO4_PP) {
         float pp[WINO4_PP];
-        int cur = -1;
-        for (int j = 0; j < n; j++) {
-            if (img != cur) {
-                const float *xp = x + ((size_t)img * q->ci + c) * q->h * q->w;
-                memset(pp, 0, (size_t)wp * hp * sizeof *pp);
-                for (int yy = 0; yy < q->h; yy++)
-                    memcpy(pp + (size_t)(yy + q->ph) * wp + q->pw, xp + (size_t)yy * q->w, (size_t)q->w * sizeof *pp);
-                cur = img;
-            }
-            const float *base = pp + (size_t)(4 * ty) * wp + 4 * tx;
-            for (int r = 0; r < 6; r++)
-                for (int k = 0; k < 6; k++) d[6 * r + k][j] = base[(size_t)r * wp + k];
+        int off[WINO_TX];
+        memset(pp, 0, (size_t)images * plane * sizeof *pp);
+        for (int i = 0; i < images; i++) {
+            const float *xp = x + ((size_t)(img + i) * q->ci + c) * q->h * q->w;
+            for (int yy = 0; yy < q->h; yy++)
+                memcpy(pp + i * plane + (size_t)(yy + q->ph) * wp + q->pw, xp + (size_t)yy * q->w,
+                       (size_t)q->w * sizeof *pp);
+        }
+        for (int j = 0, i = 0; j < n; j++) {
+            off[j] = (int)(i * plane) + 4 * ty * wp + 4 * tx;
             if (++tx == q->tw) {
                 tx = 0;
-                if (++ty == q->th) ty = 0, img++;
+                if (++ty == q->th) ty = 0, i++;
             }
         }
+        patch_gather(d, pp, off, n, wp);
         return;
     }
     for (int j = 0; j < n; j++) {
