@@ -64,8 +64,25 @@ LC_CLONES static void dxplane(float *dx, const float *dy, const float *x, int n,
     for (int i = 0; i < n; i++) dx[i] += k * (dy[i] - mdy - (x[i] - mean) * kx);
 }
 
+/* y = x a + b, and z = prelu(y) with slope s in the same pass */
+LC_CLONES static void axpb_prelu(float *y, float *z, const float *x, int n, float a, float b, float s)
+{
+    for (int i = 0; i < n; i++) {
+        float v = x[i] * a + b;
+        y[i] = v;
+        z[i] = v > 0 ? v : s * v;
+    }
+}
+
 void lc_bn_forward_train(float *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
                          const float *x, const float *gamma, const float *beta, const struct lc_bn *p)
+{
+    lc_bn_forward_train_prelu(y, NULL, NULL, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p);
+}
+
+void lc_bn_forward_train_prelu(float *y, float *z, const float *slope, float *save_mean, float *save_invstd,
+                               float *run_mean, float *run_var, const float *x, const float *gamma, const float *beta,
+                               const struct lc_bn *p)
 {
     size_t plane = (size_t)p->hw, cstride = (size_t)p->c * plane;
     double m = (double)p->n * p->hw;
@@ -86,7 +103,11 @@ void lc_bn_forward_train(float *y, float *save_mean, float *save_invstd, float *
         }
         double a = invstd * (p->affine ? gamma[c] : 1.0);
         double b = (p->affine ? beta[c] : 0.0) - mean * a;
-        for (int n = 0; n < p->n; n++) axpb(y + c * plane + n * cstride, xc + n * cstride, p->hw, (float)a, (float)b);
+        for (int n = 0; n < p->n; n++) {
+            size_t o = c * plane + n * cstride;
+            if (z) axpb_prelu(y + o, z + o, xc + n * cstride, p->hw, (float)a, (float)b, slope[c]);
+            else axpb(y + o, xc + n * cstride, p->hw, (float)a, (float)b);
+        }
     }
 }
 

@@ -33,6 +33,12 @@ int lc_bn_init(struct lc_bn *p, int n, int c, int hw, float eps, float momentum,
  * are read only when affine (may be NULL otherwise). y may equal x. */
 void lc_bn_forward_train(float *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
                          const float *x, const float *gamma, const float *beta, const struct lc_bn *p);
+/* The same, and z = PReLU(y) with per-channel slopes in the same pass
+ * (y is kept: PReLU's backward reads it): bit-identical to
+ * lc_bn_forward_train then lc_prelu_forward, one read of y fewer. */
+void lc_bn_forward_train_prelu(float *y, float *z, const float *slope, float *save_mean, float *save_invstd,
+                               float *run_mean, float *run_var, const float *x, const float *gamma, const float *beta,
+                               const struct lc_bn *p);
 
 /* Eval: y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta. y may equal x. */
 void lc_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta, const float *run_mean,

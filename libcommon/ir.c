@@ -344,18 +344,21 @@ static void bn_eval(struct bn_l *l, float *y, const float *x) { lc_bn_forward_ev
 
 static void forward_train(struct lc_ir *m, const float *x, struct lc_rng *rng)
 {
-    const int n = m->n, H = LC_IR_INPUT;
+    const int n = m->n;
     lc_conv2d_forward(m->t_in_c, x, m->in_conv.w, NULL, &m->in_conv.p, m->ws);
-    bn_train(&m->in_bn, m->t_in_bn, m->t_in_c);
-    lc_prelu_forward(m->t_in_out, m->t_in_bn, m->in_pa, n, 64, H * H);
+    struct bn_l *ib = &m->in_bn; /* batch norm and PReLU in one pass */
+    lc_bn_forward_train_prelu(m->t_in_bn, m->t_in_out, m->in_pa, ib->mean, ib->istd, ib->rm, ib->rv, m->t_in_c, ib->g,
+                              ib->b, &ib->p);
+    ib->nbt[0]++;
     const float *cur = m->t_in_out;
     for (int k = 0; k < m->n_units; k++) {
         struct unit *u = &m->u[k];
-        int hw = u->h * u->w, ohw = u->ho * u->wo;
+        int ohw = u->ho * u->wo;
         bn_train(&u->bn1, u->t_bn1, cur);
         lc_conv2d_forward(u->t_c1, u->t_bn1, u->c1.w, NULL, &u->c1.p, m->ws);
-        bn_train(&u->bn2, u->t_bn2, u->t_c1);
-        lc_prelu_forward(u->t_pr, u->t_bn2, u->pa, n, u->d, hw);
+        lc_bn_forward_train_prelu(u->t_bn2, u->t_pr, u->pa, u->bn2.mean, u->bn2.istd, u->bn2.rm, u->bn2.rv, u->t_c1,
+                                  u->bn2.g, u->bn2.b, &u->bn2.p); /* and PReLU */
+        u->bn2.nbt[0]++;
         lc_conv2d_forward(u->t_c2, u->t_pr, u->c2.w, NULL, &u->c2.p, m->ws);
         bn_train(&u->bn3, u->out, u->t_c2);
         if (u->conv_sc) {

@@ -56,10 +56,15 @@ __attribute__((target("avx,f16c"))) static void f16_widen_f16c(float *f, const u
     for (; i < n; i++) f[i] = lc_f16_to_f32(h[i]);
 }
 
+/* F16C from CPUID (leaf 1, ECX bit 29; clang's __builtin_cpu_supports has no "f16c") */
+#include <cpuid.h>
 static int have_f16c(void)
 {
     static int have = -1;
-    if (have < 0) have = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    if (have < 0) {
+        unsigned a, b, c, d;
+        have = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && __builtin_cpu_supports("avx");
+    }
     return have;
 }
 #define LC_F16C 1

@@ -2,6 +2,7 @@
  * steps with the running statistics after each, eval, affine or not,
  * without running statistics), finite differences of every gradient,
  * bit-identical repeats, eval in place. */
+#include "act.h"
 #include "bn.h"
 #include "nnfix.h"
 
@@ -132,6 +133,30 @@ Test(bn, repeat_runs_are_bit_identical)
         lc_bn_backward(out[r][1], out[r][6], out[r][6], dy, x, out[r][2], out[r][3], gamma, &p);
     }
     for (int k = 0; k < 7; k++) cr_expect(!memcmp(out[0][k], out[1][k], (k < 2 ? n : c) * 4), "output %d differs", k);
+    nf_free();
+}
+
+/* The fused form (batch norm and PReLU in one pass) is the two ops, bit for bit. */
+Test(bn, fused_prelu_equals_the_two_ops)
+{
+    lc_threads_set(2);
+    struct lc_bn p;
+    struct lc_err err;
+    cr_assert_eq(lc_bn_init(&p, 3, 5, 37, 1e-5f, 0.1f, 1, &err), 0);
+    size_t n = 3 * 5 * 37;
+    float *x = nf_randn(n, 1, 2), *g = nf_randn(5, 2, 1), *b = nf_randn(5, 3, 1), *a = nf_randn(5, 4, 0.3f);
+    float *y1 = nf_zeros(n), *z1 = nf_zeros(n), *y2 = nf_zeros(n), *z2 = nf_zeros(n);
+    float *m1 = nf_zeros(5), *s1 = nf_zeros(5), *rm1 = nf_zeros(5), *rv1 = nf_zeros(5);
+    float *m2 = nf_zeros(5), *s2 = nf_zeros(5), *rm2 = nf_zeros(5), *rv2 = nf_zeros(5);
+    lc_bn_forward_train(y1, m1, s1, rm1, rv1, x, g, b, &p);
+    lc_prelu_forward(z1, y1, a, 3, 5, 37);
+    lc_bn_forward_train_prelu(y2, z2, a, m2, s2, rm2, rv2, x, g, b, &p);
+    cr_expect_arr_eq(y1, y2, n * 4, "y");
+    cr_expect_arr_eq(z1, z2, n * 4, "prelu(y)");
+    cr_expect_arr_eq(rv1, rv2, 5 * 4, "running variance");
+    int neg = 0;
+    for (size_t i = 0; i < n; i++) neg += y1[i] < 0 && z1[i] != y1[i];
+    cr_expect_gt(neg, 0, "PReLU changed something");
     nf_free();
 }
 
