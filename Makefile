@@ -30,7 +30,13 @@ VARIANT := debug
 OPT := -O0 -g
 else
 VARIANT := release
-OPT := -O2 -g
+# GCC 12's -O2 vectorises only loops that need no runtime checks or
+# remainder code ("very cheap"); the dynamic cost model (-O3's) vectorises
+# the elementwise passes too: batch norm + PReLU forward 6.9% -> 1.1% of an
+# IR-18 training step. -fno-trapping-math lets selects (x > 0 ? a : b) be
+# if-converted; nothing here enables FP traps. Results are unchanged: no
+# reassociation, and no FMA contraction under -std=c11.
+OPT := -O2 -g -fvect-cost-model=dynamic -fno-trapping-math
 endif
 
 BUILD := build/$(VARIANT)
