@@ -39,38 +39,52 @@ void lc_prelu_forward(float *y, const float *x, const float *a, int n, int c, in
 
 LC_CLONES static void prelu_dx_plane(float *dx, const float *dy, const float *x, int n, float s)
 {
-    for (int p = 0; p < n; p++) dx[p] += x[p] > 0 ? dy[p] : s * dy[p];
+    for (int p = 0; p < n; p++) {
+        float g = dy[p], sg = s * g;
+        dx[p] += x[p] > 0 ? g : sg;
+    }
 }
 
 /* acc[p % 8] += dy[p] x[p] where x[p] <= 0: eight independent double sums
- * (one long dependency chain was the bottleneck), in a fixed order */
-LC_CLONES static void prelu_da_plane(double acc[8], const float *dy, const float *x, int n)
+ * (one long dependency chain was the bottleneck), in a fixed order. The
+ * products are computed unconditionally and selected, and the sums kept in
+ * a local array, so the loops vectorise. */
+LC_CLONES static void prelu_da_plane(double acc[8], const float *restrict dy, const float *restrict x, int n)
 {
+    double a[8];
+    for (int l = 0; l < 8; l++) a[l] = acc[l];
     int p = 0;
     for (; p + 8 <= n; p += 8)
         for (int l = 0; l < 8; l++) {
             float v = x[p + l];
-            acc[l] += v <= 0 ? (double)dy[p + l] * v : 0.0;
+            double m = (double)dy[p + l] * v;
+            a[l] += v <= 0 ? m : 0.0;
         }
     for (; p < n; p++)
-        if (x[p] <= 0) acc[p & 7] += (double)dy[p] * x[p];
+        if (x[p] <= 0) a[p & 7] += (double)dy[p] * x[p];
+    for (int l = 0; l < 8; l++) acc[l] = a[l];
 }
 
 /* both in one pass over x and dy */
-LC_CLONES static void prelu_dx_da_plane(float *dx, double acc[8], const float *dy, const float *x, int n, float s)
+LC_CLONES static void prelu_dx_da_plane(float *restrict dx, double acc[8], const float *restrict dy,
+                                        const float *restrict x, int n, float s)
 {
+    double a[8];
+    for (int l = 0; l < 8; l++) a[l] = acc[l];
     int p = 0;
     for (; p + 8 <= n; p += 8)
         for (int l = 0; l < 8; l++) {
-            float v = x[p + l], g = dy[p + l];
-            dx[p + l] += v > 0 ? g : s * g;
-            acc[l] += v <= 0 ? (double)g * v : 0.0;
+            float v = x[p + l], g = dy[p + l], sg = s * g;
+            double m = (double)g * v;
+            dx[p + l] += v > 0 ? g : sg;
+            a[l] += v <= 0 ? m : 0.0;
         }
     for (; p < n; p++) {
         float v = x[p], g = dy[p];
         dx[p] += v > 0 ? g : s * g;
-        if (v <= 0) acc[p & 7] += (double)g * v;
+        if (v <= 0) a[p & 7] += (double)g * v;
     }
+    for (int l = 0; l < 8; l++) acc[l] = a[l];
 }
 
 static float lanes_sum(const double acc[8])
