@@ -626,6 +626,157 @@ struct wino {
 };
 
 #define WINO_TX 64 /* tiles of one tile row transformed at a time (stack arrays) */
+/* F(2x2): tile rows at least this long are transformed row by row, shorter
+ * ones gathered across rows. Forward / dx at batch 32, row-wise against
+ * gathered: 64@56x56 (28 tiles a row) 40 / 44 ms against 52 / 56 (each
+ * window of 64 tiles copies its planes whole), 128@28 35 / 38 against
+ * 34 / 35, 256@14 35 / 38 against 30 / 32, 512@7 46 / 46 against 41 / 42. */
+#define WINO_ROWWISE 16
+
+#define WINO_PP 8192 /* floats of zero-bordered planes on the stack (32 KB): planes up to 56x56 */
+
+/* d[P r + k][j] = pp[off[j] + r wp + k] for the P x P elements of the
+ * patches of n tiles (P = 4 or 6): with AVX-512, 16 tiles a gather
+ * instruction (GCC's tuning does not emit gathers by itself) */
+static void patch_gather_c(float (*d)[WINO_TX], const float *pp, const int *off, int n, int wp, int P)
+{
+    for (int r = 0; r < P; r++)
+        for (int k = 0; k < P; k++)
+            for (int j = 0; j < n; j++) d[P * r + k][j] = pp[off[j] + r * wp + k];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static void patch_gather_avx512(float (*d)[WINO_TX], const float *pp,
+                                                                   const int *off, int n, int wp, int P)
+{
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512i idx = _mm512_loadu_si512((const void *)(off + j));
+        for (int r = 0; r < P; r++)
+            for (int k = 0; k < P; k++)
+                _mm512_storeu_ps(d[P * r + k] + j, _mm512_i32gather_ps(idx, pp + r * wp + k, 4));
+    }
+    if (j < n) {
+        __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        __m512i idx = _mm512_maskz_loadu_epi32(m, off + j);
+        for (int r = 0; r < P; r++)
+            for (int k = 0; k < P; k++)
+                _mm512_mask_storeu_ps(d[P * r + k] + j, m,
+                                      _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, pp + r * wp + k, 4));
+    }
+}
+
+static void patch_gather(float (*d)[WINO_TX], const float *pp, const int *off, int n, int wp, int P)
+{
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f");
+    if (avx512) patch_gather_avx512(d, pp, off, n, wp, P);
+    else patch_gather_c(d, pp, off, n, wp, P);
+}
+#else
+#define patch_gather patch_gather_c
+#endif
+
+/* The (m + 2)^2 input patch elements of tiles [t, t + n) of channel c,
+ * d[P r + k][j] for patch row r and column k of tile t + j (P = m + 2). */
+static void wino_gather(float (*d)[WINO_TX], const float *x, const struct wino *q, int c, size_t t, int n)
+{
+    size_t per = (size_t)q->th * q->tw;
+    const int m = q->m, P = m + 2;
+    int img = (int)(t / per), ty = (int)(t % per / q->tw), tx = (int)(t % q->tw);
+    /* Most tiles of a small plane touch its border (12 of 16 at 14x14):
+     * copy the planes of the chunk's images once into a zero border of
+     * the tiles' reach, then patch element e of tile j is at a fixed
+     * offset from the tile's origin off[j]: d[e][j] = pp[off[j] + o(e)],
+     * one indexed load across tiles per element. The border holds all of
+     * the padding: m tw + 2 >= wo + 2 = w + 2 pw. */
+    int wp = m * q->tw + 2, hp = m * q->th + 2, images = (int)((t + (size_t)n - 1) / per) - img + 1;
+    size_t plane = (size_t)wp * hp;
+    if ((size_t)images * plane <= WINO_PP) {
+        float pp[WINO_PP];
+        int off[WINO_TX];
+        memset(pp, 0, (size_t)images * plane * sizeof *pp);
+        for (int i = 0; i < images; i++) {
+            const float *xp = x + ((size_t)(img + i) * q->ci + c) * q->h * q->w;
+            for (int yy = 0; yy < q->h; yy++)
+                memcpy(pp + i * plane + (size_t)(yy + q->ph) * wp + q->pw, xp + (size_t)yy * q->w,
+                       (size_t)q->w * sizeof *pp);
+        }
+        for (int j = 0, i = 0; j < n; j++) {
+            off[j] = (int)(i * plane) + m * ty * wp + m * tx;
+            if (++tx == q->tw) {
+                tx = 0;
+                if (++ty == q->th) ty = 0, i++;
+            }
+        }
+        patch_gather(d, pp, off, n, wp, P);
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        const float *xp = x + ((size_t)img * q->ci + c) * q->h * q->w;
+        int y0 = m * ty - q->ph, x0 = m * tx - q->pw;
+        if (y0 >= 0 && x0 >= 0 && y0 + P <= q->h && x0 + P <= q->w) {
+            for (int r = 0; r < P; r++) {
+                const float *row = xp + (size_t)(y0 + r) * q->w + x0;
+                for (int k = 0; k < P; k++) d[P * r + k][j] = row[k];
+            }
+        } else {
+            for (int r = 0; r < P; r++) {
+                int yy = y0 + r;
+                const float *row = yy >= 0 && yy < q->h ? xp + (size_t)yy * q->w : NULL;
+                for (int k = 0; k < P; k++) {
+                    int xx = x0 + k;
+                    d[P * r + k][j] = row && xx >= 0 && xx < q->w ? row[xx] : 0;
+                }
+            }
+        }
+        if (++tx == q->tw) {
+            tx = 0;
+            if (++ty == q->th) ty = 0, img++;
+        }
+    }
+}
+
+/* F(2x2) input transform, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
+ * for planes with short tile rows (28x28 has 14 tiles a row, 7x7 four):
+ * patches gathered across tile rows (wino_gather), WINO_TX tiles at a
+ * time, both 1-D transforms across tiles. The same sums in the same order
+ * as the row-wise transform below. */
+LC_CLONES static void wino_in_gathered(float *V, const float *x, const struct wino *q, int c, size_t t0, size_t t1)
+{
+    size_t plane = q->vplane;
+    float d[16][WINO_TX], hz[16][WINO_TX];
+    for (size_t t = t0; t < t1;) {
+        int n = t1 - t < WINO_TX ? (int)(t1 - t) : WINO_TX;
+        wino_gather(d, x, q, c, t, n);
+        for (int r = 0; r < 4; r++) { /* d B along each patch row */
+            float *h0 = hz[4 * r], *h1 = hz[4 * r + 1], *h2 = hz[4 * r + 2], *h3 = hz[4 * r + 3];
+            const float *e0 = d[4 * r], *e1 = d[4 * r + 1], *e2 = d[4 * r + 2], *e3 = d[4 * r + 3];
+            LC_SIMD
+            for (int j = 0; j < n; j++) {
+                h0[j] = e0[j] - e2[j];
+                h1[j] = e1[j] + e2[j];
+                h2[j] = e2[j] - e1[j];
+                h3[j] = e1[j] - e3[j];
+            }
+        }
+        float *v = V + (size_t)c * q->tb + (t - t0);
+        for (int b = 0; b < 4; b++) { /* B^T along each patch column */
+            float *v0 = v + (size_t)b * plane, *v1 = v + (size_t)(4 + b) * plane;
+            float *v2 = v + (size_t)(8 + b) * plane, *v3 = v + (size_t)(12 + b) * plane;
+            const float *h0 = hz[b], *h1 = hz[4 + b], *h2 = hz[8 + b], *h3 = hz[12 + b];
+            LC_SIMD
+            for (int j = 0; j < n; j++) {
+                v0[j] = h0[j] - h2[j];
+                v1[j] = h1[j] + h2[j];
+                v2[j] = h2[j] - h1[j];
+                v3[j] = h1[j] - h3[j];
+            }
+        }
+        t += (size_t)n;
+    }
+}
 
 /* V[xi][c][t - t0] = (B^T d B)[xi] for the input patches of tiles [t0, t1)
  * of channel c. A tile row at a time: four zero-padded input rows are
@@ -633,6 +784,10 @@ struct wino {
  * contiguous arrays of tiles (vectorised) and each xi gets a contiguous run. */
 LC_CLONES static void wino_in(float *V, const float *x, const struct wino *q, int c, size_t t0, size_t t1)
 {
+    if (q->tw < WINO_ROWWISE) {
+        wino_in_gathered(V, x, q, c, t0, t1);
+        return;
+    }
     size_t plane = q->vplane, per = (size_t)q->th * q->tw;
     float ev[4][WINO_TX + 1], od[4][WINO_TX + 1], hz[4][4][WINO_TX];
     for (size_t t = t0; t < t1;) {
@@ -642,13 +797,29 @@ LC_CLONES static void wino_in(float *V, const float *x, const struct wino *q, in
         if ((size_t)n > t1 - t) n = (int)(t1 - t);
         const float *xp = x + ((size_t)img * q->ci + c) * q->h * q->w;
         int x0 = 2 * tx0 - q->pw; /* input column of the first tile's first tap */
+        /* columns j in [jlo, jhi) have both taps inside the row: loaded
+         * without checks (a vectorised even/odd split) */
+        int jlo = x0 >= 0 ? 0 : (1 - x0) / 2, jhi = (q->w - x0) / 2;
+        if (jhi > n + 1) jhi = n + 1;
+        if (jlo > jhi) jlo = jhi;
         for (int r = 0; r < 4; r++) {
             int yy = 2 * ty - q->ph + r;
             const float *row = yy >= 0 && yy < q->h ? xp + (size_t)yy * q->w : NULL;
-            for (int j = 0; j <= n; j++) {
-                int xe = x0 + 2 * j, xo = xe + 1;
-                ev[r][j] = row && xe >= 0 && xe < q->w ? row[xe] : 0;
-                od[r][j] = row && xo >= 0 && xo < q->w ? row[xo] : 0;
+            if (!row) {
+                for (int j = 0; j <= n; j++) ev[r][j] = od[r][j] = 0;
+            } else {
+                for (int j = 0; j <= n; j++) {
+                    if (j == jlo) j = jhi;
+                    if (j > n) break;
+                    int xe = x0 + 2 * j, xo = xe + 1;
+                    ev[r][j] = xe >= 0 && xe < q->w ? row[xe] : 0;
+                    od[r][j] = xo >= 0 && xo < q->w ? row[xo] : 0;
+                }
+                const float *in = row + x0;
+                for (int j = jlo; j < jhi; j++) {
+                    ev[r][j] = in[2 * j];
+                    od[r][j] = in[2 * j + 1];
+                }
             }
             for (int j = 0; j < n; j++) { /* d B along the row: columns e_j, o_j, e_j+1, o_j+1 */
                 hz[r][0][j] = ev[r][j] - ev[r][j + 1];
@@ -716,109 +887,6 @@ LC_CLONES static void wino_out(float *y, const float *M, const struct wino *q, i
  * Tiles go WINO_TX at a time: their patches are gathered into d[36][tile]
  * (a plane of 14x14 has only 4 tiles per row, too few to vectorise along
  * a row), then both 1-D transforms run across tiles. */
-#define WINO4_PP 8192 /* floats of zero-bordered planes on the stack (32 KB): planes up to 56x56 */
-
-/* d[6 r + k][j] = pp[off[j] + r wp + k] for the 36 elements of the 6x6
- * patches of n tiles: with AVX-512, 16 tiles a gather instruction (GCC's
- * tuning does not emit gathers by itself) */
-static void patch_gather_c(float (*d)[WINO_TX], const float *pp, const int *off, int n, int wp)
-{
-    for (int r = 0; r < 6; r++)
-        for (int k = 0; k < 6; k++)
-            for (int j = 0; j < n; j++) d[6 * r + k][j] = pp[off[j] + r * wp + k];
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-__attribute__((target("avx512f"))) static void patch_gather_avx512(float (*d)[WINO_TX], const float *pp,
-                                                                   const int *off, int n, int wp)
-{
-    int j = 0;
-    for (; j + 16 <= n; j += 16) {
-        __m512i idx = _mm512_loadu_si512((const void *)(off + j));
-        for (int r = 0; r < 6; r++)
-            for (int k = 0; k < 6; k++)
-                _mm512_storeu_ps(d[6 * r + k] + j, _mm512_i32gather_ps(idx, pp + r * wp + k, 4));
-    }
-    if (j < n) {
-        __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
-        __m512i idx = _mm512_maskz_loadu_epi32(m, off + j);
-        for (int r = 0; r < 6; r++)
-            for (int k = 0; k < 6; k++)
-                _mm512_mask_storeu_ps(d[6 * r + k] + j, m,
-                                      _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, pp + r * wp + k, 4));
-    }
-}
-
-static void patch_gather(float (*d)[WINO_TX], const float *pp, const int *off, int n, int wp)
-{
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f");
-    if (avx512) patch_gather_avx512(d, pp, off, n, wp);
-    else patch_gather_c(d, pp, off, n, wp);
-}
-#else
-#define patch_gather patch_gather_c
-#endif
-
-static void wino4_gather(float (*d)[WINO_TX], const float *x,
-                                                               const struct wino *q, int c, size_t t, int n)
-{
-    size_t per = (size_t)q->th * q->tw;
-    int img = (int)(t / per), ty = (int)(t % per / q->tw), tx = (int)(t % q->tw);
-    /* Most tiles of a small plane touch its border (12 of 16 at 14x14):
-     * copy the planes of the chunk's images once into a zero border of
-     * the tiles' reach, then patch element e of tile j is at a fixed
-     * offset from the tile's origin off[j]: d[e][j] = pp[off[j] + o(e)],
-     * one indexed load across tiles per element. The border holds all of
-     * the padding: 4 tw + 2 >= wo + 2 = w + 2 pw. */
-    int wp = 4 * q->tw + 2, hp = 4 * q->th + 2, images = (int)((t + (size_t)n - 1) / per) - img + 1;
-    size_t plane = (size_t)wp * hp;
-    if ((size_t)images * plane <= WINO4_PP) {
-        float pp[WINO4_PP];
-        int off[WINO_TX];
-        memset(pp, 0, (size_t)images * plane * sizeof *pp);
-        for (int i = 0; i < images; i++) {
-            const float *xp = x + ((size_t)(img + i) * q->ci + c) * q->h * q->w;
-            for (int yy = 0; yy < q->h; yy++)
-                memcpy(pp + i * plane + (size_t)(yy + q->ph) * wp + q->pw, xp + (size_t)yy * q->w,
-                       (size_t)q->w * sizeof *pp);
-        }
-        for (int j = 0, i = 0; j < n; j++) {
-            off[j] = (int)(i * plane) + 4 * ty * wp + 4 * tx;
-            if (++tx == q->tw) {
-                tx = 0;
-                if (++ty == q->th) ty = 0, i++;
-            }
-        }
-        patch_gather(d, pp, off, n, wp);
-        return;
-    }
-    for (int j = 0; j < n; j++) {
-        const float *xp = x + ((size_t)img * q->ci + c) * q->h * q->w;
-        int y0 = 4 * ty - q->ph, x0 = 4 * tx - q->pw;
-        if (y0 >= 0 && x0 >= 0 && y0 + 6 <= q->h && x0 + 6 <= q->w) {
-            for (int r = 0; r < 6; r++) {
-                const float *row = xp + (size_t)(y0 + r) * q->w + x0;
-                for (int k = 0; k < 6; k++) d[6 * r + k][j] = row[k];
-            }
-        } else {
-            for (int r = 0; r < 6; r++) {
-                int yy = y0 + r;
-                const float *row = yy >= 0 && yy < q->h ? xp + (size_t)yy * q->w : NULL;
-                for (int k = 0; k < 6; k++) {
-                    int xx = x0 + k;
-                    d[6 * r + k][j] = row && xx >= 0 && xx < q->w ? row[xx] : 0;
-                }
-            }
-        }
-        if (++tx == q->tw) {
-            tx = 0;
-            if (++ty == q->th) ty = 0, img++;
-        }
-    }
-}
-
 /* out[i][j] for i = 0..5: B^T applied to the six vectors in[k * stride][j] */
 #define WINO4_BT(out, in, stride, n)                                                                             \
     do {                                                                                                         \
@@ -841,7 +909,7 @@ LC_CLONES static void wino4_in(float *V, const float *x, const struct wino *q, i
     float d[36][WINO_TX], hz[36][WINO_TX];
     for (size_t t = t0; t < t1;) {
         int n = t1 - t < WINO_TX ? (int)(t1 - t) : WINO_TX;
-        wino4_gather(d, x, q, c, t, n);
+        wino_gather(d, x, q, c, t, n);
         for (int r = 0; r < 6; r++) { /* d B along each patch row */
             float(*in)[WINO_TX] = d + 6 * r;
 #define HZ_OUT(b) hz[6 * r + (b)]

@@ -144,6 +144,8 @@ Test(conv2d, every_path_matches_reference)
         {3, 8, 7, 7, 8, 7, 1, 0, 8, 1},    {2, 6, 30, 30, 6, 3, 3, 1, 6, 1},   {1, 2, 3, 3000, 2, 3, 1, 1, 2, 0},
         {1, 2, 5, 3001, 2, 3, 2, 1, 2, 1},  {2, 128, 14, 14, 128, 3, 1, 1, 1, 0}, {1, 16, 6, 6, 16, 3, 1, 0, 1, 1},
         {2, 20, 7, 7, 72, 3, 1, 1, 1, 1},
+        /* F(2x2) with short tile rows (10 tiles), patches gathered; two bordered planes exceed the stack buffer */
+        {2, 16, 250, 20, 16, 3, 1, 1, 1, 1},
     };
     for (int t = 1; t <= 3; t++) { /* 3 threads: uneven splits of channels and columns */
         lc_threads_set(t);
