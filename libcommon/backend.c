@@ -15,13 +15,13 @@
 #include "mixed.h"
 #include "opt.h"
 
+#include "cuda/cuda.h" /* plain C: the table of the CUDA library's entry points */
+
 #ifdef LC_CUDA
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <unistd.h>
-
-#include "cuda/cuda.h"
 
 /* Where make put the library; a tool also looks in ../lib beside itself. */
 #ifndef LC_CUDA_LIB_DEFAULT
@@ -298,8 +298,13 @@ int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_e
         const struct lc_cuda_api *api = cuda_or_err(err);                                                          \
         return api ? (call) : LC_EUNSUPPORTED;                                                                     \
     } while (0)
-#else
-#define NCCL_CALL(call) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "this needs a CUDA build")
+#else /* the call is compiled (its arguments used) but never made */
+#define NCCL_CALL(call)                                                                                            \
+    do {                                                                                                           \
+        const struct lc_cuda_api *api = NULL;                                                                      \
+        if (api) return (call);                                                                                    \
+        return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "this needs a CUDA build");                             \
+    } while (0)
 #endif
 
 int lc_nccl_id(uint8_t id[LC_NCCL_ID_SIZE], struct lc_err *err) { NCCL_CALL(api->nccl_unique_id(id, err)); }
