@@ -121,14 +121,59 @@ LC_SIMD
     for (int ow = hi; ow < ow1; ow++) dst[ow] = 0;
 }
 
+/* im2col of whole output rows [oh, oh + rows) of one image for nc channels
+ * from xp, stride 1 with wo = w: each column row is one run of the input
+ * plane shifted by (ki - ph) rows and (kj - pw) columns, copied at once
+ * (per-row copies of 7 or 14 floats were mostly call overhead), then the
+ * rows and columns that fall outside the input zeroed. */
+static void im2col_rows(float *cols, size_t ld, const float *xp, const struct lc_conv2d *p, size_t hwi, int oh,
+                        int rows, int nc)
+{
+    const int w = p->w;
+    for (int c = 0; c < nc; c++, xp += hwi)
+        for (int ki = 0; ki < p->kh; ki++) {
+            int r0 = p->ph - ki - oh, r1 = p->h + p->ph - ki - oh; /* rows r with input row inside */
+            if (r0 < 0) r0 = 0;
+            if (r0 > rows) r0 = rows;
+            if (r1 > rows) r1 = rows;
+            if (r1 < r0) r1 = r0;
+            for (int kj = 0; kj < p->kw; kj++) {
+                float *dst = cols + (((size_t)c * p->kh + ki) * p->kw + kj) * ld;
+                memset(dst, 0, sizeof(float) * (size_t)r0 * w);
+                memset(dst + (size_t)r1 * w, 0, sizeof(float) * (size_t)(rows - r1) * w);
+                if (r0 == r1) continue;
+                /* run start in the plane; the ends may reach one row outside it,
+                 * at positions that are border columns, zeroed below */
+                long start = (long)(oh + r0 + ki - p->ph) * w + kj - p->pw, n = (long)(r1 - r0) * w;
+                long a = start < 0 ? -start : 0, b = start + n > (long)hwi ? (long)hwi - start : n;
+                if (b > a) memcpy(dst + (size_t)r0 * w + a, xp + start + a, sizeof(float) * (size_t)(b - a));
+                int lo, hi;
+                valid_ow(0, w, 1, p->pw, kj, w, &lo, &hi);
+                for (int r = r0; r < r1; r++) {
+                    float *d = dst + (size_t)r * w;
+                    for (int ow = 0; ow < lo; ow++) d[ow] = 0;
+                    for (int ow = hi; ow < w; ow++) d[ow] = 0;
+                }
+            }
+        }
+}
+
 /* im2col of global columns [g0, g0 + len) for input channels [c0, c1) into
  * cols ((c1 - c0)*kh*kw rows, row stride ld). */
 static void im2col(float *cols, size_t ld, const float *x, const struct lc_conv2d *p, const struct plan *q,
                    size_t g0, size_t len, int c0, int c1)
 {
+    int same = p->sh == 1 && p->sw == 1 && p->wo == p->w; /* output rows are input rows shifted */
     for (size_t j = 0; j < len;) {
         size_t gc = g0 + j, pos = gc % q->hwo;
         int img = (int)(gc / q->hwo), oh = (int)(pos / (size_t)p->wo), ow0 = (int)(pos % (size_t)p->wo);
+        if (same && ow0 == 0 && len - j >= (size_t)p->wo) {
+            int rows = (int)((len - j) / (size_t)p->wo);
+            if (rows > p->ho - oh) rows = p->ho - oh;
+            im2col_rows(cols + j, ld, x + ((size_t)img * p->ci + c0) * q->hwi, p, q->hwi, oh, rows, c1 - c0);
+            j += (size_t)rows * p->wo;
+            continue;
+        }
         int seg = p->wo - ow0;
         if ((size_t)seg > len - j) seg = (int)(len - j);
         for (int c = c0; c < c1; c++) {

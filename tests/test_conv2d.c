@@ -146,6 +146,8 @@ Test(conv2d, every_path_matches_reference)
         {2, 20, 7, 7, 72, 3, 1, 1, 1, 1},
         /* F(2x2) with short tile rows (10 tiles), patches gathered; two bordered planes exceed the stack buffer */
         {2, 16, 250, 20, 16, 3, 1, 1, 1, 1},
+        /* stride 1, output as wide as the input, padding as wide as the plane or wider */
+        {2, 3, 1, 1, 4, 5, 1, 2, 1, 1}, {3, 2, 2, 3, 3, 7, 1, 3, 1, 0},
     };
     for (int t = 1; t <= 3; t++) { /* 3 threads: uneven splits of channels and columns */
         lc_threads_set(t);
