@@ -37,11 +37,12 @@ void lc_prelu_forward(float *y, const float *x, const float *a, int n, int c, in
         }
 }
 
-LC_CLONES static void prelu_dx_plane(float *dx, const float *dy, const float *x, int n, float s)
+/* set: dx = 0 + ..., bit for bit accumulating into zeros (0 + -0 is +0) */
+LC_CLONES static void prelu_dx_plane(float *dx, const float *dy, const float *x, int n, float s, int set)
 {
     for (int p = 0; p < n; p++) {
         float g = dy[p], sg = s * g;
-        dx[p] += x[p] > 0 ? g : sg;
+        dx[p] = (set ? 0.0f : dx[p]) + (x[p] > 0 ? g : sg);
     }
 }
 
@@ -67,21 +68,30 @@ LC_CLONES static void prelu_da_plane(double acc[8], const float *restrict dy, co
 
 /* both in one pass over x and dy */
 LC_CLONES static void prelu_dx_da_plane(float *restrict dx, double acc[8], const float *restrict dy,
-                                        const float *restrict x, int n, float s)
+                                        const float *restrict x, int n, float s, int set)
 {
     double a[8];
     for (int l = 0; l < 8; l++) a[l] = acc[l];
     int p = 0;
-    for (; p + 8 <= n; p += 8)
-        for (int l = 0; l < 8; l++) {
-            float v = x[p + l], g = dy[p + l], sg = s * g;
-            double m = (double)g * v;
-            dx[p + l] += v > 0 ? g : sg;
-            a[l] += v <= 0 ? m : 0.0;
-        }
+    if (set)
+        for (; p + 8 <= n; p += 8)
+            for (int l = 0; l < 8; l++) {
+                float v = x[p + l], g = dy[p + l], sg = s * g;
+                double m = (double)g * v;
+                dx[p + l] = 0.0f + (v > 0 ? g : sg);
+                a[l] += v <= 0 ? m : 0.0;
+            }
+    else
+        for (; p + 8 <= n; p += 8)
+            for (int l = 0; l < 8; l++) {
+                float v = x[p + l], g = dy[p + l], sg = s * g;
+                double m = (double)g * v;
+                dx[p + l] += v > 0 ? g : sg;
+                a[l] += v <= 0 ? m : 0.0;
+            }
     for (; p < n; p++) {
         float v = x[p], g = dy[p];
-        dx[p] += v > 0 ? g : s * g;
+        dx[p] = (set ? 0.0f : dx[p]) + (v > 0 ? g : s * g);
         if (v <= 0) a[p & 7] += (double)g * v;
     }
     for (int l = 0; l < 8; l++) acc[l] = a[l];
@@ -94,7 +104,8 @@ static float lanes_sum(const double acc[8])
     return (float)t;
 }
 
-void lc_prelu_backward(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw)
+static void prelu_backward(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw,
+                           int set)
 {
     if (da && c > 1) { /* per channel, in a fixed order: no OpenMP reduction, whose order varies */
 #pragma omp parallel for schedule(static)
@@ -102,7 +113,7 @@ void lc_prelu_backward(float *dx, float *da, const float *dy, const float *x, co
             double acc[8] = {0};
             for (int i = 0; i < n; i++) {
                 size_t o = ((size_t)i * c + k) * hw;
-                if (dx) prelu_dx_da_plane(dx + o, acc, dy + o, x + o, hw, a[k]);
+                if (dx) prelu_dx_da_plane(dx + o, acc, dy + o, x + o, hw, a[k], set);
                 else prelu_da_plane(acc, dy + o, x + o, hw);
             }
             da[k] += lanes_sum(acc);
@@ -114,7 +125,7 @@ void lc_prelu_backward(float *dx, float *da, const float *dy, const float *x, co
         for (int i = 0; i < n; i++)
             for (int k = 0; k < c; k++) {
                 size_t o = ((size_t)i * c + k) * hw;
-                prelu_dx_plane(dx + o, dy + o, x + o, hw, a[c == 1 ? 0 : k]);
+                prelu_dx_plane(dx + o, dy + o, x + o, hw, a[c == 1 ? 0 : k], set);
             }
     }
     if (da) { /* one shared slope: its sum over the whole tensor, plane by plane */
@@ -122,6 +133,16 @@ void lc_prelu_backward(float *dx, float *da, const float *dy, const float *x, co
         for (size_t o = 0; o < (size_t)n * c * hw; o += (size_t)hw) prelu_da_plane(acc, dy + o, x + o, hw);
         da[0] += lanes_sum(acc);
     }
+}
+
+void lc_prelu_backward(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw)
+{
+    prelu_backward(dx, da, dy, x, a, n, c, hw, 0);
+}
+
+void lc_prelu_backward_set(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw)
+{
+    prelu_backward(dx, da, dy, x, a, n, c, hw, 1);
 }
 
 void lc_gelu_forward(float *y, const float *x, size_t n)

@@ -14,6 +14,9 @@ void lc_relu_backward(float *dx, const float *dy, const float *y, size_t n);
 void lc_prelu_forward(float *y, const float *x, const float *a, int n, int c, int hw);
 /* dx += dy * (x > 0 ? 1 : a); da += sum dy * x over x <= 0 */
 void lc_prelu_backward(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw);
+/* dx = ... (overwritten; da still accumulated): bit for bit what zeroing dx
+ * and calling lc_prelu_backward gives, with one pass over dx fewer */
+void lc_prelu_backward_set(float *dx, float *da, const float *dy, const float *x, const float *a, int n, int c, int hw);
 
 void lc_gelu_forward(float *y, const float *x, size_t n);
 void lc_gelu_backward(float *dx, const float *dy, const float *x, size_t n);

@@ -57,11 +57,16 @@ LC_SIMD_SUM(a, b)
     *sdyx += b;
 }
 
-/* dx += k * (dy - mdy - (x - mean) * kx) */
+/* dx += k * (dy - mdy - (x - mean) * kx), or (set) dx = 0 + the same:
+ * bit for bit what accumulating into zeros gives (0 + -0 is +0), without
+ * the zeroing pass and the read */
 LC_CLONES static void dxplane(float *dx, const float *dy, const float *x, int n, float k, float mdy, float mean,
-                              float kx)
+                              float kx, int set)
 {
-    for (int i = 0; i < n; i++) dx[i] += k * (dy[i] - mdy - (x[i] - mean) * kx);
+    if (set)
+        for (int i = 0; i < n; i++) dx[i] = 0.0f + k * (dy[i] - mdy - (x[i] - mean) * kx);
+    else
+        for (int i = 0; i < n; i++) dx[i] += k * (dy[i] - mdy - (x[i] - mean) * kx);
 }
 
 /* y = x a + b, and z = prelu(y) with slope s in the same pass */
@@ -125,8 +130,8 @@ void lc_bn_forward_eval(float *y, const float *x, const float *gamma, const floa
     }
 }
 
-void lc_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *save_mean,
-                    const float *save_invstd, const float *gamma, const struct lc_bn *p)
+static void bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *save_mean,
+                        const float *save_invstd, const float *gamma, const struct lc_bn *p, int set)
 {
     size_t plane = (size_t)p->hw, cstride = (size_t)p->c * plane;
     double m = (double)p->n * p->hw;
@@ -145,6 +150,18 @@ void lc_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, con
         double kx = sdyx / m * invstd * invstd;
         for (int n = 0; n < p->n; n++)
             dxplane(dx + c * plane + n * cstride, dy + c * plane + n * cstride, x + c * plane + n * cstride, p->hw,
-                    (float)k, (float)(sdy / m), mean, (float)kx);
+                    (float)k, (float)(sdy / m), mean, (float)kx, set);
     }
+}
+
+void lc_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *save_mean,
+                    const float *save_invstd, const float *gamma, const struct lc_bn *p)
+{
+    bn_backward(dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, 0);
+}
+
+void lc_bn_backward_set(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                        const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p)
+{
+    bn_backward(dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, 1);
 }

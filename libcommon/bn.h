@@ -51,6 +51,12 @@ void lc_bn_forward_eval(float *y, const float *x, const float *gamma, const floa
 void lc_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *save_mean,
                     const float *save_invstd, const float *gamma, const struct lc_bn *p);
 
+/* lc_bn_backward with dx overwritten (dgamma, dbeta still accumulated):
+ * bit for bit what zeroing dx and calling lc_bn_backward gives, with one
+ * pass over dx fewer. */
+void lc_bn_backward_set(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                        const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1163,15 +1163,16 @@ static void wino_forward(float *y, const float *x, const float *w, const float *
     wino_dispatch(y, x, U, &q, b, slope, res, scratch);
 }
 
-/* dx += conv3x3(dy, rot180(w)^T, pad 2 - pad) */
-static void wino_dx(float *dx, const float *dy, const float *w, const struct lc_conv2d *p, float *ws)
+/* dx += conv3x3(dy, rot180(w)^T, pad 2 - pad), or (set) dx = that + 0,
+ * which is what adding it to zeros gives */
+static void wino_dx(float *dx, const float *dy, const float *w, const struct lc_conv2d *p, float *ws, int set)
 {
     int m = wino_m(p, 0);
     struct wino q = {m, p->n, p->co, p->ho, p->wo, p->ci, p->h, p->w, 2 - p->ph, 2 - p->pw, (p->h + m - 1) / m,
                      (p->w + m - 1) / m, wino_tb(p, m), 0, 0};
     float *U = ws;
     wino_filter(U, w, p->ci, p->co, 1, m);
-    wino_dispatch(dx, dy, U, &q, NULL, NULL, dx, ws + (size_t)wino_np(m) * wino_uplane(p));
+    wino_dispatch(dx, dy, U, &q, NULL, NULL, set ? NULL : dx, ws + (size_t)wino_np(m) * wino_uplane(p));
 }
 
 /* ---- public */
@@ -1322,11 +1323,13 @@ void lc_conv2d_forward_prelu(float *y, const float *x, const float *w, const flo
     lc_conv2d_forward_fused(y, x, w, b, slope, NULL, p, ws);
 }
 
-void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                        const struct lc_conv2d *p, float *ws)
+static void conv_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                          const struct lc_conv2d *p, float *ws, int set)
 {
     struct plan q;
     make_plan(&q, p);
+    if (set && dx && !wino_ok(p)) /* Winograd writes dx itself; the other paths accumulate */
+        memset(dx, 0, sizeof(float) * (size_t)p->n * p->ci * q.hwi);
     if (db) {
 #pragma omp parallel for schedule(static)
         for (int c = 0; c < p->co; c++) {
@@ -1346,7 +1349,7 @@ void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
         return;
     }
     if (dx && wino_ok(p)) {
-        wino_dx(dx, dy, w, p, ws);
+        wino_dx(dx, dy, w, p, ws, set);
         dx = NULL;
         if (!dw) return;
     }
@@ -1424,6 +1427,18 @@ void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
         }
     }
     lc_blas_serial_end(prev);
+}
+
+void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                        const struct lc_conv2d *p, float *ws)
+{
+    conv_backward(dx, dw, db, dy, x, w, p, ws, 0);
+}
+
+void lc_conv2d_backward_set(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                            const struct lc_conv2d *p, float *ws)
+{
+    conv_backward(dx, dw, db, dy, x, w, p, ws, 1);
 }
 
 void lc_conv2d_fold_bn(float *w_out, float *b_out, const float *w, const float *b, const float *gamma,

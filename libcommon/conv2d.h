@@ -55,6 +55,13 @@ void lc_conv2d_forward(float *y, const float *x, const float *w, const float *b,
 void lc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                         const struct lc_conv2d *p, float *ws);
 
+/* lc_conv2d_backward with dx overwritten (dw, db still accumulated): bit
+ * for bit what zeroing dx and calling lc_conv2d_backward gives. Winograd
+ * layers write dx in their output pass, skipping the zeroing pass and a
+ * read; the other paths zero dx and accumulate. */
+void lc_conv2d_backward_set(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                            const struct lc_conv2d *p, float *ws);
+
 /* Inference with an epilogue fused into the convolution's output pass:
  *   y = prelu(conv(x, w) + b, slope) + res
  * slope (Co) is PReLU's per-channel weight (v < 0 -> slope[c] v); b, slope

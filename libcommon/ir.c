@@ -490,6 +490,12 @@ static void bn_back(struct bn_l *l, float *dx, const float *dy, const float *x)
     lc_bn_backward(dx, l->dg, l->db, dy, x, l->mean, l->istd, l->g, &l->p);
 }
 
+/* dx overwritten: bit for bit zeroing it and bn_back */
+static void bn_back_set(struct bn_l *l, float *dx, const float *dy, const float *x)
+{
+    lc_bn_backward_set(dx, l->dg, l->db, dy, x, l->mean, l->istd, l->g, &l->p);
+}
+
 static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
 
 void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm)
@@ -499,10 +505,9 @@ void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm)
     size_t flat = (size_t)m->lin.in;
     /* through emb = feat/||feat|| and norm = ||feat|| */
     float *g_lin = m->buf[3];
-    zero(g_lin, (size_t)n * 512);
     float *dfe = m->buf[2];
     lc_l2norm_rows_backward(dfe, demb, dnorm, m->emb, m->norm, n, LC_IR_EMBEDDING);
-    bn_back(&m->feat_bn, g_lin, dfe, m->t_lin);
+    bn_back_set(&m->feat_bn, g_lin, dfe, m->t_lin);
     /* linear: dW, db, and d(dropout output) */
     float *g_drop = m->buf[2];
     zero(g_drop, (size_t)n * flat);
@@ -513,45 +518,35 @@ void lc_ir_backward(struct lc_ir *m, const float *demb, const float *dnorm)
     /* into the last unit's output */
     float *gout = m->buf[0];
     const struct unit *last = &m->u[m->n_units - 1];
-    zero(gout, (size_t)n * flat);
-    bn_back(&m->out_bn, gout, g_obn, last->out);
+    bn_back_set(&m->out_bn, gout, g_obn, last->out);
     /* units, last to first: gout is d(out of unit k); gin receives d(input) */
     float *gin = m->buf[1], *ga = m->buf[2], *gb = m->buf[3];
     for (int k = m->n_units - 1; k >= 0; k--) {
         struct unit *u = &m->u[k];
         const float *in = k ? m->u[k - 1].out : m->t_in_out;
-        size_t in_n = (size_t)n * u->cin * u->h * u->w, mid_n = (size_t)n * u->d * u->h * u->w,
-               out_n = (size_t)n * u->d * u->ho * u->wo;
+        size_t in_n = (size_t)n * u->cin * u->h * u->w;
         int hw = u->h * u->w;
         zero(gin, in_n);
         if (u->conv_sc) { /* shortcut: BN then conv1x1 */
-            zero(ga, out_n);
-            bn_back(&u->bnsc, ga, gout, u->t_sc);
+            bn_back_set(&u->bnsc, ga, gout, u->t_sc);
             lc_conv2d_backward(gin, u->csc.dw, NULL, ga, in, u->csc.w, &u->csc.p, m->ws);
         } else {
             lc_subsample_backward(gin, gout, n, u->cin, u->h, u->w, u->s);
         }
-        zero(ga, out_n);
-        bn_back(&u->bn3, ga, gout, u->t_c2);       /* d t_c2 */
-        zero(gb, mid_n);
-        lc_conv2d_backward(gb, u->c2.dw, NULL, ga, u->t_pr, u->c2.w, &u->c2.p, m->ws); /* d t_pr */
-        zero(ga, mid_n);
-        lc_prelu_backward(ga, u->dpa, gb, u->t_bn2, u->pa, n, u->d, hw); /* d t_bn2 */
-        zero(gb, mid_n);
-        bn_back(&u->bn2, gb, ga, u->t_c1);         /* d t_c1 */
-        zero(ga, in_n);
-        lc_conv2d_backward(ga, u->c1.dw, NULL, gb, u->t_bn1, u->c1.w, &u->c1.p, m->ws); /* d t_bn1 */
+        /* the _set ops overwrite their dx: bit for bit zeroing it first and accumulating */
+        bn_back_set(&u->bn3, ga, gout, u->t_c2); /* d t_c2 */
+        lc_conv2d_backward_set(gb, u->c2.dw, NULL, ga, u->t_pr, u->c2.w, &u->c2.p, m->ws); /* d t_pr */
+        lc_prelu_backward_set(ga, u->dpa, gb, u->t_bn2, u->pa, n, u->d, hw);               /* d t_bn2 */
+        bn_back_set(&u->bn2, gb, ga, u->t_c1);                                             /* d t_c1 */
+        lc_conv2d_backward_set(ga, u->c1.dw, NULL, gb, u->t_bn1, u->c1.w, &u->c1.p, m->ws); /* d t_bn1 */
         bn_back(&u->bn1, gin, ga, in);             /* d in, on top of the shortcut's */
         float *t = gout;
         gout = gin;
         gin = t;
     }
     /* input layer: PReLU, BN, conv (no gradient for the image) */
-    size_t in_n = (size_t)n * 64 * H * H;
-    zero(ga, in_n);
-    lc_prelu_backward(ga, m->in_dpa, gout, m->t_in_bn, m->in_pa, n, 64, H * H);
-    zero(gb, in_n);
-    bn_back(&m->in_bn, gb, ga, m->t_in_c);
+    lc_prelu_backward_set(ga, m->in_dpa, gout, m->t_in_bn, m->in_pa, n, 64, H * H);
+    bn_back_set(&m->in_bn, gb, ga, m->t_in_c);
     lc_conv2d_backward(NULL, m->in_conv.dw, NULL, gb, m->x, m->in_conv.w, &m->in_conv.p, m->ws);
 }
 

@@ -160,6 +160,28 @@ Test(bn, fused_prelu_equals_the_two_ops)
     nf_free();
 }
 
+/* lc_bn_backward_set overwrites dx with exactly the bits that zeroing it and
+ * lc_bn_backward give; dgamma and dbeta are still accumulated. */
+Test(bn, backward_set_equals_zeroing_and_accumulating)
+{
+    lc_threads_set(2);
+    struct lc_bn p;
+    struct lc_err err;
+    cr_assert_eq(lc_bn_init(&p, 3, 5, 37, 1e-5f, 0.1f, 1, &err), 0);
+    size_t n = 3 * 5 * 37;
+    float *x = nf_randn(n, 1, 2), *g = nf_randn(5, 2, 1), *b = nf_randn(5, 3, 1), *dy = nf_randn(n, 4, 1);
+    float *y = nf_zeros(n), *m = nf_zeros(5), *s = nf_zeros(5), *rm = nf_zeros(5), *rv = nf_zeros(5);
+    lc_bn_forward_train(y, m, s, rm, rv, x, g, b, &p);
+    float *dx1 = nf_zeros(n), *dx2 = nf_randn(n, 5, 7); /* dx2: garbage to be overwritten */
+    float *dg1 = nf_randn(5, 6, 1), *dg2 = nf_copy(dg1, 5), *db1 = nf_randn(5, 7, 1), *db2 = nf_copy(db1, 5);
+    lc_bn_backward(dx1, dg1, db1, dy, x, m, s, g, &p);
+    lc_bn_backward_set(dx2, dg2, db2, dy, x, m, s, g, &p);
+    cr_expect_arr_eq(dx1, dx2, n * 4, "dx");
+    cr_expect_arr_eq(dg1, dg2, 5 * 4, "dgamma accumulated");
+    cr_expect_arr_eq(db1, db2, 5 * 4, "dbeta accumulated");
+    nf_free();
+}
+
 Test(bn, init_validates)
 {
     struct lc_bn p;

@@ -319,3 +319,33 @@ Test(conv2d, init_validates_and_workspace)
     cr_assert_eq(lc_conv2d_init(&p, 16, 64, 112, 112, 128, 1, 1, 0, 1, 0, &err), 0);
     cr_expect_eq(lc_conv2d_workspace(&p), 0, "large 1x1 stride 1 goes straight to GEMM");
 }
+
+/* lc_conv2d_backward_set overwrites dx (whatever it held) with exactly the
+ * bits that zeroing it and lc_conv2d_backward give, on the Winograd path
+ * (written in its output pass) and the others (zeroed, then accumulated);
+ * dw is still accumulated. */
+Test(conv2d, backward_set_equals_zeroing_and_accumulating)
+{
+    static const int shapes[][10] = {{2, 16, 9, 9, 24, 3, 1, 1, 1, 0},  /* Winograd */
+                                     {2, 16, 40, 40, 16, 3, 1, 1, 1, 0}, /* Winograd, rows transformed whole */
+                                     {2, 6, 9, 8, 10, 3, 2, 1, 1, 1},    /* im2col + col2im */
+                                     {2, 8, 9, 9, 8, 3, 1, 1, 8, 0},     /* depthwise */
+                                     {2, 8, 16, 16, 12, 1, 1, 0, 1, 0}}; /* 1x1: x is the column matrix */
+    lc_threads_set(2);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        struct lc_conv2d p;
+        init_case(&p, shapes[i]);
+        struct sizes s = sizes_of(&p);
+        float *x = nf_randn(s.x, 10 + i, 1), *w = nf_randn(s.w, 20 + i, 0.3f), *dy = nf_randn(s.y, 30 + i, 1);
+        for (size_t k = 0; k < s.y; k += 7) dy[k] = -0.0f; /* gradients that are exactly -0 */
+        float *dx1 = nf_zeros(s.x), *dx2 = nf_randn(s.x, 40 + i, 5); /* dx2: garbage to be overwritten */
+        float *dw1 = nf_randn(s.w, 50 + i, 1), *dw2 = nf_copy(dw1, s.w), *ws = nf_zeros(lc_conv2d_workspace(&p));
+        float *db1 = nf_zeros((size_t)p.co), *db2 = nf_zeros((size_t)p.co);
+        lc_conv2d_backward(dx1, dw1, p.bias ? db1 : NULL, dy, x, w, &p, ws);
+        lc_conv2d_backward_set(dx2, dw2, p.bias ? db2 : NULL, dy, x, w, &p, ws);
+        cr_expect_arr_eq(dx1, dx2, s.x * 4, "shape %zu: dx", i);
+        cr_expect_arr_eq(dw1, dw2, s.w * 4, "shape %zu: dw accumulated", i);
+        cr_expect_arr_eq(db1, db2, (size_t)p.co * 4, "shape %zu: db", i);
+        nf_free();
+    }
+}

@@ -65,6 +65,35 @@ static void check_prelu(const char *c)
 Test(act, prelu_per_channel) { check_prelu("prelu_ch"); }
 Test(act, prelu_shared) { check_prelu("prelu_one"); }
 
+/* lc_prelu_backward_set overwrites dx with exactly the bits that zeroing it
+ * and lc_prelu_backward give (dy = -0 where x > 0 gives +0 both ways); da
+ * is still accumulated. Per-channel and shared slopes, with and without da. */
+Test(act, prelu_backward_set_equals_zeroing_and_accumulating)
+{
+    const int n = 3, ch = 4, hw = 29; /* hw not a multiple of 8: the tail loop too */
+    size_t len = (size_t)n * ch * hw;
+    float *x = malloc(len * 4), *dy = malloc(len * 4), *dx1 = malloc(len * 4), *dx2 = malloc(len * 4);
+    float a[4] = {0.25f, -0.5f, 0.1f, 2.0f};
+    uint32_t r = 12345;
+    for (size_t i = 0; i < len; i++) {
+        r = r * 1664525u + 1013904223u;
+        x[i] = (float)((int)(r >> 8) % 2001 - 1000) / 300.0f;
+        r = r * 1664525u + 1013904223u;
+        dy[i] = i % 5 == 0 ? -0.0f : (float)((int)(r >> 8) % 2001 - 1000) / 700.0f;
+    }
+    for (int shared = 0; shared < 2; shared++)
+        for (int with_da = 0; with_da < 2; with_da++) {
+            int c = shared ? 1 : ch, h = shared ? ch * hw : hw;
+            float da1[4] = {1, 2, 3, 4}, da2[4] = {1, 2, 3, 4};
+            for (size_t i = 0; i < len; i++) dx1[i] = 0, dx2[i] = (float)i - 7.5f;
+            lc_prelu_backward(dx1, with_da ? da1 : NULL, dy, x, a, n, c, h);
+            lc_prelu_backward_set(dx2, with_da ? da2 : NULL, dy, x, a, n, c, h);
+            cr_expect_arr_eq(dx1, dx2, len * 4, "shared %d, da %d: dx", shared, with_da);
+            cr_expect_arr_eq(da1, da2, sizeof da1, "shared %d, da %d: da", shared, with_da);
+        }
+    free(x), free(dy), free(dx1), free(dx2);
+}
+
 Test(act, relu_in_place)
 {
     float x[4] = {-1, 0, 2, -0.5f};
