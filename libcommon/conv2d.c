@@ -158,6 +158,35 @@ static void im2col_rows(float *cols, size_t ld, const float *xp, const struct lc
         }
 }
 
+/* im2col of whole output rows [oh, oh + rows) of one image for nc channels
+ * from xp, any stride: per (channel, ki, kj) the valid output columns are
+ * found once and each row is a strided copy between zeroed ends (one call
+ * per row segment cost more than the copy on 7- to 56-wide rows). */
+LC_CLONES static void im2col_rows_strided(float *cols, size_t ld, const float *xp, const struct lc_conv2d *p,
+                                          size_t hwi, int oh, int rows, int nc)
+{
+    const int wo = p->wo, s = p->sw;
+    for (int c = 0; c < nc; c++, xp += hwi)
+        for (int ki = 0; ki < p->kh; ki++)
+            for (int kj = 0; kj < p->kw; kj++) {
+                float *dst = cols + (((size_t)c * p->kh + ki) * p->kw + kj) * ld;
+                int lo, hi;
+                valid_ow(0, wo, s, p->pw, kj, p->w, &lo, &hi);
+                for (int r = 0; r < rows; r++, dst += wo) {
+                    int ih = (oh + r) * p->sh - p->ph + ki;
+                    if (ih < 0 || ih >= p->h) {
+                        for (int ow = 0; ow < wo; ow++) dst[ow] = 0;
+                        continue;
+                    }
+                    const float *src = xp + (size_t)ih * p->w + kj - p->pw;
+                    for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
+                    LC_SIMD
+                    for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * s];
+                    for (int ow = hi; ow < wo; ow++) dst[ow] = 0;
+                }
+            }
+}
+
 /* im2col of global columns [g0, g0 + len) for input channels [c0, c1) into
  * cols ((c1 - c0)*kh*kw rows, row stride ld). */
 static void im2col(float *cols, size_t ld, const float *x, const struct lc_conv2d *p, const struct plan *q,
@@ -167,10 +196,12 @@ static void im2col(float *cols, size_t ld, const float *x, const struct lc_conv2
     for (size_t j = 0; j < len;) {
         size_t gc = g0 + j, pos = gc % q->hwo;
         int img = (int)(gc / q->hwo), oh = (int)(pos / (size_t)p->wo), ow0 = (int)(pos % (size_t)p->wo);
-        if (same && ow0 == 0 && len - j >= (size_t)p->wo) {
+        if (ow0 == 0 && len - j >= (size_t)p->wo) { /* whole output rows */
             int rows = (int)((len - j) / (size_t)p->wo);
             if (rows > p->ho - oh) rows = p->ho - oh;
-            im2col_rows(cols + j, ld, x + ((size_t)img * p->ci + c0) * q->hwi, p, q->hwi, oh, rows, c1 - c0);
+            const float *xp = x + ((size_t)img * p->ci + c0) * q->hwi;
+            if (same) im2col_rows(cols + j, ld, xp, p, q->hwi, oh, rows, c1 - c0);
+            else im2col_rows_strided(cols + j, ld, xp, p, q->hwi, oh, rows, c1 - c0);
             j += (size_t)rows * p->wo;
             continue;
         }
