@@ -41,8 +41,9 @@ void lc_prelu_forward(float *y, const float *x, const float *a, int n, int c, in
 LC_CLONES static void prelu_dx_plane(float *dx, const float *dy, const float *x, int n, float s, int set)
 {
     for (int p = 0; p < n; p++) {
-        float g = dy[p], sg = s * g;
-        dx[p] = (set ? 0.0f : dx[p]) + (x[p] > 0 ? g : sg);
+        float g = dy[p], sg = s * g, d = x[p] > 0 ? g : sg;
+        if (set) dx[p] = 0.0f + d; /* dx is read only when accumulating */
+        else dx[p] += d;
     }
 }
 

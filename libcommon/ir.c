@@ -333,10 +333,16 @@ static void set_n(struct lc_ir *m, int n)
     }
 }
 
+/* batch norm, and (z non-NULL) PReLU with slope into z, in one pass */
+static void bn_train_prelu(struct bn_l *l, float *y, float *z, const float *slope, const float *x)
+{
+    lc_bn_forward_train_prelu(y, z, slope, l->mean, l->istd, l->rm, l->rv, x, l->g, l->b, &l->p);
+    l->nbt[0]++;
+}
+
 static void bn_train(struct bn_l *l, float *y, const float *x)
 {
-    lc_bn_forward_train(y, l->mean, l->istd, l->rm, l->rv, x, l->g, l->b, &l->p);
-    l->nbt[0]++;
+    bn_train_prelu(l, y, NULL, NULL, x);
 }
 
 static void bn_eval(struct bn_l *l, float *y, const float *x) { lc_bn_forward_eval(y, x, l->g, l->b, l->rm, l->rv, &l->p); }
@@ -346,19 +352,14 @@ static void forward_train(struct lc_ir *m, const float *x, struct lc_rng *rng)
 {
     const int n = m->n;
     lc_conv2d_forward(m->t_in_c, x, m->in_conv.w, NULL, &m->in_conv.p, m->ws);
-    struct bn_l *ib = &m->in_bn; /* batch norm and PReLU in one pass */
-    lc_bn_forward_train_prelu(m->t_in_bn, m->t_in_out, m->in_pa, ib->mean, ib->istd, ib->rm, ib->rv, m->t_in_c, ib->g,
-                              ib->b, &ib->p);
-    ib->nbt[0]++;
+    bn_train_prelu(&m->in_bn, m->t_in_bn, m->t_in_out, m->in_pa, m->t_in_c);
     const float *cur = m->t_in_out;
     for (int k = 0; k < m->n_units; k++) {
         struct unit *u = &m->u[k];
         int ohw = u->ho * u->wo;
         bn_train(&u->bn1, u->t_bn1, cur);
         lc_conv2d_forward(u->t_c1, u->t_bn1, u->c1.w, NULL, &u->c1.p, m->ws);
-        lc_bn_forward_train_prelu(u->t_bn2, u->t_pr, u->pa, u->bn2.mean, u->bn2.istd, u->bn2.rm, u->bn2.rv, u->t_c1,
-                                  u->bn2.g, u->bn2.b, &u->bn2.p); /* and PReLU */
-        u->bn2.nbt[0]++;
+        bn_train_prelu(&u->bn2, u->t_bn2, u->t_pr, u->pa, u->t_c1);
         lc_conv2d_forward(u->t_c2, u->t_pr, u->c2.w, NULL, &u->c2.p, m->ws);
         bn_train(&u->bn3, u->out, u->t_c2);
         if (u->conv_sc) {
