@@ -8,6 +8,7 @@
  *   a training step at batch 128 (lc_ir_train_dev: forward, backward from
  *   a fixed upstream gradient, SGD with momentum and weight decay), with
  *   the fraction of the card's dense fp16 peak for the 16-bit steps.
+ * The 16-bit runs go twice: activations (N, C, H, W) and channels-last.
  * Skips with a message where no GPU is usable. Part of `make gpu-check`.
  * Usage: ir_gpu_bench [batch] [repeats] [train batch]. */
 #include <stdio.h>
@@ -24,12 +25,40 @@
 #include "rng.h"
 #include "tool.h"
 
+/* PyTorch's images/s (bench/ir_peer.py, mode train or infer) for dt, or -1 */
+static double peer_ips(const char *python, const char *py, const char *mode, int reps, int batch, int dt)
+{
+    const char *peer = dt == LC_DTYPE_F16 ? "cuda-fp16" : dt == LC_DTYPE_BF16 ? "cuda-bf16" : "cuda";
+    char cmd[4400];
+    double ips = -1;
+    snprintf(cmd, sizeof cmd, "'%s' '%s' %s 8 %d %d 50 %s 2>/dev/null", python, py, mode, reps, batch, peer);
+    FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
+    if (f) {
+        if (fscanf(f, "%lf", &ips) != 1) ips = -1;
+        pclose(f);
+    }
+    return ips;
+}
+
+static void peer_line(double torch_ips, double ours, int dt, const char *amp)
+{
+    if (torch_ips <= 0) {
+        printf("  PyTorch peer unavailable (no CUDA-enabled torch)\n");
+        return;
+    }
+    char what[64];
+    if (dt == LC_DTYPE_F32) snprintf(what, sizeof what, "float32, TF32 off");
+    else snprintf(what, sizeof what, "%s%s, channels-last", amp, dt == LC_DTYPE_F16 ? "fp16" : "bf16");
+    printf("  PyTorch eager %-27s %9.1f img/s   ratio %.2f\n", what, torch_ips, ours / torch_ips);
+}
+
 /* Training steps with activations of type dt; x holds at least tbatch
  * images. fp16 runs as train-pre does: the upstream gradient scaled (2^16),
  * the gradients unscaled and checked (a wait for the flag), then SGD. The
  * peer: PyTorch float32 (TF32 off), or autocast to dt in channels-last
  * memory (with GradScaler for fp16). Returns our images/s. */
-static double train_bench(int tbatch, int reps, const float *x, const char *python, const char *py, int dt)
+static double train_bench(int tbatch, int reps, const float *x, const char *python, const char *py, int dt, int cl,
+                          double *torch_ips)
 {
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     struct lc_err err;
@@ -41,7 +70,7 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
     lc_ir_init_weights(m, &rng);
     struct lc_optim o;
     if (lc_optim_init_sgd(&o, 0.1, 0.9f, 5e-4f, 0, &err) || lc_optim_add(&o, lc_ir_params(m), &err)) lc_tool_fail(&err);
-    if (lc_ir_train_dev_create(&g, m, &gpu, dt, &err)) lc_tool_fail(&err);
+    if (lc_ir_train_dev_create(&g, m, &gpu, dt, cl, &err)) lc_tool_fail(&err);
     const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(g)};
     struct lc_optim_dev od;
     if (lc_optim_dev_create(&od, &o, mirrors, 1, &err)) lc_tool_fail(&err);
@@ -68,26 +97,14 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
         double t = lc_now() - t0;
         if (r && t < best) best = t;
     }
-    double ours = tbatch / best, torch_ips = -1;
-    char cmd[4400];
-    const char *peer = dt == LC_DTYPE_F16 ? "cuda-fp16" : dt == LC_DTYPE_BF16 ? "cuda-bf16" : "cuda";
-    snprintf(cmd, sizeof cmd, "'%s' '%s' train 8 %d %d 50 %s 2>/dev/null", python, py, reps, tbatch, peer);
-    FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
-    if (f) {
-        if (fscanf(f, "%lf", &torch_ips) != 1) torch_ips = -1;
-        pclose(f);
-    }
+    double ours = tbatch / best;
+    if (*torch_ips == 0) *torch_ips = peer_ips(python, py, "train", reps, tbatch, dt);
     const char *nm = dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : "float32";
-    printf("ir_gpu_bench: IR-50 training step (forward, backward, SGD), batch %d, %s, dropout 0.4%s\n", tbatch, nm,
-           dt == LC_DTYPE_F16 ? ", loss scaled by 2^16 and checked" : "");
+    printf("ir_gpu_bench: IR-50 training step (forward, backward, SGD), batch %d, %s%s, dropout 0.4%s\n", tbatch, nm,
+           cl ? " channels-last" : "", dt == LC_DTYPE_F16 ? ", loss scaled by 2^16 and checked" : "");
     printf("  ours (lc_ir_train_dev, %-7s)   %9.1f img/s   (includes uploading the input)%s\n", nm, ours,
            found ? " (the last step overflowed)" : "");
-    if (torch_ips > 0)
-        printf("  PyTorch eager %-27s %9.1f img/s   ratio %.2f\n",
-               dt == LC_DTYPE_F32 ? "float32, TF32 off" : dt == LC_DTYPE_F16 ? "AMP fp16, channels-last" : "AMP bf16, channels-last",
-               torch_ips, ours / torch_ips);
-    else
-        printf("  PyTorch peer unavailable\n");
+    peer_line(*torch_ips, ours, dt, "AMP ");
     lc_device_free(&gpu, ddemb);
     lc_device_free(&gpu, dfound);
     lc_optim_dev_free(&od);
@@ -100,7 +117,8 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
 
 /* Inference with activations of type dt, against PyTorch eager in float32
  * (TF32 off) or the model in dt, channels-last. */
-static void infer_bench(int batch, int reps, const float *x, const char *python, const char *py, int dt)
+static void infer_bench(int batch, int reps, const float *x, const char *python, const char *py, int dt, int cl,
+                        double *torch_ips)
 {
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     struct lc_err err;
@@ -111,7 +129,7 @@ static void infer_bench(int batch, int reps, const float *x, const char *python,
     lc_rng_seed(&rng, 1);
     lc_ir_init_weights(m, &rng);
     double t0 = lc_now();
-    if (lc_ir_dev_create(&g, m, &gpu, dt, &err)) lc_tool_fail(&err);
+    if (lc_ir_dev_create(&g, m, &gpu, dt, cl, &err)) lc_tool_fail(&err);
     double t_up = lc_now() - t0;
     float *emb = malloc((size_t)batch * 512 * 4), *norm = malloc((size_t)batch * 4);
     double best = 1e30;
@@ -121,24 +139,13 @@ static void infer_bench(int batch, int reps, const float *x, const char *python,
         double t = lc_now() - t0;
         if (r && t < best) best = t;
     }
-    double ours = batch / best, torch_ips = -1;
+    double ours = batch / best;
+    if (*torch_ips == 0) *torch_ips = peer_ips(python, py, "infer", reps, batch, dt);
     const char *nm = dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : "float32";
-    const char *peer = dt == LC_DTYPE_F16 ? "cuda-fp16" : dt == LC_DTYPE_BF16 ? "cuda-bf16" : "cuda";
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' infer 8 %d %d 50 %s 2>/dev/null", python, py, reps, batch, peer);
-    FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
-    if (f) {
-        if (fscanf(f, "%lf", &torch_ips) != 1) torch_ips = -1;
-        pclose(f);
-    }
-    printf("ir_gpu_bench: IR-50 inference, batch %d, %s (weights uploaded and folded in %.2f s)\n", batch, nm, t_up);
+    printf("ir_gpu_bench: IR-50 inference, batch %d, %s%s (weights uploaded and folded in %.2f s)\n", batch, nm,
+           cl ? " channels-last" : "", t_up);
     printf("  ours (lc_ir_dev, %-7s)         %9.1f img/s   (includes uploading the input)\n", nm, ours);
-    if (torch_ips > 0)
-        printf("  PyTorch eager %-27s %9.1f img/s   ratio %.2f\n",
-               dt == LC_DTYPE_F32 ? "float32, TF32 off" : dt == LC_DTYPE_F16 ? "fp16, channels-last" : "bf16, channels-last",
-               torch_ips, ours / torch_ips);
-    else
-        printf("  PyTorch peer unavailable (no CUDA-enabled torch for %s)\n", python);
+    peer_line(*torch_ips, ours, dt, "");
     lc_ir_dev_free(g);
     lc_ir_free(m);
     free(emb), free(norm);
@@ -174,15 +181,20 @@ int main(int argc, char **argv)
     char py[4200];
     bench_peer_path(py, sizeof py, "ir_peer.py");
     const char *python = getenv("LC_PYTHON") ? getenv("LC_PYTHON") : "/usr/bin/python3";
+    /* the 16-bit types in both layouts, against one peer measurement each */
     const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
-    for (int k = 0; k < 3; k++) infer_bench(batch, reps, x, python, py, types[k]);
+    double peer_infer[3] = {0}, peer_train[3] = {0};
+    for (int k = 0; k < 3; k++)
+        for (int cl = 0; cl <= (types[k] != LC_DTYPE_F32); cl++)
+            infer_bench(batch, reps, x, python, py, types[k], cl, &peer_infer[k]);
     /* IR-50 at 112x112: 12.6 GFLOP an image forward (6.3 G multiply-adds, conv_bench), three times that a training step */
-    for (int k = 0; k < 3; k++) {
-        double ips = train_bench(tbatch, reps, x, python, py, types[k]);
-        if (types[k] != LC_DTYPE_F32)
-            printf("  %.1f TFLOP/s (3 x 12.6 GFLOP an image): %.1f%% of the dense fp16 peak\n", ips * 37.8e9 / 1e12,
-                   100 * ips * 37.8e9 / peak16);
-    }
+    for (int k = 0; k < 3; k++)
+        for (int cl = 0; cl <= (types[k] != LC_DTYPE_F32); cl++) {
+            double ips = train_bench(tbatch, reps, x, python, py, types[k], cl, &peer_train[k]);
+            if (types[k] != LC_DTYPE_F32)
+                printf("  %.1f TFLOP/s (3 x 12.6 GFLOP an image): %.1f%% of the dense fp16 peak\n",
+                       ips * 37.8e9 / 1e12, 100 * ips * 37.8e9 / peak16);
+        }
     free(x);
     return 0;
 }

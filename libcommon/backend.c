@@ -396,6 +396,12 @@ int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
     } while (0)
 #endif
 
+/* The float32 ops are (N, C, H, W) only; channels-last runs on the 16-bit ones. */
+static int f32_layout(struct lc_err *err)
+{
+    return lc_errf(err, LC_EINVAL, NULL, -1, -1, "channels-last needs 16-bit activations (fp16 or bf16)");
+}
+
 int lc_op_prelu_forward(const struct lc_device *d, float *y, const float *x, const float *a, int n, int c, int hw,
                         struct lc_err *err)
 {
@@ -413,6 +419,7 @@ int lc_op_bn_forward_train(const struct lc_device *d, float *y, float *save_mean
                            float *run_var, const float *x, const float *gamma, const float *beta,
                            const struct lc_bn *p, struct lc_err *err)
 {
+    if (p->channels_last) return f32_layout(err);
     DISPATCH(d, err, api->bn_forward_train(y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p, NULL, err),
              lc_bn_forward_train(y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p));
 }
@@ -420,6 +427,7 @@ int lc_op_bn_forward_train(const struct lc_device *d, float *y, float *save_mean
 int lc_op_bn_forward_eval(const struct lc_device *d, float *y, const float *x, const float *gamma, const float *beta,
                           const float *run_mean, const float *run_var, const struct lc_bn *p, struct lc_err *err)
 {
+    if (p->channels_last) return f32_layout(err);
     DISPATCH(d, err, api->bn_forward_eval(y, x, gamma, beta, run_mean, run_var, p, NULL, err),
              lc_bn_forward_eval(y, x, gamma, beta, run_mean, run_var, p));
 }
@@ -428,6 +436,7 @@ int lc_op_bn_backward(const struct lc_device *d, float *dx, float *dgamma, float
                       const float *x, const float *save_mean, const float *save_invstd, const float *gamma,
                       const struct lc_bn *p, struct lc_err *err)
 {
+    if (p->channels_last) return f32_layout(err);
     DISPATCH(d, err, api->bn_backward(dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, NULL, err),
              lc_bn_backward(dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p));
 }
@@ -454,12 +463,14 @@ int lc_op_linear_backward(const struct lc_device *d, float *dx, float *dw, float
 int lc_op_conv2d_forward(const struct lc_device *d, float *y, const float *x, const float *w, const float *b,
                          const struct lc_conv2d *p, float *ws, struct lc_err *err)
 {
+    if (p->channels_last) return f32_layout(err);
     DISPATCH(d, err, api->conv2d_forward(y, x, w, b, p, NULL, err), lc_conv2d_forward(y, x, w, b, p, ws));
 }
 
 int lc_op_conv2d_backward(const struct lc_device *d, float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, const struct lc_conv2d *p, float *ws, struct lc_err *err)
 {
+    if (p->channels_last) return f32_layout(err);
     DISPATCH(d, err, api->conv2d_backward(dx, dw, db, dy, x, w, p, NULL, err),
              lc_conv2d_backward(dx, dw, db, dy, x, w, p, ws));
 }
@@ -571,6 +582,24 @@ int lc_op_cast(const struct lc_device *d, void *y, int ydt, const void *x, int x
     DISPATCH(d, err, api->cast(y, ydt, x, xdt, n, NULL, err), lc_cast(y, ydt, x, xdt, n));
 }
 
+int lc_op_cast_to_channels_last(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, int n, int c,
+                                int hw, struct lc_err *err)
+{
+    if (!lc_mixed_type_ok(ydt) || !lc_mixed_type_ok(xdt))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "cast from %s to %s", lc_dtype_name(xdt), lc_dtype_name(ydt));
+    DISPATCH(d, err, api->cast_layout(y, ydt, x, xdt, n, c, hw, 1, NULL, err),
+             lc_cast_to_channels_last(y, ydt, x, xdt, n, c, hw));
+}
+
+int lc_op_cast_from_channels_last(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, int n, int c,
+                                  int hw, struct lc_err *err)
+{
+    if (!lc_mixed_type_ok(ydt) || !lc_mixed_type_ok(xdt))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "cast from %s to %s", lc_dtype_name(xdt), lc_dtype_name(ydt));
+    DISPATCH(d, err, api->cast_layout(y, ydt, x, xdt, n, c, hw, 0, NULL, err),
+             lc_cast_from_channels_last(y, ydt, x, xdt, n, c, hw));
+}
+
 int lc_op_cast_add(const struct lc_device *d, float *y, const void *x, int xdt, size_t n, struct lc_err *err)
 {
     if (!lc_mixed_type_ok(xdt)) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "cast from %s", lc_dtype_name(xdt));
@@ -621,19 +650,20 @@ int lc_op_bn_backward_dt(const struct lc_device *d, int dt, void *dx, float *dga
 }
 
 int lc_op_prelu_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *a, int n, int c,
-                           int hw, struct lc_err *err)
+                           int hw, int channels_last, struct lc_err *err)
 {
-    if (dt == LC_DTYPE_F32) return lc_op_prelu_forward(d, y, x, a, n, c, hw, err);
-    DISPATCH_DT(d, dt, err, api->prelu_forward_dt(dt, y, x, a, n, c, hw, NULL, err),
-                lc_mixed_prelu_forward(dt, y, x, a, n, c, hw));
+    if (dt == LC_DTYPE_F32) return channels_last ? f32_layout(err) : lc_op_prelu_forward(d, y, x, a, n, c, hw, err);
+    DISPATCH_DT(d, dt, err, api->prelu_forward_dt(dt, y, x, a, n, c, hw, channels_last, NULL, err),
+                lc_mixed_prelu_forward(dt, y, x, a, n, c, hw, channels_last));
 }
 
 int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *da, const void *dy, const void *x,
-                            const float *a, int n, int c, int hw, struct lc_err *err)
+                            const float *a, int n, int c, int hw, int channels_last, struct lc_err *err)
 {
-    if (dt == LC_DTYPE_F32) return lc_op_prelu_backward(d, dx, da, dy, x, a, n, c, hw, err);
-    DISPATCH_DT(d, dt, err, api->prelu_backward_dt(dt, dx, da, dy, x, a, n, c, hw, NULL, err),
-                lc_mixed_prelu_backward(dt, dx, da, dy, x, a, n, c, hw));
+    if (dt == LC_DTYPE_F32)
+        return channels_last ? f32_layout(err) : lc_op_prelu_backward(d, dx, da, dy, x, a, n, c, hw, err);
+    DISPATCH_DT(d, dt, err, api->prelu_backward_dt(dt, dx, da, dy, x, a, n, c, hw, channels_last, NULL, err),
+                lc_mixed_prelu_backward(dt, dx, da, dy, x, a, n, c, hw, channels_last));
 }
 
 int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
@@ -644,19 +674,20 @@ int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, cons
 }
 
 int lc_op_subsample_add_dt(const struct lc_device *d, int dt, void *y, const void *x, int n, int c, int h, int w,
-                           int s, struct lc_err *err)
+                           int s, int channels_last, struct lc_err *err)
 {
-    if (dt == LC_DTYPE_F32) return lc_op_subsample_add(d, y, x, n, c, h, w, s, err);
-    DISPATCH_DT(d, dt, err, api->subsample_add_dt(dt, y, x, n, c, h, w, s, NULL, err),
-                lc_mixed_subsample_add(dt, y, x, n, c, h, w, s));
+    if (dt == LC_DTYPE_F32) return channels_last ? f32_layout(err) : lc_op_subsample_add(d, y, x, n, c, h, w, s, err);
+    DISPATCH_DT(d, dt, err, api->subsample_add_dt(dt, y, x, n, c, h, w, s, channels_last, NULL, err),
+                lc_mixed_subsample_add(dt, y, x, n, c, h, w, s, channels_last));
 }
 
 int lc_op_subsample_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, int n, int c, int h,
-                                int w, int s, struct lc_err *err)
+                                int w, int s, int channels_last, struct lc_err *err)
 {
-    if (dt == LC_DTYPE_F32) return lc_op_subsample_backward(d, dx, dy, n, c, h, w, s, err);
-    DISPATCH_DT(d, dt, err, api->subsample_backward_dt(dt, dx, dy, n, c, h, w, s, NULL, err),
-                lc_mixed_subsample_backward(dt, dx, dy, n, c, h, w, s));
+    if (dt == LC_DTYPE_F32)
+        return channels_last ? f32_layout(err) : lc_op_subsample_backward(d, dx, dy, n, c, h, w, s, err);
+    DISPATCH_DT(d, dt, err, api->subsample_backward_dt(dt, dx, dy, n, c, h, w, s, channels_last, NULL, err),
+                lc_mixed_subsample_backward(dt, dx, dy, n, c, h, w, s, channels_last));
 }
 
 int lc_op_dropout_apply_dt(const struct lc_device *d, int dt, void *y, const void *x, const uint8_t *mask, size_t n,
@@ -692,13 +723,14 @@ int lc_op_linear_backward_dt(const struct lc_device *d, int dt, void *dx, float 
 }
 
 int lc_op_bias_prelu_dt(const struct lc_device *d, int dt, void *y, const float *b, const float *a, int n, int c,
-                        int hw, struct lc_err *err)
+                        int hw, int channels_last, struct lc_err *err)
 {
     if (!lc_mixed_type_ok(dt))
         return lc_errf(err, LC_EINVAL, NULL, -1, -1, "activation type %s (f32, f16 or bf16)", lc_dtype_name(dt));
     int rc_;
-    DISPATCH(d, err, api->bias_prelu_dt(dt, y, b, a, n, c, hw, NULL, err),
-             if ((rc_ = lc_mixed_bias_prelu(dt, y, b, a, n, c, hw))) return lc_errf(err, rc_, NULL, -1, -1, "out of memory"));
+    DISPATCH(d, err, api->bias_prelu_dt(dt, y, b, a, n, c, hw, channels_last, NULL, err),
+             if ((rc_ = lc_mixed_bias_prelu(dt, y, b, a, n, c, hw, channels_last)))
+                 return lc_errf(err, rc_, NULL, -1, -1, "out of memory"));
 }
 
 int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *gamma,

@@ -155,7 +155,16 @@ int lc_op_argmax_rows(const struct lc_device *d, int32_t *idx, const float *x, i
  * dt: LC_DTYPE_F32 runs the float32 op above (bit for bit), LC_DTYPE_F16 and
  * LC_DTYPE_BF16 the 16-bit one (on the CPU mixed.c's reference; on a GPU
  * cuDNN, cuBLAS and kernels that compute in float32). Convolution and
- * linear weights are in dt; their gradients dw are float32, accumulated. */
+ * linear weights are in dt; their gradients dw are float32, accumulated.
+ * Channels-last (mixed.h): p->channels_last of conv2d and batch norm, the
+ * channels_last argument of the others; 16-bit dt only (LC_EINVAL for
+ * float32, except bias_prelu), as the float32 ops are (N, C, H, W) only.
+ * The layout casts take (n, c, hw) to (n, hw, c) and back (x and y do
+ * not overlap). */
+int lc_op_cast_to_channels_last(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, int n, int c,
+                                int hw, struct lc_err *err);
+int lc_op_cast_from_channels_last(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, int n, int c,
+                                  int hw, struct lc_err *err);
 int lc_op_cast(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, size_t n, struct lc_err *err);
 int lc_op_cast_add(const struct lc_device *d, float *y, const void *x, int xdt, size_t n, struct lc_err *err);
 int lc_op_unscale_check(const struct lc_device *d, float *g, size_t n, float inv_scale, float *found_inf,
@@ -171,22 +180,22 @@ int lc_op_bn_backward_dt(const struct lc_device *d, int dt, void *dx, float *dga
                          const void *x, const float *save_mean, const float *save_invstd, const float *gamma,
                          const struct lc_bn *p, struct lc_err *err);
 int lc_op_prelu_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *a, int n, int c,
-                           int hw, struct lc_err *err);
+                           int hw, int channels_last, struct lc_err *err);
 int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *da, const void *dy, const void *x,
-                            const float *a, int n, int c, int hw, struct lc_err *err);
+                            const float *a, int n, int c, int hw, int channels_last, struct lc_err *err);
 int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
                  struct lc_err *err);
 int lc_op_subsample_add_dt(const struct lc_device *d, int dt, void *y, const void *x, int n, int c, int h, int w,
-                           int s, struct lc_err *err);
+                           int s, int channels_last, struct lc_err *err);
 int lc_op_subsample_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, int n, int c, int h,
-                                int w, int s, struct lc_err *err);
+                                int w, int s, int channels_last, struct lc_err *err);
 int lc_op_dropout_apply_dt(const struct lc_device *d, int dt, void *y, const void *x, const uint8_t *mask, size_t n,
                            float p, struct lc_err *err);
 int lc_op_dropout_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, const uint8_t *mask,
                               size_t n, float p, struct lc_err *err);
 /* inference: y = prelu(y + b) in place (a NULL: bias only), batch norm with running statistics */
 int lc_op_bias_prelu_dt(const struct lc_device *d, int dt, void *y, const float *b, const float *a, int n, int c,
-                        int hw, struct lc_err *err);
+                        int hw, int channels_last, struct lc_err *err);
 int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *gamma,
                              const float *beta, const float *run_mean, const float *run_var, const struct lc_bn *p,
                              struct lc_err *err);

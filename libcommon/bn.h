@@ -16,6 +16,8 @@ struct lc_bn {
     int n, c, hw;
     float eps, momentum;
     int affine;
+    /* 0: x (N,C,hw); 1 (the 16-bit device ops only, backend.h): x (N,hw,C); lc_bn_init sets 0 */
+    int channels_last;
 };
 
 /* eps >= 0 (PyTorch: 1e-5), 0 <= momentum <= 1 (PyTorch: 0.1; its

@@ -23,6 +23,9 @@ extern "C" {
 struct lc_conv2d {
     int n, ci, h, w, co, kh, kw, sh, sw, ph, pw, groups, bias;
     int ho, wo;
+    /* 0: x, y (N,C,H,W) and w (Co,Ci/g,K,K). 1 (the 16-bit device ops only,
+     * backend.h): x, y (N,H,W,C) and w (Co,K,K,Ci/g); lc_conv2d_init sets 0 */
+    int channels_last;
 };
 
 /* Square kernel k, stride and pad; fills every field. bias is 0 or 1 and

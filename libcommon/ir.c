@@ -574,6 +574,7 @@ struct lc_ir_dev {
     struct lc_device d;
     const struct lc_ir *m; /* shapes only (weights were copied) */
     int dt;                /* activation type */
+    int cl;                /* channels-last backbone (16-bit only) */
     size_t es;
     struct dconv in_conv;
     float *in_pa;
@@ -633,7 +634,14 @@ static int dev_conv(struct lc_ir_dev *g, struct dconv *dc, const struct conv_l *
         lc_conv2d_fold_bn(w, b, c->w, NULL, bn->g, bn->b, bn->rm, bn->rv, bn->p.eps, &c->p);
         if (!(dc->w = dev_get(g, w, nw, err)) || !(dc->b = dev_get(g, b, (size_t)c->p.co, err))) rc = err->code;
     }
-    if (!rc) rc = dev_typed(g, &dc->wt, dc->w, nw, err);
+    if (!rc && g->cl) { /* (Co, K, K, Ci) for cuDNN's NHWC */
+        dc->p.channels_last = 1;
+        if (!(dc->wt = dev_get_bytes(g, NULL, nw * g->es, err))) rc = err->code;
+        else rc = lc_op_cast_to_channels_last(&g->d, dc->wt, g->dt, dc->w, LC_DTYPE_F32, c->p.co, c->p.ci / c->p.groups,
+                                              c->p.kh * c->p.kw, err);
+    } else if (!rc) {
+        rc = dev_typed(g, &dc->wt, dc->w, nw, err);
+    }
     free(w), free(b);
     return rc;
 }
@@ -657,12 +665,21 @@ void lc_ir_dev_free(struct lc_ir_dev *g)
     free(g);
 }
 
-int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, int dt,
-                     struct lc_err *err)
+/* channels-last needs a 16-bit type (the float32 ops are NCHW only) */
+static int layout_ok(int dt, int channels_last, struct lc_err *err)
 {
-    *out = NULL;
     if (!lc_mixed_type_ok(dt))
         return lc_errf(err, LC_EINVAL, NULL, -1, -1, "activation type %s (f32, f16 or bf16)", lc_dtype_name(dt));
+    if (channels_last && dt == LC_DTYPE_F32)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "channels-last needs 16-bit activations (fp16 or bf16)");
+    return 0;
+}
+
+int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, int dt,
+                     int channels_last, struct lc_err *err)
+{
+    *out = NULL;
+    if (layout_ok(dt, channels_last, err)) return err->code;
     int rc = lc_device_open(d, err);
     if (rc) return rc;
     struct lc_ir_dev *g = calloc(1, sizeof *g);
@@ -670,7 +687,7 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
         free(g);
         return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     }
-    g->d = *d, g->m = m, g->lin = m->lin, g->dt = dt, g->es = lc_dtype_size(dt);
+    g->d = *d, g->m = m, g->lin = m->lin, g->dt = dt, g->cl = !!channels_last, g->es = lc_dtype_size(dt);
     size_t N = (size_t)m->cap, ws = 0;
 #define TRY(x)                                                                                                   \
     do {                                                                                                         \
@@ -690,6 +707,7 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
         const struct unit *u = &m->u[k];
         struct dunit *du = &g->u[k];
         TRY(dev_bn(g, &du->bn1, &u->bn1, err));
+        du->bn1.p.channels_last = g->cl;
         TRY(dev_conv(g, &du->c1, &u->c1, &u->bn2, err));
         TRY(dev_conv(g, &du->c2, &u->c2, &u->bn3, err));
         GET(du->pa, u->pa, (size_t)u->d);
@@ -751,7 +769,7 @@ static int dconv_fwd(const struct lc_ir_dev *g, const struct dconv *dc, void *y,
         return slope ? lc_op_prelu_forward(&g->d, y, y, slope, n, p.co, hw, err) : 0;
     }
     if ((rc = lc_op_conv2d_forward_dt(&g->d, g->dt, y, x, dc->wt, &p, g->ws, err))) return rc;
-    return lc_op_bias_prelu_dt(&g->d, g->dt, y, dc->b, slope, n, p.co, hw, err);
+    return lc_op_bias_prelu_dt(&g->d, g->dt, y, dc->b, slope, n, p.co, hw, p.channels_last, err);
 }
 
 static int dbn_eval(const struct lc_ir_dev *g, const struct dbn *db, void *y, const void *x, int n, struct lc_err *err)
@@ -773,7 +791,8 @@ int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float 
         if ((rc = (x))) return rc;                                                                               \
     } while (0)
     TRY(lc_device_upload(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
-    if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
+    if (g->cl) TRY(lc_op_cast_to_channels_last(d, g->x, dt, g->x32, LC_DTYPE_F32, n, 3, H * H, err));
+    else if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
     void *cur = g->buf[0];
     TRY(dconv_fwd(g, &g->in_conv, cur, g->x, g->in_pa, n, err));
     for (int k = 0; k < m->n_units; k++) {
@@ -791,9 +810,15 @@ int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float 
             TRY(dconv_fwd(g, &du->csc, c, cur, NULL, n, err));
             TRY(lc_op_add_dt(d, dt, a, a, c, out, err));
         } else {
-            TRY(lc_op_subsample_add_dt(d, dt, a, cur, n, u->cin, u->h, u->w, u->s, err));
+            TRY(lc_op_subsample_add_dt(d, dt, a, cur, n, u->cin, u->h, u->w, u->s, g->cl, err));
         }
         cur = a;
+    }
+    if (g->cl) { /* the output layer flattens (C, H, W) as PyTorch does */
+        const struct unit *u = &m->u[m->n_units - 1];
+        void *t = g->buf[cur == g->buf[0] ? 1 : 0];
+        TRY(lc_op_cast_from_channels_last(d, t, dt, cur, dt, n, u->d, u->ho * u->wo, err));
+        cur = t;
     }
     TRY(dbn_eval(g, &g->out_bn, g->obn, cur, n, err));
     struct lc_linear lp = g->lin;
@@ -836,6 +861,7 @@ struct lc_ir_train_dev {
     struct lc_ir *m;
     struct lc_dev_params dp;
     int dt;      /* activation type: LC_DTYPE_F32, F16 or BF16 */
+    int cl;      /* channels-last backbone (16-bit only) */
     size_t es;   /* its bytes per element */
     void *wdata; /* the data block cast to dt each forward (NULL for float32) */
     struct tconv in_conv;
@@ -847,6 +873,7 @@ struct lc_ir_train_dev {
     float *lin_w, *lin_b, *dlin_w, *dlin_b;
     const void *lin_wt;
     void *x, *t_obn, *t_drop, *t_lin, *t_feat, *buf[4];
+    void *t_last; /* channels-last: the last unit's output as (N, C, H, W), the output layer's input */
     float *x32, *feat32, *dfe32, *emb, *norm; /* float32 whatever dt */
     uint8_t *mask;
     float *ws;      /* host workspace of the CPU convolutions (NULL on a GPU) */
@@ -873,9 +900,11 @@ static void *tdev_get(struct lc_ir_train_dev *g, size_t bytes, struct lc_err *er
     return p;
 }
 
+/* a batch norm of the backbone: channels-last with it */
 static int tdev_bn(struct lc_ir_train_dev *g, struct tbn *t, const struct bn_l *l, struct lc_err *err)
 {
     t->p = l->p;
+    t->p.channels_last = g->cl;
     t->g = lc_dev_params_map(&g->dp, l->g), t->b = lc_dev_params_map(&g->dp, l->b);
     t->dg = lc_dev_params_map(&g->dp, l->dg), t->db = lc_dev_params_map(&g->dp, l->db);
     t->rm = lc_dev_params_map(&g->dp, l->rm), t->rv = lc_dev_params_map(&g->dp, l->rv);
@@ -897,6 +926,7 @@ static const void *tdev_typed(const struct lc_ir_train_dev *g, const float *w)
 static int tdev_conv(struct lc_ir_train_dev *g, struct tconv *t, const struct conv_l *l, size_t *ws, struct lc_err *err)
 {
     t->p = l->p;
+    t->p.channels_last = g->cl;
     t->w = lc_dev_params_map(&g->dp, l->w), t->dw = lc_dev_params_map(&g->dp, l->dw);
     if (!t->w || !t->dw) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a convolution has no device mirror");
     t->wt = tdev_typed(g, t->w);
@@ -917,17 +947,16 @@ void lc_ir_train_dev_free(struct lc_ir_train_dev *g)
 }
 
 int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, int dt,
-                           struct lc_err *err)
+                           int channels_last, struct lc_err *err)
 {
     *out = NULL;
-    if (!lc_mixed_type_ok(dt))
-        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "activation type %s (f32, f16 or bf16)", lc_dtype_name(dt));
+    if (layout_ok(dt, channels_last, err)) return err->code;
     struct lc_ir_train_dev *g = calloc(1, sizeof *g);
     if (!g || !(g->u = calloc((size_t)m->n_units, sizeof *g->u))) {
         free(g);
         return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     }
-    g->d = *d, g->m = m, g->dt = dt, g->es = lc_dtype_size(dt);
+    g->d = *d, g->m = m, g->dt = dt, g->cl = !!channels_last, g->es = lc_dtype_size(dt);
     int rc = lc_dev_params_create(&g->dp, &m->ps, d, err);
     if (rc) {
         free(g->u), free(g);
@@ -992,6 +1021,8 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
     }
     TRY(tdev_bn(g, &g->out_bn, &m->out_bn, err));
     TRY(tdev_bn(g, &g->feat_bn, &m->feat_bn, err));
+    g->out_bn.p.channels_last = g->feat_bn.p.channels_last = 0; /* after the layout cast back */
+    if (g->cl) GET(g->t_last, N * flat);
     MAP(g->lin_w, m->lin_w);
     MAP(g->lin_b, m->lin_b);
     MAP(g->dlin_w, m->dlin_w);
@@ -1091,6 +1122,28 @@ int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err) { retu
         if ((rc = (x))) return rc;                                                                                   \
     } while (0)
 
+/* the dt copy of the float32 parameters; channels-last convolution weights (Co, K, K, Ci/g) */
+static int tconv_cast(struct lc_ir_train_dev *g, const struct tconv *t, struct lc_err *err)
+{
+    const struct lc_conv2d *p = &t->p;
+    return lc_op_cast_to_channels_last(&g->d, (void *)t->wt, g->dt, t->w, LC_DTYPE_F32, p->co, p->ci / p->groups,
+                                       p->kh * p->kw, err);
+}
+
+static int cast_weights(struct lc_ir_train_dev *g, struct lc_err *err)
+{
+    int rc;
+    TRY(lc_op_cast(&g->d, g->wdata, g->dt, g->dp.data_block, LC_DTYPE_F32, g->dp.data_floats, err));
+    if (!g->cl) return 0;
+    TRY(tconv_cast(g, &g->in_conv, err));
+    for (int k = 0; k < g->m->n_units; k++) {
+        TRY(tconv_cast(g, &g->u[k].c1, err));
+        TRY(tconv_cast(g, &g->u[k].c2, err));
+        if (g->m->u[k].conv_sc) TRY(tconv_cast(g, &g->u[k].csc, err));
+    }
+    return 0;
+}
+
 static int tbn_train(struct lc_ir_train_dev *g, struct tbn *t, void *y, const void *x, struct lc_err *err)
 {
     struct lc_bn p = t->p;
@@ -1119,13 +1172,12 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     m->prepared = 0;
     /* asynchronous (x stays until the step's results come back) */
     TRY(lc_device_upload_async(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
-    if (dt != LC_DTYPE_F32) { /* the input and this step's weights in dt */
-        TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
-        TRY(lc_op_cast(d, g->wdata, dt, g->dp.data_block, LC_DTYPE_F32, g->dp.data_floats, err));
-    }
+    if (g->cl) TRY(lc_op_cast_to_channels_last(d, g->x, dt, g->x32, LC_DTYPE_F32, n, 3, H * H, err));
+    else if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
+    if (dt != LC_DTYPE_F32) TRY(cast_weights(g, err)); /* this step's weights in dt */
     TRY(tconv_fwd(g, &g->in_conv, g->t_in_c, g->x, err));
     TRY(tbn_train(g, &g->in_bn, g->t_in_bn, g->t_in_c, err));
-    TRY(lc_op_prelu_forward_dt(d, dt, g->t_in_out, g->t_in_bn, g->in_pa, n, 64, H * H, err));
+    TRY(lc_op_prelu_forward_dt(d, dt, g->t_in_out, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, err));
     const void *cur = g->t_in_out;
     for (int k = 0; k < m->n_units; k++) {
         const struct unit *u = &m->u[k];
@@ -1134,7 +1186,7 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
         TRY(tbn_train(g, &t->bn1, t->t_bn1, cur, err));
         TRY(tconv_fwd(g, &t->c1, t->t_c1, t->t_bn1, err));
         TRY(tbn_train(g, &t->bn2, t->t_bn2, t->t_c1, err));
-        TRY(lc_op_prelu_forward_dt(d, dt, t->t_pr, t->t_bn2, t->pa, n, u->d, u->h * u->w, err));
+        TRY(lc_op_prelu_forward_dt(d, dt, t->t_pr, t->t_bn2, t->pa, n, u->d, u->h * u->w, g->cl, err));
         TRY(tconv_fwd(g, &t->c2, t->t_c2, t->t_pr, err));
         TRY(tbn_train(g, &t->bn3, t->out, t->t_c2, err));
         if (u->conv_sc) {
@@ -1142,9 +1194,14 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
             TRY(tbn_train(g, &t->bnsc, g->buf[0], t->t_sc, err));
             TRY(lc_op_add_dt(d, dt, t->out, t->out, g->buf[0], out, err));
         } else {
-            TRY(lc_op_subsample_add_dt(d, dt, t->out, cur, n, u->cin, u->h, u->w, u->s, err));
+            TRY(lc_op_subsample_add_dt(d, dt, t->out, cur, n, u->cin, u->h, u->w, u->s, g->cl, err));
         }
         cur = t->out;
+    }
+    if (g->cl) { /* the output layer flattens (C, H, W) as PyTorch does */
+        const struct unit *u = &m->u[m->n_units - 1];
+        TRY(lc_op_cast_from_channels_last(d, g->t_last, dt, cur, dt, n, u->d, u->ho * u->wo, err));
+        cur = g->t_last;
     }
     size_t flat = (size_t)m->lin.in;
     TRY(tbn_train(g, &g->out_bn, g->t_obn, cur, err));
@@ -1210,8 +1267,15 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     TRY(tzero(g, g_obn, (size_t)n * flat, err));
     TRY(lc_op_dropout_backward_dt(d, dt, g_obn, g_drop, g->mask, (size_t)n * flat, m->dropout, err));
     void *gout = g->buf[0];
-    TRY(tzero(g, gout, (size_t)n * flat, err));
-    TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[m->n_units - 1].out, err));
+    if (g->cl) { /* the output layer's dx, then back to channels-last */
+        const struct unit *u = &m->u[m->n_units - 1];
+        TRY(tzero(g, g->buf[1], (size_t)n * flat, err));
+        TRY(tbn_back(g, &g->out_bn, g->buf[1], g_obn, g->t_last, err));
+        TRY(lc_op_cast_to_channels_last(d, gout, dt, g->buf[1], dt, n, u->d, u->ho * u->wo, err));
+    } else {
+        TRY(tzero(g, gout, (size_t)n * flat, err));
+        TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[m->n_units - 1].out, err));
+    }
     TRY(hand_out(g, g->out_off, 0, err));
     void *gin = g->buf[1], *ga = g->buf[2], *gb = g->buf[3];
     for (int k = m->n_units - 1; k >= 0; k--) {
@@ -1227,14 +1291,14 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
             TRY(tbn_back(g, &t->bnsc, ga, gout, t->t_sc, err));
             TRY(tconv_back(g, &t->csc, gin, ga, in, err));
         } else {
-            TRY(lc_op_subsample_backward_dt(d, dt, gin, gout, n, u->cin, u->h, u->w, u->s, err));
+            TRY(lc_op_subsample_backward_dt(d, dt, gin, gout, n, u->cin, u->h, u->w, u->s, g->cl, err));
         }
         TRY(tzero(g, ga, out_n, err));
         TRY(tbn_back(g, &t->bn3, ga, gout, t->t_c2, err));
         TRY(tzero(g, gb, mid_n, err));
         TRY(tconv_back(g, &t->c2, gb, ga, t->t_pr, err));
         TRY(tzero(g, ga, mid_n, err));
-        TRY(lc_op_prelu_backward_dt(d, dt, ga, t->dpa, gb, t->t_bn2, t->pa, n, u->d, hw, err));
+        TRY(lc_op_prelu_backward_dt(d, dt, ga, t->dpa, gb, t->t_bn2, t->pa, n, u->d, hw, g->cl, err));
         TRY(tzero(g, gb, mid_n, err));
         TRY(tbn_back(g, &t->bn2, gb, ga, t->t_c1, err));
         TRY(tzero(g, ga, in_n, err));
@@ -1247,7 +1311,7 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     }
     size_t in_n = (size_t)n * 64 * H * H;
     TRY(tzero(g, ga, in_n, err));
-    TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, err));
+    TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, err));
     TRY(tzero(g, gb, in_n, err));
     TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, err));
     TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, err));

@@ -72,9 +72,15 @@ struct lc_device;
 struct lc_ir_dev;
 /* dt: the activations' type: LC_DTYPE_F32, or LC_DTYPE_F16 / LC_DTYPE_BF16
  * (the folded weights cast once at creation; each conv followed by one
- * pass of bias and PReLU; the embedding and its norm float32). */
+ * pass of bias and PReLU; the embedding and its norm float32).
+ * channels_last (16-bit dt only, else LC_EINVAL): the backbone's
+ * activations (N, H, W, C) and its conv weights (Co, K, K, Ci), the
+ * layout cuDNN's tensor-core convolutions run on; the input is cast into
+ * it and the last unit's output back to (N, C, H, W) before the output
+ * layer, so the results are those of the (N, C, H, W) path (bit for bit
+ * on the CPU device). */
 int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct lc_device *d, int dt,
-                     struct lc_err *err);
+                     int channels_last, struct lc_err *err);
 int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err);
 void lc_ir_dev_free(struct lc_ir_dev *g);
 
@@ -100,11 +106,14 @@ void lc_ir_dev_free(struct lc_ir_dev *g);
  * LC_DTYPE_BF16 for mixed precision, where each forward casts the input
  * and the float32 parameters (the master copy, which the optimiser
  * updates) to dt, every op of the backbone computes in float32 on dt
- * storage, and the embedding, its norm and its gradient stay float32. */
+ * storage, and the embedding, its norm and its gradient stay float32.
+ * channels_last: as lc_ir_dev_create's (16-bit only); each forward casts
+ * the conv weights into (Co, K, K, Ci/g), their float32 gradients stay
+ * (Co, Ci/g, K, K). */
 struct lc_dev_params;
 struct lc_ir_train_dev;
 int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, int dt,
-                           struct lc_err *err);
+                           int channels_last, struct lc_err *err);
 void lc_ir_train_dev_free(struct lc_ir_train_dev *g);
 int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float *x, int n, struct lc_rng *rng,
                             struct lc_err *err);

@@ -98,6 +98,28 @@ void lc_cast(void *y, int ydt, const void *x, int xdt, size_t n)
     }
 }
 
+static inline void narrow1(void *y, int dt, size_t i, float v)
+{
+    if (dt == LC_DTYPE_F32) ((float *)y)[i] = v;
+    else ((uint16_t *)y)[i] = dt == LC_DTYPE_F16 ? lc_f32_to_f16(v) : lc_f32_to_bf16(v);
+}
+
+void lc_cast_to_channels_last(void *y, int ydt, const void *x, int xdt, int n, int c, int hw)
+{
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < c; k++)
+            for (int j = 0; j < hw; j++)
+                narrow1(y, ydt, ((size_t)i * hw + j) * c + k, widen1(x, xdt, ((size_t)i * c + k) * hw + j));
+}
+
+void lc_cast_from_channels_last(void *y, int ydt, const void *x, int xdt, int n, int c, int hw)
+{
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < c; k++)
+            for (int j = 0; j < hw; j++)
+                narrow1(y, ydt, ((size_t)i * c + k) * hw + j, widen1(x, xdt, ((size_t)i * hw + j) * c + k));
+}
+
 void lc_cast_add(float *y, const void *x, int xdt, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] += widen1(x, xdt, i);
@@ -193,49 +215,81 @@ static void add_weight_grad(float *dw, float *g, int dt, size_t n)
     }
 }
 
-static size_t conv_x(const struct lc_conv2d *p) { return (size_t)p->n * p->ci * p->h * p->w; }
-static size_t conv_y(const struct lc_conv2d *p) { return (size_t)p->n * p->co * p->ho * p->wo; }
+/* A float32 (n, c, hw) view of x (zeros when x is NULL); x is (n, hw, c)
+ * when cl, and the view always a copy. */
+static float *get_nchw(struct views *v, const void *x, int n, int c, int hw, int cl)
+{
+    size_t len = (size_t)n * c * hw;
+    if (!cl) return get(v, x, len);
+    float *f = malloc((len ? len : 1) * sizeof *f);
+    if (f && x) lc_cast_from_channels_last(f, LC_DTYPE_F32, x, v->dt, n, c, hw);
+    else if (f) memset(f, 0, len * sizeof *f);
+    v->f[v->k] = f, v->src[v->k] = NULL, v->k++;
+    return f;
+}
+
+/* round the float32 (n, c, hw) result f into y, which is (n, hw, c) when cl */
+static void store_nchw(void *y, int dt, const float *f, int n, int c, int hw, int cl)
+{
+    if (cl) lc_cast_to_channels_last(y, dt, f, LC_DTYPE_F32, n, c, hw);
+    else store(y, dt, f, (size_t)n * c * hw);
+}
+
+/* an output's float32 view: y itself for float32 in (n, c, hw), else a zeroed copy */
+static float *get_out(struct views *v, void *y, int n, int c, int hw, int cl)
+{
+    return v->dt == LC_DTYPE_F32 && !cl ? y : get_nchw(v, NULL, n, c, hw, cl);
+}
+
 static size_t conv_w(const struct lc_conv2d *p) { return (size_t)p->co * (p->ci / p->groups) * p->kh * p->kw; }
+
+/* the convolution's x, y and w as (n, c, hw) views */
+#define CONV_X(p) (p)->n, (p)->ci, (p)->h *(p)->w, (p)->channels_last
+#define CONV_Y(p) (p)->n, (p)->co, (p)->ho *(p)->wo, (p)->channels_last
+#define CONV_W(p) (p)->co, (p)->ci / (p)->groups, (p)->kh *(p)->kw, (p)->channels_last
 
 int lc_mixed_conv2d_forward(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, float *ws)
 {
     struct views v = {.dt = dt};
-    float *fx = get(&v, x, conv_x(p)), *fw = get(&v, w, conv_w(p)), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, conv_y(p));
+    float *fx = get_nchw(&v, x, CONV_X(p)), *fw = get_nchw(&v, w, CONV_W(p)), *fy = get_out(&v, y, CONV_Y(p));
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_conv2d_forward(fy, fx, fw, NULL, p, ws);
-    store(y, dt, fy, conv_y(p));
+    store_nchw(y, dt, fy, CONV_Y(p));
     return done(&v, 0);
 }
 
 int lc_mixed_conv2d_backward(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
                              const struct lc_conv2d *p, float *ws)
 {
-    if (dt == LC_DTYPE_F32) {
+    if (dt == LC_DTYPE_F32 && !p->channels_last) {
         lc_conv2d_backward(dx, dw, NULL, dy, x, w, p, ws);
         return 0;
     }
     struct views v = {.dt = dt};
-    float *fdy = get(&v, dy, conv_y(p)), *fx = get(&v, x, conv_x(p)), *fw = get(&v, w, conv_w(p));
-    float *fdx = dx ? get(&v, dx, conv_x(p)) : NULL, *gw = dw ? calloc(conv_w(p), sizeof *gw) : NULL;
+    float *fdy = get_nchw(&v, dy, CONV_Y(p)), *fx = get_nchw(&v, x, CONV_X(p)), *fw = get_nchw(&v, w, CONV_W(p));
+    float *fdx = dx ? get_nchw(&v, dx, CONV_X(p)) : NULL, *gw = dw ? calloc(conv_w(p), sizeof *gw) : NULL;
     if (!ok(&v) || (dw && !gw)) return free(gw), done(&v, LC_ENOMEM);
     lc_conv2d_backward(fdx, gw, NULL, fdy, fx, fw, p, ws);
-    if (dx) store(dx, dt, fdx, conv_x(p));
-    if (dw) add_weight_grad(dw, gw, dt, conv_w(p));
+    if (dx) store_nchw(dx, dt, fdx, CONV_X(p));
+    if (dw) {
+        if (dt == LC_DTYPE_F32) /* channels-last float32: added as the float32 backward adds */
+            for (size_t i = 0; i < conv_w(p); i++) dw[i] += gw[i];
+        else add_weight_grad(dw, gw, dt, conv_w(p));
+    }
     free(gw);
     return done(&v, 0);
 }
 
-static size_t bn_size(const struct lc_bn *p) { return (size_t)p->n * p->c * p->hw; }
+#define BN_X(p) (p)->n, (p)->c, (p)->hw, (p)->channels_last
 
 int lc_mixed_bn_forward_train(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
                               const void *x, const float *gamma, const float *beta, const struct lc_bn *p)
 {
     struct views v = {.dt = dt};
-    size_t n = bn_size(p);
-    float *fx = get(&v, x, n), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, n);
+    float *fx = get_nchw(&v, x, BN_X(p)), *fy = get_out(&v, y, BN_X(p));
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_bn_forward_train(fy, save_mean, save_invstd, run_mean, run_var, fx, gamma, beta, p);
-    store(y, dt, fy, n);
+    store_nchw(y, dt, fy, BN_X(p));
     return done(&v, 0);
 }
 
@@ -243,34 +297,32 @@ int lc_mixed_bn_backward(int dt, void *dx, float *dgamma, float *dbeta, const vo
                          const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p)
 {
     struct views v = {.dt = dt};
-    size_t n = bn_size(p);
-    float *fdy = get(&v, dy, n), *fx = get(&v, x, n), *fdx = dx ? get(&v, dx, n) : NULL;
+    float *fdy = get_nchw(&v, dy, BN_X(p)), *fx = get_nchw(&v, x, BN_X(p)), *fdx = dx ? get_nchw(&v, dx, BN_X(p)) : NULL;
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_bn_backward(fdx, dgamma, dbeta, fdy, fx, save_mean, save_invstd, gamma, p);
-    if (dx) store(dx, dt, fdx, n);
+    if (dx) store_nchw(dx, dt, fdx, BN_X(p));
     return done(&v, 0);
 }
 
-int lc_mixed_prelu_forward(int dt, void *y, const void *x, const float *a, int n, int c, int hw)
+int lc_mixed_prelu_forward(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last)
 {
     struct views v = {.dt = dt};
-    size_t len = (size_t)n * c * hw;
-    float *fx = get(&v, x, len), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, len);
+    float *fx = get_nchw(&v, x, n, c, hw, channels_last), *fy = get_out(&v, y, n, c, hw, channels_last);
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_prelu_forward(fy, fx, a, n, c, hw);
-    store(y, dt, fy, len);
+    store_nchw(y, dt, fy, n, c, hw, channels_last);
     return done(&v, 0);
 }
 
 int lc_mixed_prelu_backward(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
-                            int hw)
+                            int hw, int channels_last)
 {
     struct views v = {.dt = dt};
-    size_t len = (size_t)n * c * hw;
-    float *fdy = get(&v, dy, len), *fx = get(&v, x, len), *fdx = get(&v, dx, len);
+    float *fdy = get_nchw(&v, dy, n, c, hw, channels_last), *fx = get_nchw(&v, x, n, c, hw, channels_last),
+          *fdx = get_nchw(&v, dx, n, c, hw, channels_last);
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_prelu_backward(fdx, da, fdy, fx, a, n, c, hw);
-    store(dx, dt, fdx, len);
+    store_nchw(dx, dt, fdx, n, c, hw, channels_last);
     return done(&v, 0);
 }
 
@@ -284,25 +336,26 @@ int lc_mixed_add(int dt, void *y, const void *a, const void *b, size_t n)
     return done(&v, 0);
 }
 
-int lc_mixed_subsample_add(int dt, void *y, const void *x, int n, int c, int h, int w, int s)
+int lc_mixed_subsample_add(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last)
 {
     struct views v = {.dt = dt};
-    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
-    float *fx = get(&v, x, nx), *fy = get(&v, y, ny);
+    int hwo = ((h - 1) / s + 1) * ((w - 1) / s + 1);
+    float *fx = get_nchw(&v, x, n, c, h * w, channels_last), *fy = get_nchw(&v, y, n, c, hwo, channels_last);
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_subsample_add(fy, fx, n, c, h, w, s);
-    store(y, dt, fy, ny);
+    store_nchw(y, dt, fy, n, c, hwo, channels_last);
     return done(&v, 0);
 }
 
-int lc_mixed_subsample_backward(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s)
+int lc_mixed_subsample_backward(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s,
+                                int channels_last)
 {
     struct views v = {.dt = dt};
-    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
-    float *fdy = get(&v, dy, ny), *fdx = get(&v, dx, nx);
+    int hwo = ((h - 1) / s + 1) * ((w - 1) / s + 1);
+    float *fdy = get_nchw(&v, dy, n, c, hwo, channels_last), *fdx = get_nchw(&v, dx, n, c, h * w, channels_last);
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_subsample_backward(fdx, fdy, n, c, h, w, s);
-    store(dx, dt, fdx, nx);
+    store_nchw(dx, dt, fdx, n, c, h * w, channels_last);
     return done(&v, 0);
 }
 
@@ -356,11 +409,10 @@ int lc_mixed_linear_backward(int dt, void *dx, float *dw, float *db, const void 
     return done(&v, 0);
 }
 
-int lc_mixed_bias_prelu(int dt, void *y, const float *b, const float *a, int n, int c, int hw)
+int lc_mixed_bias_prelu(int dt, void *y, const float *b, const float *a, int n, int c, int hw, int channels_last)
 {
     struct views v = {.dt = dt};
-    size_t len = (size_t)n * c * hw;
-    float *fy = get(&v, y, len);
+    float *fy = get_nchw(&v, y, n, c, hw, channels_last);
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     for (int i = 0; i < n; i++)
         for (int k = 0; k < c; k++) {
@@ -370,7 +422,7 @@ int lc_mixed_bias_prelu(int dt, void *y, const float *b, const float *a, int n, 
                 row[j] = t > 0 ? t : ak * t;
             }
         }
-    store(y, dt, fy, len);
+    store_nchw(y, dt, fy, n, c, hw, channels_last);
     return done(&v, 0);
 }
 
@@ -378,10 +430,9 @@ int lc_mixed_bn_forward_eval(int dt, void *y, const void *x, const float *gamma,
                              const float *run_mean, const float *run_var, const struct lc_bn *p)
 {
     struct views v = {.dt = dt};
-    size_t n = bn_size(p);
-    float *fx = get(&v, x, n), *fy = dt == LC_DTYPE_F32 ? y : get(&v, NULL, n);
+    float *fx = get_nchw(&v, x, BN_X(p)), *fy = get_out(&v, y, BN_X(p));
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_bn_forward_eval(fy, fx, gamma, beta, run_mean, run_var, p);
-    store(y, dt, fy, n);
+    store_nchw(y, dt, fy, BN_X(p));
     return done(&v, 0);
 }

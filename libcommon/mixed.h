@@ -37,6 +37,12 @@ void lc_cast_add(float *y, const void *x, int xdt, size_t n);
  * (never cleared here), as PyTorch's _amp_foreach_non_finite_check_and_unscale_. */
 void lc_unscale_check(float *g, size_t n, float inv_scale, float *found_inf);
 
+/* Layout changes with a cast: to channels-last, y (n, hw, c) in ydt =
+ * x (n, c, hw) in xdt; from channels-last the reverse. Convolution weights
+ * (Co, Ci/g, K, K) go to (Co, K, K, Ci/g) as n = Co, c = Ci/g, hw = K*K. */
+void lc_cast_to_channels_last(void *y, int ydt, const void *x, int xdt, int n, int c, int hw);
+void lc_cast_from_channels_last(void *y, int ydt, const void *x, int xdt, int n, int c, int hw);
+
 /* The dynamic loss scale of torch.cuda.amp.GradScaler: the loss is
  * multiplied by scale before backward; a step whose gradients hold an inf
  * or NaN is skipped and the scale multiplied by backoff; after interval
@@ -53,7 +59,13 @@ void lc_loss_scaler_update(struct lc_loss_scaler *s, int found_inf);
 /* The CPU reference of the 16-bit ops (the contract above; dt may also be
  * LC_DTYPE_F32, then exactly the float32 op). The ops that take a
  * convolution or linear weight w in dt accumulate its gradient into the
- * float32 dw. Each returns 0 or LC_ENOMEM (widened copies are allocated). */
+ * float32 dw. Each returns 0 or LC_ENOMEM (widened copies are allocated).
+ * Channels-last (conv2d's and bn's p->channels_last, the channels_last
+ * argument of the others): the activations are (N, H, W, C) and a
+ * convolution's dt weight (Co, K, K, Ci/g); dw stays (Co, Ci/g, K, K), the
+ * float32 master's layout. The reference transposes to (N, C, H, W), runs
+ * the op and transposes back, so its results are those of the op on the
+ * transposed tensors, bit for bit. */
 int lc_mixed_conv2d_forward(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, float *ws);
 int lc_mixed_conv2d_backward(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
                              const struct lc_conv2d *p, float *ws);
@@ -61,18 +73,19 @@ int lc_mixed_bn_forward_train(int dt, void *y, float *save_mean, float *save_inv
                               const void *x, const float *gamma, const float *beta, const struct lc_bn *p);
 int lc_mixed_bn_backward(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                          const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p);
-int lc_mixed_prelu_forward(int dt, void *y, const void *x, const float *a, int n, int c, int hw);
+int lc_mixed_prelu_forward(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last);
 int lc_mixed_prelu_backward(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
-                            int hw);
+                            int hw, int channels_last);
 int lc_mixed_add(int dt, void *y, const void *a, const void *b, size_t n);
-int lc_mixed_subsample_add(int dt, void *y, const void *x, int n, int c, int h, int w, int s);
-int lc_mixed_subsample_backward(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s);
+int lc_mixed_subsample_add(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last);
+int lc_mixed_subsample_backward(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s,
+                                int channels_last);
 int lc_mixed_dropout_apply(int dt, void *y, const void *x, const unsigned char *mask, size_t n, float p);
 int lc_mixed_dropout_backward(int dt, void *dx, const void *dy, const unsigned char *mask, size_t n, float p);
 /* Inference: y (n, c, hw) = prelu(y + b[c]) in place (a NULL: only the
  * bias), the bias and the ReLU of a folded convolution; and batch norm
  * with running statistics. */
-int lc_mixed_bias_prelu(int dt, void *y, const float *b, const float *a, int n, int c, int hw);
+int lc_mixed_bias_prelu(int dt, void *y, const float *b, const float *a, int n, int c, int hw, int channels_last);
 int lc_mixed_bn_forward_eval(int dt, void *y, const void *x, const float *gamma, const float *beta,
                              const float *run_mean, const float *run_var, const struct lc_bn *p);
 int lc_mixed_linear_forward(int dt, void *y, const void *x, const void *w, const float *b, const struct lc_linear *p);

@@ -203,7 +203,7 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
         rc = lc_errf(err, LC_ENOMEM, path, -1, -1, "out of memory");
     /* on a GPU, validation runs there too (the trained weights, folded) */
     struct lc_ir_dev *g = NULL;
-    if (!rc && r->dev.type != LC_DEVICE_CPU) rc = lc_ir_dev_create(&g, r->model, &r->dev, LC_DTYPE_F32, err);
+    if (!rc && r->dev.type != LC_DEVICE_CPU) rc = lc_ir_dev_create(&g, r->model, &r->dev, LC_DTYPE_F32, 0, err);
     struct lc_batch *b;
     size_t done = 0;
     while (!rc && (rc = lc_loader_next(l, &b, err)) == 1) {
@@ -283,7 +283,7 @@ static int dev_setup(struct run *r, struct lc_err *err)
 {
     const struct lc_device *d = &r->dev;
     size_t N = (size_t)r->o->batch, C = (size_t)r->mg.classes;
-    int rc = lc_ir_train_dev_create(&r->tdev, r->model, d, r->amp_type, err);
+    int rc = lc_ir_train_dev_create(&r->tdev, r->model, d, r->amp_type, r->o->channels_last, err);
     if (!rc) rc = lc_dev_params_create(&r->head_dev, &r->head, d, err);
     if (rc) return rc;
     const struct lc_dev_params *mirrors[2] = {lc_ir_train_dev_params(r->tdev), &r->head_dev};

@@ -48,6 +48,7 @@ struct lc_train_opts {
                                              scaling) or LC_DTYPE_BF16; 16 bits run through the device seam
                                              (on the CPU, mixed.c's reference: a check, slower than fp32) */
     float loss_scale;                     /* fp16's initial loss scale (0: 65536) */
+    int channels_last;                    /* 16 bits: the backbone's activations (N, H, W, C) (ir.h) */
     int argc;                             /* the command line, kept in checkpoints */
     char **argv;
 };

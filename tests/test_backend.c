@@ -872,6 +872,40 @@ Test(cuda, mixed_casts_are_bit_identical_to_cpu)
     nf_free();
 }
 
+Test(cuda, layout_casts_are_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    static const int shapes[][3] = {{2, 3, 12544}, {3, 64, 49}, {5, 33, 35}, {64, 64, 9}}; /* n c hw */
+    char what[96];
+    for (int sh = 0; sh < 4; sh++)
+        for (int yi = 0; yi < 3; yi++)
+            for (int xi = 0; xi < 3; xi++)
+                for (int to = 0; to < 2; to++) {
+                    const int n = shapes[sh][0], c = shapes[sh][1], hw = shapes[sh][2], ydt = types[yi],
+                              xdt = types[xi];
+                    size_t len = (size_t)n * c * hw;
+                    void *x = mx_randn(len, 20 + sh, 2, xdt), *want = mx_buf(len, ydt);
+                    void *gx = mx_up(&g, &gpu, x, len, xdt), *gy = mx_up(&g, &gpu, want, len, ydt);
+                    if (to) {
+                        cr_assert_eq(lc_op_cast_to_channels_last(&mx_cpu, want, ydt, x, xdt, n, c, hw, &err), 0);
+                        cr_assert_eq(lc_op_cast_to_channels_last(&gpu, gy, ydt, gx, xdt, n, c, hw, &err), 0, "%s",
+                                     err.msg);
+                    } else {
+                        cr_assert_eq(lc_op_cast_from_channels_last(&mx_cpu, want, ydt, x, xdt, n, c, hw, &err), 0);
+                        cr_assert_eq(lc_op_cast_from_channels_last(&gpu, gy, ydt, gx, xdt, n, c, hw, &err), 0, "%s",
+                                     err.msg);
+                    }
+                    snprintf(what, sizeof what, "%s channels-last %s -> %s (%d, %d, %d)", to ? "to" : "from",
+                             lc_mixed_name(xdt), lc_mixed_name(ydt), n, c, hw);
+                    mx_same(mx_down(&gpu, gy, len, ydt), mx_wide(want, len, ydt), len, what);
+                    gfree(&g, &gpu);
+                    nf_free();
+                }
+}
+
 Test(cuda, mixed_unscale_check_is_bit_identical_to_cpu)
 {
     struct lc_device gpu = open_gpu();
@@ -921,20 +955,21 @@ Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
         gfree(&g, &gpu);
         /* subsample add (y += x[::s, ::s]) and its backward (dx[::s, ::s] += dy) */
         static const int shapes[][5] = {{3, 8, 14, 13, 2}, {2, 5, 7, 7, 1}, {2, 4, 11, 10, 3}}; /* n c h w s */
-        for (int k = 0; k < 3; k++) {
+        for (int kc = 0; kc < 6; kc++) { /* each shape (N, C, H, W), then channels-last */
+            const int k = kc % 3, cl = kc / 3;
             const int sn = shapes[k][0], c = shapes[k][1], h = shapes[k][2], w = shapes[k][3], s = shapes[k][4];
             size_t nx = (size_t)sn * c * h * w, ny = (size_t)sn * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
             void *x = mx_randn(nx, 3 + k, 1, dt), *sy = mx_randn(ny, 4 + k, 1, dt);
             void *dy = mx_randn(ny, 5 + k, 1, dt), *dx = mx_randn(nx, 6 + k, 1, dt);
             void *gx = mx_up(&g, &gpu, x, nx, dt), *gsy = mx_up(&g, &gpu, sy, ny, dt);
             void *gdy = mx_up(&g, &gpu, dy, ny, dt), *gdx = mx_up(&g, &gpu, dx, nx, dt);
-            cr_assert_eq(lc_op_subsample_add_dt(&mx_cpu, dt, sy, x, sn, c, h, w, s, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_subsample_add_dt(&gpu, dt, gsy, gx, sn, c, h, w, s, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_subsample_backward_dt(&mx_cpu, dt, dx, dy, sn, c, h, w, s, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_subsample_backward_dt(&gpu, dt, gdx, gdy, sn, c, h, w, s, &err), 0, "%s", err.msg);
-            snprintf(what, sizeof what, "%s subsample add (s=%d)", tn, s);
+            cr_assert_eq(lc_op_subsample_add_dt(&mx_cpu, dt, sy, x, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_add_dt(&gpu, dt, gsy, gx, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_backward_dt(&mx_cpu, dt, dx, dy, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_backward_dt(&gpu, dt, gdx, gdy, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
+            snprintf(what, sizeof what, "%s subsample add (s=%d, channels-last %d)", tn, s, cl);
             mx_same(mx_down(&gpu, gsy, ny, dt), mx_wide(sy, ny, dt), ny, what);
-            snprintf(what, sizeof what, "%s subsample backward (s=%d)", tn, s);
+            snprintf(what, sizeof what, "%s subsample backward (s=%d, channels-last %d)", tn, s, cl);
             mx_same(mx_down(&gpu, gdx, nx, dt), mx_wide(dx, nx, dt), nx, what);
             gfree(&g, &gpu);
         }
@@ -959,8 +994,10 @@ Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
             gfree(&g, &gpu);
         }
         /* PReLU: y and dx bit for bit, the float32 da (double sums) as the float32 test */
-        static const int pshapes[][3] = {{2, 16, 49}, {3, 5, 7}, {4, 1, 33}}; /* the last: one shared slope */
-        for (int k = 0; k < 3; k++) {
+        /* the last: one shared slope; {3, 40, 300}: several chunks and a partial channel group channels-last */
+        static const int pshapes[][3] = {{2, 16, 49}, {3, 5, 7}, {4, 1, 33}, {3, 40, 300}};
+        for (int kc = 0; kc < 8; kc++) { /* each shape (N, C, H, W), then channels-last */
+            const int k = kc % 4, cl = kc / 4;
             const int pn = pshapes[k][0], c = pshapes[k][1], hw = pshapes[k][2];
             size_t total = (size_t)pn * c * hw;
             void *x = mx_randn(total, 10 + k, 1, dt), *dy = mx_randn(total, 11 + k, 1, dt);
@@ -969,15 +1006,16 @@ Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
             void *gx = mx_up(&g, &gpu, x, total, dt), *gdy = mx_up(&g, &gpu, dy, total, dt);
             void *gdx = mx_up(&g, &gpu, dx, total, dt), *gpy = mx_up(&g, &gpu, py, total, dt);
             float *gpa = up(&g, &gpu, pa, (size_t)c), *gda = up(&g, &gpu, da, (size_t)c);
-            cr_assert_eq(lc_op_prelu_forward_dt(&mx_cpu, dt, py, x, pa, pn, c, hw, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_prelu_forward_dt(&gpu, dt, gpy, gx, gpa, pn, c, hw, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_prelu_backward_dt(&mx_cpu, dt, dx, da, dy, x, pa, pn, c, hw, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_prelu_backward_dt(&gpu, dt, gdx, gda, gdy, gx, gpa, pn, c, hw, &err), 0, "%s", err.msg);
-            snprintf(what, sizeof what, "%s prelu forward (c=%d)", tn, c);
+            cr_assert_eq(lc_op_prelu_forward_dt(&mx_cpu, dt, py, x, pa, pn, c, hw, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_prelu_forward_dt(&gpu, dt, gpy, gx, gpa, pn, c, hw, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_prelu_backward_dt(&mx_cpu, dt, dx, da, dy, x, pa, pn, c, hw, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_prelu_backward_dt(&gpu, dt, gdx, gda, gdy, gx, gpa, pn, c, hw, cl, &err), 0, "%s",
+                         err.msg);
+            snprintf(what, sizeof what, "%s prelu forward (c=%d, channels-last %d)", tn, c, cl);
             mx_same(mx_down(&gpu, gpy, total, dt), mx_wide(py, total, dt), total, what);
-            snprintf(what, sizeof what, "%s prelu dx (c=%d)", tn, c);
+            snprintf(what, sizeof what, "%s prelu dx (c=%d, channels-last %d)", tn, c, cl);
             mx_same(mx_down(&gpu, gdx, total, dt), mx_wide(dx, total, dt), total, what);
-            snprintf(what, sizeof what, "%s prelu da (c=%d)", tn, c);
+            snprintf(what, sizeof what, "%s prelu da (c=%d, channels-last %d)", tn, c, cl);
             nf_close(down(&gpu, gda, (size_t)c), da, (size_t)c, 1e-6f, 1e-7f, what);
             gfree(&g, &gpu);
         }
@@ -991,13 +1029,16 @@ Test(cuda, mixed_batch_norm_matches_cpu)
     struct gbuf g = {0};
     struct lc_err err;
     char what[96];
-    static const int shapes[][4] = {{4, 16, 49, 1}, {8, 32, 1, 1}, {3, 6, 50, 0}}; /* n c hw affine */
+    /* n c hw affine; the last two channels-last: several row chunks, a partial group of 32 channels */
+    static const int shapes[][5] = {{4, 16, 49, 1, 0}, {8, 32, 1, 1, 0}, {3, 6, 50, 0, 0},
+                                    {4, 40, 196, 1, 1}, {3, 6, 50, 0, 1}};
     for (int t = 0; t < 2; t++)
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 5; s++) {
             const int dt = mx_types[t];
             const float rt = mx_rtol(dt);
             struct lc_bn p;
             cr_assert_eq(lc_bn_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], 1e-5f, 0.1f, shapes[s][3], &err), 0);
+            p.channels_last = shapes[s][4];
             size_t total = (size_t)p.n * p.c * p.hw, c = (size_t)p.c;
             void *x = mx_randn(total, 1 + s, 2, dt), *dy = mx_randn(total, 6 + s, 1, dt);
             void *dx = mx_randn(total, 7 + s, 1, dt), *y = mx_buf(total, dt);
@@ -1048,11 +1089,12 @@ Test(cuda, mixed_conv2d_matches_cpu)
                                     {2, 16, 12, 12, 32, 1, 2, 0, 1}, {2, 16, 9, 9, 16, 3, 1, 1, 16},
                                     {2, 3, 16, 16, 8, 3, 1, 1, 1}};
     for (int t = 0; t < 2; t++)
-        for (int s = 0; s < 5; s++) {
-            const int dt = mx_types[t], *c = shapes[s], with_dx = s != 4;
+        for (int sc = 0; sc < 10; sc++) { /* each shape (N, C, H, W), then channels-last */
+            const int s = sc % 5, dt = mx_types[t], *c = shapes[s], with_dx = s != 4;
             const float rt = mx_rtol(dt), at = mx_ulp(dt);
             struct lc_conv2d p;
             cr_assert_eq(lc_conv2d_init(&p, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], 0, &err), 0);
+            p.channels_last = sc / 5;
             size_t nx = (size_t)p.n * p.ci * p.h * p.w, ny = (size_t)p.n * p.co * p.ho * p.wo;
             size_t nw = (size_t)p.co * (p.ci / p.groups) * p.kh * p.kw;
             void *x = mx_randn(nx, 1 + s, 1, dt), *w = mx_randn(nw, 2 + s, 0.1f, dt), *dy = mx_randn(ny, 4 + s, 1, dt);
@@ -1067,11 +1109,11 @@ Test(cuda, mixed_conv2d_matches_cpu)
             cr_assert_eq(lc_op_conv2d_forward_dt(&mx_cpu, dt, y, x, w, &p, ws, &err), 0, "%s", err.msg);
             cr_assert_eq(lc_op_conv2d_backward_dt(&mx_cpu, dt, with_dx ? dx : NULL, dw, dy, x, w, &p, ws, &err), 0,
                          "%s", err.msg);
-            snprintf(what, sizeof what, "%s conv %d y", lc_mixed_name(dt), s);
+            snprintf(what, sizeof what, "%s conv %d y (channels-last %d)", lc_mixed_name(dt), s, p.channels_last);
             nf_close(mx_down(&gpu, gy, ny, dt), mx_wide(y, ny, dt), ny, rt, at, what);
-            snprintf(what, sizeof what, "%s conv %d dx", lc_mixed_name(dt), s); /* untouched when NULL */
+            snprintf(what, sizeof what, "%s conv %d dx (channels-last %d)", lc_mixed_name(dt), s, p.channels_last);
             nf_close(mx_down(&gpu, gdx, nx, dt), mx_wide(dx, nx, dt), nx, rt, at, what);
-            snprintf(what, sizeof what, "%s conv %d dw", lc_mixed_name(dt), s);
+            snprintf(what, sizeof what, "%s conv %d dw (channels-last %d)", lc_mixed_name(dt), s, p.channels_last);
             nf_close(down(&gpu, gdw, nw), dw, nw, rt, at, what);
             gfree(&g, &gpu);
             nf_free();

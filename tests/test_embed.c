@@ -43,7 +43,7 @@ static void check_file_on(const char *path, const struct lc_device *d)
     const char *want_e[2] = {"ckpt/ir18_emb.npy", "ckpt/ir18_emb_flip.npy"},
                *want_n[2] = {"ckpt/ir18_norm.npy", "ckpt/ir18_norm_flip.npy"};
     struct lc_ir_dev *g = NULL;
-    if (d) cr_assert_eq(lc_ir_dev_create(&g, m, d, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+    if (d) cr_assert_eq(lc_ir_dev_create(&g, m, d, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
     for (int flip = 0; flip < 2; flip++) {
         if (g) cr_assert_eq(lc_embed_dev(g, emb, norm, x, n, flip, ws, &err), 0, "%s", err.msg);
         else lc_embed(m, emb, norm, x, n, flip, ws);

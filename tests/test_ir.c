@@ -295,7 +295,7 @@ static void check_device_path(const struct lc_device *d)
     struct tu_array emb = tu_fixture("ir/emb_eval.npy"), norm = tu_fixture("ir/norm_eval.npy");
     struct lc_ir_dev *g;
     struct lc_err err;
-    cr_assert_eq(lc_ir_dev_create(&g, s.m, d, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_create(&g, s.m, d, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
     for (int n = s.n; n >= 3; n -= s.n - 3) {
         memset(s.emb, 0, (size_t)s.n * 512 * 4);
         cr_assert_eq(lc_ir_dev_forward(g, s.emb, s.norm, s.x, n, &err), 0, "%s", err.msg);
@@ -319,25 +319,26 @@ Test(ir, device_path_on_the_cpu_matches_torch, .timeout = 300)
 /* 16-bit inference (lc_ir_dev with fp16/bf16 activations) against the
  * float32 device path: embeddings within 5e-3 (fp16) and 4e-2 (bf16),
  * relative L2, on the CPU device's reference; the same on a GPU. */
-static void check_half_inference(const struct lc_device *d)
+static void check_half_inference(const struct lc_device *d, int channels_last)
 {
     struct setup s = make();
     struct lc_err err;
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
     struct lc_ir_dev *g;
-    cr_assert_eq(lc_ir_dev_create(&g, s.m, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_create(&g, s.m, &cpu, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
     cr_assert_eq(lc_ir_dev_forward(g, s.emb, s.norm, s.x, s.n, &err), 0, "%s", err.msg);
     lc_ir_dev_free(g);
     float *emb = malloc((size_t)s.n * 512 * 4), *norm = malloc((size_t)s.n * 4);
     const int types[2] = {LC_DTYPE_F16, LC_DTYPE_BF16};
     const double tol[2] = {5e-3, 4e-2};
     for (int k = 0; k < 2; k++) {
-        cr_assert_eq(lc_ir_dev_create(&g, s.m, d, types[k], &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_dev_create(&g, s.m, d, types[k], channels_last, &err), 0, "%s", err.msg);
         cr_assert_eq(lc_ir_dev_forward(g, emb, norm, s.x, s.n, &err), 0, "%s", err.msg);
         double e = rel_err(emb, s.emb, (size_t)s.n * 512), en = rel_err(norm, s.norm, (size_t)s.n);
         cr_expect(e < tol[k] && e > 0, "%s: embeddings off by %.3g", lc_dtype_name(types[k]), e);
         cr_expect_lt(en, tol[k], "%s: norms off by %.3g", lc_dtype_name(types[k]), en);
-        cr_log_info("%s inference: embeddings %.3g, norms %.3g", lc_dtype_name(types[k]), e, en);
+        cr_log_info("%s%s inference: embeddings %.3g, norms %.3g", lc_dtype_name(types[k]),
+                    channels_last ? " channels-last" : "", e, en);
         lc_ir_dev_free(g);
     }
     free(emb), free(norm);
@@ -347,7 +348,7 @@ static void check_half_inference(const struct lc_device *d)
 Test(ir, half_inference_on_the_cpu_device)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
-    check_half_inference(&cpu);
+    check_half_inference(&cpu, 0);
 }
 
 Test(cuda, ir18_half_inference_matches_fp32)
@@ -356,7 +357,8 @@ Test(cuda, ir18_half_inference_matches_fp32)
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
-    check_half_inference(&gpu);
+    check_half_inference(&gpu, 0);
+    check_half_inference(&gpu, 1);
 }
 
 Test(cuda, ir18_inference_matches_torch, .timeout = 300)
@@ -386,7 +388,7 @@ static void check_train_device(const struct lc_device *d, int exact)
     cr_assert_eq(lc_optim_add(&ot, pt, NULL), 0);
     struct lc_err err;
     struct lc_ir_train_dev *g;
-    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
     struct lc_dev_params *dp = lc_ir_train_dev_params(g);
     const struct lc_dev_params *mirrors[1] = {dp};
     struct lc_optim_dev od;
@@ -496,13 +498,13 @@ Test(cuda, ir18_training_matches_cpu, .timeout = 600)
  * CPU: fp16 2.2e-3 and 4.4e-2 (a batch norm weight), bf16 2.0e-2 and
  * 1.3e-1; tolerances about twice those). On the CPU both
  * sides are the CPU's; on a GPU, its 16-bit kernels. */
-static void check_train_mixed(const struct lc_device *d, int dt, double emb_tol, double grad_tol)
+static void check_train_mixed(const struct lc_device *d, int dt, int channels_last, double emb_tol, double grad_tol)
 {
     struct setup s = make(), t = make();
     struct lc_params *ps = lc_ir_params(s.m);
     struct lc_err err;
     struct lc_ir_train_dev *g;
-    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, dt, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, dt, channels_last, &err), 0, "%s", err.msg);
     struct lc_dev_params *dp = lc_ir_train_dev_params(g);
     float *ddemb, *gdev = NULL;
     cr_assert_eq(lc_device_alloc(d, (void **)&ddemb, (size_t)s.n * 512 * 4, &err), 0);
@@ -531,7 +533,8 @@ static void check_train_mixed(const struct lc_device *d, int dt, double emb_tol,
         if (ge > worst) worst = ge, worst_name = p->name;
     }
     cr_expect_lt(worst, grad_tol, "%s: gradient of %s off by %.3g", lc_dtype_name(dt), worst_name, worst);
-    cr_log_info("%s: embeddings %.3g, worst gradient %.3g (%s)", lc_dtype_name(dt), e, worst, worst_name);
+    cr_log_info("%s%s: embeddings %.3g, worst gradient %.3g (%s)", lc_dtype_name(dt),
+                channels_last ? " channels-last" : "", e, worst, worst_name);
     free(gdev);
     lc_device_free(d, ddemb);
     lc_ir_train_dev_free(g);
@@ -541,8 +544,8 @@ static void check_train_mixed(const struct lc_device *d, int dt, double emb_tol,
 Test(ir, mixed_precision_on_the_cpu_device)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
-    check_train_mixed(&cpu, LC_DTYPE_F16, 1e-2, 1e-1);
-    check_train_mixed(&cpu, LC_DTYPE_BF16, 5e-2, 3e-1);
+    check_train_mixed(&cpu, LC_DTYPE_F16, 0, 1e-2, 1e-1);
+    check_train_mixed(&cpu, LC_DTYPE_BF16, 0, 5e-2, 3e-1);
 }
 
 Test(cuda, ir18_mixed_precision_matches_fp32)
@@ -551,8 +554,70 @@ Test(cuda, ir18_mixed_precision_matches_fp32)
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
-    check_train_mixed(&gpu, LC_DTYPE_F16, 1e-2, 1e-1);
-    check_train_mixed(&gpu, LC_DTYPE_BF16, 5e-2, 3e-1);
+    for (int cl = 0; cl < 2; cl++) {
+        check_train_mixed(&gpu, LC_DTYPE_F16, cl, 1e-2, 1e-1);
+        check_train_mixed(&gpu, LC_DTYPE_BF16, cl, 5e-2, 3e-1);
+    }
+}
+
+/* Channels-last on the CPU device: the reference ops transpose exactly, so
+ * a training step and an inference pass give the (N, C, H, W) path's
+ * results bit for bit; what this checks is the plumbing: the input and the
+ * conv weights cast into (N, H, W, C) / (Co, K, K, Ci), every backbone op
+ * told the layout, the last unit's output cast back before the output
+ * layer (flatten order, dropout mask) and its gradient cast forward. */
+Test(ir, channels_last_on_the_cpu_device_equals_nchw)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err;
+    struct setup s[2] = {make(), make()};
+    const int dt = LC_DTYPE_F16;
+    struct lc_ir_train_dev *g[2];
+    float *ddemb[2], *emb[2], *grads[2], *stats[2];
+    struct lc_dev_params *dp[2];
+    for (int l = 0; l < 2; l++) {
+        lc_ir_set_dropout(s[l].m, 0.3f);
+        cr_assert_eq(lc_ir_train_dev_create(&g[l], s[l].m, &cpu, dt, l, &err), 0, "%s", err.msg);
+        dp[l] = lc_ir_train_dev_params(g[l]);
+        cr_assert_eq(lc_device_alloc(&cpu, (void **)&ddemb[l], (size_t)s[l].n * 512 * 4, &err), 0);
+        memcpy(ddemb[l], s[l].demb, (size_t)s[l].n * 512 * 4);
+        struct lc_rng rng;
+        lc_rng_seed(&rng, 5);
+        cr_assert_eq(lc_dev_params_zero_grad(dp[l], &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_train_dev_forward(g[l], s[l].norm, s[l].x, s[l].n, &rng, &err), 0, "%s", err.msg);
+        emb[l] = malloc((size_t)s[l].n * 512 * 4);
+        cr_assert_eq(lc_device_download(&cpu, emb[l], lc_ir_train_dev_emb(g[l]), (size_t)s[l].n * 512 * 4, &err), 0);
+        cr_assert_eq(lc_ir_train_dev_backward(g[l], ddemb[l], &err), 0, "%s", err.msg);
+        grads[l] = dp[l]->grad_block;
+        stats[l] = dp[l]->data_block;
+    }
+    cr_expect_eq(memcmp(emb[1], emb[0], (size_t)s[0].n * 512 * 4), 0, "training embeddings");
+    cr_expect_eq(memcmp(s[1].norm, s[0].norm, (size_t)s[0].n * 4), 0, "training norms");
+    cr_assert_eq(dp[0]->grad_floats, dp[1]->grad_floats);
+    size_t diff = 0, first = 0, nonzero = 0;
+    for (size_t i = 0; i < dp[0]->grad_floats; i++) {
+        if (memcmp(&grads[0][i], &grads[1][i], 4) && !diff++) first = i;
+        nonzero += grads[0][i] != 0;
+    }
+    cr_expect_eq(diff, 0, "gradients: %zu of %zu differ, first at %zu", diff, dp[0]->grad_floats, first);
+    cr_expect_gt(nonzero, dp[0]->grad_floats / 2, "the gradients were computed");
+    cr_expect_eq(memcmp(stats[1], stats[0], dp[0]->data_floats * 4), 0, "parameters and running statistics");
+    for (int l = 0; l < 2; l++) { /* inference from the updated running statistics */
+        struct lc_ir_dev *gi;
+        cr_assert_eq(lc_ir_train_dev_sync(g[l], &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_dev_create(&gi, s[l].m, &cpu, dt, l, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_dev_forward(gi, emb[l], s[l].norm, s[l].x, 3, &err), 0, "%s", err.msg);
+        lc_ir_dev_free(gi);
+    }
+    cr_expect_eq(memcmp(emb[1], emb[0], (size_t)3 * 512 * 4), 0, "inference embeddings");
+    struct lc_ir_dev *bad;
+    cr_expect_eq(lc_ir_dev_create(&bad, s[0].m, &cpu, LC_DTYPE_F32, 1, &err), LC_EINVAL, "channels-last in float32");
+    for (int l = 0; l < 2; l++) {
+        lc_device_free(&cpu, ddemb[l]);
+        lc_ir_train_dev_free(g[l]);
+        free(emb[l]);
+        release(&s[l]);
+    }
 }
 
 /* Data parallelism through the seam: two ranks as threads on the CPU
@@ -628,7 +693,7 @@ Test(ir, data_parallel_on_the_cpu_is_the_mean_of_the_ranks_gradients)
         cr_assert_eq(lc_optim_add(&o[r], lc_ir_params(rk[r].m), NULL), 0);
         k[r] = (struct ddp_rank){.comm = comms[r], .o = &o[r], .x = xs[r], .demb = dembs[r], .seed = 31 + (uint64_t)r,
                                  .n = n, .steps = steps};
-        cr_assert_eq(lc_ir_train_dev_create(&k[r].g, rk[r].m, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_train_dev_create(&k[r].g, rk[r].m, &cpu, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
         const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(k[r].g)};
         cr_assert_eq(lc_optim_dev_create(&k[r].od, &o[r], mirrors, 1, &err), 0, "%s", err.msg);
         cr_assert_eq(lc_device_alloc(&cpu, (void **)&k[r].ddemb, (size_t)n * 512 * 4, NULL), 0);
@@ -726,15 +791,15 @@ Test(ir, params_only_model_serves_the_device_path)
         if (ps->v[k].kind != LC_PARAM_COUNTER) memcpy(pp->v[k].data, ps->v[k].data, ps->v[k].n * 4);
     const struct lc_device cpu = {LC_DEVICE_CPU, 0};
     struct lc_ir_dev *a, *b;
-    cr_assert_eq(lc_ir_dev_create(&a, s.m, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
-    cr_assert_eq(lc_ir_dev_create(&b, p, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_create(&a, s.m, &cpu, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_dev_create(&b, p, &cpu, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
     float *e2 = malloc((size_t)s.n * 512 * 4), n2[8];
     cr_assert_eq(lc_ir_dev_forward(a, s.emb, s.norm, s.x, s.n, &err), 0, "%s", err.msg);
     cr_assert_eq(lc_ir_dev_forward(b, e2, n2, s.x, s.n, &err), 0, "%s", err.msg);
     cr_expect_eq(memcmp(s.emb, e2, (size_t)s.n * 512 * 4), 0);
     lc_ir_dev_free(a), lc_ir_dev_free(b);
     struct lc_ir_train_dev *t;
-    cr_assert_eq(lc_ir_train_dev_create(&t, p, &cpu, LC_DTYPE_F32, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_create(&t, p, &cpu, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
     struct lc_rng rng;
     lc_rng_seed(&rng, 5);
     cr_assert_eq(lc_ir_train_dev_forward(t, n2, s.x, s.n, &rng, &err), 0, "%s", err.msg);

@@ -188,12 +188,12 @@ Test(mixed, ops_compute_in_float32_and_round_once)
         /* PReLU */
         float *a = nf_randn(C, 8, 0.3f), *da = nf_zeros(C), *da2 = nf_zeros(C), *rp = nf_zeros(nx);
         uint16_t *hp = (uint16_t *)nf_zeros(nx);
-        cr_assert_eq(lc_mixed_prelu_forward(dt, hp, hx, a, N, C, H * W), 0);
+        cr_assert_eq(lc_mixed_prelu_forward(dt, hp, hx, a, N, C, H * W, 0), 0);
         lc_prelu_forward(rp, fx, a, N, C, H * W);
         expect_rounded(dt, hp, rp, nx, "prelu forward");
         uint16_t *hpdx = to_dt(dt, dx0, nx);
         float *rpdx = wide(dt, hpdx, nx);
-        cr_assert_eq(lc_mixed_prelu_backward(dt, hpdx, da, hdyx, hx, a, N, C, H * W), 0);
+        cr_assert_eq(lc_mixed_prelu_backward(dt, hpdx, da, hdyx, hx, a, N, C, H * W, 0), 0);
         lc_prelu_backward(rpdx, da2, fdyx, fx, a, N, C, H * W);
         expect_rounded(dt, hpdx, rpdx, nx, "prelu dx");
         cr_expect_arr_eq(da, da2, C * 4, "%s prelu da", nm);
@@ -207,12 +207,12 @@ Test(mixed, ops_compute_in_float32_and_round_once)
         float *sub0 = nf_randn(nsub, 9, 1);
         uint16_t *hsub = to_dt(dt, sub0, nsub);
         float *rsub = wide(dt, hsub, nsub);
-        cr_assert_eq(lc_mixed_subsample_add(dt, hsub, hx, N, C, H, W, 2), 0);
+        cr_assert_eq(lc_mixed_subsample_add(dt, hsub, hx, N, C, H, W, 2, 0), 0);
         lc_subsample_add(rsub, fx, N, C, H, W, 2);
         expect_rounded(dt, hsub, rsub, nsub, "subsample add");
         uint16_t *hsdx = to_dt(dt, dx0, nx), *hsdy = to_dt(dt, sub0, nsub);
         float *rsdx = wide(dt, hsdx, nx);
-        cr_assert_eq(lc_mixed_subsample_backward(dt, hsdx, hsdy, N, C, H, W, 2), 0);
+        cr_assert_eq(lc_mixed_subsample_backward(dt, hsdx, hsdy, N, C, H, W, 2, 0), 0);
         lc_subsample_backward(rsdx, wide(dt, hsdy, nsub), N, C, H, W, 2);
         expect_rounded(dt, hsdx, rsdx, nx, "subsample backward");
         /* dropout */
@@ -256,14 +256,166 @@ Test(mixed, seam_dispatch)
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
     struct lc_err err;
     float x[6] = {-1, 2, -3, 4, -5, 6}, a[2] = {0.25f, 0.5f}, y[6], y2[6];
-    cr_assert_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_F32, y, x, a, 1, 2, 3, &err), 0);
+    cr_assert_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_F32, y, x, a, 1, 2, 3, 0, &err), 0);
     lc_prelu_forward(y2, x, a, 1, 2, 3);
     cr_expect_arr_eq(y, y2, sizeof y);
-    cr_expect_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_I32, y, x, a, 1, 2, 3, &err), LC_EINVAL);
+    cr_expect_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_I32, y, x, a, 1, 2, 3, 0, &err), LC_EINVAL);
     cr_expect(strstr(err.msg, "i32"), "%s", err.msg);
     uint16_t h[6];
     cr_assert_eq(lc_op_cast(&cpu, h, LC_DTYPE_BF16, x, LC_DTYPE_F32, 6, &err), 0);
-    cr_assert_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_BF16, h, h, a, 1, 2, 3, &err), 0, "in place");
+    cr_assert_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_BF16, h, h, a, 1, 2, 3, 0, &err), 0, "in place");
     for (int i = 0; i < 6; i++) cr_expect_eq(lc_bf16_to_f32(h[i]), y2[i]);
     cr_expect_eq(lc_op_cast(&cpu, h, LC_DTYPE_U8, x, LC_DTYPE_F32, 6, &err), LC_EINVAL);
+}
+
+/* ---- channels-last: (n, c, hw) <-> (n, hw, c) */
+
+Test(mixed, layout_casts_move_each_element_to_its_place)
+{
+    const int n = 3, c = 5, hw = 7;
+    const size_t len = (size_t)n * c * hw;
+    float *x = nf_randn(len, 30, 2), *cl = nf_zeros(len), *back = nf_zeros(len);
+    lc_cast_to_channels_last(cl, LC_DTYPE_F32, x, LC_DTYPE_F32, n, c, hw);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < c; k++)
+            for (int j = 0; j < hw; j++)
+                cr_assert_eq(cl[((size_t)i * hw + j) * c + k], x[((size_t)i * c + k) * hw + j], "(%d, %d, %d)", i, k, j);
+    lc_cast_from_channels_last(back, LC_DTYPE_F32, cl, LC_DTYPE_F32, n, c, hw);
+    cr_expect_arr_eq(back, x, len * sizeof *x, "round trip");
+    for (int t = 0; t < 2; t++) { /* with a type change: the element rounded as lc_cast rounds it */
+        const int dt = types[t];
+        uint16_t *h = (uint16_t *)nf_zeros(len), *want = to_dt(dt, cl, len);
+        lc_cast_to_channels_last(h, dt, x, LC_DTYPE_F32, n, c, hw);
+        cr_expect_arr_eq(h, want, len * 2, "%s to channels-last", lc_mixed_name(dt));
+        float *f = nf_zeros(len), *fw = wide(dt, to_dt(dt, x, len), len);
+        lc_cast_from_channels_last(f, LC_DTYPE_F32, h, dt, n, c, hw);
+        cr_expect_arr_eq(f, fw, len * 4, "%s from channels-last, widened", lc_mixed_name(dt));
+    }
+    nf_free();
+}
+
+/* a dt tensor (n, c, hw) as (n, hw, c) and back, new buffers */
+static uint16_t *to_cl(int dt, const uint16_t *x, int n, int c, int hw)
+{
+    uint16_t *y = (uint16_t *)nf_zeros((size_t)n * c * hw / 2 + 1);
+    lc_cast_to_channels_last(y, dt, x, dt, n, c, hw);
+    return y;
+}
+
+static uint16_t *from_cl(int dt, const uint16_t *x, int n, int c, int hw)
+{
+    uint16_t *y = (uint16_t *)nf_zeros((size_t)n * c * hw / 2 + 1);
+    lc_cast_from_channels_last(y, dt, x, dt, n, c, hw);
+    return y;
+}
+
+/* Every channels-last reference op equals the (N, C, H, W) op on the same
+ * tensors, bit for bit: the layout is all that changes. */
+Test(mixed, channels_last_ops_equal_the_ops_on_transposed_tensors)
+{
+    enum { N = 2, C = 5, H = 6, W = 7, CO = 6 };
+    struct lc_conv2d cp, ccl;
+    struct lc_bn bp, bcl;
+    struct lc_err err;
+    cr_assert_eq(lc_conv2d_init(&cp, N, C, H, W, CO, 3, 2, 1, 1, 0, &err), 0);
+    cr_assert_eq(lc_bn_init(&bp, N, C, H * W, 1e-5f, 0.1f, 1, &err), 0);
+    ccl = cp, bcl = bp;
+    ccl.channels_last = bcl.channels_last = 1;
+    const int HW = H * W, HWO = cp.ho * cp.wo, KK = 9;
+    const size_t nx = (size_t)N * C * HW, ny = (size_t)N * CO * HWO, nw = (size_t)CO * C * KK;
+    for (int t = 0; t < 2; t++) {
+        const int dt = types[t];
+        const char *nm = lc_mixed_name(dt);
+        float *ws = nf_zeros(lc_conv2d_workspace(&cp) + 1);
+        uint16_t *x = to_dt(dt, nf_randn(nx, 31, 1), nx), *w = to_dt(dt, nf_randn(nw, 32, 0.3f), nw);
+        uint16_t *dy = to_dt(dt, nf_randn(ny, 33, 1), ny), *dxy = to_dt(dt, nf_randn(nx, 34, 1), nx);
+        uint16_t *xc = to_cl(dt, x, N, C, HW), *dyc = to_cl(dt, dy, N, CO, HWO), *dxyc = to_cl(dt, dxy, N, C, HW);
+#define SAME(cl_result, nchw_result, c_, hw_, what)                                                                \
+    cr_expect_arr_eq(from_cl(dt, cl_result, N, c_, hw_), nchw_result, (size_t)N * (c_) * (hw_) * 2, "%s %s", nm, what)
+        /* convolution: the weights (Co, K, K, Ci); dw stays (Co, Ci, K, K) */
+        uint16_t *y = (uint16_t *)nf_zeros(ny), *yc = (uint16_t *)nf_zeros(ny);
+        cr_assert_eq(lc_mixed_conv2d_forward(dt, y, x, w, &cp, ws), 0);
+        cr_assert_eq(lc_mixed_conv2d_forward(dt, yc, xc, to_cl(dt, w, CO, C, KK), &ccl, ws), 0);
+        SAME(yc, y, CO, HWO, "conv y");
+        uint16_t *dx = (uint16_t *)nf_copy((float *)dxy, nx / 2 + 1), *dxc = (uint16_t *)nf_copy((float *)dxyc, nx / 2 + 1);
+        float *dw = nf_randn(nw, 35, 1), *dwc = nf_copy(dw, nw);
+        cr_assert_eq(lc_mixed_conv2d_backward(dt, dx, dw, dy, x, w, &cp, ws), 0);
+        cr_assert_eq(lc_mixed_conv2d_backward(dt, dxc, dwc, dyc, xc, to_cl(dt, w, CO, C, KK), &ccl, ws), 0);
+        SAME(dxc, dx, C, HW, "conv dx");
+        cr_expect_arr_eq(dwc, dw, nw * 4, "%s conv dw", nm);
+        /* batch norm: training forward, backward, eval */
+        float *g = nf_randn(C, 36, 1), *b = nf_randn(C, 37, 1), *st[2][6];
+        uint16_t *by[2], *bdx[2], *ey[2];
+        for (int l = 0; l < 2; l++) {
+            for (int q = 0; q < 6; q++) st[l][q] = q == 3 ? nf_randn(C, 38, 0.1f) : nf_zeros(C);
+            for (int k = 0; k < C; k++) st[l][3][k] = 1 + st[l][3][k] * st[l][3][k]; /* a running variance */
+            by[l] = (uint16_t *)nf_zeros(nx);
+            bdx[l] = (uint16_t *)nf_copy((float *)(l ? dxyc : dxy), nx / 2 + 1);
+            ey[l] = (uint16_t *)nf_zeros(nx);
+            const struct lc_bn *p = l ? &bcl : &bp;
+            const uint16_t *xx = l ? xc : x;
+            cr_assert_eq(lc_mixed_bn_forward_train(dt, by[l], st[l][0], st[l][1], st[l][2], st[l][3], xx, g, b, p), 0);
+            cr_assert_eq(lc_mixed_bn_backward(dt, bdx[l], st[l][4], st[l][5], l ? dxyc : dxy, xx, st[l][0], st[l][1],
+                                              g, p), 0);
+            cr_assert_eq(lc_mixed_bn_forward_eval(dt, ey[l], xx, g, b, st[l][2], st[l][3], p), 0);
+        }
+        SAME(by[1], by[0], C, HW, "bn y");
+        SAME(bdx[1], bdx[0], C, HW, "bn dx");
+        SAME(ey[1], ey[0], C, HW, "bn eval");
+        for (int q = 0; q < 6; q++) cr_expect_arr_eq(st[1][q], st[0][q], C * 4, "%s bn statistic/gradient %d", nm, q);
+        /* PReLU, bias + PReLU */
+        float *a = nf_randn(C, 39, 0.3f), *da = nf_zeros(C), *dac = nf_zeros(C), *bias = nf_randn(C, 40, 0.5f);
+        uint16_t *py = (uint16_t *)nf_zeros(nx), *pyc = (uint16_t *)nf_zeros(nx);
+        cr_assert_eq(lc_mixed_prelu_forward(dt, py, x, a, N, C, HW, 0), 0);
+        cr_assert_eq(lc_mixed_prelu_forward(dt, pyc, xc, a, N, C, HW, 1), 0);
+        SAME(pyc, py, C, HW, "prelu y");
+        uint16_t *pdx = (uint16_t *)nf_copy((float *)dxy, nx / 2 + 1), *pdxc = (uint16_t *)nf_copy((float *)dxyc, nx / 2 + 1);
+        cr_assert_eq(lc_mixed_prelu_backward(dt, pdx, da, dxy, x, a, N, C, HW, 0), 0);
+        cr_assert_eq(lc_mixed_prelu_backward(dt, pdxc, dac, dxyc, xc, a, N, C, HW, 1), 0);
+        SAME(pdxc, pdx, C, HW, "prelu dx");
+        cr_expect_arr_eq(dac, da, C * 4, "%s prelu da", nm);
+        uint16_t *bpy = (uint16_t *)nf_copy((float *)x, nx / 2 + 1), *bpyc = (uint16_t *)nf_copy((float *)xc, nx / 2 + 1);
+        cr_assert_eq(lc_mixed_bias_prelu(dt, bpy, bias, a, N, C, HW, 0), 0);
+        cr_assert_eq(lc_mixed_bias_prelu(dt, bpyc, bias, a, N, C, HW, 1), 0);
+        SAME(bpyc, bpy, C, HW, "bias prelu");
+        /* the stride-2 shortcut: y (N, C, 3, 4) += x[::2, ::2], and back */
+        const int HWS = 3 * 4;
+        uint16_t *sy = to_dt(dt, nf_randn((size_t)N * C * HWS, 41, 1), (size_t)N * C * HWS);
+        uint16_t *syc = to_cl(dt, sy, N, C, HWS);
+        cr_assert_eq(lc_mixed_subsample_add(dt, sy, x, N, C, H, W, 2, 0), 0);
+        cr_assert_eq(lc_mixed_subsample_add(dt, syc, xc, N, C, H, W, 2, 1), 0);
+        SAME(syc, sy, C, HWS, "subsample add");
+        uint16_t *sdx = (uint16_t *)nf_copy((float *)dxy, nx / 2 + 1), *sdxc = (uint16_t *)nf_copy((float *)dxyc, nx / 2 + 1);
+        cr_assert_eq(lc_mixed_subsample_backward(dt, sdx, sy, N, C, H, W, 2, 0), 0);
+        cr_assert_eq(lc_mixed_subsample_backward(dt, sdxc, to_cl(dt, sy, N, C, HWS), N, C, H, W, 2, 1), 0);
+        SAME(sdxc, sdx, C, HW, "subsample backward");
+#undef SAME
+        nf_free();
+    }
+}
+
+Test(mixed, channels_last_needs_16_bits_at_the_seam)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err;
+    float x[6] = {-1, 2, -3, 4, -5, 6}, a[2] = {0.25f, 0.5f}, y[6];
+    cr_expect_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_F32, y, x, a, 1, 2, 3, 1, &err), LC_EINVAL);
+    cr_expect(strstr(err.msg, "channels-last"), "%s", err.msg);
+    struct lc_conv2d p;
+    cr_assert_eq(lc_conv2d_init(&p, 1, 2, 3, 1, 2, 1, 1, 0, 1, 0, &err), 0);
+    p.channels_last = 1;
+    float w[4] = {1, 0, 0, 1};
+    cr_expect_eq(lc_op_conv2d_forward(&cpu, y, x, w, NULL, &p, NULL, &err), LC_EINVAL);
+    cr_expect_eq(lc_op_conv2d_forward_dt(&cpu, LC_DTYPE_F32, y, x, w, &p, NULL, &err), LC_EINVAL);
+    struct lc_bn bp;
+    cr_assert_eq(lc_bn_init(&bp, 1, 2, 3, 1e-5f, 0.1f, 0, &err), 0);
+    bp.channels_last = 1;
+    float m[2], s[2];
+    cr_expect_eq(lc_op_bn_forward_train(&cpu, y, m, s, NULL, NULL, x, NULL, NULL, &bp, &err), LC_EINVAL);
+    /* 16 bits: it runs */
+    uint16_t h[6], hy[6];
+    lc_cast(h, LC_DTYPE_F16, x, LC_DTYPE_F32, 6);
+    cr_expect_eq(lc_op_prelu_forward_dt(&cpu, LC_DTYPE_F16, hy, h, a, 1, 2, 3, 1, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 6; i++) /* (1, hw 3, c 2): channel i % 2 */
+        cr_expect_eq(lc_f16_to_f32(hy[i]), x[i] > 0 ? x[i] : a[i % 2] * x[i], "element %d", i);
 }

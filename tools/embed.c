@@ -23,7 +23,7 @@
 
 struct opts {
     const char *input, *output, *model, *arch, *device, *precision;
-    int no_flip, batch, threads, progress, untrained;
+    int no_flip, batch, threads, progress, untrained, channels_last;
     int64_t seed;
 };
 
@@ -59,6 +59,7 @@ int main(int argc, char **argv)
         {LC_OPT_I64, "seed", 0, &o.seed, "S", "seed of --untrained (default 1)"},
         {LC_OPT_STRING, "device", 0, &o.device, "DEV", "cpu (default), cuda or cuda:N"},
         {LC_OPT_STRING, "precision", 0, &o.precision, "P", "fp32 (default), fp16 or bf16: the activations' type (16 bits on the CPU: the GPU path's slow reference)"},
+        {LC_OPT_FLAG, "channels_last", 0, &o.channels_last, NULL, "with fp16 or bf16: the backbone's activations in (N, H, W, C), the layout cuDNN's tensor cores run on (same results)"},
         {LC_OPT_FLAG, "progress", 0, &o.progress, NULL, "progress on stderr"},
         {LC_OPT_END},
     };
@@ -75,6 +76,7 @@ int main(int argc, char **argv)
     if (dev.type != LC_DEVICE_CPU && lc_device_open(&dev, &err)) lc_tool_fail(&err);
     int dt = o.precision ? lc_mixed_parse(o.precision) : LC_DTYPE_F32;
     if (dt < 0) lc_tool_usage(tool.name, "--precision takes fp32, fp16 or bf16, not %s", o.precision);
+    if (o.channels_last && dt == LC_DTYPE_F32) lc_tool_usage(tool.name, "--channels_last needs --precision fp16 or bf16");
     lc_threads_set(o.threads);
     struct lc_ckpt_info info = {0};
     if (o.model && lc_ckpt_peek(o.model, &info, &err)) lc_tool_fail(&err);
@@ -92,7 +94,8 @@ int main(int argc, char **argv)
     }
     /* on a GPU (or in 16 bits): a device copy of the weights, the CPU model kept for its shapes */
     struct lc_ir_dev *gm = NULL;
-    if ((dev.type != LC_DEVICE_CPU || dt != LC_DTYPE_F32) && lc_ir_dev_create(&gm, m, &dev, dt, &err)) lc_tool_fail(&err);
+    if ((dev.type != LC_DEVICE_CPU || dt != LC_DTYPE_F32) && lc_ir_dev_create(&gm, m, &dev, dt, o.channels_last, &err))
+        lc_tool_fail(&err);
     struct lc_reader *r;
     if (lc_reader_open(&r, o.input, &err) || lc_reader_expect_kind(r, LC_KIND_IMAGES, &err)) lc_tool_fail(&err);
     char *meta = NULL, arch[16];

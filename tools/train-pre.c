@@ -90,6 +90,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_FLAG, "use_16bit", 0, &o->use_16bit, NULL, "mixed precision in fp16 with dynamic loss scaling (the reference's flag; = --precision fp16)"},
         {LC_OPT_STRING, "precision", 0, &o->precision, "P", "fp32 (default), fp16 (dynamic loss scaling) or bf16: the activations' type; weights, gradients and the head stay fp32 (16 bits on the CPU: a slow check of the GPU path)"},
         {LC_OPT_DOUBLE, "loss_scale", 0, &o->loss_scale, "S", "fp16's initial loss scale (default 65536)"},
+        {LC_OPT_FLAG, "channels_last", 0, &t->channels_last, NULL, "with fp16 or bf16: the backbone's activations in (N, H, W, C), the layout cuDNN's tensor cores run on (same results)"},
         {LC_OPT_END},
     };
     int i = lc_opt_parse(&tool, opts, argc, argv);
@@ -126,6 +127,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
     if (o->loss_scale < 0 || (o->loss_scale > 0 && t->precision != LC_DTYPE_F16))
         lc_tool_usage(tool.name, "--loss_scale takes a positive scale, with fp16");
     t->loss_scale = (float)o->loss_scale;
+    if (t->channels_last && t->precision == LC_DTYPE_F32) lc_tool_usage(tool.name, "--channels_last needs --precision fp16 or bf16");
     t->device = dev;
     t->argc = argc, t->argv = argv;
 }

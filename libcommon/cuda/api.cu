@@ -59,6 +59,7 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->memcpy_async = lc_cuda_memcpy_async;
     api->cast = lc_cast_cuda;
     api->cast_add = lc_cast_add_cuda;
+    api->cast_layout = lc_cast_layout_cuda;
     api->unscale_check = lc_unscale_check_cuda;
     api->conv2d_forward_dt = lc_conv2d_forward_dt_cuda;
     api->conv2d_backward_dt = lc_conv2d_backward_dt_cuda;

@@ -116,6 +116,9 @@ struct lc_cuda_api {
      * (dtype.h; the float32 ops above serve LC_DTYPE_F32); ops.cu, cudnn.cu, linear.cu */
     int (*cast)(void *y, int ydt, const void *x, int xdt, size_t n, void *stream, struct lc_err *err);
     int (*cast_add)(float *y, const void *x, int xdt, size_t n, void *stream, struct lc_err *err);
+    /* (n, c, hw) -> (n, hw, c) when to_channels_last, else the reverse */
+    int (*cast_layout)(void *y, int ydt, const void *x, int xdt, int n, int c, int hw, int to_channels_last,
+                       void *stream, struct lc_err *err);
     int (*unscale_check)(float *g, size_t n, float inv_scale, float *found_inf, void *stream, struct lc_err *err);
     int (*conv2d_forward_dt)(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, void *stream,
                              struct lc_err *err);
@@ -127,14 +130,14 @@ struct lc_cuda_api {
     int (*bn_backward_dt)(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                           const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
                           void *stream, struct lc_err *err);
-    int (*prelu_forward_dt)(int dt, void *y, const void *x, const float *a, int n, int c, int hw, void *stream,
+    int (*prelu_forward_dt)(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last, void *stream,
                             struct lc_err *err);
     int (*prelu_backward_dt)(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
-                             int hw, void *stream, struct lc_err *err);
+                             int hw, int channels_last, void *stream, struct lc_err *err);
     int (*add_dt)(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
-    int (*subsample_add_dt)(int dt, void *y, const void *x, int n, int c, int h, int w, int s, void *stream,
+    int (*subsample_add_dt)(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last, void *stream,
                             struct lc_err *err);
-    int (*subsample_backward_dt)(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, void *stream,
+    int (*subsample_backward_dt)(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, int channels_last, void *stream,
                                  struct lc_err *err);
     int (*dropout_apply_dt)(int dt, void *y, const void *x, const uint8_t *mask, size_t n, float p, void *stream,
                             struct lc_err *err);
@@ -145,7 +148,7 @@ struct lc_cuda_api {
     int (*linear_backward_dt)(int dt, void *dx, float *dw, float *db, const void *dy, const void *x, const void *w,
                               const struct lc_linear *p, void *stream, struct lc_err *err);
     /* 16-bit inference (ops.cu; bias_prelu_dt also takes LC_DTYPE_F32) */
-    int (*bias_prelu_dt)(int dt, void *y, const float *b, const float *a, int n, int c, int hw, void *stream,
+    int (*bias_prelu_dt)(int dt, void *y, const float *b, const float *a, int n, int c, int hw, int channels_last, void *stream,
                          struct lc_err *err);
     int (*bn_forward_eval_dt)(int dt, void *y, const void *x, const float *gamma, const float *beta,
                               const float *run_mean, const float *run_var, const struct lc_bn *p, void *stream,
@@ -238,6 +241,11 @@ int lc_scale_cuda(float *y, const float *x, float s, size_t n, void *stream, str
  * and linear.cu), cudnn.cu, linear.cu */
 int lc_cast_cuda(void *y, int ydt, const void *x, int xdt, size_t n, void *stream, struct lc_err *err);
 int lc_cast_add_cuda(float *y, const void *x, int xdt, size_t n, void *stream, struct lc_err *err);
+int lc_cast_layout_cuda(void *y, int ydt, const void *x, int xdt, int n, int c, int hw, int to_channels_last,
+                        void *stream, struct lc_err *err);
+/* y (n, c, hw) += x (n, hw, c): a channels-last weight gradient into the float32 one */
+int lc_cast_add_from_channels_last_cuda(float *y, const void *x, int xdt, int n, int c, int hw, void *stream,
+                                        struct lc_err *err);
 int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float *found_inf, void *stream, struct lc_err *err);
 int lc_conv2d_forward_dt_cuda(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, void *stream,
                               struct lc_err *err);
@@ -249,14 +257,14 @@ int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_i
 int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                            const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
                            void *stream, struct lc_err *err);
-int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int n, int c, int hw, void *stream,
+int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last, void *stream,
                              struct lc_err *err);
 int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
-                              int hw, void *stream, struct lc_err *err);
+                              int hw, int channels_last, void *stream, struct lc_err *err);
 int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
-int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, int c, int h, int w, int s, void *stream,
+int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last, void *stream,
                              struct lc_err *err);
-int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, void *stream,
+int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, int channels_last, void *stream,
                                   struct lc_err *err);
 int lc_dropout_apply_dt_cuda(int dt, void *y, const void *x, const uint8_t *mask, size_t n, float p, void *stream,
                              struct lc_err *err);
@@ -266,9 +274,9 @@ int lc_linear_forward_dt_cuda(int dt, void *y, const void *x, const void *w, con
                               const struct lc_linear *p, void *stream, struct lc_err *err);
 int lc_linear_backward_dt_cuda(int dt, void *dx, float *dw, float *db, const void *dy, const void *x, const void *w,
                                const struct lc_linear *p, void *stream, struct lc_err *err);
-/* ops.cu, not in struct lc_cuda_api yet: mixed.h's lc_mixed_bias_prelu and lc_mixed_bn_forward_eval */
+/* runtime.cu; ops.cu: mixed.h's lc_mixed_bias_prelu and lc_mixed_bn_forward_eval */
 int lc_cuda_device_props(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err);
-int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const float *a, int n, int c, int hw, void *stream,
+int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const float *a, int n, int c, int hw, int channels_last, void *stream,
                           struct lc_err *err);
 int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const float *gamma, const float *beta,
                                const float *run_mean, const float *run_var, const struct lc_bn *p, void *stream,

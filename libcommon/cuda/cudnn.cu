@@ -13,7 +13,9 @@
 // in float32 (CUDNN_DATA_FLOAT compute type) with tensor cores allowed;
 // the plan key adds the element type. Their weight gradient goes to a 16-bit
 // scratch (one per host thread, grown as needed) and is then added to the
-// float32 dw.
+// float32 dw. Channels-last (p->channels_last) uses cuDNN's NHWC format for
+// x, y and w; its weight gradient comes out (Co,K,K,Ci/g) and is added to
+// dw's (Co,Ci/g,K,K) through a layout cast.
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <stdio.h>
@@ -100,17 +102,18 @@ static int descs_make(struct descs *d, const struct lc_conv2d *p, int dt, struct
 {
     int rc = 0;
     const cudnnDataType_t t = dnn_type(dt);
+    // channels-last: x, y (N,H,W,C) and w (Co,K,K,Ci/g), cuDNN's NHWC for both
+    const cudnnTensorFormat_t f = p->channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     *d = descs{};
     DNN(cudnnCreateTensorDescriptor(&d->x), "tensor descriptor");
     DNN(cudnnCreateTensorDescriptor(&d->y), "tensor descriptor");
     DNN(cudnnCreateTensorDescriptor(&d->b), "tensor descriptor");
     DNN(cudnnCreateFilterDescriptor(&d->w), "filter descriptor");
     DNN(cudnnCreateConvolutionDescriptor(&d->c), "convolution descriptor");
-    DNN(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, t, p->n, p->ci, p->h, p->w), "x shape");
-    DNN(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, t, p->n, p->co, p->ho, p->wo), "y shape");
+    DNN(cudnnSetTensor4dDescriptor(d->x, f, t, p->n, p->ci, p->h, p->w), "x shape");
+    DNN(cudnnSetTensor4dDescriptor(d->y, f, t, p->n, p->co, p->ho, p->wo), "y shape");
     DNN(cudnnSetTensor4dDescriptor(d->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, p->co, 1, 1), "bias shape");
-    DNN(cudnnSetFilter4dDescriptor(d->w, t, CUDNN_TENSOR_NCHW, p->co, p->ci / p->groups, p->kh, p->kw),
-        "weight shape");
+    DNN(cudnnSetFilter4dDescriptor(d->w, t, f, p->co, p->ci / p->groups, p->kh, p->kw), "weight shape");
     DNN(cudnnSetConvolution2dDescriptor(d->c, p->ph, p->pw, p->sh, p->sw, 1, 1, CUDNN_CROSS_CORRELATION,
                                         CUDNN_DATA_FLOAT),
         "convolution");
@@ -369,7 +372,9 @@ extern "C" int lc_conv2d_backward_dt_cuda(int dt, void *dx, float *dw, const voi
                                            (cudnnConvolutionBwdFilterAlgo_t)pl->filter, ws, pl->filter_mem, &zero, d.w,
                                            wgrad),
             "convolution backward filter");
-        rc = lc_cast_add_cuda(dw, wgrad, dt, nw, stream, err);
+        rc = p->channels_last ? lc_cast_add_from_channels_last_cuda(dw, wgrad, dt, p->co, p->ci / p->groups,
+                                                                     p->kh * p->kw, stream, err)
+                              : lc_cast_add_cuda(dw, wgrad, dt, nw, stream, err);
     }
 done:
     return rc;

@@ -65,21 +65,29 @@ static __device__ void block_sum(double *s)
     }
 }
 
+// The channel of element i of an (n, c, hw) tensor, or of an (n, hw, c)
+// one when cl (channels-last, mixed.h); c == 1 is one channel either way.
+static __device__ __forceinline__ int chan(long i, int c, int hw, int cl)
+{
+    return c == 1 ? 0 : cl ? (int)(i % c) : (int)(i / hw % c);
+}
+
 // ---- PReLU
 
-template <typename T> static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, int c, int hw)
+template <typename T>
+static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, int c, int hw, int cl)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float s = a[c == 1 ? 0 : (int)(i / hw % c)], v = to_f(x[i]);
+        float s = a[chan(i, c, hw, cl)], v = to_f(x[i]);
         y[i] = from_f<T>(v > 0 ? v : s * v);
     }
 }
 
 template <typename T>
-static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, int c, int hw)
+static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, int c, int hw, int cl)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float s = a[c == 1 ? 0 : (int)(i / hw % c)], g = to_f(dy[i]);
+        float s = a[chan(i, c, hw, cl)], g = to_f(dy[i]);
         dx[i] = from_f<T>(to_f(dx[i]) + (to_f(x[i]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
     }
 }
@@ -108,7 +116,7 @@ extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, i
 {
     long total = (long)n * c * hw;
     if (total == 0) return 0;
-    prelu_fwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, a, total, c, hw);
+    prelu_fwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, a, total, c, hw, 0);
     return launched(err, "prelu forward");
 }
 
@@ -117,7 +125,7 @@ extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, con
 {
     long total = (long)n * c * hw;
     if (total == 0) return 0;
-    if (dx) prelu_bwd_dx<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, x, a, total, c, hw);
+    if (dx) prelu_bwd_dx<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, x, a, total, c, hw, 0);
     if (da) prelu_bwd_da<float><<<c, THREADS, 0, (cudaStream_t)stream>>>(da, dy, x, n, c, hw);
     return launched(err, "prelu backward");
 }
@@ -157,10 +165,10 @@ static __global__ void bn_stats(float *save_mean, float *save_invstd, float *run
 // batch statistics (run_var NULL) or the running ones (eval)
 template <typename T>
 static __global__ void bn_apply(T *y, const T *x, const float *mean, const float *invstd, const float *run_var,
-                                const float *gamma, const float *beta, long total, int c, int hw, float eps)
+                                const float *gamma, const float *beta, long total, int c, int hw, float eps, int cl)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = (int)(i / hw % c);
+        int k = chan(i, c, hw, cl);
         double g = gamma ? (double)gamma[k] : 1.0;
         double a = run_var ? g / sqrt((double)run_var[k] + eps) : (double)invstd[k] * g;
         double b = (beta ? beta[k] : 0.0) - mean[k] * a;
@@ -214,7 +222,7 @@ extern "C" int lc_bn_forward_train_cuda(float *y, float *save_mean, float *save_
                                               p->momentum);
     long total = (long)p->n * p->c * p->hw;
     bn_apply<float><<<grid_for(total), THREADS, 0, st>>>(y, x, save_mean, save_invstd, NULL, p->affine ? gamma : NULL,
-                                                         p->affine ? beta : NULL, total, p->c, p->hw, p->eps);
+                                                         p->affine ? beta : NULL, total, p->c, p->hw, p->eps, 0);
     return launched(err, "batch norm forward");
 }
 
@@ -226,7 +234,7 @@ extern "C" int lc_bn_forward_eval_cuda(float *y, const float *x, const float *ga
     bn_apply<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, run_mean, NULL, run_var,
                                                                            p->affine ? gamma : NULL,
                                                                            p->affine ? beta : NULL, total, p->c, p->hw,
-                                                                           p->eps);
+                                                                           p->eps, 0);
     return launched(err, "batch norm eval");
 }
 
@@ -271,14 +279,27 @@ template <typename T> static __global__ void add(T *y, const T *a, const T *b, l
         y[i] = from_f<T>(to_f(a[i]) + to_f(b[i]));
 }
 
-template <typename T>
-static __global__ void subsample_add(T *y, const T *x, long total, int h, int w, int s, int ho, int wo)
+// Where element i of the subsampled (ho, wo) tensor comes from in the
+// (h, w) one: (n, c, h, w), or (n, h, w, c) when cl.
+static __device__ __forceinline__ long subsample_src(long i, int c, int h, int w, int s, int ho, int wo, int cl)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        long nc = i / ((long)ho * wo);
-        int r = (int)(i % ((long)ho * wo)), oi = r / wo, oj = r % wo;
-        y[i] = from_f<T>(to_f(y[i]) + to_f(x[nc * h * w + (long)oi * s * w + (long)oj * s]));
+    if (cl) {
+        int k = (int)(i % c);
+        long r = i / c;
+        int oj = (int)(r % wo), oi = (int)(r / wo % ho);
+        long nn = r / ((long)wo * ho);
+        return ((nn * h + (long)oi * s) * w + (long)oj * s) * c + k;
     }
+    long nc = i / ((long)ho * wo);
+    int r = (int)(i % ((long)ho * wo)), oi = r / wo, oj = r % wo;
+    return nc * h * w + (long)oi * s * w + (long)oj * s;
+}
+
+template <typename T>
+static __global__ void subsample_add(T *y, const T *x, long total, int c, int h, int w, int s, int ho, int wo, int cl)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+        y[i] = from_f<T>(to_f(y[i]) + to_f(x[subsample_src(i, c, h, w, s, ho, wo, cl)]));
 }
 
 // one block per row; the sum of squares in double, in a fixed tree
@@ -322,7 +343,7 @@ extern "C" int lc_subsample_add_cuda(float *y, const float *x, int n, int c, int
     int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
     long total = (long)n * c * ho * wo;
     if (total == 0) return 0;
-    subsample_add<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, h, w, s, ho, wo);
+    subsample_add<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, c, h, w, s, ho, wo, 0);
     return launched(err, "subsample add");
 }
 
@@ -339,12 +360,10 @@ extern "C" int lc_l2norm_rows_cuda(float *y, float *norm, const float *x, int n,
 // Each dy element goes to its own dx position (distinct for s >= 1): no
 // two threads touch one dx, so no atomics, and one add as the CPU does.
 template <typename T>
-static __global__ void subsample_bwd(T *dx, const T *dy, long total, int h, int w, int s, int ho, int wo)
+static __global__ void subsample_bwd(T *dx, const T *dy, long total, int c, int h, int w, int s, int ho, int wo, int cl)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        long nc = i / ((long)ho * wo);
-        int r = (int)(i % ((long)ho * wo)), oi = r / wo, oj = r % wo;
-        T *d = dx + nc * h * w + (long)oi * s * w + (long)oj * s;
+        T *d = dx + subsample_src(i, c, h, w, s, ho, wo, cl);
         *d = from_f<T>(to_f(*d) + to_f(dy[i]));
     }
 }
@@ -422,7 +441,7 @@ extern "C" int lc_subsample_backward_cuda(float *dx, const float *dy, int n, int
     int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
     long total = (long)n * c * ho * wo;
     if (total == 0) return 0;
-    subsample_bwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, h, w, s, ho, wo);
+    subsample_bwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, c, h, w, s, ho, wo, 0);
     return launched(err, "subsample backward");
 }
 
@@ -540,29 +559,196 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
     return launched(err, "unscale check");
 }
 
+// ---- channels-last per-channel sums (batch norm, PReLU's slopes)
+// The rows (n * hw) are cut into chunks fixed by the shape alone; a block
+// of 32 channels x 8 row lanes sums one chunk in double, its lanes added in
+// lane order, into part[chunk][q][channel]; one thread per channel then
+// adds the chunks in order. Deterministic, and warps read 32 adjacent
+// channels of a row (the NCHW kernels' one-block-per-channel would stride).
+
+enum { CL_SUM, CL_SQDEV, CL_BN_BWD, CL_PRELU_DA };
+
+struct cl_split {
+    long rows, per;
+    int chunks;
+};
+
+static cl_split cl_split_rows(long rows)
+{
+    long chunks = (rows + 255) / 256;
+    chunks = chunks < 1 ? 1 : chunks > 1024 ? 1024 : chunks;
+    long per = (rows + chunks - 1) / chunks;
+    return cl_split{rows, per, (int)((rows + per - 1) / per)};
+}
+
+// q = 0: sum x (CL_SUM), (x - mean)^2 (CL_SQDEV), dy (CL_BN_BWD), dy x where
+// x <= 0 (CL_PRELU_DA); q = 1: dy (x - mean) (CL_BN_BWD). The same terms as
+// bn_stats, bn_bwd and prelu_bwd_da.
+template <typename T, int KIND>
+static __global__ void cl_partials(double *part, const T *x, const T *dy, const float *mean_f, const double *mean_d,
+                                   long rows, int c, long per)
+{
+    __shared__ double sa[8][32], sb[8][32];
+    int tx = threadIdx.x, ty = threadIdx.y, k = blockIdx.y * 32 + tx;
+    long r0 = (long)blockIdx.x * per, r1 = r0 + per < rows ? r0 + per : rows;
+    double a = 0, b = 0;
+    if (k < c) {
+        double md = KIND == CL_SQDEV ? mean_d[k] : 0.0;
+        float mf = KIND == CL_BN_BWD ? mean_f[k] : 0.0f;
+        for (long r = r0 + ty; r < r1; r += 8) {
+            long o = r * c + k;
+            if constexpr (KIND == CL_SUM) {
+                a += to_f(x[o]);
+            } else if constexpr (KIND == CL_SQDEV) {
+                double d = to_f(x[o]) - md;
+                a += d * d;
+            } else if constexpr (KIND == CL_BN_BWD) {
+                float g = to_f(dy[o]);
+                a += g;
+                b += (double)g * (to_f(x[o]) - mf);
+            } else {
+                float v = to_f(x[o]);
+                if (v <= 0) a += (double)to_f(dy[o]) * v;
+            }
+        }
+    }
+    sa[ty][tx] = a, sb[ty][tx] = b;
+    __syncthreads();
+    if (ty || k >= c) return;
+    for (int j = 1; j < 8; j++) a += sa[j][tx], b += sb[j][tx];
+    part[(long)blockIdx.x * 2 * c + k] = a;
+    if (KIND == CL_BN_BWD) part[((long)blockIdx.x * 2 + 1) * c + k] = b;
+}
+
+template <typename T, int KIND>
+static void cl_launch(const cl_split &sp, double *part, const T *x, const T *dy, const float *mean_f,
+                      const double *mean_d, int c, cudaStream_t st)
+{
+    dim3 grid((unsigned)sp.chunks, (unsigned)((c + 31) / 32)), block(32, 8);
+    cl_partials<T, KIND><<<grid, block, 0, st>>>(part, x, dy, mean_f, mean_d, sp.rows, c, sp.per);
+}
+
+// the chunks' partial q of channel k, added in chunk order
+static __device__ double chunk_sum(const double *part, int chunks, int c, int k, int q)
+{
+    double s = 0;
+    for (int i = 0; i < chunks; i++) s += part[((long)i * 2 + q) * c + k];
+    return s;
+}
+
+static __global__ void cl_bn_mean(double *mean_d, const double *part, int chunks, int c, double m)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k < c) mean_d[k] = chunk_sum(part, chunks, c, k, 0) / m;
+}
+
+// bn_stats's tail, per channel
+static __global__ void cl_bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                                   const double *mean_d, const double *part, int chunks, int c, double m, float eps,
+                                   float momentum)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= c) return;
+    double mean = mean_d[k], q = chunk_sum(part, chunks, c, k, 0), var = q / m;
+    save_mean[k] = (float)mean;
+    save_invstd[k] = (float)(1.0 / sqrt(var + eps));
+    if (run_mean) run_mean[k] = (float)((1.0 - momentum) * run_mean[k] + momentum * mean);
+    if (run_var) run_var[k] = (float)((1.0 - momentum) * run_var[k] + momentum * (m > 1 ? q / (m - 1) : var));
+}
+
+// bn_bwd's middle, per channel: the parameter gradients and dx's three
+// coefficients (coef[3k..3k+2]: gamma invstd, mean dy, <dy, x - mean> invstd^2 / m)
+static __global__ void cl_bn_bwd_coef(float *coef, float *dgamma, float *dbeta, const double *part, int chunks, int c,
+                                      double m, const float *save_invstd, const float *gamma)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= c) return;
+    double sdy = chunk_sum(part, chunks, c, k, 0), sdyx = chunk_sum(part, chunks, c, k, 1), invstd = save_invstd[k];
+    if (dgamma) dgamma[k] += (float)(sdyx * invstd);
+    if (dbeta) dbeta[k] += (float)sdy;
+    coef[3 * k] = (float)((gamma ? gamma[k] : 1.0) * invstd);
+    coef[3 * k + 1] = (float)(sdy / m);
+    coef[3 * k + 2] = (float)(sdyx / m * invstd * invstd);
+}
+
+template <typename T>
+static __global__ void cl_bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef, long total,
+                                int c)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        int k = (int)(i % c);
+        float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2];
+        dx[i] = from_f<T>(to_f(dx[i]) + kk * (to_f(dy[i]) - mdy - (to_f(x[i]) - save_mean[k]) * kx));
+    }
+}
+
+static __global__ void cl_prelu_da(float *da, const double *part, int chunks, int c)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k < c) da[k] += (float)chunk_sum(part, chunks, c, k, 0);
+}
+
+// The partial sums, batch norm's double means and dx coefficients: one
+// device buffer per host thread (ops on a thread's stream run in order),
+// grown as needed; *part, then c doubles, then 3c floats.
+static thread_local double *cl_scratch;
+static thread_local size_t cl_scratch_bytes;
+
+static int cl_buffers(const cl_split &sp, int c, double **part, double **mean_d, float **coef, struct lc_err *err)
+{
+    size_t np = (size_t)sp.chunks * 2 * c, bytes = (np + 3 * (size_t)c) * sizeof(double);
+    if (bytes > cl_scratch_bytes) {
+        if (cl_scratch) cudaFree(cl_scratch);
+        cl_scratch = NULL, cl_scratch_bytes = 0;
+        cudaError_t e = cudaMalloc(&cl_scratch, bytes);
+        if (e != cudaSuccess) {
+            cl_scratch = NULL;
+            return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of %zu bytes of channel sums: %s", bytes,
+                           cudaGetErrorString(e));
+        }
+        cl_scratch_bytes = bytes;
+    }
+    *part = cl_scratch, *mean_d = cl_scratch + np, *coef = (float *)(cl_scratch + np + c);
+    return 0;
+}
+
+static unsigned per_channel(int c) { return (unsigned)((c + THREADS - 1) / THREADS); }
+
 extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int n, int c, int hw,
-                                        void *stream, struct lc_err *err)
+                                        int channels_last, void *stream, struct lc_err *err)
 {
     long total = (long)n * c * hw;
     return by_type(dt, err, "prelu forward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        prelu_fwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, a, total, c, hw);
+        prelu_fwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, a, total, c, hw,
+                                                                            channels_last);
         return launched(err, "prelu forward");
     });
 }
 
 extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void *dy, const void *x, const float *a,
-                                         int n, int c, int hw, void *stream, struct lc_err *err)
+                                         int n, int c, int hw, int channels_last, void *stream, struct lc_err *err)
 {
     long total = (long)n * c * hw;
     cudaStream_t st = (cudaStream_t)stream;
+    const int cl = channels_last && c > 1;
     return by_type(dt, err, "prelu backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
         if (dx)
-            prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total, c, hw);
-        if (da) prelu_bwd_da<T><<<c, THREADS, 0, st>>>(da, (const T *)dy, (const T *)x, n, c, hw);
+            prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total, c, hw,
+                                                                 cl);
+        if (da && !cl) prelu_bwd_da<T><<<c, THREADS, 0, st>>>(da, (const T *)dy, (const T *)x, n, c, hw);
+        if (da && cl) {
+            cl_split sp = cl_split_rows((long)n * hw);
+            double *part, *mean_d;
+            float *coef;
+            int rc = cl_buffers(sp, c, &part, &mean_d, &coef, err);
+            if (rc) return rc;
+            cl_launch<T, CL_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, NULL, c, st);
+            cl_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
+        }
         return launched(err, "prelu backward");
     });
 }
@@ -574,12 +760,25 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
     cudaStream_t st = (cudaStream_t)stream;
     return by_type(dt, err, "batch norm forward", [&](auto *tag) {
         typedef TAG_T(tag) T;
-        bn_stats<T><<<p->c, THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, (const T *)x, p->n, p->c,
-                                              p->hw, p->eps, p->momentum);
+        if (p->channels_last) {
+            cl_split sp = cl_split_rows((long)p->n * p->hw);
+            double *part, *mean_d, m = (double)p->n * p->hw;
+            float *coef;
+            int rc = cl_buffers(sp, p->c, &part, &mean_d, &coef, err);
+            if (rc) return rc;
+            cl_launch<T, CL_SUM>(sp, part, (const T *)x, NULL, NULL, NULL, p->c, st);
+            cl_bn_mean<<<per_channel(p->c), THREADS, 0, st>>>(mean_d, part, sp.chunks, p->c, m);
+            cl_launch<T, CL_SQDEV>(sp, part, (const T *)x, NULL, NULL, mean_d, p->c, st);
+            cl_bn_stats<<<per_channel(p->c), THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, mean_d,
+                                                                part, sp.chunks, p->c, m, p->eps, p->momentum);
+        } else {
+            bn_stats<T><<<p->c, THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, (const T *)x, p->n, p->c,
+                                                  p->hw, p->eps, p->momentum);
+        }
         long total = (long)p->n * p->c * p->hw;
         bn_apply<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, save_mean, save_invstd, NULL,
                                                          p->affine ? gamma : NULL, p->affine ? beta : NULL, total,
-                                                         p->c, p->hw, p->eps);
+                                                         p->c, p->hw, p->eps, p->channels_last);
         return launched(err, "batch norm forward");
     });
 }
@@ -588,12 +787,28 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
                                       const float *save_mean, const float *save_invstd, const float *gamma,
                                       const struct lc_bn *p, void *stream, struct lc_err *err)
 {
+    cudaStream_t st = (cudaStream_t)stream;
     return by_type(dt, err, "batch norm backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
-        bn_bwd<T><<<p->c, THREADS, 0, (cudaStream_t)stream>>>((T *)dx, p->affine ? dgamma : NULL,
-                                                              p->affine ? dbeta : NULL, (const T *)dy, (const T *)x,
-                                                              save_mean, save_invstd, p->affine ? gamma : NULL, p->n,
-                                                              p->c, p->hw);
+        if (!p->channels_last) {
+            bn_bwd<T><<<p->c, THREADS, 0, st>>>((T *)dx, p->affine ? dgamma : NULL, p->affine ? dbeta : NULL,
+                                                (const T *)dy, (const T *)x, save_mean, save_invstd,
+                                                p->affine ? gamma : NULL, p->n, p->c, p->hw);
+            return launched(err, "batch norm backward");
+        }
+        cl_split sp = cl_split_rows((long)p->n * p->hw);
+        double *part, *mean_d, m = (double)p->n * p->hw;
+        float *coef;
+        int rc = cl_buffers(sp, p->c, &part, &mean_d, &coef, err);
+        if (rc) return rc;
+        cl_launch<T, CL_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, NULL, p->c, st);
+        cl_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
+                                                               p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
+                                                               save_invstd, p->affine ? gamma : NULL);
+        long total = (long)p->n * p->c * p->hw;
+        if (dx && total)
+            cl_bn_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean, coef,
+                                                             total, p->c);
         return launched(err, "batch norm backward");
     });
 }
@@ -610,29 +825,29 @@ extern "C" int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, siz
 }
 
 extern "C" int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, int c, int h, int w, int s,
-                                        void *stream, struct lc_err *err)
+                                        int channels_last, void *stream, struct lc_err *err)
 {
     int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
     long total = (long)n * c * ho * wo;
     return by_type(dt, err, "subsample add", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        subsample_add<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, total, h, w, s,
-                                                                                ho, wo);
+        subsample_add<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, total, c, h, w,
+                                                                                s, ho, wo, channels_last);
         return launched(err, "subsample add");
     });
 }
 
 extern "C" int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s,
-                                             void *stream, struct lc_err *err)
+                                             int channels_last, void *stream, struct lc_err *err)
 {
     int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
     long total = (long)n * c * ho * wo;
     return by_type(dt, err, "subsample backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        subsample_bwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)dx, (const T *)dy, total, h, w,
-                                                                                s, ho, wo);
+        subsample_bwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)dx, (const T *)dy, total, c, h,
+                                                                                w, s, ho, wo, channels_last);
         return launched(err, "subsample backward");
     });
 }
@@ -663,27 +878,28 @@ extern "C" int lc_dropout_backward_dt_cuda(int dt, void *dx, const void *dy, con
     });
 }
 
-// Inference (mixed.h's lc_mixed_bias_prelu, lc_mixed_bn_forward_eval); not
-// in struct lc_cuda_api yet.
+// Inference (mixed.h's lc_mixed_bias_prelu, lc_mixed_bn_forward_eval)
 
 // y = prelu(y + b) in place: b NULL adds 0, a NULL is slope 1 (bias only)
-template <typename T> static __global__ void bias_prelu(T *y, const float *b, const float *a, long total, int c, int hw)
+template <typename T>
+static __global__ void bias_prelu(T *y, const float *b, const float *a, long total, int c, int hw, int cl)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = (int)(i / hw % c);
+        int k = chan(i, c, hw, cl);
         float t = to_f(y[i]) + (b ? b[k] : 0.0f), s = a ? a[k] : 1.0f;
         y[i] = from_f<T>(t > 0 ? t : __fmul_rn(s, t));
     }
 }
 
 extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const float *a, int n, int c, int hw,
-                                     void *stream, struct lc_err *err)
+                                     int channels_last, void *stream, struct lc_err *err)
 {
     long total = (long)n * c * hw;
     return by_type(dt, err, "bias prelu", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        bias_prelu<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, b, a, total, c, hw);
+        bias_prelu<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, b, a, total, c, hw,
+                                                                             channels_last);
         return launched(err, "bias prelu");
     });
 }
@@ -698,7 +914,70 @@ extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const 
         bn_apply<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, run_mean, NULL,
                                                                            run_var, p->affine ? gamma : NULL,
                                                                            p->affine ? beta : NULL, total, p->c, p->hw,
-                                                                           p->eps);
+                                                                           p->eps, p->channels_last);
         return launched(err, "batch norm eval");
+    });
+}
+
+// ---- layout casts: n blocks of (rows, cols) -> (cols, rows) through a
+// 32 x 33 float tile (reads and writes both along rows); ADD (float32 y
+// only) accumulates instead of storing
+
+template <typename Y, typename X, bool ADD>
+static __global__ void transpose_cast(Y *y, const X *x, int rows, int cols)
+{
+    __shared__ float t[32][33];
+    long base = (long)blockIdx.z * rows * cols;
+    int r0 = blockIdx.y * 32, c0 = blockIdx.x * 32, tx = threadIdx.x;
+    for (int j = threadIdx.y; j < 32; j += 8)
+        if (r0 + j < rows && c0 + tx < cols) t[j][tx] = to_f(x[base + (long)(r0 + j) * cols + c0 + tx]);
+    __syncthreads();
+    for (int j = threadIdx.y; j < 32; j += 8)
+        if (c0 + j < cols && r0 + tx < rows) {
+            long o = base + (long)(c0 + j) * rows + r0 + tx;
+            if constexpr (ADD) y[o] = __fadd_rn(y[o], t[tx][j]);
+            else y[o] = from_f<Y>(t[tx][j]);
+        }
+}
+
+static int transpose_grid(dim3 *grid, int n, int rows, int cols, struct lc_err *err)
+{
+    if (n > 65535 || rows > 65535 * 32)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: layout cast of %d blocks of %d rows (at most 65535 and %d)",
+                       n, rows, 65535 * 32);
+    *grid = dim3((unsigned)((cols + 31) / 32), (unsigned)((rows + 31) / 32), (unsigned)n);
+    return 0;
+}
+
+extern "C" int lc_cast_layout_cuda(void *y, int ydt, const void *x, int xdt, int n, int c, int hw,
+                                   int to_channels_last, void *stream, struct lc_err *err)
+{
+    if ((long)n * c * hw == 0) return 0;
+    int rows = to_channels_last ? c : hw, cols = to_channels_last ? hw : c;
+    dim3 grid;
+    int rc = transpose_grid(&grid, n, rows, cols, err);
+    if (rc) return rc;
+    return by_type(ydt, err, "layout cast", [&](auto *ty) {
+        return by_type(xdt, err, "layout cast", [&](auto *tx) {
+            typedef TAG_T(ty) Y;
+            typedef TAG_T(tx) X;
+            transpose_cast<Y, X, false><<<grid, dim3(32, 8), 0, (cudaStream_t)stream>>>((Y *)y, (const X *)x, rows,
+                                                                                        cols);
+            return launched(err, "layout cast");
+        });
+    });
+}
+
+extern "C" int lc_cast_add_from_channels_last_cuda(float *y, const void *x, int xdt, int n, int c, int hw,
+                                                   void *stream, struct lc_err *err)
+{
+    if ((long)n * c * hw == 0) return 0;
+    dim3 grid;
+    int rc = transpose_grid(&grid, n, hw, c, err);
+    if (rc) return rc;
+    return by_type(xdt, err, "layout cast add", [&](auto *tx) {
+        typedef TAG_T(tx) X;
+        transpose_cast<float, X, true><<<grid, dim3(32, 8), 0, (cudaStream_t)stream>>>(y, (const X *)x, hw, c);
+        return launched(err, "layout cast add");
     });
 }
