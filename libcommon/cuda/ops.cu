@@ -573,6 +573,7 @@ struct cl_split {
     int chunks;
 };
 
+// rows > 0 (the launchers return early on empty tensors)
 static cl_split cl_split_rows(long rows)
 {
     long chunks = (rows + 255) / 256;
@@ -760,6 +761,7 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
     cudaStream_t st = (cudaStream_t)stream;
     return by_type(dt, err, "batch norm forward", [&](auto *tag) {
         typedef TAG_T(tag) T;
+        if ((long)p->n * p->c * p->hw == 0) return 0;
         if (p->channels_last) {
             cl_split sp = cl_split_rows((long)p->n * p->hw);
             double *part, *mean_d, m = (double)p->n * p->hw;
@@ -796,6 +798,7 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
                                                 p->affine ? gamma : NULL, p->n, p->c, p->hw);
             return launched(err, "batch norm backward");
         }
+        if ((long)p->n * p->c * p->hw == 0) return 0;
         cl_split sp = cl_split_rows((long)p->n * p->hw);
         double *part, *mean_d, m = (double)p->n * p->hw;
         float *coef;

@@ -61,6 +61,10 @@ $PY "$E2E_DIR/st_tensors.py" h/last.safetensors i/last.safetensors || die "resum
 scaler_state() { $PY "$E2E_DIR/st_tensors.py" "$1" | grep -o "'loss_scale[a-z_]*': '[^']*'" | sort; }
 [ -n "$(scaler_state h/last.safetensors)" ] || die "the loss scale is not in the checkpoint"
 [ "$(scaler_state h/last.safetensors)" = "$(scaler_state i/last.safetensors)" ] || die "resumed loss scaler differs"
+# channels-last: on the CPU's reference the same steps bit for bit
+train-pre "${common[@]}" --use_16bit --channels_last --max_steps 4 -o hc s 2>hc.log
+diff <(grep '^train,' h/metrics.csv | head -4 | cut -d, -f1-6,8-) <(grep '^train,' hc/metrics.csv | cut -d, -f1-6,8-) \
+    || die "channels-last fp16 steps differ"
 # bf16 (no loss scaling): the first step's loss is fp32's within bf16's rounding
 train-pre "${common[@]}" --precision bf16 --max_steps 1 -o bf s 2>bf.log
 awk -F, 'NR == FNR && $1 == "train" && $3 == 1 { want = $5 } NR > FNR && $1 == "train" && $3 == 1 { got = $5 }
@@ -112,6 +116,9 @@ d = max(np.abs(np.load("d1/" + n).ravel()[1:] - np.load("d3/" + n).ravel()[1:]).
 print("fp16 against fp32: max difference", d)
 sys.exit(not (0 < d < 1e-2))
 PY
+embed -m a/weights.safetensors --precision fp16 --channels_last -o e4.sft val.sft
+cmp <(sft list e3.sft | tail -n +3 | cut -f9) <(sft list e4.sft | tail -n +3 | cut -f9) || die "channels-last embeds differently"
+expect_status 2 "--channels_last needs --precision fp16 or bf16" -- embed -m a/weights.safetensors --channels_last val.sft
 expect_status 2 "--precision takes fp32, fp16 or bf16" -- embed -m a/weights.safetensors --precision fp8 val.sft
 # bad input
 expect_status 2 "unknown --arch" -- train-pre --arch ir_7 -o x s
@@ -124,6 +131,7 @@ expect_status 1 "[Cc][Uu][Dd][Aa]" -- train-pre --device cuda -o x s
 expect_status 2 "--gpus takes 1 to 64" -- train-pre --gpus 0 -o x s
 expect_status 2 "--precision takes fp32, fp16 or bf16, not int8" -- train-pre --precision int8 -o x s
 expect_status 2 "--loss_scale takes a positive scale, with fp16" -- train-pre --precision bf16 --loss_scale 1024 -o x s
+expect_status 2 "--channels_last needs --precision fp16 or bf16" -- train-pre --channels_last -o x s
 LC_WORLD_SIZE=2 LC_RANK=0 expect_status 2 "training across processes runs on GPUs" -- train-pre --batch_size 8 -o x s
 expect_status 2 "give -m WEIGHTS or --untrained" -- embed val.sft
 echo "not a checkpoint" >junk.pth
