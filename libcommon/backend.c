@@ -12,8 +12,10 @@
 
 #include "act.h"
 #include "dtype.h"
+#include "matmul.h"
 #include "mixed.h"
 #include "opt.h"
+#include "resize.h"
 
 #include "cuda/cuda.h" /* plain C: the table of the CUDA library's entry points */
 
@@ -740,6 +742,220 @@ int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const v
     if (dt == LC_DTYPE_F32) return lc_op_bn_forward_eval(d, y, x, gamma, beta, run_mean, run_var, p, err);
     DISPATCH_DT(d, dt, err, api->bn_forward_eval_dt(dt, y, x, gamma, beta, run_mean, run_var, p, NULL, err),
                 lc_mixed_bn_forward_eval(dt, y, x, gamma, beta, run_mean, run_var, p));
+}
+
+/* ---- the rest of the CPU library ---- */
+
+int lc_op_relu_forward(const struct lc_device *d, float *y, const float *x, size_t n, struct lc_err *err)
+{
+    DISPATCH(d, err, api->relu_forward(y, x, n, NULL, err), lc_relu_forward(y, x, n));
+}
+
+int lc_op_relu_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, size_t n,
+                        struct lc_err *err)
+{
+    DISPATCH(d, err, api->relu_backward(dx, dy, y, n, NULL, err), lc_relu_backward(dx, dy, y, n));
+}
+
+int lc_op_gelu_forward(const struct lc_device *d, float *y, const float *x, size_t n, struct lc_err *err)
+{
+    DISPATCH(d, err, api->gelu_forward(y, x, n, NULL, err), lc_gelu_forward(y, x, n));
+}
+
+int lc_op_gelu_backward(const struct lc_device *d, float *dx, const float *dy, const float *x, size_t n,
+                        struct lc_err *err)
+{
+    DISPATCH(d, err, api->gelu_backward(dx, dy, x, n, NULL, err), lc_gelu_backward(dx, dy, x, n));
+}
+
+int lc_op_sigmoid_forward(const struct lc_device *d, float *y, const float *x, size_t n, struct lc_err *err)
+{
+    DISPATCH(d, err, api->sigmoid_forward(y, x, n, NULL, err), lc_sigmoid_forward(y, x, n));
+}
+
+int lc_op_sigmoid_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, size_t n,
+                           struct lc_err *err)
+{
+    DISPATCH(d, err, api->sigmoid_backward(dx, dy, y, n, NULL, err), lc_sigmoid_backward(dx, dy, y, n));
+}
+
+int lc_op_mul_forward(const struct lc_device *d, float *y, const float *a, const float *b, size_t n,
+                      struct lc_err *err)
+{
+    DISPATCH(d, err, api->mul_forward(y, a, b, n, NULL, err), lc_mul_forward(y, a, b, n));
+}
+
+int lc_op_mul_backward(const struct lc_device *d, float *da, float *db, const float *dy, const float *a,
+                       const float *b, size_t n, struct lc_err *err)
+{
+    DISPATCH(d, err, api->mul_backward(da, db, dy, a, b, n, NULL, err), lc_mul_backward(da, db, dy, a, b, n));
+}
+
+int lc_op_concat_forward(const struct lc_device *d, float *y, const float *const *xs, const int *cs, int k, int n,
+                         int hw, struct lc_err *err)
+{
+    DISPATCH(d, err, api->concat_forward(y, xs, cs, k, n, hw, NULL, err), lc_concat_forward(y, xs, cs, k, n, hw));
+}
+
+int lc_op_concat_backward(const struct lc_device *d, float *const *dxs, const float *dy, const int *cs, int k, int n,
+                          int hw, struct lc_err *err)
+{
+    DISPATCH(d, err, api->concat_backward(dxs, dy, cs, k, n, hw, NULL, err), lc_concat_backward(dxs, dy, cs, k, n, hw));
+}
+
+int lc_op_pixel_shuffle_forward(const struct lc_device *d, float *y, const float *x, int n, int c, int h, int w,
+                                int r, struct lc_err *err)
+{
+    DISPATCH(d, err, api->pixel_shuffle_forward(y, x, n, c, h, w, r, NULL, err), lc_pixel_shuffle_forward(y, x, n, c, h, w, r));
+}
+
+int lc_op_pixel_shuffle_backward(const struct lc_device *d, float *dx, const float *dy, int n, int c, int h, int w,
+                                 int r, struct lc_err *err)
+{
+    DISPATCH(d, err, api->pixel_shuffle_backward(dx, dy, n, c, h, w, r, NULL, err), lc_pixel_shuffle_backward(dx, dy, n, c, h, w, r));
+}
+
+int lc_op_mul_bcast_forward(const struct lc_device *d, float *y, const float *x, const float *s, int outer, int dim,
+                            int inner, int s_over, struct lc_err *err)
+{
+    DISPATCH(d, err, api->mul_bcast_forward(y, x, s, outer, dim, inner, s_over, NULL, err), lc_mul_bcast_forward(y, x, s, outer, dim, inner, s_over));
+}
+
+int lc_op_mul_bcast_backward(const struct lc_device *d, float *dx, float *ds, const float *dy, const float *x,
+                             const float *s, int outer, int dim, int inner, int s_over, struct lc_err *err)
+{
+    DISPATCH(d, err, api->mul_bcast_backward(dx, ds, dy, x, s, outer, dim, inner, s_over, NULL, err), lc_mul_bcast_backward(dx, ds, dy, x, s, outer, dim, inner, s_over));
+}
+
+int lc_op_sum_dim_forward(const struct lc_device *d, float *y, const float *x, int outer, int dim, int inner,
+                          struct lc_err *err)
+{
+    DISPATCH(d, err, api->sum_dim_forward(y, x, outer, dim, inner, NULL, err), lc_sum_dim_forward(y, x, outer, dim, inner));
+}
+
+int lc_op_sum_dim_backward(const struct lc_device *d, float *dx, const float *dy, int outer, int dim, int inner,
+                           struct lc_err *err)
+{
+    DISPATCH(d, err, api->sum_dim_backward(dx, dy, outer, dim, inner, NULL, err), lc_sum_dim_backward(dx, dy, outer, dim, inner));
+}
+
+int lc_op_l2norm_forward(const struct lc_device *d, float *y, float *norm, const float *x, int outer, int dim,
+                         int inner, float eps, struct lc_err *err)
+{
+    DISPATCH(d, err, api->l2norm_forward(y, norm, x, outer, dim, inner, eps, NULL, err), lc_l2norm_forward(y, norm, x, outer, dim, inner, eps));
+}
+
+int lc_op_l2norm_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, const float *norm,
+                          int outer, int dim, int inner, float eps, struct lc_err *err)
+{
+    DISPATCH(d, err, api->l2norm_backward(dx, dy, y, norm, outer, dim, inner, eps, NULL, err), lc_l2norm_backward(dx, dy, y, norm, outer, dim, inner, eps));
+}
+
+int lc_op_softmax_forward(const struct lc_device *d, float *y, const float *x, int outer, int dim, int inner,
+                          struct lc_err *err)
+{
+    DISPATCH(d, err, api->softmax_forward(y, x, outer, dim, inner, NULL, err), lc_softmax_forward(y, x, outer, dim, inner));
+}
+
+int lc_op_softmax_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, int outer, int dim,
+                           int inner, struct lc_err *err)
+{
+    DISPATCH(d, err, api->softmax_backward(dx, dy, y, outer, dim, inner, NULL, err), lc_softmax_backward(dx, dy, y, outer, dim, inner));
+}
+
+int lc_op_log_softmax_forward(const struct lc_device *d, float *y, const float *x, int outer, int dim, int inner,
+                              struct lc_err *err)
+{
+    DISPATCH(d, err, api->log_softmax_forward(y, x, outer, dim, inner, NULL, err), lc_log_softmax_forward(y, x, outer, dim, inner));
+}
+
+int lc_op_log_softmax_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, int outer,
+                               int dim, int inner, struct lc_err *err)
+{
+    DISPATCH(d, err, api->log_softmax_backward(dx, dy, y, outer, dim, inner, NULL, err), lc_log_softmax_backward(dx, dy, y, outer, dim, inner));
+}
+
+int lc_op_maxpool2d_forward(const struct lc_device *d, float *y, int32_t *argmax, const float *x,
+                            const struct lc_pool2d *p, struct lc_err *err)
+{
+    DISPATCH(d, err, api->maxpool2d_forward(y, argmax, x, p, NULL, err), lc_maxpool2d_forward(y, argmax, x, p));
+}
+
+int lc_op_maxpool2d_backward(const struct lc_device *d, float *dx, const float *dy, const int32_t *argmax,
+                             const struct lc_pool2d *p, struct lc_err *err)
+{
+    DISPATCH(d, err, api->maxpool2d_backward(dx, dy, argmax, p, NULL, err), lc_maxpool2d_backward(dx, dy, argmax, p));
+}
+
+int lc_op_avgpool2d_forward(const struct lc_device *d, float *y, const float *x, const struct lc_pool2d *p,
+                            struct lc_err *err)
+{
+    DISPATCH(d, err, api->avgpool2d_forward(y, x, p, NULL, err), lc_avgpool2d_forward(y, x, p));
+}
+
+int lc_op_avgpool2d_backward(const struct lc_device *d, float *dx, const float *dy, const struct lc_pool2d *p,
+                             struct lc_err *err)
+{
+    DISPATCH(d, err, api->avgpool2d_backward(dx, dy, p, NULL, err), lc_avgpool2d_backward(dx, dy, p));
+}
+
+int lc_op_gap_forward(const struct lc_device *d, float *y, const float *x, int n, int c, int hw, struct lc_err *err)
+{
+    DISPATCH(d, err, api->gap_forward(y, x, n, c, hw, NULL, err), lc_gap_forward(y, x, n, c, hw));
+}
+
+int lc_op_gap_backward(const struct lc_device *d, float *dx, const float *dy, int n, int c, int hw,
+                       struct lc_err *err)
+{
+    DISPATCH(d, err, api->gap_backward(dx, dy, n, c, hw, NULL, err), lc_gap_backward(dx, dy, n, c, hw));
+}
+
+int lc_op_resize_bilinear_forward(const struct lc_device *d, float *y, const float *x, int nc, int h, int w, int ho,
+                                  int wo, struct lc_err *err)
+{
+    DISPATCH(d, err, api->resize_bilinear_forward(y, x, nc, h, w, ho, wo, NULL, err), lc_resize_bilinear_forward(y, x, nc, h, w, ho, wo));
+}
+
+int lc_op_resize_bilinear_backward(const struct lc_device *d, float *dx, const float *dy, int nc, int h, int w,
+                                   int ho, int wo, struct lc_err *err)
+{
+    DISPATCH(d, err, api->resize_bilinear_backward(dx, dy, nc, h, w, ho, wo, NULL, err), lc_resize_bilinear_backward(dx, dy, nc, h, w, ho, wo));
+}
+
+int lc_op_resize_nearest_forward(const struct lc_device *d, float *y, const float *x, int nc, int h, int w, int ho,
+                                 int wo, struct lc_err *err)
+{
+    DISPATCH(d, err, api->resize_nearest_forward(y, x, nc, h, w, ho, wo, NULL, err), lc_resize_nearest_forward(y, x, nc, h, w, ho, wo));
+}
+
+int lc_op_resize_nearest_backward(const struct lc_device *d, float *dx, const float *dy, int nc, int h, int w,
+                                  int ho, int wo, struct lc_err *err)
+{
+    DISPATCH(d, err, api->resize_nearest_backward(dx, dy, nc, h, w, ho, wo, NULL, err), lc_resize_nearest_backward(dx, dy, nc, h, w, ho, wo));
+}
+
+int lc_op_resize_nearest_u8(const struct lc_device *d, uint8_t *y, const uint8_t *x, int nc, int h, int w, int ho,
+                            int wo, struct lc_err *err)
+{
+    DISPATCH(d, err, api->resize_nearest_u8(y, x, nc, h, w, ho, wo, NULL, err), lc_resize_nearest_u8(y, x, nc, h, w, ho, wo));
+}
+
+int lc_op_matmul_forward(const struct lc_device *d, float *c, const float *a, const float *b, int batch, int m,
+                         int n, int k, int ta, int tb, struct lc_err *err)
+{
+    DISPATCH(d, err, api->matmul_forward(c, a, b, batch, m, n, k, ta, tb, NULL, err), lc_matmul_forward(c, a, b, batch, m, n, k, ta, tb));
+}
+
+int lc_op_matmul_backward(const struct lc_device *d, float *da, float *db, const float *dc, const float *a,
+                          const float *b, int batch, int m, int n, int k, int ta, int tb, struct lc_err *err)
+{
+    DISPATCH(d, err, api->matmul_backward(da, db, dc, a, b, batch, m, n, k, ta, tb, NULL, err), lc_matmul_backward(da, db, dc, a, b, batch, m, n, k, ta, tb));
+}
+
+int lc_op_adam_update(const struct lc_device *d, float *p, float *m, float *v, const float *g, size_t n,
+                      const struct lc_adam_args *a, struct lc_err *err)
+{
+    DISPATCH(d, err, api->adam_update(p, m, v, g, n, a, NULL, err), lc_adam_update(p, m, v, g, n, a));
 }
 
 int lc_backend_cuda_props(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err)

@@ -10,6 +10,7 @@
 
 #include "bn.h"
 #include "conv2d.h"
+#include "pool.h"
 #include "dropout.h"
 #include "err.h"
 #include "linear.h"
@@ -147,6 +148,81 @@ int lc_op_cross_entropy_rows(const struct lc_device *d, float *prob, float *row_
 int lc_op_cross_entropy_backward(const struct lc_device *d, float *dlogits, const float *prob, const int64_t *labels,
                                  int n, int c, float smoothing, float scale, struct lc_err *err);
 int lc_op_argmax_rows(const struct lc_device *d, int32_t *idx, const float *x, int n, int c, struct lc_err *err);
+
+/* ---- the rest of the CPU library: activations (act.h), tensor arithmetic
+ * (tensorops.h), softmax (softmax.h), pooling (pool.h), resizing
+ * (resize.h), batched matmul (matmul.h), Adam (optim.h). Each takes the
+ * CPU function's arguments, as device pointers (concat's arrays of
+ * pointers and sizes stay on the host; a pool's struct too); the CUDA
+ * twins mirror the CPU's expressions, sums in double in a fixed order. */
+int lc_op_relu_forward(const struct lc_device *d, float *y, const float *x, size_t n, struct lc_err *err);
+int lc_op_relu_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, size_t n,
+                        struct lc_err *err);
+int lc_op_gelu_forward(const struct lc_device *d, float *y, const float *x, size_t n, struct lc_err *err);
+int lc_op_gelu_backward(const struct lc_device *d, float *dx, const float *dy, const float *x, size_t n,
+                        struct lc_err *err);
+int lc_op_sigmoid_forward(const struct lc_device *d, float *y, const float *x, size_t n, struct lc_err *err);
+int lc_op_sigmoid_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, size_t n,
+                           struct lc_err *err);
+int lc_op_mul_forward(const struct lc_device *d, float *y, const float *a, const float *b, size_t n,
+                      struct lc_err *err);
+int lc_op_mul_backward(const struct lc_device *d, float *da, float *db, const float *dy, const float *a,
+                       const float *b, size_t n, struct lc_err *err);
+int lc_op_concat_forward(const struct lc_device *d, float *y, const float *const *xs, const int *cs, int k, int n,
+                         int hw, struct lc_err *err);
+int lc_op_concat_backward(const struct lc_device *d, float *const *dxs, const float *dy, const int *cs, int k, int n,
+                          int hw, struct lc_err *err);
+int lc_op_pixel_shuffle_forward(const struct lc_device *d, float *y, const float *x, int n, int c, int h, int w,
+                                int r, struct lc_err *err);
+int lc_op_pixel_shuffle_backward(const struct lc_device *d, float *dx, const float *dy, int n, int c, int h, int w,
+                                 int r, struct lc_err *err);
+int lc_op_mul_bcast_forward(const struct lc_device *d, float *y, const float *x, const float *s, int outer, int dim,
+                            int inner, int s_over, struct lc_err *err);
+int lc_op_mul_bcast_backward(const struct lc_device *d, float *dx, float *ds, const float *dy, const float *x,
+                             const float *s, int outer, int dim, int inner, int s_over, struct lc_err *err);
+int lc_op_sum_dim_forward(const struct lc_device *d, float *y, const float *x, int outer, int dim, int inner,
+                          struct lc_err *err);
+int lc_op_sum_dim_backward(const struct lc_device *d, float *dx, const float *dy, int outer, int dim, int inner,
+                           struct lc_err *err);
+int lc_op_l2norm_forward(const struct lc_device *d, float *y, float *norm, const float *x, int outer, int dim,
+                         int inner, float eps, struct lc_err *err);
+int lc_op_l2norm_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, const float *norm,
+                          int outer, int dim, int inner, float eps, struct lc_err *err);
+int lc_op_softmax_forward(const struct lc_device *d, float *y, const float *x, int outer, int dim, int inner,
+                          struct lc_err *err);
+int lc_op_softmax_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, int outer, int dim,
+                           int inner, struct lc_err *err);
+int lc_op_log_softmax_forward(const struct lc_device *d, float *y, const float *x, int outer, int dim, int inner,
+                              struct lc_err *err);
+int lc_op_log_softmax_backward(const struct lc_device *d, float *dx, const float *dy, const float *y, int outer,
+                               int dim, int inner, struct lc_err *err);
+int lc_op_maxpool2d_forward(const struct lc_device *d, float *y, int32_t *argmax, const float *x,
+                            const struct lc_pool2d *p, struct lc_err *err);
+int lc_op_maxpool2d_backward(const struct lc_device *d, float *dx, const float *dy, const int32_t *argmax,
+                             const struct lc_pool2d *p, struct lc_err *err);
+int lc_op_avgpool2d_forward(const struct lc_device *d, float *y, const float *x, const struct lc_pool2d *p,
+                            struct lc_err *err);
+int lc_op_avgpool2d_backward(const struct lc_device *d, float *dx, const float *dy, const struct lc_pool2d *p,
+                             struct lc_err *err);
+int lc_op_gap_forward(const struct lc_device *d, float *y, const float *x, int n, int c, int hw, struct lc_err *err);
+int lc_op_gap_backward(const struct lc_device *d, float *dx, const float *dy, int n, int c, int hw,
+                       struct lc_err *err);
+int lc_op_resize_bilinear_forward(const struct lc_device *d, float *y, const float *x, int nc, int h, int w, int ho,
+                                  int wo, struct lc_err *err);
+int lc_op_resize_bilinear_backward(const struct lc_device *d, float *dx, const float *dy, int nc, int h, int w,
+                                   int ho, int wo, struct lc_err *err);
+int lc_op_resize_nearest_forward(const struct lc_device *d, float *y, const float *x, int nc, int h, int w, int ho,
+                                 int wo, struct lc_err *err);
+int lc_op_resize_nearest_backward(const struct lc_device *d, float *dx, const float *dy, int nc, int h, int w,
+                                  int ho, int wo, struct lc_err *err);
+int lc_op_resize_nearest_u8(const struct lc_device *d, uint8_t *y, const uint8_t *x, int nc, int h, int w, int ho,
+                            int wo, struct lc_err *err);
+int lc_op_matmul_forward(const struct lc_device *d, float *c, const float *a, const float *b, int batch, int m,
+                         int n, int k, int ta, int tb, struct lc_err *err);
+int lc_op_matmul_backward(const struct lc_device *d, float *da, float *db, const float *dc, const float *a,
+                          const float *b, int batch, int m, int n, int k, int ta, int tb, struct lc_err *err);
+int lc_op_adam_update(const struct lc_device *d, float *p, float *m, float *v, const float *g, size_t n,
+                      const struct lc_adam_args *a, struct lc_err *err);
 
 /* ---- mixed precision (mixed.h has the contract) ----
  * Casts between float32 and the 16-bit types, the unscale-and-check of

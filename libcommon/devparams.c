@@ -86,25 +86,43 @@ float *lc_dev_params_map(const struct lc_dev_params *dp, const float *host)
     return NULL;
 }
 
-/* ---------------------------------------------------------------- SGD */
+/* ---------------------------------------------------------- optimisers */
+
+/* the floats a state block takes: each tensor's buffer 64-byte aligned */
+static size_t state_floats(const struct lc_optim *o, float *const *state)
+{
+    size_t total = 0;
+    for (size_t t = 0; t < o->n; t++)
+        if (state[t]) total += (o->len[t] + 15) & ~(size_t)15;
+    return total;
+}
+
+/* The device copies of o's state buffers (s1 or s2): one block, uploaded. */
+static int state_mirror(struct lc_optim_dev *od, const struct lc_optim *o, float *const *state, float **block,
+                        float **dev, struct lc_err *err)
+{
+    size_t total = state_floats(o, state), at = 0;
+    int rc = total ? lc_device_alloc(&od->d, (void **)block, total * sizeof(float), err) : 0;
+    for (size_t t = 0; !rc && t < o->n; t++)
+        if (state[t]) {
+            dev[t] = *block + at, at += (o->len[t] + 15) & ~(size_t)15;
+            rc = lc_device_upload(&od->d, dev[t], state[t], o->len[t] * sizeof(float), err);
+        }
+    return rc;
+}
 
 int lc_optim_dev_create(struct lc_optim_dev *od, const struct lc_optim *o, const struct lc_dev_params *const *mirrors,
                         int n_mirrors, struct lc_err *err)
 {
     memset(od, 0, sizeof *od);
-    if (o->kind != LC_OPTIM_SGD) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "only SGD runs on a device");
     if (n_mirrors < 1) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "no parameter mirrors");
     od->d = mirrors[0]->d;
     od->n = o->n;
-    size_t total = 0;
-    for (size_t t = 0; t < o->n; t++)
-        if (o->s1[t]) total += (o->len[t] + 15) & ~(size_t)15;
+    const size_t slots = o->n ? o->n : 1;
     int rc = 0;
-    if (!(od->data = calloc(o->n ? o->n : 1, sizeof *od->data)) || !(od->grad = calloc(o->n ? o->n : 1, sizeof *od->grad)) ||
-        !(od->s1 = calloc(o->n ? o->n : 1, sizeof *od->s1)))
+    if (!(od->data = calloc(slots, sizeof *od->data)) || !(od->grad = calloc(slots, sizeof *od->grad)) ||
+        !(od->s1 = calloc(slots, sizeof *od->s1)) || !(od->s2 = calloc(slots, sizeof *od->s2)))
         rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
-    if (!rc && total) rc = lc_device_alloc(&od->d, (void **)&od->s1_block, total * sizeof(float), err);
-    size_t at = 0;
     for (size_t t = 0; !rc && t < o->n; t++) {
         for (int k = 0; k < n_mirrors && !od->data[t]; k++) {
             od->data[t] = lc_dev_params_map(mirrors[k], o->data[t]);
@@ -112,11 +130,9 @@ int lc_optim_dev_create(struct lc_optim_dev *od, const struct lc_optim *o, const
         }
         if (!od->data[t] || !od->grad[t])
             rc = lc_errf(err, LC_EINVAL, NULL, -1, -1, "optimiser tensor %zu has no device mirror", t);
-        else if (o->s1[t]) {
-            od->s1[t] = od->s1_block + at, at += (o->len[t] + 15) & ~(size_t)15;
-            rc = lc_device_upload(&od->d, od->s1[t], o->s1[t], o->len[t] * sizeof(float), err);
-        }
     }
+    if (!rc) rc = state_mirror(od, o, o->s1, &od->s1_block, od->s1, err);
+    if (!rc && o->kind == LC_OPTIM_ADAM) rc = state_mirror(od, o, o->s2, &od->s2_block, od->s2, err);
     if (rc) lc_optim_dev_free(od);
     return rc;
 }
@@ -124,7 +140,8 @@ int lc_optim_dev_create(struct lc_optim_dev *od, const struct lc_optim *o, const
 void lc_optim_dev_free(struct lc_optim_dev *od)
 {
     if (od->s1_block) lc_device_free(&od->d, od->s1_block);
-    free(od->data), free(od->grad), free(od->s1);
+    if (od->s2_block) lc_device_free(&od->d, od->s2_block);
+    free(od->data), free(od->grad), free(od->s1), free(od->s2);
     memset(od, 0, sizeof *od);
 }
 
@@ -133,9 +150,15 @@ int lc_optim_dev_step(struct lc_optim_dev *od, struct lc_optim *o, struct lc_err
     o->step++;
     const float lr = (float)o->lr;
     for (size_t t = 0; t < od->n; t++) {
-        struct lc_sgd_args a = {lr, o->momentum, o->dampening, o->decay[t] ? o->weight_decay : o->weight_decay_bn,
-                                o->nesterov, !o->started};
-        int rc = lc_op_sgd_update(&od->d, od->data[t], od->s1[t], od->grad[t], o->len[t], &a, err);
+        int rc;
+        if (o->kind == LC_OPTIM_ADAM) {
+            struct lc_adam_args a = lc_adam_args_at(o, t);
+            rc = lc_op_adam_update(&od->d, od->data[t], od->s1[t], od->s2[t], od->grad[t], o->len[t], &a, err);
+        } else {
+            struct lc_sgd_args a = {lr, o->momentum, o->dampening, o->decay[t] ? o->weight_decay : o->weight_decay_bn,
+                                    o->nesterov, !o->started};
+            rc = lc_op_sgd_update(&od->d, od->data[t], od->s1[t], od->grad[t], o->len[t], &a, err);
+        }
         if (rc) return rc;
     }
     o->started = 1;
@@ -147,6 +170,7 @@ int lc_optim_dev_download(const struct lc_optim_dev *od, struct lc_optim *o, str
     for (size_t t = 0; t < od->n; t++) {
         int rc;
         if (od->s1[t] && (rc = lc_device_download(&od->d, o->s1[t], od->s1[t], o->len[t] * sizeof(float), err))) return rc;
+        if (od->s2[t] && (rc = lc_device_download(&od->d, o->s2[t], od->s2[t], o->len[t] * sizeof(float), err))) return rc;
     }
     return 0;
 }

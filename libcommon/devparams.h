@@ -32,23 +32,23 @@ int lc_dev_params_zero_grad(struct lc_dev_params *dp, struct lc_err *err);
 /* The device pointer mirroring a host entry's data or grad pointer, or NULL. */
 float *lc_dev_params_map(const struct lc_dev_params *dp, const float *host);
 
-/* SGD on the device: the same per-tensor update lc_optim_step runs, through
- * lc_op_sgd_update, with momentum buffers on the device. Adam is not
- * offered there (LC_EUNSUPPORTED). */
+/* The optimiser on the device: the same per-tensor updates lc_optim_step
+ * runs (SGD through lc_op_sgd_update, Adam through lc_op_adam_update),
+ * with the state buffers (momentum; Adam's two moments) on the device. */
 struct lc_optim_dev {
     struct lc_device d;
     size_t n;
-    float **data, **grad, **s1; /* device pointers per optimiser tensor */
-    float *s1_block;
+    float **data, **grad, **s1, **s2; /* device pointers per optimiser tensor (s1, s2: NULL where o has none) */
+    float *s1_block, *s2_block;
 };
-/* o's tensors must all belong to the mirrors given; o's momentum buffers
+/* o's tensors must all belong to the mirrors given; o's state buffers
  * are uploaded (a resumed run continues them). */
 int lc_optim_dev_create(struct lc_optim_dev *od, const struct lc_optim *o, const struct lc_dev_params *const *mirrors,
                         int n_mirrors, struct lc_err *err);
 void lc_optim_dev_free(struct lc_optim_dev *od);
 /* One step at o->lr; advances o's step count as lc_optim_step does. */
 int lc_optim_dev_step(struct lc_optim_dev *od, struct lc_optim *o, struct lc_err *err);
-/* Momentum buffers back into o (for a checkpoint). */
+/* The state buffers back into o (for a checkpoint). */
 int lc_optim_dev_download(const struct lc_optim_dev *od, struct lc_optim *o, struct lc_err *err);
 
 #endif

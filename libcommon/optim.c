@@ -112,23 +112,31 @@ void lc_optim_step(struct lc_optim *o)
         o->started = 1;
         return;
     }
-    /* Adam: the bias corrections in double, as Python computes them */
-    double bc1 = 1 - pow(o->beta1, (double)o->step), bc2 = 1 - pow(o->beta2, (double)o->step);
-    const float step_size = (float)(o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-    const float b1 = o->beta1, b2 = o->beta2, one_b1 = 1 - b1, one_b2 = 1 - b2, eps = o->eps;
     for (size_t t = 0; t < o->n; t++) {
-        float *p = o->data[t], *m = o->s1[t], *v = o->s2[t];
-        const float *g = o->grad[t];
-        const float wd = o->decay[t] ? o->weight_decay : o->weight_decay_bn;
-        size_t n = o->len[t];
+        struct lc_adam_args a = lc_adam_args_at(o, t);
+        lc_adam_update(o->data[t], o->s1[t], o->s2[t], o->grad[t], o->len[t], &a);
+    }
+}
+
+struct lc_adam_args lc_adam_args_at(const struct lc_optim *o, size_t t)
+{
+    /* the bias corrections in double, as Python computes them */
+    double bc1 = 1 - pow(o->beta1, (double)o->step), bc2 = 1 - pow(o->beta2, (double)o->step);
+    return (struct lc_adam_args){(float)(o->lr / bc1), (float)sqrt(bc2), o->beta1, o->beta2, o->eps,
+                                 o->decay[t] ? o->weight_decay : o->weight_decay_bn};
+}
+
+void lc_adam_update(float *p, float *m, float *v, const float *g, size_t n, const struct lc_adam_args *a)
+{
+    const float b1 = a->beta1, b2 = a->beta2, one_b1 = 1 - b1, one_b2 = 1 - b2, eps = a->eps, wd = a->weight_decay;
+    const float step_size = a->step_size, bc2_sqrt = a->bc2_sqrt;
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            float gi = wd != 0 ? g[i] + wd * p[i] : g[i];
-            m[i] = m[i] * b1 + one_b1 * gi;
-            v[i] = v[i] * b2 + one_b2 * (gi * gi);
-            float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-            p[i] = p[i] + -step_size * (m[i] / denom);
-        }
+    for (size_t i = 0; i < n; i++) {
+        float gi = wd != 0 ? g[i] + wd * p[i] : g[i];
+        m[i] = m[i] * b1 + one_b1 * gi;
+        v[i] = v[i] * b2 + one_b2 * (gi * gi);
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        p[i] = p[i] + -step_size * (m[i] / denom);
     }
 }
 

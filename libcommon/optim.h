@@ -56,6 +56,17 @@ struct lc_sgd_args {
 };
 void lc_sgd_update(float *p, float *buf, const float *g, size_t n, const struct lc_sgd_args *a);
 
+/* One Adam update of one tensor with the step's constants, as
+ * lc_optim_step does it: step_size = lr / (1 - beta1^t) and bc2_sqrt =
+ * sqrt(1 - beta2^t), formed in double and rounded once (lc_adam_args_at).
+ * m and v are the moment buffers. lc_op_adam_update runs it on a device. */
+struct lc_adam_args {
+    float step_size, bc2_sqrt, beta1, beta2, eps, weight_decay;
+};
+void lc_adam_update(float *p, float *m, float *v, const float *g, size_t n, const struct lc_adam_args *a);
+/* The constants of o's step number o->step (already advanced) for tensor t. */
+struct lc_adam_args lc_adam_args_at(const struct lc_optim *o, size_t t);
+
 /* MultiStepLR: lr = base * gamma^(number of milestones <= epoch), computed
  * as PyTorch does it (one multiplication at each milestone, in double). */
 #define LC_MULTISTEP_MAX 32

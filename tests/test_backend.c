@@ -330,6 +330,27 @@ Test(cuda, sgd_update_is_bit_identical_to_cpu)
     nf_free();
 }
 
+Test(cuda, adam_update_is_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    const size_t n = 100003;
+    float *p = nf_randn(n, 1, 1), *m = nf_zeros(n), *v = nf_zeros(n), *gr = nf_randn(n, 2, 1);
+    float *gp = up(&g, &gpu, p, n), *gm = up(&g, &gpu, m, n), *gv = up(&g, &gpu, v, n), *ggr = up(&g, &gpu, gr, n);
+    for (int step = 1; step <= 3; step++) { /* the constants lc_optim_step forms at steps 1-3; decay off at step 3 */
+        double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow(0.999, step);
+        struct lc_adam_args a = {(float)(1e-3 / bc1), (float)sqrt(bc2), 0.9f, 0.999f, 1e-8f, step == 3 ? 0 : 5e-4f};
+        cr_assert_eq(lc_op_adam_update(&gpu, gp, gm, gv, ggr, n, &a, &err), 0, "%s", err.msg);
+        lc_adam_update(p, m, v, gr, n, &a);
+    }
+    cr_expect(!memcmp(down(&gpu, gp, n), p, n * 4), "parameters differ");
+    cr_expect(!memcmp(down(&gpu, gm, n), m, n * 4), "first moments differ");
+    cr_expect(!memcmp(down(&gpu, gv, n), v, n * 4), "second moments differ");
+    gfree(&g, &gpu);
+    nf_free();
+}
+
 Test(cuda, linear_matches_cpu)
 {
     struct lc_device gpu = open_gpu();

@@ -10,6 +10,7 @@
 
 #include "../bn.h"
 #include "../conv2d.h"
+#include "../pool.h"
 #include "../err.h"
 #include "../linear.h"
 #include "../margin.h"
@@ -155,6 +156,67 @@ struct lc_cuda_api {
                               struct lc_err *err);
     /* runtime.cu: the card, for the benchmarks' fraction of its peak */
     int (*device_props)(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err);
+    /* the rest of the CPU library (backend.h): elem.cu, pool.cu, linear.cu (matmul), ops.cu (Adam) */
+    int (*relu_forward)(float *y, const float *x, size_t n, void *stream, struct lc_err *err);
+    int (*relu_backward)(float *dx, const float *dy, const float *y, size_t n, void *stream, struct lc_err *err);
+    int (*gelu_forward)(float *y, const float *x, size_t n, void *stream, struct lc_err *err);
+    int (*gelu_backward)(float *dx, const float *dy, const float *x, size_t n, void *stream, struct lc_err *err);
+    int (*sigmoid_forward)(float *y, const float *x, size_t n, void *stream, struct lc_err *err);
+    int (*sigmoid_backward)(float *dx, const float *dy, const float *y, size_t n, void *stream, struct lc_err *err);
+    int (*mul_forward)(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err);
+    int (*mul_backward)(float *da, float *db, const float *dy, const float *a, const float *b, size_t n,
+                        void *stream, struct lc_err *err);
+    int (*concat_forward)(float *y, const float *const *xs, const int *cs, int k, int n, int hw, void *stream,
+                          struct lc_err *err);
+    int (*concat_backward)(float *const *dxs, const float *dy, const int *cs, int k, int n, int hw, void *stream,
+                           struct lc_err *err);
+    int (*pixel_shuffle_forward)(float *y, const float *x, int n, int c, int h, int w, int r, void *stream,
+                                 struct lc_err *err);
+    int (*pixel_shuffle_backward)(float *dx, const float *dy, int n, int c, int h, int w, int r, void *stream,
+                                  struct lc_err *err);
+    int (*mul_bcast_forward)(float *y, const float *x, const float *s, int outer, int dim, int inner, int s_over,
+                             void *stream, struct lc_err *err);
+    int (*mul_bcast_backward)(float *dx, float *ds, const float *dy, const float *x, const float *s, int outer,
+                              int dim, int inner, int s_over, void *stream, struct lc_err *err);
+    int (*sum_dim_forward)(float *y, const float *x, int outer, int dim, int inner, void *stream, struct lc_err *err);
+    int (*sum_dim_backward)(float *dx, const float *dy, int outer, int dim, int inner, void *stream,
+                            struct lc_err *err);
+    int (*l2norm_forward)(float *y, float *norm, const float *x, int outer, int dim, int inner, float eps,
+                          void *stream, struct lc_err *err);
+    int (*l2norm_backward)(float *dx, const float *dy, const float *y, const float *norm, int outer, int dim,
+                           int inner, float eps, void *stream, struct lc_err *err);
+    int (*softmax_forward)(float *y, const float *x, int outer, int dim, int inner, void *stream, struct lc_err *err);
+    int (*softmax_backward)(float *dx, const float *dy, const float *y, int outer, int dim, int inner, void *stream,
+                            struct lc_err *err);
+    int (*log_softmax_forward)(float *y, const float *x, int outer, int dim, int inner, void *stream,
+                               struct lc_err *err);
+    int (*log_softmax_backward)(float *dx, const float *dy, const float *y, int outer, int dim, int inner,
+                                void *stream, struct lc_err *err);
+    int (*maxpool2d_forward)(float *y, int32_t *argmax, const float *x, const struct lc_pool2d *p, void *stream,
+                             struct lc_err *err);
+    int (*maxpool2d_backward)(float *dx, const float *dy, const int32_t *argmax, const struct lc_pool2d *p,
+                              void *stream, struct lc_err *err);
+    int (*avgpool2d_forward)(float *y, const float *x, const struct lc_pool2d *p, void *stream, struct lc_err *err);
+    int (*avgpool2d_backward)(float *dx, const float *dy, const struct lc_pool2d *p, void *stream,
+                              struct lc_err *err);
+    int (*gap_forward)(float *y, const float *x, int n, int c, int hw, void *stream, struct lc_err *err);
+    int (*gap_backward)(float *dx, const float *dy, int n, int c, int hw, void *stream, struct lc_err *err);
+    int (*resize_bilinear_forward)(float *y, const float *x, int nc, int h, int w, int ho, int wo, void *stream,
+                                   struct lc_err *err);
+    int (*resize_bilinear_backward)(float *dx, const float *dy, int nc, int h, int w, int ho, int wo, void *stream,
+                                    struct lc_err *err);
+    int (*resize_nearest_forward)(float *y, const float *x, int nc, int h, int w, int ho, int wo, void *stream,
+                                  struct lc_err *err);
+    int (*resize_nearest_backward)(float *dx, const float *dy, int nc, int h, int w, int ho, int wo, void *stream,
+                                   struct lc_err *err);
+    int (*resize_nearest_u8)(uint8_t *y, const uint8_t *x, int nc, int h, int w, int ho, int wo, void *stream,
+                             struct lc_err *err);
+    int (*matmul_forward)(float *c, const float *a, const float *b, int batch, int m, int n, int k, int ta, int tb,
+                          void *stream, struct lc_err *err);
+    int (*matmul_backward)(float *da, float *db, const float *dc, const float *a, const float *b, int batch, int m,
+                           int n, int k, int ta, int tb, void *stream, struct lc_err *err);
+    int (*adam_update)(float *p, float *m, float *v, const float *g, size_t n, const struct lc_adam_args *a,
+                       void *stream, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -281,6 +343,69 @@ int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const float *a, int n
 int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const float *gamma, const float *beta,
                                const float *run_mean, const float *run_var, const struct lc_bn *p, void *stream,
                                struct lc_err *err);
+/* elem.cu, pool.cu, linear.cu (matmul), ops.cu (Adam): the rest of the CPU library */
+int lc_relu_forward_cuda(float *y, const float *x, size_t n, void *stream, struct lc_err *err);
+int lc_relu_backward_cuda(float *dx, const float *dy, const float *y, size_t n, void *stream, struct lc_err *err);
+int lc_gelu_forward_cuda(float *y, const float *x, size_t n, void *stream, struct lc_err *err);
+int lc_gelu_backward_cuda(float *dx, const float *dy, const float *x, size_t n, void *stream, struct lc_err *err);
+int lc_sigmoid_forward_cuda(float *y, const float *x, size_t n, void *stream, struct lc_err *err);
+int lc_sigmoid_backward_cuda(float *dx, const float *dy, const float *y, size_t n, void *stream, struct lc_err *err);
+int lc_mul_forward_cuda(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err);
+int lc_mul_backward_cuda(float *da, float *db, const float *dy, const float *a, const float *b, size_t n,
+                         void *stream, struct lc_err *err);
+int lc_concat_forward_cuda(float *y, const float *const *xs, const int *cs, int k, int n, int hw, void *stream,
+                           struct lc_err *err);
+int lc_concat_backward_cuda(float *const *dxs, const float *dy, const int *cs, int k, int n, int hw, void *stream,
+                            struct lc_err *err);
+int lc_pixel_shuffle_forward_cuda(float *y, const float *x, int n, int c, int h, int w, int r, void *stream,
+                                  struct lc_err *err);
+int lc_pixel_shuffle_backward_cuda(float *dx, const float *dy, int n, int c, int h, int w, int r, void *stream,
+                                   struct lc_err *err);
+int lc_mul_bcast_forward_cuda(float *y, const float *x, const float *s, int outer, int dim, int inner, int s_over,
+                              void *stream, struct lc_err *err);
+int lc_mul_bcast_backward_cuda(float *dx, float *ds, const float *dy, const float *x, const float *s, int outer,
+                               int dim, int inner, int s_over, void *stream, struct lc_err *err);
+int lc_sum_dim_forward_cuda(float *y, const float *x, int outer, int dim, int inner, void *stream,
+                            struct lc_err *err);
+int lc_sum_dim_backward_cuda(float *dx, const float *dy, int outer, int dim, int inner, void *stream,
+                             struct lc_err *err);
+int lc_l2norm_forward_cuda(float *y, float *norm, const float *x, int outer, int dim, int inner, float eps,
+                           void *stream, struct lc_err *err);
+int lc_l2norm_backward_cuda(float *dx, const float *dy, const float *y, const float *norm, int outer, int dim,
+                            int inner, float eps, void *stream, struct lc_err *err);
+int lc_softmax_forward_cuda(float *y, const float *x, int outer, int dim, int inner, void *stream,
+                            struct lc_err *err);
+int lc_softmax_backward_cuda(float *dx, const float *dy, const float *y, int outer, int dim, int inner, void *stream,
+                             struct lc_err *err);
+int lc_log_softmax_forward_cuda(float *y, const float *x, int outer, int dim, int inner, void *stream,
+                                struct lc_err *err);
+int lc_log_softmax_backward_cuda(float *dx, const float *dy, const float *y, int outer, int dim, int inner,
+                                 void *stream, struct lc_err *err);
+int lc_maxpool2d_forward_cuda(float *y, int32_t *argmax, const float *x, const struct lc_pool2d *p, void *stream,
+                              struct lc_err *err);
+int lc_maxpool2d_backward_cuda(float *dx, const float *dy, const int32_t *argmax, const struct lc_pool2d *p,
+                               void *stream, struct lc_err *err);
+int lc_avgpool2d_forward_cuda(float *y, const float *x, const struct lc_pool2d *p, void *stream, struct lc_err *err);
+int lc_avgpool2d_backward_cuda(float *dx, const float *dy, const struct lc_pool2d *p, void *stream,
+                               struct lc_err *err);
+int lc_gap_forward_cuda(float *y, const float *x, int n, int c, int hw, void *stream, struct lc_err *err);
+int lc_gap_backward_cuda(float *dx, const float *dy, int n, int c, int hw, void *stream, struct lc_err *err);
+int lc_resize_bilinear_forward_cuda(float *y, const float *x, int nc, int h, int w, int ho, int wo, void *stream,
+                                    struct lc_err *err);
+int lc_resize_bilinear_backward_cuda(float *dx, const float *dy, int nc, int h, int w, int ho, int wo, void *stream,
+                                     struct lc_err *err);
+int lc_resize_nearest_forward_cuda(float *y, const float *x, int nc, int h, int w, int ho, int wo, void *stream,
+                                   struct lc_err *err);
+int lc_resize_nearest_backward_cuda(float *dx, const float *dy, int nc, int h, int w, int ho, int wo, void *stream,
+                                    struct lc_err *err);
+int lc_resize_nearest_u8_cuda(uint8_t *y, const uint8_t *x, int nc, int h, int w, int ho, int wo, void *stream,
+                              struct lc_err *err);
+int lc_matmul_forward_cuda(float *c, const float *a, const float *b, int batch, int m, int n, int k, int ta, int tb,
+                           void *stream, struct lc_err *err);
+int lc_matmul_backward_cuda(float *da, float *db, const float *dc, const float *a, const float *b, int batch, int m,
+                            int n, int k, int ta, int tb, void *stream, struct lc_err *err);
+int lc_adam_update_cuda(float *p, float *m, float *v, const float *g, size_t n, const struct lc_adam_args *a,
+                        void *stream, struct lc_err *err);
 
 #ifdef __cplusplus
 }

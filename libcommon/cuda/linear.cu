@@ -229,3 +229,63 @@ extern "C" int lc_linear_backward_dt_cuda(int dt, void *dx, float *dw, float *db
     }
     return 0;
 }
+
+// ---- batched matmul (matmul.h): C[b] = op(A[b]) op(B[b]), row-major
+
+// Row-major C (mm,nn) = op(A) (mm,kk) op(B) (kk,nn) + beta C for each of
+// batch products, A, B, C with row strides lda, ldb, nn and batch strides
+// sa, sb, sc: to column-major cuBLAS that is C^T = op(B)^T op(A)^T. The
+// same arguments as matmul.c's batched(), so the products match it.
+static int gemm_rows(cublasHandle_t h, int batch, int ta, int tb, int mm, int nn, int kk, const float *a, int lda,
+                     long long sa, const float *b, int ldb, long long sb, float beta, float *c, long long sc,
+                     struct lc_err *err, const char *what)
+{
+    const float one = 1;
+    return blas_ok(cublasSgemmStridedBatched(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, nn, mm,
+                                             kk, &one, b, ldb, sb, a, lda, sa, &beta, c, nn, sc, batch),
+                   err, what);
+}
+
+extern "C" int lc_matmul_forward_cuda(float *c, const float *a, const float *b, int batch, int m, int n, int k, int ta,
+                                      int tb, void *stream, struct lc_err *err)
+{
+    if (batch < 1 || m < 1 || n < 1) return 0;
+    size_t nc = (size_t)batch * m * n;
+    if (k < 1) { // an empty sum: C = 0, as the CPU writes it (cuBLAS wants ld >= 1)
+        cudaError_t e = cudaMemsetAsync(c, 0, nc * sizeof(float), (cudaStream_t)stream);
+        return e == cudaSuccess ? 0 : lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: matmul zero: %s", cudaGetErrorString(e));
+    }
+    cublasHandle_t h;
+    int rc = blas(&h, err);
+    if (rc) return rc;
+    cublasSetStream(h, (cudaStream_t)stream);
+    long long sa = (long long)m * k, sb = (long long)k * n, sc = (long long)m * n;
+    return gemm_rows(h, batch, ta, tb, m, n, k, a, ta ? m : k, sa, b, tb ? k : n, sb, 0, c, sc, err, "matmul forward");
+}
+
+// da += ..., db += ... (beta = 1), as matmul.c; either may be NULL
+extern "C" int lc_matmul_backward_cuda(float *da, float *db, const float *dc, const float *a, const float *b, int batch,
+                                       int m, int n, int k, int ta, int tb, void *stream, struct lc_err *err)
+{
+    if (batch < 1 || m < 1 || n < 1 || k < 1) return 0; // empty gradients, or adding empty sums
+    cublasHandle_t h;
+    int rc = blas(&h, err);
+    if (rc) return rc;
+    cublasSetStream(h, (cudaStream_t)stream);
+    long long sa = (long long)m * k, sb = (long long)k * n, sc = (long long)m * n;
+    int lda = ta ? m : k, ldb = tb ? k : n;
+    if (da) {
+        if (!ta) // dA (m,k) += dC (m,n) op(B)^T (n,k)
+            rc = gemm_rows(h, batch, 0, !tb, m, k, n, dc, n, sc, b, ldb, sb, 1, da, sa, err, "matmul backward (da)");
+        else // dA (k,m) += op(B) (k,n) dC^T (n,m)
+            rc = gemm_rows(h, batch, tb, 1, k, m, n, b, ldb, sb, dc, n, sc, 1, da, sa, err, "matmul backward (da)");
+        if (rc) return rc;
+    }
+    if (db) {
+        if (!tb) // dB (k,n) += op(A)^T (k,m) dC (m,n)
+            rc = gemm_rows(h, batch, !ta, 0, k, n, m, a, lda, sa, dc, n, sc, 1, db, sb, err, "matmul backward (db)");
+        else // dB (n,k) += dC^T (n,m) op(A) (m,k)
+            rc = gemm_rows(h, batch, 1, ta, n, k, m, dc, n, sc, a, lda, sa, 1, db, sb, err, "matmul backward (db)");
+    }
+    return rc;
+}

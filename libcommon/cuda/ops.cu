@@ -1,5 +1,5 @@
-// ops: CUDA twins of PReLU, batch norm and the SGD update (act.h, bn.h,
-// optim.h), of the tensor arithmetic (tensorops.h) and of dropout
+// ops: CUDA twins of PReLU, batch norm and the SGD and Adam updates (act.h,
+// bn.h, optim.h), of the tensor arithmetic (tensorops.h) and of dropout
 // (dropout.h). They mirror the CPU reference: per-channel sums in double, in a
 // fixed order (one block per channel, a fixed tree), so results do not
 // depend on scheduling and match the CPU's within float32 rounding; the
@@ -269,6 +269,30 @@ extern "C" int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n
     if (n == 0) return 0;
     sgd<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(p, buf, g, (long)n, *a);
     return launched(err, "sgd update");
+}
+
+// ---- Adam: the CPU's expression (lc_adam_update), each product and
+// quotient rounded as the CPU rounds it (no FMA contraction)
+
+static __global__ void adam(float *p, float *m, float *v, const float *g, long n, lc_adam_args a)
+{
+    const float one_b1 = 1 - a.beta1, one_b2 = 1 - a.beta2;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float gi = a.weight_decay != 0 ? __fadd_rn(g[i], __fmul_rn(a.weight_decay, p[i])) : g[i];
+        float mi = __fadd_rn(__fmul_rn(m[i], a.beta1), __fmul_rn(one_b1, gi));
+        float vi = __fadd_rn(__fmul_rn(v[i], a.beta2), __fmul_rn(one_b2, __fmul_rn(gi, gi)));
+        float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), a.bc2_sqrt), a.eps);
+        m[i] = mi, v[i] = vi;
+        p[i] = __fadd_rn(p[i], __fmul_rn(-a.step_size, __fdiv_rn(mi, denom)));
+    }
+}
+
+extern "C" int lc_adam_update_cuda(float *p, float *m, float *v, const float *g, size_t n,
+                                   const struct lc_adam_args *a, void *stream, struct lc_err *err)
+{
+    if (n == 0) return 0;
+    adam<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(p, m, v, g, (long)n, *a);
+    return launched(err, "adam update");
 }
 
 // ---- tensor arithmetic (tensorops.h)
