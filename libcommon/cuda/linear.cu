@@ -18,13 +18,7 @@
 #include <cuda_runtime.h>
 
 #include "../dtype.h" // the LC_DTYPE_* codes only: the library links none of dtype.c
-#include "cuda.h"
-
-#define THREADS 256
-
-static __device__ __forceinline__ float to_f(float v) { return v; }
-static __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
-static __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+#include "kernel.cuh"
 
 // one handle per host thread, made on first use on the thread's current device
 static thread_local cublasHandle_t handle;
@@ -62,8 +56,7 @@ static int blas_ok(cublasStatus_t st, struct lc_err *err, const char *what)
 
 static __global__ void add_bias(float *y, const float *b, long total, int out)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
-        y[i] += b[i % out];
+    FOR_EACH(i, total) y[i] += b[i % out];
 }
 
 template <typename T> static __global__ void col_sums(float *db, const T *dy, int n, int out)
@@ -73,11 +66,7 @@ template <typename T> static __global__ void col_sums(float *db, const T *dy, in
     double acc = 0;
     for (int i = threadIdx.x; i < n; i += THREADS) acc += to_f(dy[(long)i * out + k]);
     s[threadIdx.x] = acc;
-    __syncthreads();
-    for (int w = THREADS / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
-        __syncthreads();
-    }
+    block_sum(s);
     if (threadIdx.x == 0) db[k] += (float)s[0];
 }
 
@@ -93,11 +82,9 @@ extern "C" int lc_linear_forward_cuda(float *y, const float *x, const float *w, 
                              p->out),
                  err, "linear forward");
     if (rc || !b) return rc;
-    long total = (long)p->n * p->out, blocks = (total + THREADS - 1) / THREADS;
-    add_bias<<<(unsigned)(blocks < 65535L * 32 ? blocks : 65535L * 32), THREADS, 0, (cudaStream_t)stream>>>(y, b, total,
-                                                                                                       p->out);
-    cudaError_t e = cudaGetLastError();
-    return e == cudaSuccess ? 0 : lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: bias kernel: %s", cudaGetErrorString(e));
+    long total = (long)p->n * p->out;
+    add_bias<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, b, total, p->out);
+    return launched(err, "bias");
 }
 
 extern "C" int lc_linear_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x,
@@ -158,13 +145,6 @@ static int blas_type(int dt, cudaDataType_t *t, struct lc_err *err)
     return lc_errf(err, LC_EINVAL, NULL, -1, -1, "cuBLAS: linear element type %d (not f32, f16 or bf16)", dt);
 }
 
-static int kernel_ok(struct lc_err *err, const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return 0;
-    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
-}
-
 extern "C" int lc_linear_forward_dt_cuda(int dt, void *y, const void *x, const void *w, const float *b,
                                          const struct lc_linear *p, void *stream, struct lc_err *err)
 {
@@ -187,10 +167,8 @@ extern "C" int lc_linear_forward_dt_cuda(int dt, void *y, const void *x, const v
                                    &zero, acc, CUDA_R_32F, p->out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                       err, "linear forward")))
         return rc;
-    long blocks = (total + THREADS - 1) / THREADS;
-    unsigned grid = (unsigned)(blocks < 65535L * 32 ? blocks : 65535L * 32);
-    add_bias<<<grid, THREADS, 0, (cudaStream_t)stream>>>(acc, b, total, p->out);
-    if ((rc = kernel_ok(err, "bias"))) return rc;
+    add_bias<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(acc, b, total, p->out);
+    if ((rc = launched(err, "bias"))) return rc;
     return lc_cast_cuda(y, dt, acc, LC_DTYPE_F32, (size_t)total, stream, err);
 }
 
@@ -225,7 +203,7 @@ extern "C" int lc_linear_backward_dt_cuda(int dt, void *dx, float *dw, float *db
         else
             col_sums<__nv_bfloat16>
                 <<<p->out, THREADS, 0, (cudaStream_t)stream>>>(db, (const __nv_bfloat16 *)dy, p->n, p->out);
-        if ((rc = kernel_ok(err, "bias gradient"))) return rc;
+        if ((rc = launched(err, "bias gradient"))) return rc;
     }
     return 0;
 }

@@ -14,16 +14,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
-#include "cuda.h"
-
-#define THREADS 256
-
-static int launched(struct lc_err *err, const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return 0;
-    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
-}
+#include "kernel.cuh"
 
 static int blas_ok(cublasStatus_t st, struct lc_err *err, const char *what)
 {
@@ -39,15 +30,6 @@ static int blas_on(cublasHandle_t *h, void *stream, struct lc_err *err)
     *h = (cublasHandle_t)v;
     return blas_ok(cublasSetStream(*h, (cudaStream_t)stream), err, "cublasSetStream");
 }
-
-static unsigned grid_for(long total)
-{
-    long b = (total + THREADS - 1) / THREADS;
-    return (unsigned)(b < 65535L * 32 ? (b > 0 ? b : 1) : 65535L * 32);
-}
-
-#define FOR_EACH(i, total)                                                                                        \
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (long)gridDim.x * blockDim.x)
 
 // ---- margin logits
 

@@ -16,18 +16,7 @@
 
 #include "../dropout.h"
 #include "../dtype.h" // the LC_DTYPE_* codes only: the library links none of dtype.c
-#include "cuda.h"
-
-#define THREADS 256
-
-// storage <-> float32: widening is exact, narrowing rounds to nearest even
-static __device__ __forceinline__ float to_f(float v) { return v; }
-static __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
-static __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T> static __device__ __forceinline__ T from_f(float v);
-template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+#include "kernel.cuh"
 
 // f(tag) with tag a null T * for the storage type of dt; LC_EINVAL for
 // any other dt. The launchers below take T from the tag's type.
@@ -41,29 +30,6 @@ template <typename F> static int by_type(int dt, struct lc_err *err, const char 
     return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: %s: element type %d (not f32, f16 or bf16)", what, dt);
 }
 #define TAG_T(tag) typename std::remove_pointer<decltype(tag)>::type
-
-static int launched(struct lc_err *err, const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return 0;
-    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
-}
-
-static unsigned grid_for(long total)
-{
-    long b = (total + THREADS - 1) / THREADS;
-    return (unsigned)(b < 65535L * 32 ? (b > 0 ? b : 1) : 65535L * 32);
-}
-
-// Tree sum of the block's s[] (THREADS doubles); the result in s[0].
-static __device__ void block_sum(double *s)
-{
-    __syncthreads();
-    for (int w = THREADS / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
-        __syncthreads();
-    }
-}
 
 // The channel of element i of an (n, c, hw) tensor, or of an (n, hw, c)
 // one when cl (channels-last, mixed.h); c == 1 is one channel either way.

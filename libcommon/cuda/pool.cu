@@ -11,35 +11,7 @@
 // float bit.
 #include <cuda_runtime.h>
 
-#include "cuda.h"
-
-#define THREADS 256
-
-static int launched(struct lc_err *err, const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return 0;
-    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
-}
-
-static unsigned grid_for(long total)
-{
-    long b = (total + THREADS - 1) / THREADS;
-    return (unsigned)(b < 65535L * 32 ? (b > 0 ? b : 1) : 65535L * 32);
-}
-
-// Tree sum of the block's s[] (THREADS doubles); the result in s[0].
-static __device__ void block_sum(double *s)
-{
-    __syncthreads();
-    for (int w = THREADS / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
-        __syncthreads();
-    }
-}
-
-#define GRID_STRIDE(i, total)                                                                                          \
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (long)gridDim.x * blockDim.x)
+#include "kernel.cuh"
 
 // ---- pooling
 
@@ -62,7 +34,7 @@ static __device__ __forceinline__ void outputs_of(int i, int s, int pad, int k, 
 
 static __global__ void maxpool_fwd(float *y, int32_t *argmax, const float *x, long total, lc_pool2d p)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         int ow = (int)(i % p.wo), oh = (int)(i / p.wo % p.ho);
         const float *xp = x + i / ((long)p.ho * p.wo) * p.h * p.w;
@@ -88,7 +60,7 @@ static __global__ void maxpool_fwd(float *y, int32_t *argmax, const float *x, lo
 // CPU adds them; argmax is the forward's, so o's window holds j
 static __global__ void maxpool_bwd(float *dx, const float *dy, const int32_t *argmax, long total, lc_pool2d p)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         int iw = (int)(i % p.w), ih = (int)(i / p.w % p.h);
         long base = i / ((long)p.h * p.w) * p.ho * p.wo;
@@ -108,7 +80,7 @@ static __global__ void maxpool_bwd(float *dx, const float *dy, const int32_t *ar
 
 static __global__ void avgpool_fwd(float *y, const float *x, long total, lc_pool2d p, float inv)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         int ow = (int)(i % p.wo), oh = (int)(i / p.wo % p.ho);
         const float *xp = x + i / ((long)p.ho * p.wo) * p.h * p.w;
@@ -125,7 +97,7 @@ static __global__ void avgpool_fwd(float *y, const float *x, long total, lc_pool
 // dx[j] += dy[o] * inv over the windows o holding j, in ascending o
 static __global__ void avgpool_bwd(float *dx, const float *dy, long total, lc_pool2d p, float inv)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         int iw = (int)(i % p.w), ih = (int)(i / p.w % p.h);
         const float *dyp = dy + i / ((long)p.h * p.w) * p.ho * p.wo;
@@ -153,7 +125,7 @@ static __global__ void gap_fwd(float *y, const float *x, int hw)
 
 static __global__ void gap_bwd(float *dx, const float *dy, long total, int hw)
 {
-    GRID_STRIDE(i, total) dx[i] = __fadd_rn(dx[i], __fdiv_rn(dy[i / hw], (float)hw));
+    FOR_EACH(i, total) dx[i] = __fadd_rn(dx[i], __fdiv_rn(dy[i / hw], (float)hw));
 }
 
 extern "C" int lc_maxpool2d_forward_cuda(float *y, int32_t *argmax, const float *x, const struct lc_pool2d *p,
@@ -266,7 +238,7 @@ static __device__ int first_linear(int i, int in, int out)
 
 static __global__ void bilinear_fwd(float *y, const float *x, long total, int h, int w, int ho, int wo)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         int ox = (int)(i % wo), oy = (int)(i / wo % ho);
         const float *xp = x + i / ((long)ho * wo) * h * w;
@@ -283,7 +255,7 @@ static __global__ void bilinear_fwd(float *y, const float *x, long total, int h,
 // The rows reading iy are those with i0 in {iy - 1, iy}.
 static __global__ void bilinear_bwd(float *dx, const float *dy, long total, int h, int w, int ho, int wo)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         int ix = (int)(i % w), iy = (int)(i / w % h);
         const float *gp = dy + i / ((long)h * w) * ho * wo;
@@ -312,7 +284,7 @@ static __global__ void bilinear_bwd(float *dx, const float *dy, long total, int 
 
 template <typename T> static __global__ void nearest_fwd(T *y, const T *x, long total, int h, int w, int ho, int wo)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         int ox = (int)(i % wo), oy = (int)(i / wo % ho);
         const T *xp = x + i / ((long)ho * wo) * h * w;
@@ -323,7 +295,7 @@ template <typename T> static __global__ void nearest_fwd(T *y, const T *x, long 
 // dx[iy][ix] += every dy[oy][ox] that reads it, in ascending (oy, ox)
 static __global__ void nearest_bwd(float *dx, const float *dy, long total, int h, int w, int ho, int wo)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         int ix = (int)(i % w), iy = (int)(i / w % h);
         const float *gp = dy + i / ((long)h * w) * ho * wo;

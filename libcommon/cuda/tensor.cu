@@ -12,25 +12,7 @@
 // (exp/log in double aside, where the last bit may differ).
 #include <cuda_runtime.h>
 
-#include "cuda.h"
-
-#define THREADS 256
-
-static int launched(struct lc_err *err, const char *what)
-{
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return 0;
-    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
-}
-
-static unsigned grid_for(long total)
-{
-    long b = (total + THREADS - 1) / THREADS;
-    return (unsigned)(b < 65535L * 32 ? (b > 0 ? b : 1) : 65535L * 32);
-}
-
-#define GRID_STRIDE(i, total)                                                                                          \
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (long)gridDim.x * blockDim.x)
+#include "kernel.cuh"
 
 // launch kernel over total elements (nothing for none), then check it
 #define LAUNCH(what, total, kernel, ...)                                                                               \
@@ -45,17 +27,17 @@ static unsigned grid_for(long total)
 
 static __global__ void relu_fwd(float *y, const float *x, long n)
 {
-    GRID_STRIDE(i, n) y[i] = x[i] > 0 ? x[i] : 0.0f;
+    FOR_EACH(i, n) y[i] = x[i] > 0 ? x[i] : 0.0f;
 }
 
 static __global__ void relu_bwd(float *dx, const float *dy, const float *y, long n)
 {
-    GRID_STRIDE(i, n) dx[i] = __fadd_rn(dx[i], y[i] > 0 ? dy[i] : 0.0f);
+    FOR_EACH(i, n) dx[i] = __fadd_rn(dx[i], y[i] > 0 ? dy[i] : 0.0f);
 }
 
 static __global__ void gelu_fwd(float *y, const float *x, long n)
 {
-    GRID_STRIDE(i, n)
+    FOR_EACH(i, n)
     {
         float v = x[i];
         y[i] = __fmul_rn(__fmul_rn(0.5f, v), __fadd_rn(1.0f, erff(__fmul_rn(v, 0.70710678118654752f))));
@@ -64,7 +46,7 @@ static __global__ void gelu_fwd(float *y, const float *x, long n)
 
 static __global__ void gelu_bwd(float *dx, const float *dy, const float *x, long n)
 {
-    GRID_STRIDE(i, n)
+    FOR_EACH(i, n)
     {
         float v = x[i];
         float cdf = __fmul_rn(0.5f, __fadd_rn(1.0f, erff(__fmul_rn(v, 0.70710678118654752f))));
@@ -75,12 +57,12 @@ static __global__ void gelu_bwd(float *dx, const float *dy, const float *x, long
 
 static __global__ void sigmoid_fwd(float *y, const float *x, long n)
 {
-    GRID_STRIDE(i, n) y[i] = __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-x[i])));
+    FOR_EACH(i, n) y[i] = __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-x[i])));
 }
 
 static __global__ void sigmoid_bwd(float *dx, const float *dy, const float *y, long n)
 {
-    GRID_STRIDE(i, n) dx[i] = __fadd_rn(dx[i], __fmul_rn(__fmul_rn(dy[i], y[i]), __fadd_rn(1.0f, -y[i])));
+    FOR_EACH(i, n) dx[i] = __fadd_rn(dx[i], __fmul_rn(__fmul_rn(dy[i], y[i]), __fadd_rn(1.0f, -y[i])));
 }
 
 extern "C" int lc_relu_forward_cuda(float *y, const float *x, size_t n, void *stream, struct lc_err *err)
@@ -120,12 +102,12 @@ extern "C" int lc_sigmoid_backward_cuda(float *dx, const float *dy, const float 
 
 static __global__ void mul_fwd(float *y, const float *a, const float *b, long n)
 {
-    GRID_STRIDE(i, n) y[i] = __fmul_rn(a[i], b[i]);
+    FOR_EACH(i, n) y[i] = __fmul_rn(a[i], b[i]);
 }
 
 static __global__ void mul_bwd(float *da, float *db, const float *dy, const float *a, const float *b, long n)
 {
-    GRID_STRIDE(i, n)
+    FOR_EACH(i, n)
     {
         if (da) da[i] = __fadd_rn(da[i], __fmul_rn(dy[i], b[i]));
         if (db) db[i] = __fadd_rn(db[i], __fmul_rn(dy[i], a[i]));
@@ -148,7 +130,7 @@ extern "C" int lc_mul_backward_cuda(float *da, float *db, const float *dy, const
 // column at. add: dx += dy's part (backward); else y's part = x.
 static __global__ void concat_part(float *y, float *x, long n, long len, long total, long at, int add)
 {
-    GRID_STRIDE(i, n * len)
+    FOR_EACH(i, n * len)
     {
         long b = i / len, j = i % len;
         if (add) x[i] = __fadd_rn(x[i], y[b * total + at + j]);
@@ -199,12 +181,12 @@ static __device__ __forceinline__ long shuffle_src(long i, int c, int h, int w, 
 
 static __global__ void shuffle_fwd(float *y, const float *x, long total, int c, int h, int w, int r)
 {
-    GRID_STRIDE(i, total) y[i] = x[shuffle_src(i, c, h, w, r)];
+    FOR_EACH(i, total) y[i] = x[shuffle_src(i, c, h, w, r)];
 }
 
 static __global__ void shuffle_bwd(float *dx, const float *dy, long total, int c, int h, int w, int r)
 {
-    GRID_STRIDE(i, total)
+    FOR_EACH(i, total)
     {
         long s = shuffle_src(i, c, h, w, r);
         dx[s] = __fadd_rn(dx[s], dy[i]);
@@ -235,7 +217,7 @@ static __device__ __forceinline__ float sval(const float *s, long o, long d, lon
 
 static __global__ void bcast_fwd(float *y, const float *x, const float *s, long total, int dim, int inner, int s_over)
 {
-    GRID_STRIDE(at, total)
+    FOR_EACH(at, total)
     {
         long i = at % inner, d = at / inner % dim, o = at / ((long)inner * dim);
         y[at] = __fmul_rn(x[at], sval(s, o, d, i, dim, inner, s_over));
@@ -245,7 +227,7 @@ static __global__ void bcast_fwd(float *y, const float *x, const float *s, long 
 static __global__ void bcast_bwd_dx(float *dx, const float *dy, const float *s, long total, int dim, int inner,
                                     int s_over)
 {
-    GRID_STRIDE(at, total)
+    FOR_EACH(at, total)
     {
         long i = at % inner, d = at / inner % dim, o = at / ((long)inner * dim);
         dx[at] = __fadd_rn(dx[at], __fmul_rn(dy[at], sval(s, o, d, i, dim, inner, s_over)));
@@ -257,7 +239,7 @@ static __global__ void bcast_bwd_dx(float *dx, const float *dy, const float *s, 
 static __global__ void bcast_bwd_ds(float *ds, const float *dy, const float *x, long rows, int dim, int inner,
                                     int s_over)
 {
-    GRID_STRIDE(r, rows)
+    FOR_EACH(r, rows)
     {
         double acc = 0;
         if (!s_over) {
@@ -294,7 +276,7 @@ extern "C" int lc_mul_bcast_backward_cuda(float *dx, float *ds, const float *dy,
 
 static __global__ void sum_dim_fwd(float *y, const float *x, long rows, int dim, int inner)
 {
-    GRID_STRIDE(r, rows)
+    FOR_EACH(r, rows)
     {
         const long base = r / inner * dim * inner + r % inner;
         double acc = 0;
@@ -305,7 +287,7 @@ static __global__ void sum_dim_fwd(float *y, const float *x, long rows, int dim,
 
 static __global__ void sum_dim_bwd(float *dx, const float *dy, long total, int dim, int inner)
 {
-    GRID_STRIDE(at, total)
+    FOR_EACH(at, total)
     {
         long o = at / ((long)dim * inner), i = at % inner;
         dx[at] = __fadd_rn(dx[at], dy[o * inner + i]);
@@ -314,7 +296,7 @@ static __global__ void sum_dim_bwd(float *dx, const float *dy, long total, int d
 
 static __global__ void l2norm_fwd(float *y, float *norm, const float *x, long rows, int dim, int inner, float eps)
 {
-    GRID_STRIDE(r, rows)
+    FOR_EACH(r, rows)
     {
         const long base = r / inner * dim * inner + r % inner;
         double ss = 0;
@@ -331,7 +313,7 @@ static __global__ void l2norm_fwd(float *y, float *norm, const float *x, long ro
 static __global__ void l2norm_bwd(float *dx, const float *dy, const float *y, const float *norm, long rows, int dim,
                                   int inner, float eps)
 {
-    GRID_STRIDE(r, rows)
+    FOR_EACH(r, rows)
     {
         const long base = r / inner * dim * inner + r % inner;
         float nrm = norm[r];
@@ -377,7 +359,7 @@ extern "C" int lc_l2norm_backward_cuda(float *dx, const float *dy, const float *
 
 static __global__ void softmax_fwd(float *y, const float *x, long rows, int dim, int inner, int log_space)
 {
-    GRID_STRIDE(r, rows)
+    FOR_EACH(r, rows)
     {
         const long base = r / inner * dim * inner + r % inner;
         float mx = -INFINITY;
@@ -399,7 +381,7 @@ static __global__ void softmax_fwd(float *y, const float *x, long rows, int dim,
 static __global__ void softmax_bwd(float *dx, const float *dy, const float *y, long rows, int dim, int inner,
                                    int log_space)
 {
-    GRID_STRIDE(r, rows)
+    FOR_EACH(r, rows)
     {
         const long base = r / inner * dim * inner + r % inner;
         double s = 0;

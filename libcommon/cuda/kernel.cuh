@@ -1,0 +1,54 @@
+// kernel: what every kernel file shares: the block size, grid-stride loops
+// over a flat index, the grid for a flat launch, the launch check, a
+// fixed-order block sum (deterministic, unlike atomics), and the storage
+// types' conversions to and from float32.
+#ifndef LC_CUDA_KERNEL_CUH
+#define LC_CUDA_KERNEL_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "cuda.h"
+
+#define THREADS 256
+
+// i over [0, total) across the grid
+#define FOR_EACH(i, total)                                                                                            \
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (long)gridDim.x * blockDim.x)
+
+// enough THREADS-blocks for total elements (at least 1; capped, the loops stride)
+static inline unsigned grid_for(long total)
+{
+    long b = (total + THREADS - 1) / THREADS;
+    return (unsigned)(b < 65535L * 32 ? (b > 0 ? b : 1) : 65535L * 32);
+}
+
+// the last launch's error as err, naming what
+static inline int launched(struct lc_err *err, const char *what)
+{
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return 0;
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
+}
+
+// Tree sum of the block's s[] (THREADS doubles); the result in s[0].
+static __device__ __forceinline__ void block_sum(double *s)
+{
+    __syncthreads();
+    for (int w = THREADS / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+        __syncthreads();
+    }
+}
+
+// storage <-> float32: widening is exact, narrowing rounds to nearest even
+static __device__ __forceinline__ float to_f(float v) { return v; }
+static __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+static __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> static __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+#endif
