@@ -6,6 +6,7 @@
 #include "mixed.h"
 #include "tensorops.h"
 #include "nnfix.h"
+#include "gpufix.h"
 
 Test(backend, device_names)
 {
@@ -60,13 +61,6 @@ Test(backend, normalize_matches_torch)
     check_normalize("normalize/y_rgb.npy", 1, NULL, NULL);
     const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
     check_normalize("normalize/y_imagenet.npy", 0, mean, std);
-}
-
-static void need_gpu(void)
-{
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
 }
 
 Test(cuda, normalize_matches_cpu_bit_for_bit)
@@ -202,47 +196,6 @@ Test(backend, cpu_training_ops_dispatch_to_the_cpu_functions)
 }
 
 /* ---- CUDA twins against the CPU (float32: the GPU sums in another order) */
-
-struct gbuf {
-    void *p[32];
-    int n;
-};
-
-/* a device copy of host (n floats) */
-static float *up(struct gbuf *g, const struct lc_device *d, const float *host, size_t n)
-{
-    struct lc_err err;
-    void *p;
-    cr_assert_eq(lc_device_alloc(d, &p, n * 4, &err), 0, "%s", err.msg);
-    cr_assert_eq(lc_device_upload(d, p, host, n * 4, &err), 0, "%s", err.msg);
-    cr_assert_lt(g->n, 32);
-    g->p[g->n++] = p;
-    return p;
-}
-
-static float *down(const struct lc_device *d, const float *dev, size_t n)
-{
-    struct lc_err err;
-    float *h = nf_zeros(n);
-    cr_assert_eq(lc_device_sync(d, &err), 0, "%s", err.msg);
-    cr_assert_eq(lc_device_download(d, h, dev, n * 4, &err), 0, "%s", err.msg);
-    return h;
-}
-
-static void gfree(struct gbuf *g, const struct lc_device *d)
-{
-    for (int i = 0; i < g->n; i++) lc_device_free(d, g->p[i]);
-    g->n = 0;
-}
-
-static struct lc_device open_gpu(void)
-{
-    need_gpu();
-    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
-    struct lc_err err;
-    cr_assert_eq(lc_device_open(&gpu, &err), 0, "%s", err.msg);
-    return gpu;
-}
 
 Test(cuda, prelu_matches_cpu)
 {
@@ -455,25 +408,6 @@ Test(cuda, tensor_arithmetic_matches_cpu)
 }
 
 /* ---- training's ops (CUDA twins against the CPU functions) */
-
-/* a device copy of bytes of host */
-static void *upb(struct gbuf *g, const struct lc_device *d, const void *host, size_t bytes)
-{
-    struct lc_err err;
-    void *p;
-    cr_assert_eq(lc_device_alloc(d, &p, bytes, &err), 0, "%s", err.msg);
-    cr_assert_eq(lc_device_upload(d, p, host, bytes, &err), 0, "%s", err.msg);
-    cr_assert_lt(g->n, 32);
-    g->p[g->n++] = p;
-    return p;
-}
-
-static void downb(const struct lc_device *d, void *host, const void *dev, size_t bytes)
-{
-    struct lc_err err;
-    cr_assert_eq(lc_device_sync(d, &err), 0, "%s", err.msg);
-    cr_assert_eq(lc_device_download(d, host, dev, bytes, &err), 0, "%s", err.msg);
-}
 
 Test(cuda, device_zero_clears_only_its_bytes)
 {

@@ -8,6 +8,7 @@
 #include "matmul.h"
 #include "resize.h"
 #include "nnfix.h"
+#include "gpufix.h"
 
 /* n bytes of each of two buffers are identical */
 #define SAME(a, b, n, what) cr_expect(!memcmp((a), (b), (n)), "%s: not bit-identical", (what))
@@ -106,62 +107,6 @@ Test(backend, pool_resize_matmul_on_the_cpu_device_are_the_cpu_functions)
 
 /* ---- CUDA twins against the CPU */
 
-struct gbuf {
-    void *p[32];
-    int n;
-};
-
-static void need_gpu(void)
-{
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
-}
-
-static struct lc_device open_gpu(void)
-{
-    need_gpu();
-    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
-    struct lc_err err;
-    cr_assert_eq(lc_device_open(&gpu, &err), 0, "%s", err.msg);
-    return gpu;
-}
-
-/* a device copy of bytes of host */
-static void *upb(struct gbuf *g, const struct lc_device *d, const void *host, size_t bytes)
-{
-    struct lc_err err;
-    void *p;
-    cr_assert_eq(lc_device_alloc(d, &p, bytes ? bytes : 1, &err), 0, "%s", err.msg);
-    cr_assert_eq(lc_device_upload(d, p, host, bytes, &err), 0, "%s", err.msg);
-    cr_assert_lt(g->n, 32);
-    g->p[g->n++] = p;
-    return p;
-}
-
-static float *up(struct gbuf *g, const struct lc_device *d, const float *host, size_t n)
-{
-    return upb(g, d, host, n * 4);
-}
-
-/* a host copy of bytes of dev, in nf_free's scratch */
-static void *downb(const struct lc_device *d, const void *dev, size_t bytes)
-{
-    struct lc_err err;
-    void *h = nf_zeros((bytes + 3) / 4);
-    cr_assert_eq(lc_device_sync(d, &err), 0, "%s", err.msg);
-    cr_assert_eq(lc_device_download(d, h, dev, bytes, &err), 0, "%s", err.msg);
-    return h;
-}
-
-static float *down(const struct lc_device *d, const float *dev, size_t n) { return downb(d, dev, n * 4); }
-
-static void gfree(struct gbuf *g, const struct lc_device *d)
-{
-    for (int i = 0; i < g->n; i++) lc_device_free(d, g->p[i]);
-    g->n = 0;
-}
-
 Test(cuda, pooling_matches_cpu)
 {
     struct lc_device gpu = open_gpu();
@@ -199,7 +144,7 @@ Test(cuda, pooling_matches_cpu)
         lc_maxpool2d_backward(dx, dy, am, &p);
         snprintf(what, sizeof what, "pool %d (k=%d s=%d pad=%d)", s, p.k, p.s, p.pad);
         cr_expect(!memcmp(down(&gpu, gy, ny), y, ny * 4), "%s: max pool y not bit-identical", what);
-        cr_expect(!memcmp(downb(&gpu, gam, ny * 4), am, ny * 4), "%s: max pool argmax differs", what);
+        cr_expect(!memcmp(down_copy(&gpu, gam, ny * 4), am, ny * 4), "%s: max pool argmax differs", what);
         cr_expect(!memcmp(down(&gpu, gdx, nx), dx, nx * 4), "%s: max pool dx not bit-identical", what);
         cr_expect(!memcmp(down(&gpu, gya, ny), ya, ny * 4), "%s: average pool y not bit-identical", what);
         cr_expect(!memcmp(down(&gpu, gdxa, nx), dxa, nx * 4), "%s: average pool dx not bit-identical", what);
@@ -271,7 +216,7 @@ Test(cuda, resize_matches_cpu)
         cr_expect(!memcmp(down(&gpu, gdxb, nx), dxb, nx * 4), "%s: bilinear dx not bit-identical", what);
         cr_expect(!memcmp(down(&gpu, gyn, ny), yn, ny * 4), "%s: nearest y not bit-identical", what);
         cr_expect(!memcmp(down(&gpu, gdxn, nx), dxn, nx * 4), "%s: nearest dx not bit-identical", what);
-        cr_expect(!memcmp(downb(&gpu, guy, ny), uy, ny), "%s: nearest u8 differs", what);
+        cr_expect(!memcmp(down_copy(&gpu, guy, ny), uy, ny), "%s: nearest u8 differs", what);
         gfree(&g, &gpu);
         nf_free();
     }

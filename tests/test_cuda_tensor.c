@@ -12,6 +12,7 @@
 #include "act.h"
 #include "backend.h"
 #include "nnfix.h"
+#include "gpufix.h"
 #include "softmax.h"
 #include "tensorops.h"
 
@@ -234,12 +235,7 @@ static int approximate(int k) { return (k >= 2 && k <= 5) || k >= 25; }
 
 Test(cuda, tensor_ops_match_cpu)
 {
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
-    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
-    struct lc_err err;
-    cr_assert_eq(lc_device_open(&gpu, &err), 0, "%s", err.msg);
+    struct lc_device gpu = open_gpu();
     for (int k = 0; k < 3; k++) {
         struct inputs in = make_inputs(views[k][0], views[k][1], views[k][2]);
         struct outputs got = run_seam(&gpu, &in), want = run_cpu(&in);

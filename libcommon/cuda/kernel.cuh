@@ -32,6 +32,16 @@ static inline int launched(struct lc_err *err, const char *what)
     return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: %s kernel: %s", what, cudaGetErrorString(e));
 }
 
+// In a launcher (stream, err in scope): kernel over total elements on
+// grid_for(total) blocks (nothing for none), then the launch check.
+#define LAUNCH(what, total, kernel, ...)                                                                               \
+    do {                                                                                                               \
+        long total_ = (long)(total);                                                                                   \
+        if (total_ <= 0) return 0;                                                                                     \
+        kernel<<<grid_for(total_), THREADS, 0, (cudaStream_t)stream>>>(__VA_ARGS__);                                   \
+        return launched(err, what);                                                                                    \
+    } while (0)
+
 // Tree sum of the block's s[] (THREADS doubles); the result in s[0].
 static __device__ __forceinline__ void block_sum(double *s)
 {

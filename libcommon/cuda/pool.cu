@@ -132,36 +132,28 @@ extern "C" int lc_maxpool2d_forward_cuda(float *y, int32_t *argmax, const float 
                                          void *stream, struct lc_err *err)
 {
     long total = (long)p->n * p->c * p->ho * p->wo;
-    if (total == 0) return 0;
-    maxpool_fwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, argmax, x, total, *p);
-    return launched(err, "max pool forward");
+    LAUNCH("max pool forward", total, maxpool_fwd, y, argmax, x, total, *p);
 }
 
 extern "C" int lc_maxpool2d_backward_cuda(float *dx, const float *dy, const int32_t *argmax, const struct lc_pool2d *p,
                                           void *stream, struct lc_err *err)
 {
     long total = (long)p->n * p->c * p->h * p->w;
-    if (total == 0) return 0;
-    maxpool_bwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, argmax, total, *p);
-    return launched(err, "max pool backward");
+    LAUNCH("max pool backward", total, maxpool_bwd, dx, dy, argmax, total, *p);
 }
 
 extern "C" int lc_avgpool2d_forward_cuda(float *y, const float *x, const struct lc_pool2d *p, void *stream,
                                          struct lc_err *err)
 {
     long total = (long)p->n * p->c * p->ho * p->wo;
-    if (total == 0) return 0;
-    avgpool_fwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, *p, 1.0f / (float)(p->k * p->k));
-    return launched(err, "average pool forward");
+    LAUNCH("average pool forward", total, avgpool_fwd, y, x, total, *p, 1.0f / (float)(p->k * p->k));
 }
 
 extern "C" int lc_avgpool2d_backward_cuda(float *dx, const float *dy, const struct lc_pool2d *p, void *stream,
                                           struct lc_err *err)
 {
     long total = (long)p->n * p->c * p->h * p->w;
-    if (total == 0) return 0;
-    avgpool_bwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, *p, 1.0f / (float)(p->k * p->k));
-    return launched(err, "average pool backward");
+    LAUNCH("average pool backward", total, avgpool_bwd, dx, dy, total, *p, 1.0f / (float)(p->k * p->k));
 }
 
 extern "C" int lc_gap_forward_cuda(float *y, const float *x, int n, int c, int hw, void *stream, struct lc_err *err)
@@ -176,9 +168,7 @@ extern "C" int lc_gap_backward_cuda(float *dx, const float *dy, int n, int c, in
                                     struct lc_err *err)
 {
     long total = (long)n * c * hw;
-    if (total <= 0) return 0;
-    gap_bwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, hw);
-    return launched(err, "global average pool backward");
+    LAUNCH("global average pool backward", total, gap_bwd, dx, dy, total, hw);
 }
 
 // ---- resizing: resize.c's index and weight arithmetic, in float32
@@ -312,43 +302,35 @@ extern "C" int lc_resize_bilinear_forward_cuda(float *y, const float *x, int nc,
                                                void *stream, struct lc_err *err)
 {
     long total = (long)nc * ho * wo;
-    if (total <= 0) return 0;
-    bilinear_fwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, h, w, ho, wo);
-    return launched(err, "bilinear resize forward");
+    LAUNCH("bilinear resize forward", total, bilinear_fwd, y, x, total, h, w, ho, wo);
 }
 
 extern "C" int lc_resize_bilinear_backward_cuda(float *dx, const float *dy, int nc, int h, int w, int ho, int wo,
                                                 void *stream, struct lc_err *err)
 {
     long total = (long)nc * h * w;
-    if (total <= 0 || ho <= 0 || wo <= 0) return 0;
-    bilinear_bwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, h, w, ho, wo);
-    return launched(err, "bilinear resize backward");
+    if (ho <= 0 || wo <= 0) return 0;
+    LAUNCH("bilinear resize backward", total, bilinear_bwd, dx, dy, total, h, w, ho, wo);
 }
 
 extern "C" int lc_resize_nearest_forward_cuda(float *y, const float *x, int nc, int h, int w, int ho, int wo,
                                               void *stream, struct lc_err *err)
 {
     long total = (long)nc * ho * wo;
-    if (total <= 0) return 0;
-    nearest_fwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, h, w, ho, wo);
-    return launched(err, "nearest resize forward");
+    LAUNCH("nearest resize forward", total, nearest_fwd<float>, y, x, total, h, w, ho, wo);
 }
 
 extern "C" int lc_resize_nearest_backward_cuda(float *dx, const float *dy, int nc, int h, int w, int ho, int wo,
                                                void *stream, struct lc_err *err)
 {
     long total = (long)nc * h * w;
-    if (total <= 0 || ho <= 0 || wo <= 0) return 0;
-    nearest_bwd<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, h, w, ho, wo);
-    return launched(err, "nearest resize backward");
+    if (ho <= 0 || wo <= 0) return 0;
+    LAUNCH("nearest resize backward", total, nearest_bwd, dx, dy, total, h, w, ho, wo);
 }
 
 extern "C" int lc_resize_nearest_u8_cuda(uint8_t *y, const uint8_t *x, int nc, int h, int w, int ho, int wo,
                                          void *stream, struct lc_err *err)
 {
     long total = (long)nc * ho * wo;
-    if (total <= 0) return 0;
-    nearest_fwd<uint8_t><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, h, w, ho, wo);
-    return launched(err, "nearest resize (u8)");
+    LAUNCH("nearest resize (u8)", total, nearest_fwd<uint8_t>, y, x, total, h, w, ho, wo);
 }

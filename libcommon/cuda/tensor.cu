@@ -14,15 +14,6 @@
 
 #include "kernel.cuh"
 
-// launch kernel over total elements (nothing for none), then check it
-#define LAUNCH(what, total, kernel, ...)                                                                               \
-    do {                                                                                                               \
-        long total_ = (long)(total);                                                                                   \
-        if (total_ <= 0) return 0;                                                                                     \
-        kernel<<<grid_for(total_), THREADS, 0, (cudaStream_t)stream>>>(__VA_ARGS__);                                   \
-        return launched(err, what);                                                                                    \
-    } while (0)
-
 // ---- activations (act.c)
 
 static __global__ void relu_fwd(float *y, const float *x, long n)
