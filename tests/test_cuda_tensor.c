@@ -39,10 +39,12 @@ static size_t cat_len(const struct inputs *in, int j) { return (size_t)in->cn * 
 static size_t cat_total(const struct inputs *in) { return cat_len(in, 0) + cat_len(in, 1) + cat_len(in, 2); }
 static size_t shuffle_len(const struct inputs *in) { return (size_t)in->sn * in->sc * in->sh * in->sw * in->sr * in->sr; }
 
-static struct inputs make_inputs(int outer, int dim, int inner)
+/* view k: the (outer, dim, inner) view; pixel shuffle's factor 3 or 2 and
+ * concat's channel counts change with k */
+static struct inputs make_inputs(int outer, int dim, int inner, int k)
 {
-    struct inputs in = {.outer = outer, .dim = dim, .inner = inner, .sn = 2, .sc = 3, .sh = 5, .sw = 4, .sr = 3,
-                        .cs = {2, 5, 1}, .hw = 13, .cn = 3};
+    struct inputs in = {.outer = outer, .dim = dim, .inner = inner, .sn = 2, .sc = 3, .sh = 5, .sw = 4,
+                        .sr = k == 1 ? 2 : 3, .cs = {2 + k, 5 - 2 * k, 1}, .hw = 13, .cn = 3};
     in.a = nf_randn(N_ELEM, 1, 2), in.b = nf_randn(N_ELEM, 2, 1), in.dy = nf_randn(N_ELEM, 3, 1);
     in.acc = nf_randn(N_ELEM, 4, 1);
     size_t v = vlen(&in);
@@ -216,7 +218,7 @@ Test(backend, tensor_ops_on_the_cpu_device_are_the_cpu_functions)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0}, bad = {7, 0};
     for (int k = 0; k < 3; k++) {
-        struct inputs in = make_inputs(views[k][0], views[k][1], views[k][2]);
+        struct inputs in = make_inputs(views[k][0], views[k][1], views[k][2], k);
         struct outputs got = run_seam(&cpu, &in), want = run_cpu(&in);
         for (int i = 0; i < 29; i++) {
             cr_assert_eq(got.n[i], want.n[i], "%s: length", want.name[i]);
@@ -237,7 +239,7 @@ Test(cuda, tensor_ops_match_cpu)
 {
     struct lc_device gpu = open_gpu();
     for (int k = 0; k < 3; k++) {
-        struct inputs in = make_inputs(views[k][0], views[k][1], views[k][2]);
+        struct inputs in = make_inputs(views[k][0], views[k][1], views[k][2], k);
         struct outputs got = run_seam(&gpu, &in), want = run_cpu(&in);
         char what[96];
         for (int i = 0; i < 29; i++) {

@@ -256,10 +256,10 @@ extern "C" int lc_mul_bcast_backward_cuda(float *dx, float *ds, const float *dy,
                                           int outer, int dim, int inner, int s_over, void *stream, struct lc_err *err)
 {
     long total = (long)outer * dim * inner, rows = (long)outer * (s_over ? inner : dim);
-    if (total <= 0) return 0;
     cudaStream_t st = (cudaStream_t)stream;
-    if (dx) bcast_bwd_dx<<<grid_for(total), THREADS, 0, st>>>(dx, dy, s, total, dim, inner, s_over);
-    if (ds) bcast_bwd_ds<<<grid_for(rows), THREADS, 0, st>>>(ds, dy, x, rows, dim, inner, s_over);
+    if (dx && total > 0) bcast_bwd_dx<<<grid_for(total), THREADS, 0, st>>>(dx, dy, s, total, dim, inner, s_over);
+    // ds even over an empty dim or inner: the CPU adds its 0 (-0 becomes +0)
+    if (ds && rows > 0) bcast_bwd_ds<<<grid_for(rows), THREADS, 0, st>>>(ds, dy, x, rows, dim, inner, s_over);
     return launched(err, "broadcast multiply backward");
 }
 
