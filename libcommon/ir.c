@@ -1122,7 +1122,9 @@ int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err) { retu
         if ((rc = (x))) return rc;                                                                                   \
     } while (0)
 
-/* the dt copy of the float32 parameters; channels-last convolution weights (Co, K, K, Ci/g) */
+/* the dt copies of the weights the step reads in dt (convolutions and the
+ * linear layer): all of the data block in one cast, or, channels-last, the
+ * linear weight and each convolution's (Co, K, K, Ci/g) on their own */
 static int tconv_cast(struct lc_ir_train_dev *g, const struct tconv *t, struct lc_err *err)
 {
     const struct lc_conv2d *p = &t->p;
@@ -1133,8 +1135,9 @@ static int tconv_cast(struct lc_ir_train_dev *g, const struct tconv *t, struct l
 static int cast_weights(struct lc_ir_train_dev *g, struct lc_err *err)
 {
     int rc;
-    TRY(lc_op_cast(&g->d, g->wdata, g->dt, g->dp.data_block, LC_DTYPE_F32, g->dp.data_floats, err));
-    if (!g->cl) return 0;
+    if (!g->cl) return lc_op_cast(&g->d, g->wdata, g->dt, g->dp.data_block, LC_DTYPE_F32, g->dp.data_floats, err);
+    const struct lc_linear *lp = &g->m->lin;
+    TRY(lc_op_cast(&g->d, (void *)g->lin_wt, g->dt, g->lin_w, LC_DTYPE_F32, (size_t)lp->out * lp->in, err));
     TRY(tconv_cast(g, &g->in_conv, err));
     for (int k = 0; k < g->m->n_units; k++) {
         TRY(tconv_cast(g, &g->u[k].c1, err));

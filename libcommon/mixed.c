@@ -208,11 +208,10 @@ static int done(struct views *v, int rc)
 /* the float32 weight gradient of a dt weight: rounded to dt, then added */
 static void add_weight_grad(float *dw, float *g, int dt, size_t n)
 {
-    if (dt != LC_DTYPE_F32) {
+    if (dt != LC_DTYPE_F32)
         for (size_t i = 0; i < n; i++) g[i] = dt == LC_DTYPE_F16 ? lc_f16_to_f32(lc_f32_to_f16(g[i]))
                                                                  : lc_bf16_to_f32(lc_f32_to_bf16(g[i]));
-        for (size_t i = 0; i < n; i++) dw[i] += g[i];
-    }
+    for (size_t i = 0; i < n; i++) dw[i] += g[i];
 }
 
 /* A float32 (n, c, hw) view of x (zeros when x is NULL); x is (n, hw, c)
@@ -271,11 +270,7 @@ int lc_mixed_conv2d_backward(int dt, void *dx, float *dw, const void *dy, const 
     if (!ok(&v) || (dw && !gw)) return free(gw), done(&v, LC_ENOMEM);
     lc_conv2d_backward(fdx, gw, NULL, fdy, fx, fw, p, ws);
     if (dx) store_nchw(dx, dt, fdx, CONV_X(p));
-    if (dw) {
-        if (dt == LC_DTYPE_F32) /* channels-last float32: added as the float32 backward adds */
-            for (size_t i = 0; i < conv_w(p); i++) dw[i] += gw[i];
-        else add_weight_grad(dw, gw, dt, conv_w(p));
-    }
+    if (dw) add_weight_grad(dw, gw, dt, conv_w(p));
     free(gw);
     return done(&v, 0);
 }
