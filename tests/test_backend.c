@@ -202,8 +202,11 @@ Test(cuda, prelu_matches_cpu)
     struct lc_device gpu = open_gpu();
     struct gbuf g = {0};
     struct lc_err err;
-    static const int shapes[][3] = {{2, 64, 56 * 56}, {3, 5, 7}, {4, 1, 33}}; /* the last: one shared slope */
-    for (int s = 0; s < 3; s++) {
+    /* one shared slope (c = 1); a chunk of the slope sums starting mid-plane
+     * (3 x 1500 values a channel: two chunks of 2250); planes shorter than a
+     * block's stride (hw = 49) */
+    static const int shapes[][3] = {{2, 64, 56 * 56}, {3, 5, 7}, {4, 1, 33}, {3, 2, 1500}, {101, 3, 49}};
+    for (int s = 0; s < 5; s++) {
         int n = shapes[s][0], c = shapes[s][1], hw = shapes[s][2];
         size_t total = (size_t)n * c * hw;
         float *x = nf_randn(total, 10 + s, 1), *a = nf_randn((size_t)c, 20 + s, 0.3f), *dy = nf_randn(total, 30 + s, 1);
@@ -227,8 +230,10 @@ Test(cuda, batch_norm_matches_cpu)
     struct lc_device gpu = open_gpu();
     struct gbuf g = {0};
     struct lc_err err;
-    static const int shapes[][4] = {{8, 64, 28 * 28, 1}, {4, 512, 1, 1}, {3, 6, 50, 0}}; /* n c hw affine */
-    for (int s = 0; s < 3; s++) {
+    /* n c hw affine; the last two: chunks of a channel's sums that start
+     * mid-plane (5 x 1000: two of 2500; 101 x 49: two of 2475) */
+    static const int shapes[][4] = {{8, 64, 28 * 28, 1}, {4, 512, 1, 1}, {3, 6, 50, 0}, {5, 3, 1000, 1}, {101, 4, 49, 1}};
+    for (int s = 0; s < 5; s++) {
         struct lc_bn p;
         cr_assert_eq(lc_bn_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], 1e-5f, 0.1f, shapes[s][3], &err), 0);
         size_t total = (size_t)p.n * p.c * p.hw, c = (size_t)p.c;

@@ -1,9 +1,10 @@
 // ops: CUDA twins of PReLU, batch norm and the SGD and Adam updates (act.h,
 // bn.h, optim.h), of the tensor arithmetic (tensorops.h) and of dropout
 // (dropout.h). They mirror the CPU reference: per-channel sums in double, in a
-// fixed order (one block per channel, a fixed tree), so results do not
-// depend on scheduling and match the CPU's within float32 rounding; the
-// SGD update uses the CPU's expression and operation order.
+// fixed order (chunks fixed by the shape, each summed by a fixed tree, then
+// added in chunk order), so results do not depend on scheduling and match
+// the CPU's within float32 rounding; the SGD update uses the CPU's
+// expression and operation order.
 // The activation kernels are templates on the storage type T (float,
 // __half, __nv_bfloat16): they widen what they load, compute in float32
 // exactly what the float32 kernel computes, and round each store once to
@@ -58,25 +59,6 @@ static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float 
     }
 }
 
-// one block per channel k (c == 1: the whole tensor is one channel)
-template <typename T> static __global__ void prelu_bwd_da(float *da, const T *dy, const T *x, int n, int c, int hw)
-{
-    __shared__ double s[THREADS];
-    int k = blockIdx.x;
-    long per = (long)(c == 1 ? (long)n * hw : hw), planes = c == 1 ? 1 : n;
-    double acc = 0;
-    for (long pl = 0; pl < planes; pl++) {
-        const T *xp = x + ((long)pl * c + k) * per, *dp = dy + ((long)pl * c + k) * per;
-        for (long j = threadIdx.x; j < per; j += THREADS) {
-            float v = to_f(xp[j]);
-            if (v <= 0) acc += (double)to_f(dp[j]) * v;
-        }
-    }
-    s[threadIdx.x] = acc;
-    block_sum(s);
-    if (threadIdx.x == 0) da[k] += (float)s[0];
-}
-
 extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, int n, int c, int hw, void *stream,
                                      struct lc_err *err)
 {
@@ -89,43 +71,10 @@ extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, i
 extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, const float *x, const float *a, int n,
                                       int c, int hw, void *stream, struct lc_err *err)
 {
-    long total = (long)n * c * hw;
-    if (total == 0) return 0;
-    if (dx) prelu_bwd_dx<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, x, a, total, c, hw, 0);
-    if (da) prelu_bwd_da<float><<<c, THREADS, 0, (cudaStream_t)stream>>>(da, dy, x, n, c, hw);
-    return launched(err, "prelu backward");
+    return lc_prelu_backward_dt_cuda(LC_DTYPE_F32, dx, da, dy, x, a, n, c, hw, 0, stream, err);
 }
 
-// ---- batch norm: statistics one block per channel, as bn.c does per thread
-
-template <typename T>
-static __global__ void bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var, const T *x,
-                                int n, int c, int hw, float eps, float momentum)
-{
-    __shared__ double s[THREADS];
-    int k = blockIdx.x;
-    double m = (double)n * hw, acc = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = threadIdx.x; j < hw; j += THREADS) acc += to_f(x[((long)i * c + k) * hw + j]);
-    s[threadIdx.x] = acc;
-    block_sum(s);
-    double mean = s[0] / m;
-    __syncthreads();
-    acc = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = threadIdx.x; j < hw; j += THREADS) {
-            double d = to_f(x[((long)i * c + k) * hw + j]) - mean;
-            acc += d * d;
-        }
-    s[threadIdx.x] = acc;
-    block_sum(s);
-    if (threadIdx.x) return;
-    double q = s[0], var = q / m;
-    save_mean[k] = (float)mean;
-    save_invstd[k] = (float)(1.0 / sqrt(var + eps));
-    if (run_mean) run_mean[k] = (float)((1.0 - momentum) * run_mean[k] + momentum * mean);
-    if (run_var) run_var[k] = (float)((1.0 - momentum) * run_var[k] + momentum * (m > 1 ? q / (m - 1) : var));
-}
+// ---- batch norm (its statistics and backward sums: the per-channel sums below)
 
 // y = x a + b per channel, a and b formed in double as bn.c does: from the
 // batch statistics (run_var NULL) or the running ones (eval)
@@ -142,54 +91,12 @@ static __global__ void bn_apply(T *y, const T *x, const float *mean, const float
     }
 }
 
-template <typename T>
-static __global__ void bn_bwd(T *dx, float *dgamma, float *dbeta, const T *dy, const T *x, const float *save_mean,
-                              const float *save_invstd, const float *gamma, int n, int c, int hw)
-{
-    __shared__ double s[THREADS], t[THREADS];
-    int k = blockIdx.x;
-    float mean = save_mean[k];
-    double a = 0, b = 0, m = (double)n * hw;
-    for (int i = 0; i < n; i++)
-        for (int j = threadIdx.x; j < hw; j += THREADS) {
-            long o = ((long)i * c + k) * hw + j;
-            float g = to_f(dy[o]);
-            a += g;
-            b += (double)g * (to_f(x[o]) - mean);
-        }
-    s[threadIdx.x] = a;
-    t[threadIdx.x] = b;
-    __syncthreads();
-    for (int w = THREADS / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w], t[threadIdx.x] += t[threadIdx.x + w];
-        __syncthreads();
-    }
-    double sdy = s[0], sdyx = t[0], invstd = save_invstd[k];
-    if (threadIdx.x == 0) {
-        if (dgamma) dgamma[k] += (float)(sdyx * invstd);
-        if (dbeta) dbeta[k] += (float)sdy;
-    }
-    if (!dx) return;
-    float kk = (float)((gamma ? gamma[k] : 1.0) * invstd), mdy = (float)(sdy / m);
-    float kx = (float)(sdyx / m * invstd * invstd);
-    for (int i = 0; i < n; i++)
-        for (int j = threadIdx.x; j < hw; j += THREADS) {
-            long o = ((long)i * c + k) * hw + j;
-            dx[o] = from_f<T>(to_f(dx[o]) + kk * (to_f(dy[o]) - mdy - (to_f(x[o]) - mean) * kx));
-        }
-}
-
 extern "C" int lc_bn_forward_train_cuda(float *y, float *save_mean, float *save_invstd, float *run_mean,
                                         float *run_var, const float *x, const float *gamma, const float *beta,
                                         const struct lc_bn *p, void *stream, struct lc_err *err)
 {
-    cudaStream_t st = (cudaStream_t)stream;
-    bn_stats<float><<<p->c, THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, x, p->n, p->c, p->hw, p->eps,
-                                              p->momentum);
-    long total = (long)p->n * p->c * p->hw;
-    bn_apply<float><<<grid_for(total), THREADS, 0, st>>>(y, x, save_mean, save_invstd, NULL, p->affine ? gamma : NULL,
-                                                         p->affine ? beta : NULL, total, p->c, p->hw, p->eps, 0);
-    return launched(err, "batch norm forward");
+    return lc_bn_forward_train_dt_cuda(LC_DTYPE_F32, y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p,
+                                       stream, err);
 }
 
 extern "C" int lc_bn_forward_eval_cuda(float *y, const float *x, const float *gamma, const float *beta,
@@ -208,10 +115,8 @@ extern "C" int lc_bn_backward_cuda(float *dx, float *dgamma, float *dbeta, const
                                    const float *save_mean, const float *save_invstd, const float *gamma,
                                    const struct lc_bn *p, void *stream, struct lc_err *err)
 {
-    bn_bwd<float><<<p->c, THREADS, 0, (cudaStream_t)stream>>>(dx, p->affine ? dgamma : NULL, p->affine ? dbeta : NULL,
-                                                              dy, x, save_mean, save_invstd, p->affine ? gamma : NULL,
-                                                              p->n, p->c, p->hw);
-    return launched(err, "batch norm backward");
+    return lc_bn_backward_dt_cuda(LC_DTYPE_F32, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, stream,
+                                  err);
 }
 
 // ---- SGD: the CPU's expression, element by element
@@ -549,32 +454,86 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
     return launched(err, "unscale check");
 }
 
-// ---- channels-last per-channel sums (batch norm, PReLU's slopes)
-// The rows (n * hw) are cut into chunks fixed by the shape alone; a block
-// of 32 channels x 8 row lanes sums one chunk in double, its lanes added in
-// lane order, into part[chunk][q][channel]; one thread per channel then
-// adds the chunks in order. Deterministic, and warps read 32 adjacent
-// channels of a row (the NCHW kernels' one-block-per-channel would stride).
+// ---- per-channel sums (batch norm's statistics and backward, PReLU's slopes)
+// Each channel's m = n * hw values are cut into chunks fixed by the shape
+// alone; a block sums one chunk in double, its threads' partials added in
+// a fixed order, into part[chunk][q][channel]; one thread per channel then
+// adds the chunks in chunk order. Deterministic, and many blocks per
+// channel (one block per channel left most of the card idle).
+// (N,C,H,W): a block of THREADS walks one channel's chunk plane by plane.
+// Channels-last: a block of 32 channels x 8 row lanes, so a warp reads
+// one row's 32 adjacent channels.
 
-enum { CL_SUM, CL_SQDEV, CL_BN_BWD, CL_PRELU_DA };
+enum { SUM_X, SUM_SQDEV, SUM_BN_BWD, SUM_PRELU_DA };
 
-struct cl_split {
-    long rows, per;
+struct chan_split {
+    long m, per; // values per channel, per chunk
     int chunks;
+    int cl;
 };
 
-// rows > 0 (the launchers return early on empty tensors)
-static cl_split cl_split_rows(long rows)
+// m > 0 (the launchers return early on empty tensors); a chunk is about
+// 256 rows of 32 channels channels-last, 4096 values of one channel otherwise
+static chan_split split_channels(long m, int cl)
 {
-    long chunks = (rows + 255) / 256;
+    long want = cl ? 256 : 4096, chunks = (m + want - 1) / want;
     chunks = chunks < 1 ? 1 : chunks > 1024 ? 1024 : chunks;
-    long per = (rows + chunks - 1) / chunks;
-    return cl_split{rows, per, (int)((rows + per - 1) / per)};
+    long per = (m + chunks - 1) / chunks;
+    return chan_split{m, per, (int)((m + per - 1) / per), cl};
 }
 
-// q = 0: sum x (CL_SUM), (x - mean)^2 (CL_SQDEV), dy (CL_BN_BWD), dy x where
-// x <= 0 (CL_PRELU_DA); q = 1: dy (x - mean) (CL_BN_BWD). The same terms as
-// bn_stats, bn_bwd and prelu_bwd_da.
+// one value's terms: q = 0: x (SUM_X), (x - mean)^2 (SUM_SQDEV), dy
+// (SUM_BN_BWD), dy x where x <= 0 (SUM_PRELU_DA); q = 1: dy (x - mean)
+// (SUM_BN_BWD). The terms bn.c and act.c sum.
+template <typename T, int KIND>
+static __device__ __forceinline__ void add_terms(double &a, double &b, const T *x, const T *dy, long o, float mf,
+                                                 double md)
+{
+    if constexpr (KIND == SUM_X) {
+        a += to_f(x[o]);
+    } else if constexpr (KIND == SUM_SQDEV) {
+        double d = to_f(x[o]) - md;
+        a += d * d;
+    } else if constexpr (KIND == SUM_BN_BWD) {
+        float g = to_f(dy[o]);
+        a += g;
+        b += (double)g * (to_f(x[o]) - mf);
+    } else {
+        float v = to_f(x[o]);
+        if (v <= 0) a += (double)to_f(dy[o]) * v;
+    }
+}
+
+// grid (chunks, c): channel k's values [r0, r1) are planes' runs of hw;
+// thread t takes r0 + t, r0 + t + THREADS, ... tracking (plane, offset)
+template <typename T, int KIND>
+static __global__ void nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, const double *mean_d,
+                                     int c, int hw, long m, long per)
+{
+    __shared__ double sa[THREADS], sb[THREADS];
+    int k = blockIdx.y;
+    long r0 = (long)blockIdx.x * per, r1 = r0 + per < m ? r0 + per : m, j = r0 + threadIdx.x;
+    double md = KIND == SUM_SQDEV ? mean_d[k] : 0.0, a = 0, b = 0;
+    float mf = KIND == SUM_BN_BWD ? mean_f[k] : 0.0f;
+    long pl = j / hw;
+    int off = (int)(j - pl * hw);
+    for (; j < r1; j += THREADS) {
+        add_terms<T, KIND>(a, b, x, dy, (pl * c + k) * hw + off, mf, md);
+        off += THREADS;
+        if (off >= hw) {
+            int q = off / hw;
+            pl += q, off -= q * hw;
+        }
+    }
+    sa[threadIdx.x] = a, sb[threadIdx.x] = b;
+    block_sum(sa);
+    if (KIND == SUM_BN_BWD) block_sum(sb);
+    if (threadIdx.x) return;
+    part[(long)blockIdx.x * 2 * c + k] = sa[0];
+    if (KIND == SUM_BN_BWD) part[((long)blockIdx.x * 2 + 1) * c + k] = sb[0];
+}
+
+// grid (chunks, ceil(c / 32)), block (32, 8): rows [r0, r1) of (rows, c)
 template <typename T, int KIND>
 static __global__ void cl_partials(double *part, const T *x, const T *dy, const float *mean_f, const double *mean_d,
                                    long rows, int c, long per)
@@ -584,39 +543,29 @@ static __global__ void cl_partials(double *part, const T *x, const T *dy, const 
     long r0 = (long)blockIdx.x * per, r1 = r0 + per < rows ? r0 + per : rows;
     double a = 0, b = 0;
     if (k < c) {
-        double md = KIND == CL_SQDEV ? mean_d[k] : 0.0;
-        float mf = KIND == CL_BN_BWD ? mean_f[k] : 0.0f;
-        for (long r = r0 + ty; r < r1; r += 8) {
-            long o = r * c + k;
-            if constexpr (KIND == CL_SUM) {
-                a += to_f(x[o]);
-            } else if constexpr (KIND == CL_SQDEV) {
-                double d = to_f(x[o]) - md;
-                a += d * d;
-            } else if constexpr (KIND == CL_BN_BWD) {
-                float g = to_f(dy[o]);
-                a += g;
-                b += (double)g * (to_f(x[o]) - mf);
-            } else {
-                float v = to_f(x[o]);
-                if (v <= 0) a += (double)to_f(dy[o]) * v;
-            }
-        }
+        double md = KIND == SUM_SQDEV ? mean_d[k] : 0.0;
+        float mf = KIND == SUM_BN_BWD ? mean_f[k] : 0.0f;
+        for (long r = r0 + ty; r < r1; r += 8) add_terms<T, KIND>(a, b, x, dy, r * c + k, mf, md);
     }
     sa[ty][tx] = a, sb[ty][tx] = b;
     __syncthreads();
     if (ty || k >= c) return;
     for (int j = 1; j < 8; j++) a += sa[j][tx], b += sb[j][tx];
     part[(long)blockIdx.x * 2 * c + k] = a;
-    if (KIND == CL_BN_BWD) part[((long)blockIdx.x * 2 + 1) * c + k] = b;
+    if (KIND == SUM_BN_BWD) part[((long)blockIdx.x * 2 + 1) * c + k] = b;
 }
 
 template <typename T, int KIND>
-static void cl_launch(const cl_split &sp, double *part, const T *x, const T *dy, const float *mean_f,
-                      const double *mean_d, int c, cudaStream_t st)
+static void sum_partials(const chan_split &sp, double *part, const T *x, const T *dy, const float *mean_f,
+                         const double *mean_d, int c, int hw, cudaStream_t st)
 {
-    dim3 grid((unsigned)sp.chunks, (unsigned)((c + 31) / 32)), block(32, 8);
-    cl_partials<T, KIND><<<grid, block, 0, st>>>(part, x, dy, mean_f, mean_d, sp.rows, c, sp.per);
+    if (sp.cl) {
+        dim3 grid((unsigned)sp.chunks, (unsigned)((c + 31) / 32)), block(32, 8);
+        cl_partials<T, KIND><<<grid, block, 0, st>>>(part, x, dy, mean_f, mean_d, sp.m, c, sp.per);
+    } else {
+        dim3 grid((unsigned)sp.chunks, (unsigned)c);
+        nchw_partials<T, KIND><<<grid, THREADS, 0, st>>>(part, x, dy, mean_f, mean_d, c, hw, sp.m, sp.per);
+    }
 }
 
 // the chunks' partial q of channel k, added in chunk order
@@ -627,16 +576,17 @@ static __device__ double chunk_sum(const double *part, int chunks, int c, int k,
     return s;
 }
 
-static __global__ void cl_bn_mean(double *mean_d, const double *part, int chunks, int c, double m)
+static __global__ void chan_bn_mean(double *mean_d, const double *part, int chunks, int c, double m)
 {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k < c) mean_d[k] = chunk_sum(part, chunks, c, k, 0) / m;
 }
 
-// bn_stats's tail, per channel
-static __global__ void cl_bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var,
-                                   const double *mean_d, const double *part, int chunks, int c, double m, float eps,
-                                   float momentum)
+// bn.c's statistics, per channel: biased variance for the normalisation,
+// unbiased for the running estimate
+static __global__ void chan_bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                                     const double *mean_d, const double *part, int chunks, int c, double m, float eps,
+                                     float momentum)
 {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= c) return;
@@ -647,10 +597,10 @@ static __global__ void cl_bn_stats(float *save_mean, float *save_invstd, float *
     if (run_var) run_var[k] = (float)((1.0 - momentum) * run_var[k] + momentum * (m > 1 ? q / (m - 1) : var));
 }
 
-// bn_bwd's middle, per channel: the parameter gradients and dx's three
+// bn.c's backward, per channel: the parameter gradients and dx's three
 // coefficients (coef[3k..3k+2]: gamma invstd, mean dy, <dy, x - mean> invstd^2 / m)
-static __global__ void cl_bn_bwd_coef(float *coef, float *dgamma, float *dbeta, const double *part, int chunks, int c,
-                                      double m, const float *save_invstd, const float *gamma)
+static __global__ void chan_bn_bwd_coef(float *coef, float *dgamma, float *dbeta, const double *part, int chunks,
+                                        int c, double m, const float *save_invstd, const float *gamma)
 {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= c) return;
@@ -663,17 +613,17 @@ static __global__ void cl_bn_bwd_coef(float *coef, float *dgamma, float *dbeta, 
 }
 
 template <typename T>
-static __global__ void cl_bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef, long total,
-                                int c)
+static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef, long total,
+                             int c, int hw, int cl)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = (int)(i % c);
+        int k = chan(i, c, hw, cl);
         float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2];
         dx[i] = from_f<T>(to_f(dx[i]) + kk * (to_f(dy[i]) - mdy - (to_f(x[i]) - save_mean[k]) * kx));
     }
 }
 
-static __global__ void cl_prelu_da(float *da, const double *part, int chunks, int c)
+static __global__ void chan_prelu_da(float *da, const double *part, int chunks, int c)
 {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k < c) da[k] += (float)chunk_sum(part, chunks, c, k, 0);
@@ -682,24 +632,30 @@ static __global__ void cl_prelu_da(float *da, const double *part, int chunks, in
 // The partial sums, batch norm's double means and dx coefficients: one
 // device buffer per host thread (ops on a thread's stream run in order),
 // grown as needed; *part, then c doubles, then 3c floats.
-static thread_local double *cl_scratch;
-static thread_local size_t cl_scratch_bytes;
+static thread_local double *sum_scratch;
+static thread_local size_t sum_scratch_bytes;
 
-static int cl_buffers(const cl_split &sp, int c, double **part, double **mean_d, float **coef, struct lc_err *err)
+// The split of an (n, c, hw) tensor's channels (channels-last when cl)
+// and its buffers.
+static int channel_sums(int n, int c, int hw, int cl, chan_split *sp, double **part, double **mean_d, float **coef,
+                        struct lc_err *err)
 {
-    size_t np = (size_t)sp.chunks * 2 * c, bytes = (np + 3 * (size_t)c) * sizeof(double);
-    if (bytes > cl_scratch_bytes) {
-        if (cl_scratch) cudaFree(cl_scratch);
-        cl_scratch = NULL, cl_scratch_bytes = 0;
-        cudaError_t e = cudaMalloc(&cl_scratch, bytes);
+    if (!cl && c > 65535)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: per-channel sums: %d channels (at most 65535)", c);
+    *sp = split_channels((long)n * hw, cl);
+    size_t np = (size_t)sp->chunks * 2 * c, bytes = (np + 3 * (size_t)c) * sizeof(double);
+    if (bytes > sum_scratch_bytes) {
+        if (sum_scratch) cudaFree(sum_scratch);
+        sum_scratch = NULL, sum_scratch_bytes = 0;
+        cudaError_t e = cudaMalloc(&sum_scratch, bytes);
         if (e != cudaSuccess) {
-            cl_scratch = NULL;
+            sum_scratch = NULL;
             return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of %zu bytes of channel sums: %s", bytes,
                            cudaGetErrorString(e));
         }
-        cl_scratch_bytes = bytes;
+        sum_scratch_bytes = bytes;
     }
-    *part = cl_scratch, *mean_d = cl_scratch + np, *coef = (float *)(cl_scratch + np + c);
+    *part = sum_scratch, *mean_d = sum_scratch + np, *coef = (float *)(sum_scratch + np + c);
     return 0;
 }
 
@@ -730,15 +686,14 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
         if (dx)
             prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total, c, hw,
                                                                  cl);
-        if (da && !cl) prelu_bwd_da<T><<<c, THREADS, 0, st>>>(da, (const T *)dy, (const T *)x, n, c, hw);
-        if (da && cl) {
-            cl_split sp = cl_split_rows((long)n * hw);
+        if (da) {
+            chan_split sp;
             double *part, *mean_d;
             float *coef;
-            int rc = cl_buffers(sp, c, &part, &mean_d, &coef, err);
+            int rc = channel_sums(n, c, hw, cl, &sp, &part, &mean_d, &coef, err);
             if (rc) return rc;
-            cl_launch<T, CL_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, NULL, c, st);
-            cl_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
+            sum_partials<T, SUM_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, NULL, c, hw, st);
+            chan_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
         }
         return launched(err, "prelu backward");
     });
@@ -751,23 +706,18 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
     cudaStream_t st = (cudaStream_t)stream;
     return by_type(dt, err, "batch norm forward", [&](auto *tag) {
         typedef TAG_T(tag) T;
-        if ((long)p->n * p->c * p->hw == 0) return 0;
-        if (p->channels_last) {
-            cl_split sp = cl_split_rows((long)p->n * p->hw);
-            double *part, *mean_d, m = (double)p->n * p->hw;
-            float *coef;
-            int rc = cl_buffers(sp, p->c, &part, &mean_d, &coef, err);
-            if (rc) return rc;
-            cl_launch<T, CL_SUM>(sp, part, (const T *)x, NULL, NULL, NULL, p->c, st);
-            cl_bn_mean<<<per_channel(p->c), THREADS, 0, st>>>(mean_d, part, sp.chunks, p->c, m);
-            cl_launch<T, CL_SQDEV>(sp, part, (const T *)x, NULL, NULL, mean_d, p->c, st);
-            cl_bn_stats<<<per_channel(p->c), THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, mean_d,
-                                                                part, sp.chunks, p->c, m, p->eps, p->momentum);
-        } else {
-            bn_stats<T><<<p->c, THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, (const T *)x, p->n, p->c,
-                                                  p->hw, p->eps, p->momentum);
-        }
         long total = (long)p->n * p->c * p->hw;
+        if (total == 0) return 0;
+        chan_split sp;
+        double *part, *mean_d, m = (double)p->n * p->hw;
+        float *coef;
+        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &mean_d, &coef, err);
+        if (rc) return rc;
+        sum_partials<T, SUM_X>(sp, part, (const T *)x, NULL, NULL, NULL, p->c, p->hw, st);
+        chan_bn_mean<<<per_channel(p->c), THREADS, 0, st>>>(mean_d, part, sp.chunks, p->c, m);
+        sum_partials<T, SUM_SQDEV>(sp, part, (const T *)x, NULL, NULL, mean_d, p->c, p->hw, st);
+        chan_bn_stats<<<per_channel(p->c), THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, mean_d, part,
+                                                              sp.chunks, p->c, m, p->eps, p->momentum);
         bn_apply<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, save_mean, save_invstd, NULL,
                                                          p->affine ? gamma : NULL, p->affine ? beta : NULL, total,
                                                          p->c, p->hw, p->eps, p->channels_last);
@@ -782,26 +732,20 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
     cudaStream_t st = (cudaStream_t)stream;
     return by_type(dt, err, "batch norm backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
-        if (!p->channels_last) {
-            bn_bwd<T><<<p->c, THREADS, 0, st>>>((T *)dx, p->affine ? dgamma : NULL, p->affine ? dbeta : NULL,
-                                                (const T *)dy, (const T *)x, save_mean, save_invstd,
-                                                p->affine ? gamma : NULL, p->n, p->c, p->hw);
-            return launched(err, "batch norm backward");
-        }
-        if ((long)p->n * p->c * p->hw == 0) return 0;
-        cl_split sp = cl_split_rows((long)p->n * p->hw);
+        long total = (long)p->n * p->c * p->hw;
+        if (total == 0) return 0;
+        chan_split sp;
         double *part, *mean_d, m = (double)p->n * p->hw;
         float *coef;
-        int rc = cl_buffers(sp, p->c, &part, &mean_d, &coef, err);
+        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &mean_d, &coef, err);
         if (rc) return rc;
-        cl_launch<T, CL_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, NULL, p->c, st);
-        cl_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
-                                                               p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
-                                                               save_invstd, p->affine ? gamma : NULL);
-        long total = (long)p->n * p->c * p->hw;
-        if (dx && total)
-            cl_bn_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean, coef,
-                                                             total, p->c);
+        sum_partials<T, SUM_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, NULL, p->c, p->hw, st);
+        chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
+                                                                 p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
+                                                                 save_invstd, p->affine ? gamma : NULL);
+        if (dx)
+            bn_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean, coef, total,
+                                                          p->c, p->hw, p->channels_last);
         return launched(err, "batch norm backward");
     });
 }
