@@ -60,7 +60,8 @@ static void cuda_load(void)
     if (!h) h = try_open(LC_CUDA_LIB_DEFAULT);
     if (!h) return;
     lc_cuda_api_get_fn get = (lc_cuda_api_get_fn)dlsym(h, LC_CUDA_API_SYMBOL);
-    if (!get || get(&cuda) || cuda.size < sizeof cuda) {
+    cuda.size = sizeof cuda;
+    if (!get || get(&cuda) || cuda.size != sizeof cuda) {
         snprintf(cuda_why, sizeof cuda_why, "the CUDA backend library is from another version of the toolkit");
         memset(&cuda, 0, sizeof cuda);
         return;
@@ -227,6 +228,15 @@ int lc_device_download(const struct lc_device *d, void *dst, const void *src, si
                        struct lc_err *err)
 {
     return copy(d, dst, src, bytes, 0, err);
+}
+
+void lc_device_thread_release(const struct lc_device *d)
+{
+#ifdef LC_CUDA
+    const struct lc_cuda_api *api = d->type == LC_DEVICE_CUDA ? cuda_api() : NULL;
+    if (api) api->thread_release();
+#endif
+    (void)d;
 }
 
 int lc_device_sync(const struct lc_device *d, struct lc_err *err)

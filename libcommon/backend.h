@@ -52,6 +52,11 @@ int lc_device_upload(const struct lc_device *d, void *dst, const void *src, size
 int lc_device_download(const struct lc_device *d, void *dst, const void *src, size_t bytes,
                        struct lc_err *err);
 int lc_device_sync(const struct lc_device *d, struct lc_err *err);
+/* Free what the calling thread's ops keep between calls on d (cuDNN and
+ * cuBLAS handles, convolution plans, scratch buffers); they are made again
+ * on next use. A thread that ran ops on a GPU calls it before it ends
+ * (nothing for the CPU). */
+void lc_device_thread_release(const struct lc_device *d);
 /* Host memory that d copies from fast and asynchronously (page-locked on
  * a GPU; 64-byte aligned malloc for the CPU), and a copy to d that returns
  * before it is done: src must stay unchanged until the ops queued after it

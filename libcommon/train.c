@@ -668,6 +668,7 @@ static void *rank_main(void *arg)
         j->rc = run_rank(j->o, j->rank, j->world, j->comm, j->dev, &j->err);
     }
     if (j->rc && j->rc != LC_EINTR && j->comm) lc_comm_abort(j->comm);
+    lc_device_thread_release(&j->dev); /* this thread's handles and scratch on its GPU */
     return NULL;
 }
 

@@ -6,6 +6,9 @@
 
 extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_cuda_api *api)
 {
+    // a table of another size is another version's: fill none of it (writing
+    // ours into a smaller one would overrun the caller)
+    if (api->size != sizeof *api) return 1;
     memset(api, 0, sizeof *api);
     api->size = sizeof *api;
     api->device_count = lc_cuda_device_count;
@@ -113,5 +116,13 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->matmul_forward = lc_matmul_forward_cuda;
     api->matmul_backward = lc_matmul_backward_cuda;
     api->adam_update = lc_adam_update_cuda;
+    api->thread_release = lc_cuda_thread_release;
     return 0;
+}
+
+extern "C" void lc_cuda_thread_release(void)
+{
+    lc_cudnn_thread_release();
+    lc_linear_thread_release();
+    lc_ops_thread_release();
 }

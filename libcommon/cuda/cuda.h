@@ -27,9 +27,10 @@ extern "C" {
 /* The CUDA backend is a shared library, libsarface-cuda.so, that
  * backend.c loads with dlopen only when a CUDA device is asked for, so CPU
  * runs never load cuDNN/cuBLAS/NCCL. It exports one symbol, LC_CUDA_API_SYMBOL,
- * which fills this table; new ops append fields (size says how many). */
+ * which fills this table when the caller's size matches its own (tools and
+ * library are built together; a table from another version is refused). */
 struct lc_cuda_api {
-    unsigned size; /* sizeof(struct lc_cuda_api) as the library knows it */
+    unsigned size; /* sizeof(struct lc_cuda_api): the caller sets it, the library refuses another */
     /* runtime.cu */
     int (*device_count)(char *why, size_t size);
     int (*set_device)(int index, struct lc_err *err);
@@ -217,6 +218,8 @@ struct lc_cuda_api {
                            int n, int k, int ta, int tb, void *stream, struct lc_err *err);
     int (*adam_update)(float *p, float *m, float *v, const float *g, size_t n, const struct lc_adam_args *a,
                        void *stream, struct lc_err *err);
+    /* api.cu: free this host thread's handles, plans and scratch */
+    void (*thread_release)(void);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -227,12 +230,24 @@ int lc_cuda_device_count(char *why, size_t size);
 int lc_cuda_set_device(int index, struct lc_err *err);
 int lc_cuda_alloc(void **p, size_t bytes, struct lc_err *err);
 void lc_cuda_free(void *p);
+/* *buf holds at least bytes, ordered on stream (grow-only: what it held is
+ * lost); for the per-thread scratch buffers of the op files */
+int lc_cuda_grow(void **buf, size_t *size, size_t bytes, void *stream, const char *what, struct lc_err *err);
+/* frees *buf as lc_cuda_grow would (stream-ordered, on the ops' stream); *buf, *size = 0 */
+void lc_cuda_drop(void **buf, size_t *size);
+/* The per-host-thread state of each unit (handles, plans, scratch): freed
+ * by lc_cuda_thread_release (api.cu), which a thread that ran ops on a GPU
+ * calls before it ends (made again on the next use). */
+void lc_cudnn_thread_release(void);
+void lc_linear_thread_release(void);
+void lc_ops_thread_release(void);
+void lc_cuda_thread_release(void);
 int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_device, struct lc_err *err);
 int lc_cuda_sync(struct lc_err *err);
 void lc_cuda_versions(char *buf, size_t size);
 /* linear.cu: this host thread's cuBLAS handle (a cublasHandle_t, made on
- * first use, TF32 off), shared by the units that call cuBLAS. */
-int lc_cuda_blas_handle(void **h, struct lc_err *err);
+ * first use, TF32 off) bound to stream, shared by the units that call cuBLAS. */
+int lc_cuda_blas_handle(void **h, void *stream, struct lc_err *err);
 void lc_cudnn_version(char *buf, size_t size);
 void lc_nccl_version(char *buf, size_t size);
 int lc_normalize_u8_forward_cuda(float *y, const uint8_t *x, const struct lc_normalize *p, void *stream,

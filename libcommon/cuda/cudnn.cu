@@ -51,23 +51,10 @@ static int dnn_fail(struct lc_err *err, cudnnStatus_t st, const char *what)
         }                                                                                                        \
     } while (0)
 
-// *buf holds at least bytes (grow-only; what it held is lost)
-static int grow(void **buf, size_t *size, size_t bytes, const char *what, struct lc_err *err)
+static int workspace(size_t bytes, void *stream, struct lc_err *err)
 {
-    if (bytes <= *size) return 0;
-    if (*buf) cudaFree(*buf);
-    *buf = NULL, *size = 0;
-    cudaError_t e = cudaMalloc(buf, bytes);
-    if (e != cudaSuccess) {
-        *buf = NULL;
-        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of a %zu-byte %s: %s", bytes, what,
-                       cudaGetErrorString(e));
-    }
-    *size = bytes;
-    return 0;
+    return lc_cuda_grow(&ws, &ws_size, bytes, stream, "cuDNN workspace", err);
 }
-
-static int workspace(size_t bytes, struct lc_err *err) { return grow(&ws, &ws_size, bytes, "cuDNN workspace", err); }
 
 // cuDNN's element type for dt, and the name in messages
 static cudnnDataType_t dnn_type(int dt)
@@ -141,6 +128,17 @@ struct plan {
 static thread_local struct plan *plans;
 static thread_local int n_plans, cap_plans;
 
+extern "C" void lc_cudnn_thread_release(void)
+{
+    for (int i = 0; i < n_plans; i++) descs_free(&plans[i].d);
+    free(plans);
+    plans = NULL, n_plans = cap_plans = 0;
+    lc_cuda_drop(&ws, &ws_size);
+    lc_cuda_drop(&wgrad, &wgrad_size);
+    if (handle) cudnnDestroy(handle);
+    handle = NULL;
+}
+
 // The plan of p in element type dt (made on first use), with the handle
 // bound to stream.
 static int plan_get(struct plan **out, const struct lc_conv2d *p, int dt, void *stream, struct lc_err *err)
@@ -174,16 +172,22 @@ done:
     return rc;
 }
 
-// The first ranked algorithm that ran, uses plain FMA math, and (when asked)
-// is deterministic; -1 if none.
+// The first ranked algorithm that ran and (when asked) is deterministic,
+// for float32 preferring those ranked with plain FMA math; any but the
+// tensor-op math types then, since the descriptor's FMA math is what runs
+// (no TF32); -1 if none.
 template <typename Perf> static int pick(const Perf *perf, int n, int deterministic, size_t *memory)
 {
-    for (int i = 0; i < n; i++) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].mathType != CUDNN_FMA_MATH) continue;
-        if (deterministic && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-        *memory = perf[i].memory;
-        return (int)perf[i].algo;
-    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            cudnnMathType_t m = perf[i].mathType;
+            if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+            if (pass == 0 ? m != CUDNN_FMA_MATH : m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+                continue;
+            if (deterministic && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+            *memory = perf[i].memory;
+            return (int)perf[i].algo;
+        }
     return -1;
 }
 
@@ -204,6 +208,64 @@ static int pick16(const Perf *perf, int n, int deterministic, size_t *memory, cu
     return -1;
 }
 
+// One pass's algorithm for plan pl (*algo NONE if no usable one): cuDNN's
+// whole ranking, count() entries long (with tensor-op math allowed it lists
+// an algorithm once per math type, more than its *_ALGO_COUNT), then pick
+// or pick16. 16-bit plans are ranked with tensor-op math allowed.
+template <typename Perf, typename Count, typename Rank>
+static int choose(struct plan *pl, int deterministic, int *algo, size_t *mem, cudnnMathType_t *math, Count count,
+                  Rank rank, const char *what, struct lc_err *err)
+{
+    int rc = 0, m = 0, got = 0;
+    Perf *perf = NULL;
+    if (pl->dt != LC_DTYPE_F32) DNN(cudnnSetConvolutionMathType(pl->d.c, CUDNN_TENSOR_OP_MATH), "math type");
+    DNN(count(&m), what);
+    perf = (Perf *)calloc(m > 0 ? (size_t)m : 1, sizeof *perf);
+    if (!perf) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    DNN(rank(m, &got, perf), what);
+    *algo = pl->dt == LC_DTYPE_F32 ? pick(perf, got, deterministic, mem) : pick16(perf, got, deterministic, mem, math);
+    if (*algo < 0) *algo = NONE;
+done:
+    free(perf);
+    return rc;
+}
+
+static int choose_fwd(struct plan *pl, struct lc_err *err)
+{
+    const struct descs &d = pl->d;
+    return choose<cudnnConvolutionFwdAlgoPerf_t>(
+        pl, 0, &pl->fwd, &pl->fwd_mem, &pl->fwd_math,
+        [](int *m) { return cudnnGetConvolutionForwardAlgorithmMaxCount(handle, m); },
+        [&](int m, int *got, cudnnConvolutionFwdAlgoPerf_t *perf) {
+            return cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, m, got, perf);
+        },
+        "forward algorithm", err);
+}
+
+static int choose_data(struct plan *pl, struct lc_err *err)
+{
+    const struct descs &d = pl->d;
+    return choose<cudnnConvolutionBwdDataAlgoPerf_t>(
+        pl, 1, &pl->data, &pl->data_mem, &pl->data_math,
+        [](int *m) { return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, m); },
+        [&](int m, int *got, cudnnConvolutionBwdDataAlgoPerf_t *perf) {
+            return cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.c, d.x, m, got, perf);
+        },
+        "backward data algorithm", err);
+}
+
+static int choose_filter(struct plan *pl, struct lc_err *err)
+{
+    const struct descs &d = pl->d;
+    return choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
+        pl, 1, &pl->filter, &pl->filter_mem, &pl->filter_math,
+        [](int *m) { return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, m); },
+        [&](int m, int *got, cudnnConvolutionBwdFilterAlgoPerf_t *perf) {
+            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.c, d.w, m, got, perf);
+        },
+        "backward filter algorithm", err);
+}
+
 extern "C" int lc_conv2d_forward_cuda(float *y, const float *x, const float *w, const float *b,
                                       const struct lc_conv2d *p, void *stream, struct lc_err *err)
 {
@@ -212,17 +274,10 @@ extern "C" int lc_conv2d_forward_cuda(float *y, const float *x, const float *w, 
     if (rc) return rc;
     const struct descs &d = pl->d;
     const float one = 1, zero = 0;
-    if (pl->fwd == NOT_CHOSEN) {
-        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        int got = 0;
-        DNN(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
-                                                   perf),
-            "forward algorithm");
-        pl->fwd = pick(perf, got, 0, &pl->fwd_mem);
-    }
+    if (pl->fwd == NOT_CHOSEN && (rc = choose_fwd(pl, err))) return rc;
     if (pl->fwd == NONE)
         return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "cuDNN: no float32 forward algorithm for this convolution");
-    if ((rc = workspace(pl->fwd_mem, err))) return rc;
+    if ((rc = workspace(pl->fwd_mem, stream, err))) return rc;
     DNN(cudnnConvolutionForward(handle, &one, d.x, x, d.w, w, d.c, (cudnnConvolutionFwdAlgo_t)pl->fwd, ws,
                                 pl->fwd_mem, &zero, d.y, y),
         "convolution forward");
@@ -239,36 +294,23 @@ extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const fl
     if (rc) return rc;
     const struct descs &d = pl->d;
     const float one = 1;
-    int got = 0;
     if (db) DNN(cudnnConvolutionBackwardBias(handle, &one, d.y, dy, &one, d.b, db), "bias gradient");
     if (dx) {
-        if (pl->data == NOT_CHOSEN) {
-            cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-            DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.c, d.x,
-                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf),
-                "backward data algorithm");
-            pl->data = pick(perf, got, 1, &pl->data_mem);
-        }
+        if (pl->data == NOT_CHOSEN && (rc = choose_data(pl, err))) return rc;
         if (pl->data == NONE)
             return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
                            "cuDNN: no deterministic float32 backward-data algorithm for this convolution");
-        if ((rc = workspace(pl->data_mem, err))) return rc;
+        if ((rc = workspace(pl->data_mem, stream, err))) return rc;
         DNN(cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.c, (cudnnConvolutionBwdDataAlgo_t)pl->data, ws,
                                          pl->data_mem, &one, d.x, dx),
             "convolution backward data");
     }
     if (dw) {
-        if (pl->filter == NOT_CHOSEN) {
-            cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-            DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.c, d.w,
-                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf),
-                "backward filter algorithm");
-            pl->filter = pick(perf, got, 1, &pl->filter_mem);
-        }
+        if (pl->filter == NOT_CHOSEN && (rc = choose_filter(pl, err))) return rc;
         if (pl->filter == NONE)
             return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
                            "cuDNN: no deterministic float32 backward-filter algorithm for this convolution");
-        if ((rc = workspace(pl->filter_mem, err))) return rc;
+        if ((rc = workspace(pl->filter_mem, stream, err))) return rc;
         DNN(cudnnConvolutionBackwardFilter(handle, &one, d.x, x, d.y, dy, d.c, (cudnnConvolutionBwdFilterAlgo_t)pl->filter,
                                            ws, pl->filter_mem, &one, d.w, dw),
             "convolution backward filter");
@@ -297,19 +339,11 @@ extern "C" int lc_conv2d_forward_dt_cuda(int dt, void *y, const void *x, const v
     if (rc || (rc = plan_get(&pl, p, dt, stream, err))) return rc;
     const struct descs &d = pl->d;
     const float one = 1, zero = 0;
-    if (pl->fwd == NOT_CHOSEN) {
-        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        int got = 0;
-        DNN(cudnnSetConvolutionMathType(d.c, CUDNN_TENSOR_OP_MATH), "math type");
-        DNN(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
-                                                   perf),
-            "forward algorithm");
-        pl->fwd = pick16(perf, got, 0, &pl->fwd_mem, &pl->fwd_math);
-    }
+    if (pl->fwd == NOT_CHOSEN && (rc = choose_fwd(pl, err))) return rc;
     if (pl->fwd == NONE)
         return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "cuDNN: no %s forward algorithm for this convolution",
                        type_name(dt));
-    if ((rc = workspace(pl->fwd_mem, err))) return rc;
+    if ((rc = workspace(pl->fwd_mem, stream, err))) return rc;
     DNN(cudnnSetConvolutionMathType(d.c, pl->fwd_math), "math type");
     DNN(cudnnConvolutionForward(handle, &one, d.x, x, d.w, w, d.c, (cudnnConvolutionFwdAlgo_t)pl->fwd, ws,
                                 pl->fwd_mem, &zero, d.y, y),
@@ -332,40 +366,25 @@ extern "C" int lc_conv2d_backward_dt_cuda(int dt, void *dx, float *dw, const voi
     if (rc || (rc = plan_get(&pl, p, dt, stream, err))) return rc;
     const struct descs &d = pl->d;
     const float one = 1, zero = 0;
-    int got = 0;
     if (dx) {
-        if (pl->data == NOT_CHOSEN) {
-            cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-            DNN(cudnnSetConvolutionMathType(d.c, CUDNN_TENSOR_OP_MATH), "math type");
-            DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.c, d.x,
-                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf),
-                "backward data algorithm");
-            pl->data = pick16(perf, got, 1, &pl->data_mem, &pl->data_math);
-        }
+        if (pl->data == NOT_CHOSEN && (rc = choose_data(pl, err))) return rc;
         if (pl->data == NONE)
             return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
                            "cuDNN: no deterministic %s backward-data algorithm for this convolution", type_name(dt));
-        if ((rc = workspace(pl->data_mem, err))) return rc;
+        if ((rc = workspace(pl->data_mem, stream, err))) return rc;
         DNN(cudnnSetConvolutionMathType(d.c, pl->data_math), "math type");
         DNN(cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.c, (cudnnConvolutionBwdDataAlgo_t)pl->data,
                                          ws, pl->data_mem, &one, d.x, dx),
             "convolution backward data");
     }
     if (dw) {
-        if (pl->filter == NOT_CHOSEN) {
-            cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-            DNN(cudnnSetConvolutionMathType(d.c, CUDNN_TENSOR_OP_MATH), "math type");
-            DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.c, d.w,
-                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf),
-                "backward filter algorithm");
-            pl->filter = pick16(perf, got, 1, &pl->filter_mem, &pl->filter_math);
-        }
+        if (pl->filter == NOT_CHOSEN && (rc = choose_filter(pl, err))) return rc;
         if (pl->filter == NONE)
             return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1,
                            "cuDNN: no deterministic %s backward-filter algorithm for this convolution", type_name(dt));
         size_t nw = (size_t)p->co * (p->ci / p->groups) * p->kh * p->kw;
-        if ((rc = workspace(pl->filter_mem, err)) ||
-            (rc = grow(&wgrad, &wgrad_size, nw * 2, "weight-gradient scratch", err)))
+        if ((rc = workspace(pl->filter_mem, stream, err)) ||
+            (rc = lc_cuda_grow(&wgrad, &wgrad_size, nw * 2, stream, "weight-gradient scratch", err)))
             return rc;
         DNN(cudnnSetConvolutionMathType(d.c, pl->filter_math), "math type");
         DNN(cudnnConvolutionBackwardFilter(handle, &one, d.x, x, d.y, dy, d.c,

@@ -20,10 +20,17 @@
 #include "../dtype.h" // the LC_DTYPE_* codes only: the library links none of dtype.c
 #include "kernel.cuh"
 
-// one handle per host thread, made on first use on the thread's current device
+static int blas_ok(cublasStatus_t st, struct lc_err *err, const char *what)
+{
+    if (st == CUBLAS_STATUS_SUCCESS) return 0;
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "cuBLAS: %s: %s", what, cublasGetStatusString(st));
+}
+
+// one handle per host thread, made on first use on the thread's current
+// device; *h is it, bound to stream
 static thread_local cublasHandle_t handle;
 
-static int blas(cublasHandle_t *h, struct lc_err *err)
+static int blas(cublasHandle_t *h, void *stream, struct lc_err *err)
 {
     if (!handle) {
         cublasStatus_t st = cublasCreate(&handle);
@@ -32,26 +39,26 @@ static int blas(cublasHandle_t *h, struct lc_err *err)
             return lc_errf(err, LC_EIO, NULL, -1, -1, "cuBLAS: cannot create a handle: %s", cublasGetStatusString(st));
         }
         // no TF32; 16-bit outputs reduced in float32 (no effect on SGEMM)
-        cublasSetMathMode(handle,
-                          (cublasMath_t)(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION));
+        int rc = blas_ok(cublasSetMathMode(handle, (cublasMath_t)(CUBLAS_DEFAULT_MATH |
+                                                                  CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
+                         err, "cublasSetMathMode");
+        if (rc) {
+            cublasDestroy(handle);
+            handle = NULL;
+            return rc;
+        }
     }
     *h = handle;
-    return 0;
+    return blas_ok(cublasSetStream(handle, (cudaStream_t)stream), err, "cublasSetStream");
 }
 
-// the same handle for margin.cu (one per host thread, TF32 off)
-extern "C" int lc_cuda_blas_handle(void **h, struct lc_err *err)
+// the same handle for margin.cu (one per host thread, TF32 off), bound to stream
+extern "C" int lc_cuda_blas_handle(void **h, void *stream, struct lc_err *err)
 {
     cublasHandle_t t = NULL;
-    int rc = blas(&t, err);
+    int rc = blas(&t, stream, err);
     *h = t;
     return rc;
-}
-
-static int blas_ok(cublasStatus_t st, struct lc_err *err, const char *what)
-{
-    if (st == CUBLAS_STATUS_SUCCESS) return 0;
-    return lc_errf(err, LC_EIO, NULL, -1, -1, "cuBLAS: %s: %s", what, cublasGetStatusString(st));
 }
 
 static __global__ void add_bias(float *y, const float *b, long total, int out)
@@ -74,9 +81,8 @@ extern "C" int lc_linear_forward_cuda(float *y, const float *x, const float *w, 
                                       const struct lc_linear *p, void *stream, struct lc_err *err)
 {
     cublasHandle_t h;
-    int rc = blas(&h, err);
+    int rc = blas(&h, stream, err);
     if (rc) return rc;
-    cublasSetStream(h, (cudaStream_t)stream);
     const float one = 1, zero = 0;
     rc = blas_ok(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, p->out, p->n, p->in, &one, w, p->in, x, p->in, &zero, y,
                              p->out),
@@ -91,9 +97,8 @@ extern "C" int lc_linear_backward_cuda(float *dx, float *dw, float *db, const fl
                                        const float *w, const struct lc_linear *p, void *stream, struct lc_err *err)
 {
     cublasHandle_t h;
-    int rc = blas(&h, err);
+    int rc = blas(&h, stream, err);
     if (rc) return rc;
-    cublasSetStream(h, (cudaStream_t)stream);
     const float one = 1;
     if (dx && (rc = blas_ok(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, p->in, p->n, p->out, &one, w, p->in, dy, p->out,
                                         &one, dx, p->in),
@@ -120,19 +125,16 @@ extern "C" int lc_linear_backward_cuda(float *dx, float *dw, float *db, const fl
 static thread_local void *scratch;
 static thread_local size_t scratch_size;
 
-static int scratch_get(size_t bytes, struct lc_err *err)
+extern "C" void lc_linear_thread_release(void)
 {
-    if (bytes <= scratch_size) return 0;
-    if (scratch) cudaFree(scratch);
-    scratch = NULL, scratch_size = 0;
-    cudaError_t e = cudaMalloc(&scratch, bytes);
-    if (e != cudaSuccess) {
-        scratch = NULL;
-        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of a %zu-byte linear scratch: %s", bytes,
-                       cudaGetErrorString(e));
-    }
-    scratch_size = bytes;
-    return 0;
+    lc_cuda_drop(&scratch, &scratch_size);
+    if (handle) cublasDestroy(handle);
+    handle = NULL;
+}
+
+static int scratch_get(size_t bytes, void *stream, struct lc_err *err)
+{
+    return lc_cuda_grow(&scratch, &scratch_size, bytes, stream, "linear scratch", err);
 }
 
 // cuBLAS's type of dt; LC_EINVAL (err filled) unless F16 or BF16
@@ -153,15 +155,14 @@ extern "C" int lc_linear_forward_dt_cuda(int dt, void *y, const void *x, const v
     cudaDataType_t t = CUDA_R_16F;
     cublasHandle_t h;
     int rc = blas_type(dt, &t, err);
-    if (rc || (rc = blas(&h, err))) return rc;
-    cublasSetStream(h, (cudaStream_t)stream);
+    if (rc || (rc = blas(&h, stream, err))) return rc;
     const float one = 1, zero = 0;
     long total = (long)p->n * p->out;
     if (!b)
         return blas_ok(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, p->out, p->n, p->in, &one, w, t, p->in, x, t, p->in,
                                     &zero, y, t, p->out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                        err, "linear forward");
-    if ((rc = scratch_get((size_t)total * sizeof(float), err))) return rc;
+    if ((rc = scratch_get((size_t)total * sizeof(float), stream, err))) return rc;
     float *acc = (float *)scratch;
     if ((rc = blas_ok(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, p->out, p->n, p->in, &one, w, t, p->in, x, t, p->in,
                                    &zero, acc, CUDA_R_32F, p->out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
@@ -181,8 +182,7 @@ extern "C" int lc_linear_backward_dt_cuda(int dt, void *dx, float *dw, float *db
     cudaDataType_t t = CUDA_R_16F;
     cublasHandle_t h;
     int rc = blas_type(dt, &t, err);
-    if (rc || (rc = blas(&h, err))) return rc;
-    cublasSetStream(h, (cudaStream_t)stream);
+    if (rc || (rc = blas(&h, stream, err))) return rc;
     const float one = 1, zero = 0;
     if (dx && (rc = blas_ok(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, p->in, p->n, p->out, &one, w, t, p->in, dy, t,
                                          p->out, &one, dx, t, p->in, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
@@ -190,7 +190,7 @@ extern "C" int lc_linear_backward_dt_cuda(int dt, void *dx, float *dw, float *db
         return rc;
     if (dw) {
         size_t nw = (size_t)p->out * p->in;
-        if ((rc = scratch_get(nw * 2, err))) return rc;
+        if ((rc = scratch_get(nw * 2, stream, err))) return rc;
         if ((rc = blas_ok(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_T, p->in, p->out, p->n, &one, x, t, p->in, dy, t,
                                        p->out, &zero, scratch, t, p->in, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                           err, "linear backward (dw)")) ||
@@ -234,9 +234,8 @@ extern "C" int lc_matmul_forward_cuda(float *c, const float *a, const float *b, 
         return e == cudaSuccess ? 0 : lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: matmul zero: %s", cudaGetErrorString(e));
     }
     cublasHandle_t h;
-    int rc = blas(&h, err);
+    int rc = blas(&h, stream, err);
     if (rc) return rc;
-    cublasSetStream(h, (cudaStream_t)stream);
     long long sa = (long long)m * k, sb = (long long)k * n, sc = (long long)m * n;
     return gemm_rows(h, batch, ta, tb, m, n, k, a, ta ? m : k, sa, b, tb ? k : n, sb, 0, c, sc, err, "matmul forward");
 }
@@ -247,9 +246,8 @@ extern "C" int lc_matmul_backward_cuda(float *da, float *db, const float *dc, co
 {
     if (batch < 1 || m < 1 || n < 1 || k < 1) return 0; // empty gradients, or adding empty sums
     cublasHandle_t h;
-    int rc = blas(&h, err);
+    int rc = blas(&h, stream, err);
     if (rc) return rc;
-    cublasSetStream(h, (cudaStream_t)stream);
     long long sa = (long long)m * k, sb = (long long)k * n, sc = (long long)m * n;
     int lda = ta ? m : k, ldb = tb ? k : n;
     if (da) {

@@ -25,10 +25,9 @@ static int blas_ok(cublasStatus_t st, struct lc_err *err, const char *what)
 static int blas_on(cublasHandle_t *h, void *stream, struct lc_err *err)
 {
     void *v;
-    int rc = lc_cuda_blas_handle(&v, err);
-    if (rc) return rc;
+    int rc = lc_cuda_blas_handle(&v, stream, err);
     *h = (cublasHandle_t)v;
-    return blas_ok(cublasSetStream(*h, (cudaStream_t)stream), err, "cublasSetStream");
+    return rc;
 }
 
 // ---- margin logits

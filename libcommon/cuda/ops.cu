@@ -632,30 +632,24 @@ static __global__ void chan_prelu_da(float *da, const double *part, int chunks, 
 // The partial sums, batch norm's double means and dx coefficients: one
 // device buffer per host thread (ops on a thread's stream run in order),
 // grown as needed; *part, then c doubles, then 3c floats.
-static thread_local double *sum_scratch;
+static thread_local void *sum_scratch;
 static thread_local size_t sum_scratch_bytes;
+
+extern "C" void lc_ops_thread_release(void) { lc_cuda_drop(&sum_scratch, &sum_scratch_bytes); }
 
 // The split of an (n, c, hw) tensor's channels (channels-last when cl)
 // and its buffers.
 static int channel_sums(int n, int c, int hw, int cl, chan_split *sp, double **part, double **mean_d, float **coef,
-                        struct lc_err *err)
+                        cudaStream_t stream, struct lc_err *err)
 {
     if (!cl && c > 65535)
         return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: per-channel sums: %d channels (at most 65535)", c);
     *sp = split_channels((long)n * hw, cl);
     size_t np = (size_t)sp->chunks * 2 * c, bytes = (np + 3 * (size_t)c) * sizeof(double);
-    if (bytes > sum_scratch_bytes) {
-        if (sum_scratch) cudaFree(sum_scratch);
-        sum_scratch = NULL, sum_scratch_bytes = 0;
-        cudaError_t e = cudaMalloc(&sum_scratch, bytes);
-        if (e != cudaSuccess) {
-            sum_scratch = NULL;
-            return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMalloc of %zu bytes of channel sums: %s", bytes,
-                           cudaGetErrorString(e));
-        }
-        sum_scratch_bytes = bytes;
-    }
-    *part = sum_scratch, *mean_d = sum_scratch + np, *coef = (float *)(sum_scratch + np + c);
+    int rc = lc_cuda_grow(&sum_scratch, &sum_scratch_bytes, bytes, stream, "channel-sums scratch", err);
+    if (rc) return rc;
+    double *d = (double *)sum_scratch;
+    *part = d, *mean_d = d + np, *coef = (float *)(d + np + c);
     return 0;
 }
 
@@ -690,7 +684,7 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
             chan_split sp;
             double *part, *mean_d;
             float *coef;
-            int rc = channel_sums(n, c, hw, cl, &sp, &part, &mean_d, &coef, err);
+            int rc = channel_sums(n, c, hw, cl, &sp, &part, &mean_d, &coef, st, err);
             if (rc) return rc;
             sum_partials<T, SUM_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, NULL, c, hw, st);
             chan_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
@@ -711,7 +705,7 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
         chan_split sp;
         double *part, *mean_d, m = (double)p->n * p->hw;
         float *coef;
-        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &mean_d, &coef, err);
+        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &mean_d, &coef, st, err);
         if (rc) return rc;
         sum_partials<T, SUM_X>(sp, part, (const T *)x, NULL, NULL, NULL, p->c, p->hw, st);
         chan_bn_mean<<<per_channel(p->c), THREADS, 0, st>>>(mean_d, part, sp.chunks, p->c, m);
@@ -737,7 +731,7 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
         chan_split sp;
         double *part, *mean_d, m = (double)p->n * p->hw;
         float *coef;
-        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &mean_d, &coef, err);
+        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &mean_d, &coef, st, err);
         if (rc) return rc;
         sum_partials<T, SUM_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, NULL, p->c, p->hw, st);
         chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,

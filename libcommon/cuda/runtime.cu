@@ -55,6 +55,33 @@ extern "C" void lc_cuda_free(void *p)
     if (p) cudaFree(p);
 }
 
+// Stream-ordered (cudaFreeAsync, cudaMallocAsync): a scratch grown in the
+// middle of a backward pass must not wait for the whole device, as
+// cudaFree does: with ranks as threads that wait can hang on an all-reduce
+// the other rank has not joined yet (a known NCCL hazard).
+extern "C" int lc_cuda_grow(void **buf, size_t *size, size_t bytes, void *stream, const char *what,
+                            struct lc_err *err)
+{
+    if (bytes <= *size) return 0;
+    cudaStream_t st = (cudaStream_t)stream;
+    if (*buf) cudaFreeAsync(*buf, st);
+    *buf = NULL, *size = 0;
+    cudaError_t e = cudaMallocAsync(buf, bytes, st);
+    if (e != cudaSuccess) {
+        *buf = NULL;
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "CUDA: cudaMallocAsync of a %zu-byte %s: %s", bytes, what,
+                       cudaGetErrorString(e));
+    }
+    *size = bytes;
+    return 0;
+}
+
+extern "C" void lc_cuda_drop(void **buf, size_t *size)
+{
+    if (*buf) cudaFreeAsync(*buf, 0);
+    *buf = NULL, *size = 0;
+}
+
 extern "C" int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_device,
                               struct lc_err *err)
 {
