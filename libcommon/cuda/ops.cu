@@ -76,19 +76,26 @@ extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, con
 
 // ---- batch norm (its statistics and backward sums: the per-channel sums below)
 
-// y = x a + b per channel, a and b formed in double as bn.c does: from the
-// batch statistics (run_var NULL) or the running ones (eval)
+// y = x a + b per channel (ab[2k], ab[2k + 1]: chan_bn_stats or
+// bn_eval_coef), the product rounded before the add as bn.c's axpb (no FMA)
 template <typename T>
-static __global__ void bn_apply(T *y, const T *x, const float *mean, const float *invstd, const float *run_var,
-                                const float *gamma, const float *beta, long total, int c, int hw, float eps, int cl)
+static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, int c, int hw, int cl)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         int k = chan(i, c, hw, cl);
-        double g = gamma ? (double)gamma[k] : 1.0;
-        double a = run_var ? g / sqrt((double)run_var[k] + eps) : (double)invstd[k] * g;
-        double b = (beta ? beta[k] : 0.0) - mean[k] * a;
-        y[i] = from_f<T>(to_f(x[i]) * (float)a + (float)b);
+        y[i] = from_f<T>(__fadd_rn(__fmul_rn(to_f(x[i]), ab[2 * k]), ab[2 * k + 1]));
     }
+}
+
+// bn.c's eval a and b, per channel, in double from the running statistics
+static __global__ void bn_eval_coef(float *ab, const float *gamma, const float *beta, const float *run_mean,
+                                    const float *run_var, int c, float eps)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= c) return;
+    double a = (gamma ? (double)gamma[k] : 1.0) / sqrt((double)run_var[k] + eps);
+    ab[2 * k] = (float)a;
+    ab[2 * k + 1] = (float)__dadd_rn(beta ? (double)beta[k] : 0.0, -__dmul_rn((double)run_mean[k], a));
 }
 
 extern "C" int lc_bn_forward_train_cuda(float *y, float *save_mean, float *save_invstd, float *run_mean,
@@ -103,12 +110,7 @@ extern "C" int lc_bn_forward_eval_cuda(float *y, const float *x, const float *ga
                                        const float *run_mean, const float *run_var, const struct lc_bn *p,
                                        void *stream, struct lc_err *err)
 {
-    long total = (long)p->n * p->c * p->hw;
-    bn_apply<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, run_mean, NULL, run_var,
-                                                                           p->affine ? gamma : NULL,
-                                                                           p->affine ? beta : NULL, total, p->c, p->hw,
-                                                                           p->eps, 0);
-    return launched(err, "batch norm eval");
+    return lc_bn_forward_eval_dt_cuda(LC_DTYPE_F32, y, x, gamma, beta, run_mean, run_var, p, stream, err);
 }
 
 extern "C" int lc_bn_backward_cuda(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
@@ -583,18 +585,28 @@ static __global__ void chan_bn_mean(double *mean_d, const double *part, int chun
 }
 
 // bn.c's statistics, per channel: biased variance for the normalisation,
-// unbiased for the running estimate
-static __global__ void chan_bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var,
-                                     const double *mean_d, const double *part, int chunks, int c, double m, float eps,
-                                     float momentum)
+// unbiased for the running estimate; and y = x a + b's a and b (ab), from
+// the double mean and invstd. Products and sums rounded one by one, as on
+// the CPU (no FMA).
+static __device__ __forceinline__ float blend(double momentum, float run, double batch)
+{
+    return (float)__dadd_rn(__dmul_rn(1.0 - momentum, (double)run), __dmul_rn(momentum, batch));
+}
+
+static __global__ void chan_bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var, float *ab,
+                                     const float *gamma, const float *beta, const double *mean_d, const double *part,
+                                     int chunks, int c, double m, float eps, float momentum)
 {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= c) return;
-    double mean = mean_d[k], q = chunk_sum(part, chunks, c, k, 0), var = q / m;
+    double mean = mean_d[k], q = chunk_sum(part, chunks, c, k, 0), var = q / m, invstd = 1.0 / sqrt(var + eps);
     save_mean[k] = (float)mean;
-    save_invstd[k] = (float)(1.0 / sqrt(var + eps));
-    if (run_mean) run_mean[k] = (float)((1.0 - momentum) * run_mean[k] + momentum * mean);
-    if (run_var) run_var[k] = (float)((1.0 - momentum) * run_var[k] + momentum * (m > 1 ? q / (m - 1) : var));
+    save_invstd[k] = (float)invstd;
+    if (run_mean) run_mean[k] = blend(momentum, run_mean[k], mean);
+    if (run_var) run_var[k] = blend(momentum, run_var[k], m > 1 ? q / (m - 1) : var);
+    double a = invstd * (gamma ? (double)gamma[k] : 1.0);
+    ab[2 * k] = (float)a;
+    ab[2 * k + 1] = (float)__dadd_rn(beta ? (double)beta[k] : 0.0, -__dmul_rn(mean, a));
 }
 
 // bn.c's backward, per channel: the parameter gradients and dx's three
@@ -619,7 +631,9 @@ static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_m
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         int k = chan(i, c, hw, cl);
         float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2];
-        dx[i] = from_f<T>(to_f(dx[i]) + kk * (to_f(dy[i]) - mdy - (to_f(x[i]) - save_mean[k]) * kx));
+        // bn.c's dxplane, each operation rounded (no FMA)
+        float t = __fsub_rn(__fsub_rn(to_f(dy[i]), mdy), __fmul_rn(__fsub_rn(to_f(x[i]), save_mean[k]), kx));
+        dx[i] = from_f<T>(__fadd_rn(to_f(dx[i]), __fmul_rn(kk, t)));
     }
 }
 
@@ -631,7 +645,8 @@ static __global__ void chan_prelu_da(float *da, const double *part, int chunks, 
 
 // The partial sums, batch norm's double means and dx coefficients: one
 // device buffer per host thread (ops on a thread's stream run in order),
-// grown as needed; *part, then c doubles, then 3c floats.
+// grown as needed: *part, then c doubles, then room for 4c floats (the
+// backward's 3c dx coefficients, or y = x a + b's 2c a and b).
 static thread_local void *sum_scratch;
 static thread_local size_t sum_scratch_bytes;
 
@@ -677,10 +692,7 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
     return by_type(dt, err, "prelu backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        if (dx)
-            prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total, c, hw,
-                                                                 cl);
-        if (da) {
+        if (da) { // first: dx may be dy (an in-place backward)
             chan_split sp;
             double *part, *mean_d;
             float *coef;
@@ -689,6 +701,9 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
             sum_partials<T, SUM_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, NULL, c, hw, st);
             chan_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
         }
+        if (dx)
+            prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total, c, hw,
+                                                                 cl);
         return launched(err, "prelu backward");
     });
 }
@@ -710,11 +725,11 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
         sum_partials<T, SUM_X>(sp, part, (const T *)x, NULL, NULL, NULL, p->c, p->hw, st);
         chan_bn_mean<<<per_channel(p->c), THREADS, 0, st>>>(mean_d, part, sp.chunks, p->c, m);
         sum_partials<T, SUM_SQDEV>(sp, part, (const T *)x, NULL, NULL, mean_d, p->c, p->hw, st);
-        chan_bn_stats<<<per_channel(p->c), THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, mean_d, part,
-                                                              sp.chunks, p->c, m, p->eps, p->momentum);
-        bn_apply<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, save_mean, save_invstd, NULL,
-                                                         p->affine ? gamma : NULL, p->affine ? beta : NULL, total,
-                                                         p->c, p->hw, p->eps, p->channels_last);
+        chan_bn_stats<<<per_channel(p->c), THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, coef,
+                                                              p->affine ? gamma : NULL, p->affine ? beta : NULL,
+                                                              mean_d, part, sp.chunks, p->c, m, p->eps, p->momentum);
+        bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, coef, total, p->c, p->hw,
+                                                        p->channels_last);
         return launched(err, "batch norm forward");
     });
 }
@@ -840,12 +855,18 @@ extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const 
                                           void *stream, struct lc_err *err)
 {
     long total = (long)p->n * p->c * p->hw;
+    cudaStream_t st = (cudaStream_t)stream;
     return by_type(dt, err, "batch norm eval", [&](auto *tag) {
         typedef TAG_T(tag) T;
-        bn_apply<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, run_mean, NULL,
-                                                                           run_var, p->affine ? gamma : NULL,
-                                                                           p->affine ? beta : NULL, total, p->c, p->hw,
-                                                                           p->eps, p->channels_last);
+        if (total == 0) return 0;
+        int rc = lc_cuda_grow(&sum_scratch, &sum_scratch_bytes, 2 * (size_t)p->c * sizeof(float), st,
+                              "channel-sums scratch", err);
+        if (rc) return rc;
+        float *ab = (float *)sum_scratch;
+        bn_eval_coef<<<per_channel(p->c), THREADS, 0, st>>>(ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
+                                                             run_mean, run_var, p->c, p->eps);
+        bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, ab, total, p->c, p->hw,
+                                                        p->channels_last);
         return launched(err, "batch norm eval");
     });
 }
