@@ -54,7 +54,8 @@ int lc_device_download(const struct lc_device *d, void *dst, const void *src, si
 int lc_device_sync(const struct lc_device *d, struct lc_err *err);
 /* Free what the calling thread's ops keep between calls on d (cuDNN and
  * cuBLAS handles, convolution plans, scratch buffers); they are made again
- * on next use. A thread that ran ops on a GPU calls it before it ends
+ * on next use. That state lives on the GPU the thread first ran ops on: a
+ * thread calls this before it ends, and before it drives another GPU
  * (nothing for the CPU). */
 void lc_device_thread_release(const struct lc_device *d);
 /* Host memory that d copies from fast and asynchronously (page-locked on
