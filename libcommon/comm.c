@@ -24,13 +24,81 @@ struct shared {
     size_t cap;
 };
 
+/* NCCL ranks that are threads of one process. Every NCCL call holds the
+ * read lock; an abort takes the write lock and aborts every member's
+ * communicator, so none is freed under a call and none is left waiting. */
+struct lc_comm_group {
+    pthread_rwlock_t lock;
+    pthread_mutex_t mu; /* refs */
+    int n, aborted, refs;
+    struct lc_comm **members;
+};
+
 struct lc_comm {
     int rank, world;
     struct shared *s;             /* local */
+    int gpu;                      /* an NCCL rank (nccl is NULL once it was aborted) */
     void *nccl;                   /* NCCL */
     void *stream, *ready, *done;  /* NCCL: the collectives' own stream, and events ordering it with the ops' */
     int pending;                  /* started collectives not yet waited for */
+    struct lc_comm_group *g;      /* NCCL: the process's group, if it joined one */
 };
+
+int lc_comm_group_new(struct lc_comm_group **out, int n, struct lc_err *err)
+{
+    *out = NULL;
+    struct lc_comm_group *g = calloc(1, sizeof *g);
+    if (!g || !(g->members = calloc((size_t)(n > 0 ? n : 1), sizeof *g->members))) {
+        free(g);
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    }
+    pthread_rwlock_init(&g->lock, NULL);
+    pthread_mutex_init(&g->mu, NULL);
+    g->n = n, g->refs = 1;
+    *out = g;
+    return 0;
+}
+
+static void group_unref(struct lc_comm_group *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int last = --g->refs == 0;
+    pthread_mutex_unlock(&g->mu);
+    if (!last) return;
+    pthread_rwlock_destroy(&g->lock);
+    pthread_mutex_destroy(&g->mu);
+    free(g->members), free(g);
+}
+
+void lc_comm_group_free(struct lc_comm_group *g)
+{
+    if (g) group_unref(g);
+}
+
+/* under the write lock: abort every member's communicator */
+static void group_abort_locked(struct lc_comm_group *g)
+{
+    g->aborted = 1;
+    for (int i = 0; i < g->n; i++) {
+        struct lc_comm *m = g->members[i];
+        if (m && m->nccl) {
+            lc_nccl_free(m->nccl, 1);
+            m->nccl = NULL;
+        }
+    }
+}
+
+void lc_comm_group_join(struct lc_comm_group *g, int slot, struct lc_comm *c)
+{
+    pthread_mutex_lock(&g->mu);
+    g->refs++;
+    pthread_mutex_unlock(&g->mu);
+    pthread_rwlock_wrlock(&g->lock);
+    g->members[slot] = c;
+    c->g = g;
+    if (g->aborted) group_abort_locked(g); /* a rank failed while this one was joining */
+    pthread_rwlock_unlock(&g->lock);
+}
 
 int lc_comm_local_create(struct lc_comm **ranks, int world, struct lc_err *err)
 {
@@ -49,7 +117,7 @@ int lc_comm_local_create(struct lc_comm **ranks, int world, struct lc_err *err)
             free(s->bufs), free(s);
             return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
         }
-        *ranks[r] = (struct lc_comm){r, world, s, NULL, NULL, NULL, NULL, 0};
+        *ranks[r] = (struct lc_comm){.rank = r, .world = world, .s = s};
     }
     s->refs = world;
     return 0;
@@ -60,7 +128,7 @@ int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE],
     *out = NULL;
     struct lc_comm *c = calloc(1, sizeof *c);
     if (!c) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
-    *c = (struct lc_comm){rank, world, NULL, NULL, NULL, NULL, NULL, 0};
+    *c = (struct lc_comm){.rank = rank, .world = world, .gpu = 1};
     int rc = lc_nccl_init(&c->nccl, id, rank, world, err);
     if (!rc && (rc = lc_gpu_stream_new(&c->stream, err)) == 0 && (rc = lc_gpu_event_new(&c->ready, err)) == 0)
         rc = lc_gpu_event_new(&c->done, err);
@@ -75,7 +143,16 @@ int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE],
 void lc_comm_free(struct lc_comm *c)
 {
     if (!c) return;
-    if (c->nccl) lc_nccl_free(c->nccl, 0);
+    void *nccl = c->nccl;
+    if (c->g) { /* leave the group first: an abort from now on leaves this one alone */
+        pthread_rwlock_wrlock(&c->g->lock);
+        for (int i = 0; i < c->g->n; i++)
+            if (c->g->members[i] == c) c->g->members[i] = NULL;
+        nccl = c->nccl, c->nccl = NULL;
+        pthread_rwlock_unlock(&c->g->lock);
+        group_unref(c->g);
+    }
+    if (nccl) lc_nccl_free(nccl, 0);
     lc_gpu_event_free(c->ready), lc_gpu_event_free(c->done), lc_gpu_stream_free(c->stream);
     if (c->s) {
         struct shared *s = c->s;
@@ -96,7 +173,11 @@ int lc_comm_world(const struct lc_comm *c) { return c->world; }
 
 void lc_comm_abort(struct lc_comm *c)
 {
-    if (c->nccl) {
+    if (c->g) {
+        pthread_rwlock_wrlock(&c->g->lock);
+        group_abort_locked(c->g);
+        pthread_rwlock_unlock(&c->g->lock);
+    } else if (c->nccl) {
         lc_nccl_free(c->nccl, 1);
         c->nccl = NULL;
     }
@@ -130,10 +211,29 @@ static int aborted(struct lc_comm *c, struct lc_err *err)
     return lc_errf(err, LC_EIO, NULL, -1, -1, "rank %d: another rank stopped with an error", c->rank);
 }
 
+/* An NCCL call on c: under the group's read lock (released by nccl_end),
+ * or the aborted error (nothing held) */
+static int nccl_begin(struct lc_comm *c, struct lc_err *err)
+{
+    if (c->g) pthread_rwlock_rdlock(&c->g->lock);
+    if (c->nccl) return 0;
+    if (c->g) pthread_rwlock_unlock(&c->g->lock);
+    return aborted(c, err);
+}
+
+static int nccl_end(struct lc_comm *c, int rc)
+{
+    if (c->g) pthread_rwlock_unlock(&c->g->lock);
+    return rc;
+}
+
 int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err)
 {
     if (c->world == 1) return 0;
-    if (c->nccl) return lc_nccl_allreduce(c->nccl, buf, n, mean, NULL, err);
+    if (c->gpu) {
+        int rc = nccl_begin(c, err);
+        return rc ? rc : nccl_end(c, lc_nccl_allreduce(c->nccl, buf, n, mean, NULL, err));
+    }
     if (!c->s) return aborted(c, err);
     struct shared *s = c->s;
     s->bufs[c->rank] = buf;
@@ -163,28 +263,34 @@ int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct 
 int lc_comm_allreduce_start(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err)
 {
     if (c->world == 1) return 0;
-    if (!c->nccl) return lc_comm_allreduce(c, buf, n, mean, err);
-    int rc;
+    if (!c->gpu) return lc_comm_allreduce(c, buf, n, mean, err);
+    int rc = nccl_begin(c, err);
+    if (rc) return rc;
     if ((rc = lc_gpu_event_record(c->ready, NULL, err)) || (rc = lc_gpu_stream_wait(c->stream, c->ready, err)) ||
         (rc = lc_nccl_allreduce(c->nccl, buf, n, mean, c->stream, err)))
-        return rc;
+        return nccl_end(c, rc);
     c->pending = 1;
-    return 0;
+    return nccl_end(c, 0);
 }
 
 int lc_comm_wait(struct lc_comm *c, struct lc_err *err)
 {
-    if (!c->nccl || !c->pending) return 0;
-    int rc;
-    if ((rc = lc_gpu_event_record(c->done, c->stream, err)) || (rc = lc_gpu_stream_wait(NULL, c->done, err))) return rc;
+    if (!c->gpu || !c->pending) return 0;
+    int rc = nccl_begin(c, err);
+    if (rc) return rc;
+    if ((rc = lc_gpu_event_record(c->done, c->stream, err)) || (rc = lc_gpu_stream_wait(NULL, c->done, err)))
+        return nccl_end(c, rc);
     c->pending = 0;
-    return 0;
+    return nccl_end(c, 0);
 }
 
 int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct lc_err *err)
 {
     if (c->world == 1) return 0;
-    if (c->nccl) return lc_nccl_broadcast(c->nccl, buf, n, root, err);
+    if (c->gpu) {
+        int rc = nccl_begin(c, err);
+        return rc ? rc : nccl_end(c, lc_nccl_broadcast(c->nccl, buf, n, root, err));
+    }
     if (!c->s) return aborted(c, err);
     struct shared *s = c->s;
     s->bufs[c->rank] = buf;

@@ -43,8 +43,20 @@ int lc_comm_allreduce_start(struct lc_comm *c, float *buf, size_t n, int mean, s
 int lc_comm_wait(struct lc_comm *c, struct lc_err *err);
 /* buf <- root's buf */
 int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct lc_err *err);
-/* This rank gives up: the group's pending and later collectives fail. */
+/* This rank gives up: the group's pending and later collectives fail
+ * (NCCL: this process's ranks' at once when they joined a group; other
+ * processes' when their NCCL sees the loss). */
 void lc_comm_abort(struct lc_comm *c);
+
+/* NCCL ranks that are threads of one process: a group made before the
+ * threads start (n ranks), which each thread's handle joins as slot once
+ * made, so that lc_comm_abort on any of them aborts all of their
+ * communicators (NCCL ends no peer's collectives by itself: they would
+ * wait forever). The group lives until it and every member are freed. */
+struct lc_comm_group;
+int lc_comm_group_new(struct lc_comm_group **g, int n, struct lc_err *err);
+void lc_comm_group_join(struct lc_comm_group *g, int slot, struct lc_comm *c);
+void lc_comm_group_free(struct lc_comm_group *g);
 
 /* Several processes: which one this is, from the launcher's environment
  * (LC_RANK/LC_WORLD_SIZE/LC_LOCAL_RANK, else mpirun's OMPI_COMM_WORLD_RANK/

@@ -619,6 +619,8 @@ static int run_rank(const struct lc_train_opts *o, int rank, int world, struct l
     if (!rc && on_dev) rc = dev_setup(&r, err);
     if (!rc && rank == 0) rc = open_log(&r, err);
     if (!rc) rc = train_epochs(&r, err);
+    /* a failed rank lets the others go before its own cleanup waits on its GPU */
+    if (rc && rc != LC_EINTR && comm) lc_comm_abort(comm);
     if ((!rc || rc == LC_EINTR) && r.on_dev) {
         int rc2 = sync_host(&r, err);
         if (!rc) rc = rc2;
@@ -654,6 +656,8 @@ struct rank_job {
     struct lc_device dev;
     struct lc_comm *comm;      /* local ranks: made beforehand */
     const uint8_t *nccl_id;    /* GPU ranks: the comm is made on the rank's thread */
+    struct lc_comm_group *group; /* GPU ranks: which it joins, as slot */
+    int slot;
     struct lc_err err;
     int rc;
 };
@@ -662,13 +666,20 @@ static void *rank_main(void *arg)
 {
     struct rank_job *j = arg;
     j->rc = 0;
-    if (j->nccl_id && !(j->rc = lc_device_open(&j->dev, &j->err)))
-        j->rc = lc_comm_nccl_create(&j->comm, j->nccl_id, j->rank, j->world, &j->err);
+    if (j->nccl_id && !(j->rc = lc_device_open(&j->dev, &j->err)) &&
+        !(j->rc = lc_comm_nccl_create(&j->comm, j->nccl_id, j->rank, j->world, &j->err)))
+        lc_comm_group_join(j->group, j->slot, j->comm);
     if (!j->rc) {
         j->rc = run_rank(j->o, j->rank, j->world, j->comm, j->dev, &j->err);
     }
     if (j->rc && j->rc != LC_EINTR && j->comm) lc_comm_abort(j->comm);
-    lc_device_thread_release(&j->dev); /* this thread's handles and scratch on its GPU */
+    if (j->nccl_id) { /* a GPU rank's communicator, stream and state go on its own thread, device current */
+        struct lc_err e2;
+        lc_device_sync(&j->dev, &e2);
+        lc_comm_free(j->comm);
+        j->comm = NULL;
+        lc_device_thread_release(&j->dev);
+    }
     return NULL;
 }
 
@@ -688,15 +699,28 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
     struct lc_comm **comms = calloc((size_t)local, sizeof *comms);
     pthread_t *threads = calloc((size_t)local, sizeof *threads);
     uint8_t id[LC_NCCL_ID_SIZE];
+    struct lc_comm_group *group = NULL;
     if (!jobs || !comms || !threads) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     if (!rc && cpu) rc = lc_comm_local_create(comms, local, err);
+    if (!rc && !cpu) {
+        /* every GPU must be there: a rank that cannot open its GPU never joins, and the others would wait in
+         * NCCL's setup for ever */
+        char why[256] = "";
+        int have = lc_backend_cuda_devices(why, sizeof why), first = o->device.index + env.local_rank * local;
+        if (first + local > have)
+            rc = lc_errf(err, LC_EUSAGE, NULL, -1, -1,
+                         "--gpus %d needs GPUs cuda:%d to cuda:%d; this machine has %d%s%s", local, first,
+                         first + local - 1, have, have ? "" : ": ", have ? "" : why);
+    }
+    if (!rc && !cpu) rc = lc_comm_group_new(&group, local, err);
     if (!rc && !cpu)
         rc = env.world > 1 ? lc_comm_share_id(id, env.rank == 0, getenv("LC_NCCL_ID_FILE"), 600, err) : lc_nccl_id(id, err);
     /* OpenBLAS's thread pool is not for concurrent callers: serial while ranks run */
     int started = 0, blas = lc_blas_serial_begin();
     for (int t = 0; !rc && t < local; t++) {
         struct rank_job *j = &jobs[t];
-        *j = (struct rank_job){o, env.rank * local + t, world, o->device, cpu ? comms[t] : NULL, cpu ? NULL : id, {0}, 0};
+        *j = (struct rank_job){o, env.rank * local + t, world, o->device, cpu ? comms[t] : NULL, cpu ? NULL : id, group, t,
+                               {0}, 0};
         if (!cpu) j->dev.index = o->device.index + env.local_rank * local + t;
         if (pthread_create(&threads[t], NULL, rank_main, j)) {
             rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "cannot start the thread of rank %d", j->rank);
@@ -719,10 +743,9 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
     } else if (!rc && interrupted) {
         rc = LC_EINTR;
     }
-    for (int t = 0; t < local; t++) {
-        struct lc_comm *c = cpu ? comms[t] : jobs[t].comm;
-        if (c) lc_comm_free(c);
-    }
+    for (int t = 0; cpu && comms && t < local; t++)
+        if (comms[t]) lc_comm_free(comms[t]); /* the GPU ranks freed theirs */
+    lc_comm_group_free(group);
     free(jobs), free(comms), free(threads);
     return rc;
 }

@@ -1,11 +1,15 @@
 /* comm: the local communicator (ranks as threads): all-reduce sums in rank
  * order, the same on every rank; broadcast; a failing rank wakes the
- * others with an error; the launcher's environment; the id file. */
+ * others with an error; the launcher's environment; the id file; GPU
+ * ranks: every GPU there before any starts, a failing rank ends the
+ * group's collectives (NCCL, 2 GPUs). */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "comm.h"
+#include "train.h"
 #include "testutil.h"
 
 #define WORLD 3
@@ -190,4 +194,79 @@ Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus, .timeout = 120)
         }
         cr_expect_eq(memcmp(j[r].out_sum, j[0].out_sum, sizeof j[r].out_sum), 0, "the same on every rank");
     }
+}
+
+/* NCCL ranks of one process in a group: rank 1 never joins the all-reduce
+ * and aborts; rank 0's all-reduce, already waiting on its GPU, ends, and
+ * its next collective fails instead of waiting for ever (skipped below 2
+ * GPUs). */
+struct abort_job {
+    int rank;
+    const uint8_t *id;
+    struct lc_comm_group *g;
+    int rc_wait, rc_next;
+    struct lc_err err;
+};
+
+static void *abort_rank(void *arg)
+{
+    struct abort_job *j = arg;
+    struct lc_device d = {LC_DEVICE_CUDA, j->rank};
+    struct lc_comm *c = NULL;
+    float *a = NULL, h[LEN];
+    j->rc_wait = j->rc_next = -1;
+    if (lc_device_open(&d, &j->err) || lc_comm_nccl_create(&c, j->id, j->rank, 2, &j->err) ||
+        lc_device_alloc(&d, (void **)&a, LEN * 4, &j->err))
+        goto out;
+    lc_comm_group_join(j->g, j->rank, c);
+    if (j->rank == 1) {
+        usleep(500000);
+        lc_comm_abort(c);
+        j->rc_wait = j->rc_next = 0;
+        goto out;
+    }
+    if (lc_comm_allreduce(c, a, LEN, 0, &j->err)) goto out;
+    j->rc_wait = lc_device_download(&d, h, a, LEN * 4, &j->err); /* returns once the abort ended the kernel */
+    j->rc_next = lc_comm_allreduce(c, a, LEN, 0, &j->err);
+out:
+    lc_device_sync(&d, &(struct lc_err){0});
+    if (a) lc_device_free(&d, a);
+    lc_comm_free(c);
+    lc_device_thread_release(&d);
+    return NULL;
+}
+
+Test(cuda, a_failing_rank_ends_the_groups_collectives, .timeout = 60)
+{
+    char why[256] = "";
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    int n = lc_backend_cuda_devices(why, sizeof why);
+    if (n < 2) cr_skip_test("NCCL test skipped: needs 2 GPUs (%d usable%s%s)", n, n ? "" : ": ", n ? "" : why);
+    uint8_t id[LC_NCCL_ID_SIZE];
+    struct lc_err err;
+    cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
+    struct lc_comm_group *g;
+    cr_assert_eq(lc_comm_group_new(&g, 2, &err), 0);
+    static struct abort_job j[2];
+    pthread_t t[2];
+    for (int r = 0; r < 2; r++) {
+        j[r] = (struct abort_job){.rank = r, .id = id, .g = g};
+        pthread_create(&t[r], NULL, abort_rank, &j[r]);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
+    lc_comm_group_free(g);
+    cr_expect_eq(j[1].rc_wait, 0, "rank 1 set up: %s", j[1].err.msg);
+    cr_expect_neq(j[0].rc_next, 0, "rank 0's collective after the abort failed");
+    cr_expect(strstr(j[0].err.msg, "another rank stopped") != NULL, "rank 0: %s", j[0].err.msg);
+}
+
+/* GPU ranks need every GPU they name, checked before any rank waits in
+ * NCCL's setup for one that never comes (no machine has 64). */
+Test(comm, gpu_ranks_need_every_gpu)
+{
+    struct lc_train_opts o = {.data = "unused", .out = "unused", .layers = 18, .gpus = 64, .batch = 2, .epochs = 1};
+    o.device = (struct lc_device){LC_DEVICE_CUDA, 0};
+    struct lc_err err = {0};
+    cr_assert_eq(lc_train_run(&o, &err), LC_EUSAGE, "%s", err.msg);
+    cr_expect(strstr(err.msg, "--gpus 64 needs GPUs cuda:0 to cuda:63; this machine has") != NULL, "%s", err.msg);
 }
