@@ -70,7 +70,7 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
     lc_ir_init_weights(m, &rng);
     struct lc_optim o;
     if (lc_optim_init_sgd(&o, 0.1, 0.9f, 5e-4f, 0, &err) || lc_optim_add(&o, lc_ir_params(m), &err)) lc_tool_fail(&err);
-    if (lc_ir_train_dev_create(&g, m, &gpu, dt, cl, &err)) lc_tool_fail(&err);
+    if (lc_ir_train_dev_create(&g, m, &gpu, dt, cl, 0, &err)) lc_tool_fail(&err);
     const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(g)};
     struct lc_optim_dev od;
     if (lc_optim_dev_create(&od, &o, mirrors, 1, &err)) lc_tool_fail(&err);

@@ -877,6 +877,7 @@ struct lc_ir_train_dev {
     float *x32, *feat32, *dfe32, *emb, *norm; /* float32 whatever dt */
     uint8_t *mask;
     float *ws;      /* host workspace of the CPU convolutions (NULL on a GPU) */
+    int cap;        /* the largest batch: its activations' size */
     int n, trained; /* the last forward's batch; a training forward ran since the last backward */
     /* gradient buckets handed out during backward (lc_ir_train_dev_set_grad_hook) */
     int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err);
@@ -947,7 +948,7 @@ void lc_ir_train_dev_free(struct lc_ir_train_dev *g)
 }
 
 int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, int dt,
-                           int channels_last, struct lc_err *err)
+                           int channels_last, int max_n, struct lc_err *err)
 {
     *out = NULL;
     if (layout_ok(dt, channels_last, err)) return err->code;
@@ -957,6 +958,7 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
         return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     }
     g->d = *d, g->m = m, g->dt = dt, g->cl = !!channels_last, g->es = lc_dtype_size(dt);
+    g->cap = max_n > 0 && max_n < m->cap ? max_n : m->cap;
     int rc = lc_dev_params_create(&g->dp, &m->ps, d, err);
     if (rc) {
         free(g->u), free(g);
@@ -966,7 +968,7 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
         lc_ir_train_dev_free(g);
         return err->code;
     }
-    const size_t N = (size_t)m->cap, HH = (size_t)LC_IR_INPUT * LC_IR_INPUT, flat = (size_t)m->lin.in;
+    const size_t N = (size_t)g->cap, HH = (size_t)LC_IR_INPUT * LC_IR_INPUT, flat = (size_t)m->lin.in;
     size_t ws = 0;
 #define TRY(x)                                                                                                   \
     do {                                                                                                         \
@@ -1168,7 +1170,7 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
 {
     struct lc_ir *m = g->m;
     const struct lc_device *d = &g->d;
-    if (n < 1 || n > m->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, m->cap);
+    if (n < 1 || n > g->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, g->cap);
     const int H = LC_IR_INPUT, dt = g->dt;
     int rc;
     g->n = n;

@@ -109,11 +109,13 @@ void lc_ir_dev_free(struct lc_ir_dev *g);
  * storage, and the embedding, its norm and its gradient stay float32.
  * channels_last: as lc_ir_dev_create's (16-bit only); each forward casts
  * the conv weights into (Co, K, K, Ci/g), their float32 gradients stay
- * (Co, Ci/g, K, K). */
+ * (Co, Ci/g, K, K).
+ * max_n: the largest batch it trains on (its activations' size), at most
+ * the model's; 0 for the model's (which may be larger for validation). */
 struct lc_dev_params;
 struct lc_ir_train_dev;
 int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const struct lc_device *d, int dt,
-                           int channels_last, struct lc_err *err);
+                           int channels_last, int max_n, struct lc_err *err);
 void lc_ir_train_dev_free(struct lc_ir_train_dev *g);
 int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float *x, int n, struct lc_rng *rng,
                             struct lc_err *err);

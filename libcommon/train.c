@@ -283,7 +283,7 @@ static int dev_setup(struct run *r, struct lc_err *err)
 {
     const struct lc_device *d = &r->dev;
     size_t N = (size_t)r->o->batch, C = (size_t)r->mg.classes;
-    int rc = lc_ir_train_dev_create(&r->tdev, r->model, d, r->amp_type, r->o->channels_last, err);
+    int rc = lc_ir_train_dev_create(&r->tdev, r->model, d, r->amp_type, r->o->channels_last, r->o->batch, err);
     if (!rc) rc = lc_dev_params_create(&r->head_dev, &r->head, d, err);
     if (rc) return rc;
     const struct lc_dev_params *mirrors[2] = {lc_ir_train_dev_params(r->tdev), &r->head_dev};

@@ -388,7 +388,7 @@ static void check_train_device(const struct lc_device *d, int exact)
     cr_assert_eq(lc_optim_add(&ot, pt, NULL), 0);
     struct lc_err err;
     struct lc_ir_train_dev *g;
-    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, LC_DTYPE_F32, 0, 0, &err), 0, "%s", err.msg);
     struct lc_dev_params *dp = lc_ir_train_dev_params(g);
     const struct lc_dev_params *mirrors[1] = {dp};
     struct lc_optim_dev od;
@@ -504,7 +504,7 @@ static void check_train_mixed(const struct lc_device *d, int dt, int channels_la
     struct lc_params *ps = lc_ir_params(s.m);
     struct lc_err err;
     struct lc_ir_train_dev *g;
-    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, dt, channels_last, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, dt, channels_last, 0, &err), 0, "%s", err.msg);
     struct lc_dev_params *dp = lc_ir_train_dev_params(g);
     float *ddemb, *gdev = NULL;
     cr_assert_eq(lc_device_alloc(d, (void **)&ddemb, (size_t)s.n * 512 * 4, &err), 0);
@@ -577,7 +577,7 @@ Test(ir, channels_last_on_the_cpu_device_equals_nchw)
     struct lc_dev_params *dp[2];
     for (int l = 0; l < 2; l++) {
         lc_ir_set_dropout(s[l].m, 0.3f);
-        cr_assert_eq(lc_ir_train_dev_create(&g[l], s[l].m, &cpu, dt, l, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_train_dev_create(&g[l], s[l].m, &cpu, dt, l, 0, &err), 0, "%s", err.msg);
         dp[l] = lc_ir_train_dev_params(g[l]);
         cr_assert_eq(lc_device_alloc(&cpu, (void **)&ddemb[l], (size_t)s[l].n * 512 * 4, &err), 0);
         memcpy(ddemb[l], s[l].demb, (size_t)s[l].n * 512 * 4);
@@ -693,7 +693,7 @@ Test(ir, data_parallel_on_the_cpu_is_the_mean_of_the_ranks_gradients)
         cr_assert_eq(lc_optim_add(&o[r], lc_ir_params(rk[r].m), NULL), 0);
         k[r] = (struct ddp_rank){.comm = comms[r], .o = &o[r], .x = xs[r], .demb = dembs[r], .seed = 31 + (uint64_t)r,
                                  .n = n, .steps = steps};
-        cr_assert_eq(lc_ir_train_dev_create(&k[r].g, rk[r].m, &cpu, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_ir_train_dev_create(&k[r].g, rk[r].m, &cpu, LC_DTYPE_F32, 0, 0, &err), 0, "%s", err.msg);
         const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(k[r].g)};
         cr_assert_eq(lc_optim_dev_create(&k[r].od, &o[r], mirrors, 1, &err), 0, "%s", err.msg);
         cr_assert_eq(lc_device_alloc(&cpu, (void **)&k[r].ddemb, (size_t)n * 512 * 4, NULL), 0);
@@ -799,12 +799,30 @@ Test(ir, params_only_model_serves_the_device_path)
     cr_expect_eq(memcmp(s.emb, e2, (size_t)s.n * 512 * 4), 0);
     lc_ir_dev_free(a), lc_ir_dev_free(b);
     struct lc_ir_train_dev *t;
-    cr_assert_eq(lc_ir_train_dev_create(&t, p, &cpu, LC_DTYPE_F32, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_ir_train_dev_create(&t, p, &cpu, LC_DTYPE_F32, 0, 0, &err), 0, "%s", err.msg);
     struct lc_rng rng;
     lc_rng_seed(&rng, 5);
     cr_assert_eq(lc_ir_train_dev_forward(t, n2, s.x, s.n, &rng, &err), 0, "%s", err.msg);
     lc_ir_train_dev_free(t);
     free(e2);
     lc_ir_free(p);
+    release(&s);
+}
+
+/* A training copy sized for a smaller batch than the model's (train-pre's
+ * model also serves validation's larger batch): it takes up to max_n. */
+Test(ir, training_copy_takes_batches_up_to_its_max_n, .timeout = 300)
+{
+    struct setup s = make();
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_ir_train_dev *g;
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 3);
+    struct lc_err err;
+    cr_assert_eq(lc_ir_train_dev_create(&g, s.m, &cpu, LC_DTYPE_F32, 0, s.n - 1, &err), 0, "%s", err.msg);
+    cr_expect_eq(lc_ir_train_dev_forward(g, s.norm, s.x, s.n, &rng, &err), LC_EINVAL, "a batch of the model's %d", s.n);
+    cr_expect(strstr(err.msg, "(1 to 3)") != NULL, "%s", err.msg);
+    cr_expect_eq(lc_ir_train_dev_forward(g, s.norm, s.x, s.n - 1, &rng, &err), 0, "%s", err.msg);
+    lc_ir_train_dev_free(g);
     release(&s);
 }
