@@ -260,14 +260,19 @@ out:
 /* ------------------------------------------------------- on a device */
 
 /* The device's weights, head and momentum back into the host records
- * (checkpoints and host-side validation read those). */
+ * (checkpoints and host-side validation read those), then AdaFace's live
+ * statistics: the head's device copy of those buffers is never updated
+ * (the host keeps them), so its download brought stale ones. */
 static int sync_host(struct run *r, struct lc_err *err)
 {
-    if (!r->on_dev || r->host_current) return 0;
-    int rc = lc_ir_train_dev_sync(r->tdev, err);
-    if (!rc) rc = lc_dev_params_download(&r->head_dev, err);
-    if (!rc) rc = lc_optim_dev_download(&r->opt_dev, &r->opt, err);
-    r->host_current = !rc;
+    int rc = 0;
+    if (r->on_dev && !r->host_current) {
+        rc = lc_ir_train_dev_sync(r->tdev, err);
+        if (!rc) rc = lc_dev_params_download(&r->head_dev, err);
+        if (!rc) rc = lc_optim_dev_download(&r->opt_dev, &r->opt, err);
+        r->host_current = !rc;
+    }
+    if (!rc) stats_out(r);
     return rc;
 }
 
@@ -411,7 +416,6 @@ static int save(struct run *r, const char *name, struct lc_err *err)
     snprintf(path, sizeof path, "%s/%s", r->o->out, name);
     int rc = sync_host(r, err);
     if (rc) return rc;
-    stats_out(r);
     if (r->amp_type == LC_DTYPE_F16) scaler_out(r);
     return lc_ckpt_save(path, lc_ir_params(r->model), &r->head, &r->opt, &r->info, err);
 }
