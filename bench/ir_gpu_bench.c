@@ -8,7 +8,9 @@
  *   a training step at batch 128 (lc_ir_train_dev: forward, backward from
  *   a fixed upstream gradient, SGD with momentum and weight decay), with
  *   the fraction of the card's dense fp16 peak for the 16-bit steps.
- * The 16-bit runs go twice: activations (N, C, H, W) and channels-last.
+ * The 16-bit runs go twice: activations (N, C, H, W) and channels-last;
+ * after the fp16 training runs, two more steps are timed op by op (lc_prof:
+ * each op's kernel time, and the time no op ran).
  * Skips with a message where no GPU is usable. Part of `make gpu-check`.
  * Usage: ir_gpu_bench [batch] [repeats] [train batch]. */
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include "dtype.h"
 #include "ir.h"
 #include "peer.h"
+#include "prof.h"
 #include "rng.h"
 #include "tool.h"
 
@@ -52,6 +55,37 @@ static void peer_line(double torch_ips, double ours, int dt, const char *amp)
     printf("  PyTorch eager %-27s %9.1f img/s   ratio %.2f\n", what, torch_ips, ours / torch_ips);
 }
 
+/* One training step as train-pre takes it; fp16: the gradients unscaled
+ * and checked (a wait for the flag), the step skipped on an overflow. */
+struct train_step {
+    const struct lc_device *gpu;
+    struct lc_ir_train_dev *g;
+    struct lc_optim_dev *od;
+    struct lc_optim *o;
+    struct lc_rng *rng;
+    const float *x;
+    int tbatch;
+    float *ddemb, *dfound, scale;
+    int dt;
+    float found;
+};
+
+static void train_step(struct train_step *s)
+{
+    struct lc_err err;
+    struct lc_dev_params *dp = lc_ir_train_dev_params(s->g);
+    if (lc_dev_params_zero_grad(dp, &err) || lc_ir_train_dev_forward(s->g, NULL, s->x, s->tbatch, s->rng, &err) ||
+        lc_ir_train_dev_backward(s->g, s->ddemb, &err))
+        lc_tool_fail(&err);
+    s->found = 0;
+    if (s->dt == LC_DTYPE_F16 &&
+        (lc_device_zero(s->gpu, s->dfound, sizeof(float), &err) ||
+         lc_op_unscale_check(s->gpu, dp->grad_block, dp->grad_floats, 1.0f / s->scale, s->dfound, &err) ||
+         lc_device_download(s->gpu, &s->found, s->dfound, sizeof s->found, &err)))
+        lc_tool_fail(&err);
+    if ((!s->found && lc_optim_dev_step(s->od, s->o, &err)) || lc_device_sync(s->gpu, &err)) lc_tool_fail(&err);
+}
+
 /* Training steps with activations of type dt; x holds at least tbatch
  * images. fp16 runs as train-pre does: the upstream gradient scaled (2^16),
  * the gradients unscaled and checked (a wait for the flag), then SGD. The
@@ -75,28 +109,21 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
     struct lc_optim_dev od;
     if (lc_optim_dev_create(&od, &o, mirrors, 1, &err)) lc_tool_fail(&err);
     const float scale = dt == LC_DTYPE_F16 ? 65536.0f : 1.0f;
-    float *demb = malloc((size_t)tbatch * 512 * 4), *ddemb, *dfound, found = 0;
+    float *demb = malloc((size_t)tbatch * 512 * 4), *ddemb, *dfound;
     for (size_t i = 0; i < (size_t)tbatch * 512; i++) demb[i] = (lc_rng_uniform(&rng) - 0.5f) * scale;
     if (lc_device_alloc(&gpu, (void **)&dfound, sizeof(float), &err) ||
         lc_device_alloc(&gpu, (void **)&ddemb, (size_t)tbatch * 512 * 4, &err) ||
         lc_device_upload(&gpu, ddemb, demb, (size_t)tbatch * 512 * 4, &err))
         lc_tool_fail(&err);
+    struct train_step ts = {&gpu, g, &od, &o, &rng, x, tbatch, ddemb, dfound, scale, dt, 0};
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
         double t0 = lc_now();
-        const struct lc_dev_params *dp = lc_ir_train_dev_params(g);
-        if (lc_dev_params_zero_grad(lc_ir_train_dev_params(g), &err) ||
-            lc_ir_train_dev_forward(g, NULL, x, tbatch, &rng, &err) || lc_ir_train_dev_backward(g, ddemb, &err))
-            lc_tool_fail(&err);
-        if (dt == LC_DTYPE_F16 &&
-            (lc_device_zero(&gpu, dfound, sizeof(float), &err) ||
-             lc_op_unscale_check(&gpu, dp->grad_block, dp->grad_floats, 1.0f / scale, dfound, &err) ||
-             lc_device_download(&gpu, &found, dfound, sizeof found, &err)))
-            lc_tool_fail(&err);
-        if ((!found && lc_optim_dev_step(&od, &o, &err)) || lc_device_sync(&gpu, &err)) lc_tool_fail(&err);
+        train_step(&ts);
         double t = lc_now() - t0;
         if (r && t < best) best = t;
     }
+    const int found = ts.found != 0;
     double ours = tbatch / best;
     if (*torch_ips == 0) *torch_ips = peer_ips(python, py, "train", reps, tbatch, dt);
     const char *nm = dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : "float32";
@@ -105,6 +132,15 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
     printf("  ours (lc_ir_train_dev, %-7s)   %9.1f img/s   (includes uploading the input)%s\n", nm, ours,
            found ? " (the last step overflowed)" : "");
     peer_line(*torch_ips, ours, dt, "AMP ");
+    if (dt == LC_DTYPE_F16) { /* where a step's time goes */
+        lc_prof_start();
+        double t0 = lc_now();
+        for (int r = 0; r < 2; r++) train_step(&ts);
+        double wall = lc_now() - t0;
+        printf("ir_gpu_bench: op profile of 2 training steps, fp16%s (%.1f ms a step):\n", cl ? " channels-last" : "",
+               500 * wall);
+        if (lc_prof_report(stdout, 1e3 * wall, &err) < 0) lc_tool_fail(&err);
+    }
     lc_device_free(&gpu, ddemb);
     lc_device_free(&gpu, dfound);
     lc_optim_dev_free(&od);

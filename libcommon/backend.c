@@ -15,6 +15,7 @@
 #include "matmul.h"
 #include "mixed.h"
 #include "opt.h"
+#include "prof.h"
 #include "resize.h"
 
 #include "cuda/cuda.h" /* plain C: the table of the CUDA library's entry points */
@@ -347,6 +348,8 @@ int lc_nccl_broadcast(void *comm, float *buf, size_t n, int root, struct lc_err 
 
 int lc_gpu_stream_new(void **stream, struct lc_err *err) { NCCL_CALL(api->stream_create(stream, err)); }
 int lc_gpu_event_new(void **event, struct lc_err *err) { NCCL_CALL(api->event_create(event, err)); }
+int lc_gpu_timer_new(void **event, struct lc_err *err) { NCCL_CALL(api->timer_create(event, err)); }
+int lc_gpu_event_elapsed(float *ms, void *a, void *b, struct lc_err *err) { NCCL_CALL(api->event_elapsed(ms, a, b, err)); }
 int lc_gpu_event_record(void *event, void *stream, struct lc_err *err) { NCCL_CALL(api->event_record(event, stream, err)); }
 int lc_gpu_stream_wait(void *stream, void *event, struct lc_err *err) { NCCL_CALL(api->stream_wait(stream, event, err)); }
 
@@ -387,23 +390,32 @@ int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,
 }
 
 /* The CUDA twin's call (an expression using api) on a GPU, else the CPU
- * statement; every op below has this shape. */
+ * statement; every op below has this shape. Timed under the op's name
+ * while lc_prof is on (an early return from the CPU statement, an error,
+ * goes untimed). */
 #ifdef LC_CUDA
 #define DISPATCH(d, err, gpu_call, cpu_stmt)                                                                       \
     do {                                                                                                           \
         if ((d)->type == LC_DEVICE_CUDA) {                                                                         \
             const struct lc_cuda_api *api = cuda_or_err(err);                                                      \
-            return api ? (gpu_call) : LC_EUNSUPPORTED;                                                             \
+            if (!api) return LC_EUNSUPPORTED;                                                                      \
+            int prof_ = lc_prof_begin(__func__, 1), rc_call_ = (gpu_call);                                        \
+            lc_prof_end(prof_);                                                                                    \
+            return rc_call_;                                                                                       \
         }                                                                                                          \
         if ((d)->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "unknown device");     \
+        int prof_ = lc_prof_begin(__func__, 0);                                                                    \
         cpu_stmt;                                                                                                  \
+        lc_prof_end(prof_);                                                                                        \
         return 0;                                                                                                  \
     } while (0)
 #else
 #define DISPATCH(d, err, gpu_call, cpu_stmt)                                                                       \
     do {                                                                                                           \
         if ((d)->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");     \
+        int prof_ = lc_prof_begin(__func__, 0);                                                                    \
         cpu_stmt;                                                                                                  \
+        lc_prof_end(prof_);                                                                                        \
         return 0;                                                                                                  \
     } while (0)
 #endif

@@ -84,6 +84,10 @@ int lc_nccl_broadcast(void *comm, float *buf, size_t n, int root, struct lc_err 
 int lc_gpu_stream_new(void **stream, struct lc_err *err);
 void lc_gpu_stream_free(void *stream);
 int lc_gpu_event_new(void **event, struct lc_err *err);
+/* an event that keeps time, and the milliseconds between two recorded
+ * ones (both done: after a sync) */
+int lc_gpu_timer_new(void **event, struct lc_err *err);
+int lc_gpu_event_elapsed(float *ms, void *a, void *b, struct lc_err *err);
 void lc_gpu_event_free(void *event);
 int lc_gpu_event_record(void *event, void *stream, struct lc_err *err);
 int lc_gpu_stream_wait(void *stream, void *event, struct lc_err *err);

@@ -1,9 +1,12 @@
 /* backend: device parsing, the CPU normalisation against PyTorch (bit
  * exact), the op dispatch on the CPU, and every CUDA twin against the CPU
  * (suite cuda, skipped with a message where no GPU is usable). */
+#include <time.h>
+
 #include "act.h"
 #include "backend.h"
 #include "mixed.h"
+#include "prof.h"
 #include "tensorops.h"
 #include "nnfix.h"
 #include "gpufix.h"
@@ -112,6 +115,50 @@ Test(backend, cpu_ops_dispatch_to_the_cpu_functions)
     cr_expect(!memcmp(ly, lz, 21 * 4));
     struct lc_device bad = {7, 0};
     cr_expect_neq(lc_op_prelu_forward(&bad, y, x, a, n, c, hw, &err), 0);
+    nf_free();
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* lc_prof: each op timed under its name while on, none after the report */
+Test(backend, the_op_profile_counts_each_op_while_on)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err;
+    const int n = 64, c = 8, hw = 1024;
+    size_t total = (size_t)n * c * hw;
+    float *x = nf_randn(total, 1, 1), *a = nf_randn((size_t)c, 2, 0.3f), *y = nf_zeros(total);
+    cr_assert_eq(lc_op_add(&cpu, y, x, x, total, &err), 0); /* before the start: not counted */
+    lc_prof_start();
+    double t0 = now_s();
+    for (int k = 0; k < 3; k++) cr_assert_eq(lc_op_prelu_forward(&cpu, y, x, a, n, c, hw, &err), 0);
+    cr_assert_eq(lc_op_add(&cpu, y, x, x, total, &err), 0);
+    double wall = 1e3 * (now_s() - t0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    double ms = lc_prof_report(f, wall, &err);
+    fclose(f);
+    cr_expect(ms > 0 && ms <= wall, "%g ms in ops, %g ms wall", ms, wall);
+    char *pr = strstr(text, "lc_op_prelu_forward"), *ad = strstr(text, "lc_op_add");
+    cr_assert(pr && ad, "%s", text);
+    /* "ms share calls op": the calls are the number just before the name */
+    cr_expect(strstr(text, "       3  lc_op_prelu_forward") != NULL, "%s", text);
+    cr_expect(strstr(text, "       1  lc_op_add") != NULL, "%s", text);
+    cr_expect(strstr(text, "no op running") != NULL, "%s", text);
+    free(text);
+    /* off after the report: nothing counted, an empty table */
+    cr_assert_eq(lc_op_add(&cpu, y, x, x, total, &err), 0);
+    f = open_memstream(&text, &len);
+    cr_expect_eq(lc_prof_report(f, 0, &err), 0.0);
+    fclose(f);
+    cr_expect(strstr(text, "lc_op_add") == NULL, "%s", text);
+    free(text);
     nf_free();
 }
 

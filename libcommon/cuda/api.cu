@@ -117,6 +117,8 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->matmul_backward = lc_matmul_backward_cuda;
     api->adam_update = lc_adam_update_cuda;
     api->thread_release = lc_cuda_thread_release;
+    api->timer_create = lc_cuda_timer_create;
+    api->event_elapsed = lc_cuda_event_elapsed;
     return 0;
 }
 

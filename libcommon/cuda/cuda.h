@@ -220,6 +220,9 @@ struct lc_cuda_api {
                        void *stream, struct lc_err *err);
     /* api.cu: free this host thread's handles, plans and scratch */
     void (*thread_release)(void);
+    /* runtime.cu: timing events (lc_prof) */
+    int (*timer_create)(void **e, struct lc_err *err);
+    int (*event_elapsed)(float *ms, void *a, void *b, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -242,6 +245,8 @@ void lc_cudnn_thread_release(void);
 void lc_linear_thread_release(void);
 void lc_ops_thread_release(void);
 void lc_cuda_thread_release(void);
+int lc_cuda_timer_create(void **ev, struct lc_err *err);
+int lc_cuda_event_elapsed(float *ms, void *a, void *b, struct lc_err *err);
 int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_device, struct lc_err *err);
 int lc_cuda_sync(struct lc_err *err);
 void lc_cuda_versions(char *buf, size_t size);

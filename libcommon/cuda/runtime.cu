@@ -147,6 +147,22 @@ extern "C" int lc_cuda_event_create(void **ev, struct lc_err *err)
     return 0;
 }
 
+// an event that keeps time (lc_prof: op timing)
+extern "C" int lc_cuda_timer_create(void **ev, struct lc_err *err)
+{
+    cudaEvent_t e;
+    cudaError_t r = cudaEventCreate(&e);
+    if (r != cudaSuccess) return cuda_fail(err, r, "cudaEventCreate");
+    *ev = e;
+    return 0;
+}
+
+extern "C" int lc_cuda_event_elapsed(float *ms, void *a, void *b, struct lc_err *err)
+{
+    cudaError_t r = cudaEventElapsedTime(ms, (cudaEvent_t)a, (cudaEvent_t)b);
+    return r == cudaSuccess ? 0 : cuda_fail(err, r, "cudaEventElapsedTime");
+}
+
 extern "C" void lc_cuda_event_destroy(void *ev)
 {
     if (ev) cudaEventDestroy((cudaEvent_t)ev);
