@@ -279,28 +279,38 @@ void lc_host_free(const struct lc_device *d, void *p)
     free(p);
 }
 
+/* the asynchronous copy and the zeroing run on the ops' stream: lc_prof
+ * times them as ops */
 int lc_device_upload_async(const struct lc_device *d, void *dst, const void *src, size_t bytes, struct lc_err *err)
 {
+    int prof = lc_prof_begin(__func__, d->type == LC_DEVICE_CUDA), rc;
 #ifdef LC_CUDA
     if (d->type == LC_DEVICE_CUDA) {
         const struct lc_cuda_api *api = cuda_or_err(err);
-        return api ? api->memcpy_async(dst, src, bytes, NULL, err) : LC_EUNSUPPORTED;
-    }
+        rc = api ? api->memcpy_async(dst, src, bytes, NULL, err) : LC_EUNSUPPORTED;
+    } else
 #endif
-    return copy(d, dst, src, bytes, 1, err);
+        rc = copy(d, dst, src, bytes, 1, err);
+    lc_prof_end(prof);
+    return rc;
 }
 
 int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_err *err)
 {
+    int prof = lc_prof_begin(__func__, d->type == LC_DEVICE_CUDA), rc = 0;
+    if (d->type == LC_DEVICE_CPU) {
+        memset(p, 0, bytes);
+    } else {
 #ifdef LC_CUDA
-    if (d->type == LC_DEVICE_CUDA) {
-        const struct lc_cuda_api *api = cuda_or_err(err);
-        return api ? api->memset0(p, bytes, NULL, err) : LC_EUNSUPPORTED;
-    }
+        const struct lc_cuda_api *api = d->type == LC_DEVICE_CUDA ? cuda_or_err(err) : NULL;
+        if (d->type != LC_DEVICE_CUDA) rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "unknown device");
+        else rc = api ? api->memset0(p, bytes, NULL, err) : LC_EUNSUPPORTED;
+#else
+        rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
 #endif
-    if (d->type != LC_DEVICE_CPU) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
-    memset(p, 0, bytes);
-    return 0;
+    }
+    lc_prof_end(prof);
+    return rc;
 }
 
 /* ---- NCCL ---- */

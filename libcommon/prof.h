@@ -1,5 +1,6 @@
 /* prof: where a device's time goes, op by op. Between lc_prof_start and
- * lc_prof_report, every op of the device seam (backend.h's lc_op_*) that
+ * lc_prof_report, every op of the device seam (backend.h's lc_op_*, and
+ * lc_device_zero and lc_device_upload_async, which run on its stream) that
  * the calling thread runs is timed and summed under its function's name:
  * on the CPU by the wall clock around the op, on a GPU by a pair of timing
  * events on the ops' stream (the kernels' time, not the launch's). The
