@@ -655,11 +655,28 @@ int lc_op_conv2d_forward_dt(const struct lc_device *d, int dt, void *y, const vo
                 lc_mixed_conv2d_forward(dt, y, x, w, p, ws));
 }
 
-int lc_op_conv2d_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, const void *dy, const void *x,
-                             const void *w, const struct lc_conv2d *p, float *ws, struct lc_err *err)
+/* The backward ops' set mode (backend.h): the 16-bit CUDA twins write dx
+ * themselves (1); elsewhere dx (bytes) is zeroed here and the op adds to it
+ * (0), which the CPU functions make bit for bit the same. */
+static int set_mode(const struct lc_device *d, int dt, int set, void *dx, size_t bytes, struct lc_err *err)
 {
+    if (!set || !dx) return 0;
+    if (d->type == LC_DEVICE_CUDA && dt != LC_DTYPE_F32) return 1;
+    int rc = lc_device_zero(d, dx, bytes, err);
+    return rc ? -rc : 0;
+}
+
+#define SET_MODE(native, d, dt, set, dx, elems)                                                                    \
+    int native = set_mode(d, dt, set, dx, (size_t)(elems) * lc_dtype_size(dt), err);                              \
+    if (native < 0) return -native;                                                                                \
+    (void)native /* a CPU-only build compiles no CUDA call */
+
+int lc_op_conv2d_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, const void *dy, const void *x,
+                             const void *w, const struct lc_conv2d *p, int set, float *ws, struct lc_err *err)
+{
+    SET_MODE(native, d, dt, set, dx, (size_t)p->n * p->ci * p->h * p->w);
     if (dt == LC_DTYPE_F32) return lc_op_conv2d_backward(d, dx, dw, NULL, dy, x, w, p, ws, err);
-    DISPATCH_DT(d, dt, err, api->conv2d_backward_dt(dt, dx, dw, dy, x, w, p, NULL, err),
+    DISPATCH_DT(d, dt, err, api->conv2d_backward_dt(dt, dx, dw, dy, x, w, p, native, NULL, err),
                 lc_mixed_conv2d_backward(dt, dx, dw, dy, x, w, p, ws));
 }
 
@@ -676,10 +693,12 @@ int lc_op_bn_forward_train_dt(const struct lc_device *d, int dt, void *y, float 
 
 int lc_op_bn_backward_dt(const struct lc_device *d, int dt, void *dx, float *dgamma, float *dbeta, const void *dy,
                          const void *x, const float *save_mean, const float *save_invstd, const float *gamma,
-                         const struct lc_bn *p, struct lc_err *err)
+                         const struct lc_bn *p, int set, struct lc_err *err)
 {
+    SET_MODE(native, d, dt, set, dx, (size_t)p->n * p->c * p->hw);
     if (dt == LC_DTYPE_F32) return lc_op_bn_backward(d, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, err);
-    DISPATCH_DT(d, dt, err, api->bn_backward_dt(dt, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, NULL, err),
+    DISPATCH_DT(d, dt, err,
+                api->bn_backward_dt(dt, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, native, NULL, err),
                 lc_mixed_bn_backward(dt, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p));
 }
 
@@ -692,11 +711,12 @@ int lc_op_prelu_forward_dt(const struct lc_device *d, int dt, void *y, const voi
 }
 
 int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *da, const void *dy, const void *x,
-                            const float *a, int n, int c, int hw, int channels_last, struct lc_err *err)
+                            const float *a, int n, int c, int hw, int channels_last, int set, struct lc_err *err)
 {
-    if (dt == LC_DTYPE_F32)
-        return channels_last ? f32_layout(err) : lc_op_prelu_backward(d, dx, da, dy, x, a, n, c, hw, err);
-    DISPATCH_DT(d, dt, err, api->prelu_backward_dt(dt, dx, da, dy, x, a, n, c, hw, channels_last, NULL, err),
+    if (dt == LC_DTYPE_F32 && channels_last) return f32_layout(err);
+    SET_MODE(native, d, dt, set, dx, (size_t)n * c * hw);
+    if (dt == LC_DTYPE_F32) return lc_op_prelu_backward(d, dx, da, dy, x, a, n, c, hw, err);
+    DISPATCH_DT(d, dt, err, api->prelu_backward_dt(dt, dx, da, dy, x, a, n, c, hw, channels_last, native, NULL, err),
                 lc_mixed_prelu_backward(dt, dx, da, dy, x, a, n, c, hw, channels_last));
 }
 
@@ -716,11 +736,12 @@ int lc_op_subsample_add_dt(const struct lc_device *d, int dt, void *y, const voi
 }
 
 int lc_op_subsample_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, int n, int c, int h,
-                                int w, int s, int channels_last, struct lc_err *err)
+                                int w, int s, int channels_last, int set, struct lc_err *err)
 {
-    if (dt == LC_DTYPE_F32)
-        return channels_last ? f32_layout(err) : lc_op_subsample_backward(d, dx, dy, n, c, h, w, s, err);
-    DISPATCH_DT(d, dt, err, api->subsample_backward_dt(dt, dx, dy, n, c, h, w, s, channels_last, NULL, err),
+    if (dt == LC_DTYPE_F32 && channels_last) return f32_layout(err);
+    SET_MODE(native, d, dt, set, dx, (size_t)n * c * h * w);
+    if (dt == LC_DTYPE_F32) return lc_op_subsample_backward(d, dx, dy, n, c, h, w, s, err);
+    DISPATCH_DT(d, dt, err, api->subsample_backward_dt(dt, dx, dy, n, c, h, w, s, channels_last, native, NULL, err),
                 lc_mixed_subsample_backward(dt, dx, dy, n, c, h, w, s, channels_last));
 }
 

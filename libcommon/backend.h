@@ -246,7 +246,10 @@ int lc_op_adam_update(const struct lc_device *d, float *p, float *m, float *v, c
  * channels_last argument of the others; 16-bit dt only (LC_EINVAL for
  * float32, except bias_prelu), as the float32 ops are (N, C, H, W) only.
  * The layout casts take (n, c, hw) to (n, hw, c) and back (x and y do
- * not overlap). */
+ * not overlap).
+ * The backward ops add to dx, or with set write it: bit for bit what
+ * adding to zeros gives, without the zeroing pass and the read (the
+ * 16-bit CUDA twins; elsewhere dx is zeroed first). */
 int lc_op_cast_to_channels_last(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, int n, int c,
                                 int hw, struct lc_err *err);
 int lc_op_cast_from_channels_last(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, int n, int c,
@@ -258,23 +261,23 @@ int lc_op_unscale_check(const struct lc_device *d, float *g, size_t n, float inv
 int lc_op_conv2d_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const void *w,
                             const struct lc_conv2d *p, float *ws, struct lc_err *err);
 int lc_op_conv2d_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, const void *dy, const void *x,
-                             const void *w, const struct lc_conv2d *p, float *ws, struct lc_err *err);
+                             const void *w, const struct lc_conv2d *p, int set, float *ws, struct lc_err *err);
 int lc_op_bn_forward_train_dt(const struct lc_device *d, int dt, void *y, float *save_mean, float *save_invstd,
                               float *run_mean, float *run_var, const void *x, const float *gamma, const float *beta,
                               const struct lc_bn *p, struct lc_err *err);
 int lc_op_bn_backward_dt(const struct lc_device *d, int dt, void *dx, float *dgamma, float *dbeta, const void *dy,
                          const void *x, const float *save_mean, const float *save_invstd, const float *gamma,
-                         const struct lc_bn *p, struct lc_err *err);
+                         const struct lc_bn *p, int set, struct lc_err *err);
 int lc_op_prelu_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *a, int n, int c,
                            int hw, int channels_last, struct lc_err *err);
 int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *da, const void *dy, const void *x,
-                            const float *a, int n, int c, int hw, int channels_last, struct lc_err *err);
+                            const float *a, int n, int c, int hw, int channels_last, int set, struct lc_err *err);
 int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
                  struct lc_err *err);
 int lc_op_subsample_add_dt(const struct lc_device *d, int dt, void *y, const void *x, int n, int c, int h, int w,
                            int s, int channels_last, struct lc_err *err);
 int lc_op_subsample_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, int n, int c, int h,
-                                int w, int s, int channels_last, struct lc_err *err);
+                                int w, int s, int channels_last, int set, struct lc_err *err);
 int lc_op_dropout_apply_dt(const struct lc_device *d, int dt, void *y, const void *x, const uint8_t *mask, size_t n,
                            float p, struct lc_err *err);
 int lc_op_dropout_backward_dt(const struct lc_device *d, int dt, void *dx, const void *dy, const uint8_t *mask,

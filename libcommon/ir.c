@@ -1226,20 +1226,24 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     return 0;
 }
 
-static int tbn_back(struct lc_ir_train_dev *g, const struct tbn *t, void *dx, const void *dy, const void *x,
+/* The backward ops write dx (SET) where it holds nothing yet, else add
+ * (ADD): a write saves zeroing dx and reading the zeros back. */
+enum { ADD = 0, SET = 1 };
+
+static int tbn_back(struct lc_ir_train_dev *g, const struct tbn *t, void *dx, const void *dy, const void *x, int set,
                     struct lc_err *err)
 {
     struct lc_bn p = t->p;
     p.n = g->n;
-    return lc_op_bn_backward_dt(&g->d, g->dt, dx, t->dg, t->db, dy, x, t->mean, t->istd, t->g, &p, err);
+    return lc_op_bn_backward_dt(&g->d, g->dt, dx, t->dg, t->db, dy, x, t->mean, t->istd, t->g, &p, set, err);
 }
 
 static int tconv_back(struct lc_ir_train_dev *g, const struct tconv *t, void *dx, const void *dy, const void *x,
-                      struct lc_err *err)
+                      int set, struct lc_err *err)
 {
     struct lc_conv2d p = t->p;
     p.n = g->n;
-    return lc_op_conv2d_backward_dt(&g->d, g->dt, dx, t->dw, dy, x, t->wt, &p, g->ws, err);
+    return lc_op_conv2d_backward_dt(&g->d, g->dt, dx, t->dw, dy, x, t->wt, &p, set, g->ws, err);
 }
 
 /* n activations of the activation type */
@@ -1259,10 +1263,9 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     int rc;
     g->issued = g->dp.grad_floats;
     void *g_lin = g->buf[3], *dfe = dt == LC_DTYPE_F32 ? (void *)g->dfe32 : g->buf[2];
-    TRY(tzero(g, g_lin, (size_t)n * 512, err));
     TRY(lc_op_l2norm_rows_backward(d, g->dfe32, demb, NULL, g->emb, g->norm, n, LC_IR_EMBEDDING, err));
     if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, dfe, dt, g->dfe32, LC_DTYPE_F32, (size_t)n * LC_IR_EMBEDDING, err));
-    TRY(tbn_back(g, &g->feat_bn, g_lin, dfe, g->t_lin, err));
+    TRY(tbn_back(g, &g->feat_bn, g_lin, dfe, g->t_lin, SET, err));
     void *g_drop = g->buf[2];
     TRY(tzero(g, g_drop, (size_t)n * flat, err));
     struct lc_linear lp = m->lin;
@@ -1274,12 +1277,10 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     void *gout = g->buf[0];
     if (g->cl) { /* the output layer's dx, then back to channels-last */
         const struct unit *u = &m->u[m->n_units - 1];
-        TRY(tzero(g, g->buf[1], (size_t)n * flat, err));
-        TRY(tbn_back(g, &g->out_bn, g->buf[1], g_obn, g->t_last, err));
+        TRY(tbn_back(g, &g->out_bn, g->buf[1], g_obn, g->t_last, SET, err));
         TRY(lc_op_cast_to_channels_last(d, gout, dt, g->buf[1], dt, n, u->d, u->ho * u->wo, err));
     } else {
-        TRY(tzero(g, gout, (size_t)n * flat, err));
-        TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[m->n_units - 1].out, err));
+        TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[m->n_units - 1].out, SET, err));
     }
     TRY(hand_out(g, g->out_off, 0, err));
     void *gin = g->buf[1], *ga = g->buf[2], *gb = g->buf[3];
@@ -1287,39 +1288,28 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
         const struct unit *u = &m->u[k];
         const struct tunit *t = &g->u[k];
         const void *in = k ? g->u[k - 1].out : g->t_in_out;
-        size_t in_n = (size_t)n * u->cin * u->h * u->w, mid_n = (size_t)n * u->d * u->h * u->w,
-               out_n = (size_t)n * u->d * u->ho * u->wo;
         int hw = u->h * u->w;
-        TRY(tzero(g, gin, in_n, err));
+        /* gin: the shortcut's gradient written, the main path's added */
         if (u->conv_sc) {
-            TRY(tzero(g, ga, out_n, err));
-            TRY(tbn_back(g, &t->bnsc, ga, gout, t->t_sc, err));
-            TRY(tconv_back(g, &t->csc, gin, ga, in, err));
+            TRY(tbn_back(g, &t->bnsc, ga, gout, t->t_sc, SET, err));
+            TRY(tconv_back(g, &t->csc, gin, ga, in, SET, err));
         } else {
-            TRY(lc_op_subsample_backward_dt(d, dt, gin, gout, n, u->cin, u->h, u->w, u->s, g->cl, err));
+            TRY(lc_op_subsample_backward_dt(d, dt, gin, gout, n, u->cin, u->h, u->w, u->s, g->cl, SET, err));
         }
-        TRY(tzero(g, ga, out_n, err));
-        TRY(tbn_back(g, &t->bn3, ga, gout, t->t_c2, err));
-        TRY(tzero(g, gb, mid_n, err));
-        TRY(tconv_back(g, &t->c2, gb, ga, t->t_pr, err));
-        TRY(tzero(g, ga, mid_n, err));
-        TRY(lc_op_prelu_backward_dt(d, dt, ga, t->dpa, gb, t->t_bn2, t->pa, n, u->d, hw, g->cl, err));
-        TRY(tzero(g, gb, mid_n, err));
-        TRY(tbn_back(g, &t->bn2, gb, ga, t->t_c1, err));
-        TRY(tzero(g, ga, in_n, err));
-        TRY(tconv_back(g, &t->c1, ga, gb, t->t_bn1, err));
-        TRY(tbn_back(g, &t->bn1, gin, ga, in, err));
+        TRY(tbn_back(g, &t->bn3, ga, gout, t->t_c2, SET, err));
+        TRY(tconv_back(g, &t->c2, gb, ga, t->t_pr, SET, err));
+        TRY(lc_op_prelu_backward_dt(d, dt, ga, t->dpa, gb, t->t_bn2, t->pa, n, u->d, hw, g->cl, SET, err));
+        TRY(tbn_back(g, &t->bn2, gb, ga, t->t_c1, SET, err));
+        TRY(tconv_back(g, &t->c1, ga, gb, t->t_bn1, SET, err));
+        TRY(tbn_back(g, &t->bn1, gin, ga, in, ADD, err));
         TRY(hand_out(g, g->unit_off ? g->unit_off[k] : 0, 0, err));
         void *tmp = gout;
         gout = gin;
         gin = tmp;
     }
-    size_t in_n = (size_t)n * 64 * H * H;
-    TRY(tzero(g, ga, in_n, err));
-    TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, err));
-    TRY(tzero(g, gb, in_n, err));
-    TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, err));
-    TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, err));
+    TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, SET, err));
+    TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, SET, err));
+    TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, ADD, err));
     TRY(hand_out(g, 0, 1, err));
     g->trained = 0;
     return 0;

@@ -966,10 +966,11 @@ Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
         snprintf(what, sizeof what, "%s add", tn);
         mx_same(mx_down(&gpu, gy, n, dt), mx_wide(y, n, dt), n, what);
         gfree(&g, &gpu);
-        /* subsample add (y += x[::s, ::s]) and its backward (dx[::s, ::s] += dy) */
+        /* subsample add (y += x[::s, ::s]) and its backward (dx[::s, ::s] += dy, or with set dx = that into
+         * zeros: every other run, the GPU's dx starting as garbage) */
         static const int shapes[][5] = {{3, 8, 14, 13, 2}, {2, 5, 7, 7, 1}, {2, 4, 11, 10, 3}}; /* n c h w s */
         for (int kc = 0; kc < 6; kc++) { /* each shape (N, C, H, W), then channels-last */
-            const int k = kc % 3, cl = kc / 3;
+            const int k = kc % 3, cl = kc / 3, set = kc % 2;
             const int sn = shapes[k][0], c = shapes[k][1], h = shapes[k][2], w = shapes[k][3], s = shapes[k][4];
             size_t nx = (size_t)sn * c * h * w, ny = (size_t)sn * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
             void *x = mx_randn(nx, 3 + k, 1, dt), *sy = mx_randn(ny, 4 + k, 1, dt);
@@ -978,11 +979,13 @@ Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
             void *gdy = mx_up(&g, &gpu, dy, ny, dt), *gdx = mx_up(&g, &gpu, dx, nx, dt);
             cr_assert_eq(lc_op_subsample_add_dt(&mx_cpu, dt, sy, x, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
             cr_assert_eq(lc_op_subsample_add_dt(&gpu, dt, gsy, gx, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_subsample_backward_dt(&mx_cpu, dt, dx, dy, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_subsample_backward_dt(&gpu, dt, gdx, gdy, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_backward_dt(&mx_cpu, dt, dx, dy, sn, c, h, w, s, cl, set, &err), 0, "%s",
+                         err.msg);
+            cr_assert_eq(lc_op_subsample_backward_dt(&gpu, dt, gdx, gdy, sn, c, h, w, s, cl, set, &err), 0, "%s",
+                         err.msg);
             snprintf(what, sizeof what, "%s subsample add (s=%d, channels-last %d)", tn, s, cl);
             mx_same(mx_down(&gpu, gsy, ny, dt), mx_wide(sy, ny, dt), ny, what);
-            snprintf(what, sizeof what, "%s subsample backward (s=%d, channels-last %d)", tn, s, cl);
+            snprintf(what, sizeof what, "%s subsample backward (s=%d, channels-last %d, set %d)", tn, s, cl, set);
             mx_same(mx_down(&gpu, gdx, nx, dt), mx_wide(dx, nx, dt), nx, what);
             gfree(&g, &gpu);
         }
@@ -1010,7 +1013,7 @@ Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
         /* the last: one shared slope; {3, 40, 300}: several chunks and a partial channel group channels-last */
         static const int pshapes[][3] = {{2, 16, 49}, {3, 5, 7}, {4, 1, 33}, {3, 40, 300}};
         for (int kc = 0; kc < 8; kc++) { /* each shape (N, C, H, W), then channels-last */
-            const int k = kc % 4, cl = kc / 4;
+            const int k = kc % 4, cl = kc / 4, set = kc % 3 == 0; /* set: dx written, as into zeros */
             const int pn = pshapes[k][0], c = pshapes[k][1], hw = pshapes[k][2];
             size_t total = (size_t)pn * c * hw;
             void *x = mx_randn(total, 10 + k, 1, dt), *dy = mx_randn(total, 11 + k, 1, dt);
@@ -1021,12 +1024,13 @@ Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
             float *gpa = up(&g, &gpu, pa, (size_t)c), *gda = up(&g, &gpu, da, (size_t)c);
             cr_assert_eq(lc_op_prelu_forward_dt(&mx_cpu, dt, py, x, pa, pn, c, hw, cl, &err), 0, "%s", err.msg);
             cr_assert_eq(lc_op_prelu_forward_dt(&gpu, dt, gpy, gx, gpa, pn, c, hw, cl, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_prelu_backward_dt(&mx_cpu, dt, dx, da, dy, x, pa, pn, c, hw, cl, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_prelu_backward_dt(&gpu, dt, gdx, gda, gdy, gx, gpa, pn, c, hw, cl, &err), 0, "%s",
+            cr_assert_eq(lc_op_prelu_backward_dt(&mx_cpu, dt, dx, da, dy, x, pa, pn, c, hw, cl, set, &err), 0, "%s",
+                         err.msg);
+            cr_assert_eq(lc_op_prelu_backward_dt(&gpu, dt, gdx, gda, gdy, gx, gpa, pn, c, hw, cl, set, &err), 0, "%s",
                          err.msg);
             snprintf(what, sizeof what, "%s prelu forward (c=%d, channels-last %d)", tn, c, cl);
             mx_same(mx_down(&gpu, gpy, total, dt), mx_wide(py, total, dt), total, what);
-            snprintf(what, sizeof what, "%s prelu dx (c=%d, channels-last %d)", tn, c, cl);
+            snprintf(what, sizeof what, "%s prelu dx (c=%d, channels-last %d, set %d)", tn, c, cl, set);
             mx_same(mx_down(&gpu, gdx, total, dt), mx_wide(dx, total, dt), total, what);
             snprintf(what, sizeof what, "%s prelu da (c=%d, channels-last %d)", tn, c, cl);
             nf_close(down(&gpu, gda, (size_t)c), da, (size_t)c, 1e-6f, 1e-7f, what);
@@ -1066,11 +1070,13 @@ Test(cuda, mixed_batch_norm_matches_cpu)
             float *gsm = up(&g, &gpu, sm, c), *gsi = up(&g, &gpu, si, c);
             cr_assert_eq(lc_op_bn_forward_train_dt(&gpu, dt, gy, gsm, gsi, grm, grv, gx, ggm, gbt, &p, &err), 0, "%s",
                          err.msg);
-            cr_assert_eq(lc_op_bn_backward_dt(&gpu, dt, gdx, gdg, gdb, gdy, gx, gsm, gsi, ggm, &p, &err), 0, "%s",
+            const int set = s % 2; /* dx written, as into zeros */
+            cr_assert_eq(lc_op_bn_backward_dt(&gpu, dt, gdx, gdg, gdb, gdy, gx, gsm, gsi, ggm, &p, set, &err), 0, "%s",
                          err.msg);
             cr_assert_eq(lc_op_bn_forward_train_dt(&mx_cpu, dt, y, sm, si, rm, rv, x, gm, bt, &p, &err), 0, "%s",
                          err.msg);
-            cr_assert_eq(lc_op_bn_backward_dt(&mx_cpu, dt, dx, dg, db, dy, x, sm, si, gm, &p, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_bn_backward_dt(&mx_cpu, dt, dx, dg, db, dy, x, sm, si, gm, &p, set, &err), 0, "%s",
+                         err.msg);
 #define MX_CHECK(got, want, len, rtol, atol, name)                                                                 \
     do {                                                                                                           \
         snprintf(what, sizeof what, "%s bn %s (shape %d)", lc_mixed_name(dt), name, s);                            \
@@ -1103,7 +1109,7 @@ Test(cuda, mixed_conv2d_matches_cpu)
                                     {2, 3, 16, 16, 8, 3, 1, 1, 1}};
     for (int t = 0; t < 2; t++)
         for (int sc = 0; sc < 10; sc++) { /* each shape (N, C, H, W), then channels-last */
-            const int s = sc % 5, dt = mx_types[t], *c = shapes[s], with_dx = s != 4;
+            const int s = sc % 5, dt = mx_types[t], *c = shapes[s], with_dx = s != 4, set = sc % 2;
             const float rt = mx_rtol(dt), at = mx_ulp(dt);
             struct lc_conv2d p;
             cr_assert_eq(lc_conv2d_init(&p, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], 0, &err), 0);
@@ -1117,14 +1123,15 @@ Test(cuda, mixed_conv2d_matches_cpu)
             void *gdx = mx_up(&g, &gpu, dx, nx, dt), *gy = mx_up(&g, &gpu, y, ny, dt);
             float *gdw = up(&g, &gpu, dw, nw);
             cr_assert_eq(lc_op_conv2d_forward_dt(&gpu, dt, gy, gx, gw, &p, NULL, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_conv2d_backward_dt(&gpu, dt, with_dx ? gdx : NULL, gdw, gdy, gx, gw, &p, NULL, &err), 0,
-                         "%s", err.msg);
+            cr_assert_eq(lc_op_conv2d_backward_dt(&gpu, dt, with_dx ? gdx : NULL, gdw, gdy, gx, gw, &p, set, NULL, &err),
+                         0, "%s", err.msg);
             cr_assert_eq(lc_op_conv2d_forward_dt(&mx_cpu, dt, y, x, w, &p, ws, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_conv2d_backward_dt(&mx_cpu, dt, with_dx ? dx : NULL, dw, dy, x, w, &p, ws, &err), 0,
+            cr_assert_eq(lc_op_conv2d_backward_dt(&mx_cpu, dt, with_dx ? dx : NULL, dw, dy, x, w, &p, set, ws, &err), 0,
                          "%s", err.msg);
             snprintf(what, sizeof what, "%s conv %d y (channels-last %d)", lc_mixed_name(dt), s, p.channels_last);
             nf_close(mx_down(&gpu, gy, ny, dt), mx_wide(y, ny, dt), ny, rt, at, what);
-            snprintf(what, sizeof what, "%s conv %d dx (channels-last %d)", lc_mixed_name(dt), s, p.channels_last);
+            snprintf(what, sizeof what, "%s conv %d dx (channels-last %d, set %d)", lc_mixed_name(dt), s, p.channels_last,
+                     set);
             nf_close(mx_down(&gpu, gdx, nx, dt), mx_wide(dx, nx, dt), nx, rt, at, what);
             snprintf(what, sizeof what, "%s conv %d dw (channels-last %d)", lc_mixed_name(dt), s, p.channels_last);
             nf_close(down(&gpu, gdw, nw), dw, nw, rt, at, what);

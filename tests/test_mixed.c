@@ -419,3 +419,58 @@ Test(mixed, channels_last_needs_16_bits_at_the_seam)
     for (int i = 0; i < 6; i++) /* (1, hw 3, c 2): channel i % 2 */
         cr_expect_eq(lc_f16_to_f32(hy[i]), x[i] > 0 ? x[i] : a[i % 2] * x[i], "element %d", i);
 }
+
+/* The backward ops' set mode at the seam: dx written as if it held zeros
+ * (a dx of garbage gives, bit for bit, what adding into zeros gives), for
+ * each type and every element of dx (the zeroing sized right). */
+Test(mixed, backward_set_mode_equals_adding_into_zeros)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err;
+    const int dts[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    for (int t = 0; t < 3; t++) {
+        const int dt = dts[t], es = (int)lc_dtype_size(dt);
+        struct lc_conv2d cp;
+        struct lc_bn bp;
+        cr_assert_eq(lc_conv2d_init(&cp, 2, 4, 9, 9, 6, 3, 2, 1, 1, 0, &err), 0);
+        cr_assert_eq(lc_bn_init(&bp, 2, 4, 81, 1e-5f, 0.1f, 1, &err), 0);
+        const size_t nx = 2 * 4 * 81, ny = 2 * 6 * 5 * 5, nw = 6 * 4 * 9;
+        /* inputs as floats, then in dt; every dx buffer gets room for float32 */
+        float *xf = nf_randn(nx, 1, 1), *dyf = nf_randn(nx, 2, 1), *wf = nf_randn(nw, 3, 0.2f), *dycf = nf_randn(ny, 4, 1);
+        float *a = nf_randn(4, 5, 0.3f), *gm = nf_randn(4, 6, 1), *sm = nf_randn(4, 7, 0.1f), *si = nf_zeros(4);
+        for (int k = 0; k < 4; k++) si[k] = 1.5f + 0.1f * (float)k;
+        float *ws = nf_zeros(lc_conv2d_workspace(&cp) + 1);
+        void *x = nf_zeros(nx), *dy = nf_zeros(nx), *w = nf_zeros(nw), *dyc = nf_zeros(ny);
+        cr_assert_eq(lc_op_cast(&cpu, x, dt, xf, LC_DTYPE_F32, nx, &err), 0);
+        cr_assert_eq(lc_op_cast(&cpu, dy, dt, dyf, LC_DTYPE_F32, nx, &err), 0);
+        cr_assert_eq(lc_op_cast(&cpu, w, dt, wf, LC_DTYPE_F32, nw, &err), 0);
+        cr_assert_eq(lc_op_cast(&cpu, dyc, dt, dycf, LC_DTYPE_F32, ny, &err), 0);
+        for (int op = 0; op < 4; op++) {
+            void *want = nf_zeros(nx), *got = nf_randn(nx, 50 + op, 1e3f); /* got: garbage */
+            float *p1 = nf_zeros(nw > 4 ? nw : 4), *p2 = nf_zeros(nw > 4 ? nw : 4), *q1 = nf_zeros(4), *q2 = nf_zeros(4);
+            size_t n = nx;
+            switch (op) {
+            case 0:
+                cr_assert_eq(lc_op_conv2d_backward_dt(&cpu, dt, want, p1, dyc, x, w, &cp, 0, ws, &err), 0, "%s", err.msg);
+                cr_assert_eq(lc_op_conv2d_backward_dt(&cpu, dt, got, p2, dyc, x, w, &cp, 1, ws, &err), 0, "%s", err.msg);
+                break;
+            case 1:
+                cr_assert_eq(lc_op_bn_backward_dt(&cpu, dt, want, p1, q1, dy, x, sm, si, gm, &bp, 0, &err), 0);
+                cr_assert_eq(lc_op_bn_backward_dt(&cpu, dt, got, p2, q2, dy, x, sm, si, gm, &bp, 1, &err), 0);
+                break;
+            case 2:
+                cr_assert_eq(lc_op_prelu_backward_dt(&cpu, dt, want, p1, dy, x, a, 2, 4, 81, 0, 0, &err), 0);
+                cr_assert_eq(lc_op_prelu_backward_dt(&cpu, dt, got, p2, dy, x, a, 2, 4, 81, 0, 1, &err), 0);
+                break;
+            case 3: /* dx (2, 4, 9, 9) from dy (2, 4, 5, 5): the unsampled places zero */
+                cr_assert_eq(lc_op_subsample_backward_dt(&cpu, dt, want, dyc, 2, 4, 9, 9, 2, 0, 0, &err), 0);
+                cr_assert_eq(lc_op_subsample_backward_dt(&cpu, dt, got, dyc, 2, 4, 9, 9, 2, 0, 1, &err), 0);
+                break;
+            }
+            cr_expect(!memcmp(got, want, n * (size_t)es), "%s: op %d's dx with set differs from adding into zeros",
+                      lc_dtype_name(dt), op);
+            cr_expect(!memcmp(p1, p2, (nw > 4 ? nw : 4) * 4), "%s: op %d's parameter gradient", lc_dtype_name(dt), op);
+        }
+        nf_free();
+    }
+}

@@ -124,23 +124,24 @@ struct lc_cuda_api {
     int (*unscale_check)(float *g, size_t n, float inv_scale, float *found_inf, void *stream, struct lc_err *err);
     int (*conv2d_forward_dt)(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, void *stream,
                              struct lc_err *err);
+    /* the _dt backward ops: set writes dx (dx = the gradient) instead of adding to it */
     int (*conv2d_backward_dt)(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
-                              const struct lc_conv2d *p, void *stream, struct lc_err *err);
+                              const struct lc_conv2d *p, int set, void *stream, struct lc_err *err);
     int (*bn_forward_train_dt)(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
                                const void *x, const float *gamma, const float *beta, const struct lc_bn *p,
                                void *stream, struct lc_err *err);
     int (*bn_backward_dt)(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                           const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
-                          void *stream, struct lc_err *err);
+                          int set, void *stream, struct lc_err *err);
     int (*prelu_forward_dt)(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last, void *stream,
                             struct lc_err *err);
     int (*prelu_backward_dt)(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
-                             int hw, int channels_last, void *stream, struct lc_err *err);
+                             int hw, int channels_last, int set, void *stream, struct lc_err *err);
     int (*add_dt)(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
     int (*subsample_add_dt)(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last, void *stream,
                             struct lc_err *err);
-    int (*subsample_backward_dt)(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, int channels_last, void *stream,
-                                 struct lc_err *err);
+    int (*subsample_backward_dt)(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, int channels_last,
+                                 int set, void *stream, struct lc_err *err);
     int (*dropout_apply_dt)(int dt, void *y, const void *x, const uint8_t *mask, size_t n, float p, void *stream,
                             struct lc_err *err);
     int (*dropout_backward_dt)(int dt, void *dx, const void *dy, const uint8_t *mask, size_t n, float p, void *stream,
@@ -332,22 +333,22 @@ int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float *found_inf,
 int lc_conv2d_forward_dt_cuda(int dt, void *y, const void *x, const void *w, const struct lc_conv2d *p, void *stream,
                               struct lc_err *err);
 int lc_conv2d_backward_dt_cuda(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
-                               const struct lc_conv2d *p, void *stream, struct lc_err *err);
+                               const struct lc_conv2d *p, int set, void *stream, struct lc_err *err);
 int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
                                 float *run_var, const void *x, const float *gamma, const float *beta,
                                 const struct lc_bn *p, void *stream, struct lc_err *err);
 int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                            const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
-                           void *stream, struct lc_err *err);
+                           int set, void *stream, struct lc_err *err);
 int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last, void *stream,
                              struct lc_err *err);
 int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
-                              int hw, int channels_last, void *stream, struct lc_err *err);
+                              int hw, int channels_last, int set, void *stream, struct lc_err *err);
 int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
 int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last, void *stream,
                              struct lc_err *err);
-int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, int channels_last, void *stream,
-                                  struct lc_err *err);
+int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, int channels_last,
+                                  int set, void *stream, struct lc_err *err);
 int lc_dropout_apply_dt_cuda(int dt, void *y, const void *x, const uint8_t *mask, size_t n, float p, void *stream,
                              struct lc_err *err);
 int lc_dropout_backward_dt_cuda(int dt, void *dx, const void *dy, const uint8_t *mask, size_t n, float p,

@@ -286,8 +286,10 @@ done:
     return rc;
 }
 
-extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x,
-                                       const float *w, const struct lc_conv2d *p, void *stream, struct lc_err *err)
+// dx = dx_beta dx + the gradient (1: accumulate, as conv2d.h; 0: set);
+// dw, db accumulate
+static int conv_backward_f32(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                             const struct lc_conv2d *p, float dx_beta, void *stream, struct lc_err *err)
 {
     struct plan *pl;
     int rc = plan_get(&pl, p, LC_DTYPE_F32, stream, err);
@@ -302,7 +304,7 @@ extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const fl
                            "cuDNN: no deterministic float32 backward-data algorithm for this convolution");
         if ((rc = workspace(pl->data_mem, stream, err))) return rc;
         DNN(cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.c, (cudnnConvolutionBwdDataAlgo_t)pl->data, ws,
-                                         pl->data_mem, &one, d.x, dx),
+                                         pl->data_mem, &dx_beta, d.x, dx),
             "convolution backward data");
     }
     if (dw) {
@@ -317,6 +319,12 @@ extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const fl
     }
 done:
     return rc;
+}
+
+extern "C" int lc_conv2d_backward_cuda(float *dx, float *dw, float *db, const float *dy, const float *x,
+                                       const float *w, const struct lc_conv2d *p, void *stream, struct lc_err *err)
+{
+    return conv_backward_f32(dx, dw, db, dy, x, w, p, 1.0f, stream, err);
 }
 
 // ---- 16-bit activations (mixed.h): dt LC_DTYPE_F16 or LC_DTYPE_BF16 (F32
@@ -353,14 +361,16 @@ done:
 }
 
 // dx (dt) += ...: blended by cuDNN (beta = 1, float32 scaling), as the
-// float32 backward; dw (float32) += the gradient cuDNN writes in dt.
-// Deterministic algorithms only, as the float32 backward.
+// float32 backward, or written (set: beta = 0); dw (float32) += the
+// gradient cuDNN writes in dt. Deterministic algorithms only, as the
+// float32 backward.
 extern "C" int lc_conv2d_backward_dt_cuda(int dt, void *dx, float *dw, const void *dy, const void *x, const void *w,
-                                          const struct lc_conv2d *p, void *stream, struct lc_err *err)
+                                          const struct lc_conv2d *p, int set, void *stream, struct lc_err *err)
 {
+    const float dx_beta = set ? 0.0f : 1.0f;
     if (dt == LC_DTYPE_F32)
-        return lc_conv2d_backward_cuda((float *)dx, dw, NULL, (const float *)dy, (const float *)x, (const float *)w, p,
-                                       stream, err);
+        return conv_backward_f32((float *)dx, dw, NULL, (const float *)dy, (const float *)x, (const float *)w, p,
+                                 dx_beta, stream, err);
     int rc = dt_ok(dt, err);
     struct plan *pl;
     if (rc || (rc = plan_get(&pl, p, dt, stream, err))) return rc;
@@ -374,7 +384,7 @@ extern "C" int lc_conv2d_backward_dt_cuda(int dt, void *dx, float *dw, const voi
         if ((rc = workspace(pl->data_mem, stream, err))) return rc;
         DNN(cudnnSetConvolutionMathType(d.c, pl->data_math), "math type");
         DNN(cudnnConvolutionBackwardData(handle, &one, d.w, w, d.y, dy, d.c, (cudnnConvolutionBwdDataAlgo_t)pl->data,
-                                         ws, pl->data_mem, &one, d.x, dx),
+                                         ws, pl->data_mem, &dx_beta, d.x, dx),
             "convolution backward data");
     }
     if (dw) {

@@ -50,12 +50,16 @@ static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, i
     }
 }
 
+// set: dx = 0 + the gradient (what adding to zeros gives, -0 made +0)
+// without reading dx
 template <typename T>
-static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, int c, int hw, int cl)
+static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, int c, int hw, int cl,
+                                    int set)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         float s = a[chan(i, c, hw, cl)], g = to_f(dy[i]);
-        dx[i] = from_f<T>(to_f(dx[i]) + (to_f(x[i]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
+        float acc = set ? 0.0f : to_f(dx[i]);
+        dx[i] = from_f<T>(acc + (to_f(x[i]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
     }
 }
 
@@ -71,7 +75,7 @@ extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, i
 extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, const float *x, const float *a, int n,
                                       int c, int hw, void *stream, struct lc_err *err)
 {
-    return lc_prelu_backward_dt_cuda(LC_DTYPE_F32, dx, da, dy, x, a, n, c, hw, 0, stream, err);
+    return lc_prelu_backward_dt_cuda(LC_DTYPE_F32, dx, da, dy, x, a, n, c, hw, 0, 0, stream, err);
 }
 
 // ---- batch norm (its statistics and backward sums: the per-channel sums below)
@@ -117,7 +121,7 @@ extern "C" int lc_bn_backward_cuda(float *dx, float *dgamma, float *dbeta, const
                                    const float *save_mean, const float *save_invstd, const float *gamma,
                                    const struct lc_bn *p, void *stream, struct lc_err *err)
 {
-    return lc_bn_backward_dt_cuda(LC_DTYPE_F32, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, stream,
+    return lc_bn_backward_dt_cuda(LC_DTYPE_F32, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p, 0, stream,
                                   err);
 }
 
@@ -262,6 +266,30 @@ static __global__ void subsample_bwd(T *dx, const T *dy, long total, int c, int 
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         T *d = dx + subsample_src(i, c, h, w, s, ho, wo, cl);
         *d = from_f<T>(to_f(*d) + to_f(dy[i]));
+    }
+}
+
+// set: every element of the (h, w) dx written, 0 + dy where it was
+// sampled, +0 elsewhere (what adding into zeros gives), dx not read
+template <typename T>
+static __global__ void subsample_bwd_set(T *dx, const T *dy, long total, int c, int h, int w, int s, int ho, int wo,
+                                         int cl)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        long src;
+        int hh, ww;
+        if (cl) {
+            int k = (int)(i % c);
+            long r = i / c;
+            ww = (int)(r % w), hh = (int)(r / w % h);
+            src = ((r / ((long)w * h) * ho + hh / s) * wo + ww / s) * c + k;
+        } else {
+            long nc = i / ((long)h * w);
+            int r = (int)(i % ((long)h * w));
+            hh = r / w, ww = r % w;
+            src = (nc * ho + hh / s) * wo + ww / s;
+        }
+        dx[i] = from_f<T>(hh % s == 0 && ww % s == 0 ? 0.0f + to_f(dy[src]) : 0.0f);
     }
 }
 
@@ -624,16 +652,17 @@ static __global__ void chan_bn_bwd_coef(float *coef, float *dgamma, float *dbeta
     coef[3 * k + 2] = (float)(sdyx / m * invstd * invstd);
 }
 
+// set: dx = 0 + the gradient (bn.c's dxplane with set), dx not read
 template <typename T>
 static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef, long total,
-                             int c, int hw, int cl)
+                             int c, int hw, int cl, int set)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         int k = chan(i, c, hw, cl);
         float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2];
         // bn.c's dxplane, each operation rounded (no FMA)
         float t = __fsub_rn(__fsub_rn(to_f(dy[i]), mdy), __fmul_rn(__fsub_rn(to_f(x[i]), save_mean[k]), kx));
-        dx[i] = from_f<T>(__fadd_rn(to_f(dx[i]), __fmul_rn(kk, t)));
+        dx[i] = from_f<T>(__fadd_rn(set ? 0.0f : to_f(dx[i]), __fmul_rn(kk, t)));
     }
 }
 
@@ -684,7 +713,8 @@ extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const fl
 }
 
 extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void *dy, const void *x, const float *a,
-                                         int n, int c, int hw, int channels_last, void *stream, struct lc_err *err)
+                                         int n, int c, int hw, int channels_last, int set, void *stream,
+                                         struct lc_err *err)
 {
     long total = (long)n * c * hw;
     cudaStream_t st = (cudaStream_t)stream;
@@ -703,7 +733,7 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
         }
         if (dx)
             prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total, c, hw,
-                                                                 cl);
+                                                                 cl, set);
         return launched(err, "prelu backward");
     });
 }
@@ -736,7 +766,7 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
 
 extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                                       const float *save_mean, const float *save_invstd, const float *gamma,
-                                      const struct lc_bn *p, void *stream, struct lc_err *err)
+                                      const struct lc_bn *p, int set, void *stream, struct lc_err *err)
 {
     cudaStream_t st = (cudaStream_t)stream;
     return by_type(dt, err, "batch norm backward", [&](auto *tag) {
@@ -754,7 +784,7 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
                                                                  save_invstd, p->affine ? gamma : NULL);
         if (dx)
             bn_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean, coef, total,
-                                                          p->c, p->hw, p->channels_last);
+                                                          p->c, p->hw, p->channels_last, set);
         return launched(err, "batch norm backward");
     });
 }
@@ -785,15 +815,20 @@ extern "C" int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, i
 }
 
 extern "C" int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s,
-                                             int channels_last, void *stream, struct lc_err *err)
+                                             int channels_last, int set, void *stream, struct lc_err *err)
 {
     int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
-    long total = (long)n * c * ho * wo;
+    long total = (long)n * c * ho * wo, total_in = (long)n * c * h * w;
+    cudaStream_t st = (cudaStream_t)stream;
     return by_type(dt, err, "subsample backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
-        if (total == 0) return 0;
-        subsample_bwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)dx, (const T *)dy, total, c, h,
-                                                                                w, s, ho, wo, channels_last);
+        if (total_in == 0) return 0;
+        if (set)
+            subsample_bwd_set<T><<<grid_for(total_in), THREADS, 0, st>>>((T *)dx, (const T *)dy, total_in, c, h, w, s,
+                                                                          ho, wo, channels_last);
+        else
+            subsample_bwd<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, total, c, h, w, s, ho, wo,
+                                                                  channels_last);
         return launched(err, "subsample backward");
     });
 }
