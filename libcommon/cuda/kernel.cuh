@@ -52,6 +52,26 @@ static __device__ __forceinline__ void block_sum(double *s)
     }
 }
 
+// n / d for a fixed d (1 <= d < 2^31) and n < 2^31 by a multiply and a
+// shift (Granlund and Montgomery's method, as PyTorch's IntDivider): the
+// magic number and shift are made once on the host.
+struct divider {
+    unsigned d, m, s;
+};
+
+static inline divider divider_make(unsigned d)
+{
+    unsigned s = 0;
+    while (s < 31 && (1u << s) < d) s++;
+    unsigned long long m = ((1ull << 32) * ((1ull << s) - d)) / d + 1;
+    return divider{d, (unsigned)m, s};
+}
+
+static __device__ __forceinline__ unsigned div_by(const divider &v, unsigned n)
+{
+    return (__umulhi(n, v.m) + n) >> v.s;
+}
+
 // storage <-> float32: widening is exact, narrowing rounds to nearest even
 static __device__ __forceinline__ float to_f(float v) { return v; }
 static __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }

@@ -34,18 +34,37 @@ template <typename F> static int by_type(int dt, struct lc_err *err, const char 
 
 // The channel of element i of an (n, c, hw) tensor, or of an (n, hw, c)
 // one when cl (channels-last, mixed.h); c == 1 is one channel either way.
-static __device__ __forceinline__ int chan(long i, int c, int hw, int cl)
+// Below 2^31 elements by multiply-and-shift dividers (kernel.cuh): a 64-bit
+// division per element would cost the elementwise kernels more than their
+// memory traffic.
+struct chan_map {
+    divider hw, c;
+    int ci, hwi, cl, big;
+};
+
+static chan_map chan_map_make(int c, int hw, int cl, long total)
 {
-    return c == 1 ? 0 : cl ? (int)(i % c) : (int)(i / hw % c);
+    return chan_map{divider_make((unsigned)(hw > 0 ? hw : 1)), divider_make((unsigned)(c > 0 ? c : 1)), c, hw,
+                    cl && c > 1, total >= 2147483648L};
+}
+
+static __device__ __forceinline__ int chan(const chan_map &m, long i)
+{
+    if (m.ci == 1) return 0;
+    if (m.big) return m.cl ? (int)(i % m.ci) : (int)(i / m.hwi % m.ci);
+    unsigned u = (unsigned)i;
+    if (m.cl) return (int)(u - div_by(m.c, u) * (unsigned)m.ci);
+    unsigned q = div_by(m.hw, u);
+    return (int)(q - div_by(m.c, q) * (unsigned)m.ci);
 }
 
 // ---- PReLU
 
 template <typename T>
-static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, int c, int hw, int cl)
+static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, chan_map cm)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float s = a[chan(i, c, hw, cl)], v = to_f(x[i]);
+        float s = a[chan(cm, i)], v = to_f(x[i]);
         y[i] = from_f<T>(v > 0 ? v : s * v);
     }
 }
@@ -53,11 +72,10 @@ static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, i
 // set: dx = 0 + the gradient (what adding to zeros gives, -0 made +0)
 // without reading dx
 template <typename T>
-static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, int c, int hw, int cl,
-                                    int set)
+static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, chan_map cm, int set)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float s = a[chan(i, c, hw, cl)], g = to_f(dy[i]);
+        float s = a[chan(cm, i)], g = to_f(dy[i]);
         float acc = set ? 0.0f : to_f(dx[i]);
         dx[i] = from_f<T>(acc + (to_f(x[i]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
     }
@@ -68,7 +86,7 @@ extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, i
 {
     long total = (long)n * c * hw;
     if (total == 0) return 0;
-    prelu_fwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, a, total, c, hw, 0);
+    prelu_fwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, a, total, chan_map_make(c, hw, 0, total));
     return launched(err, "prelu forward");
 }
 
@@ -83,10 +101,10 @@ extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, con
 // y = x a + b per channel (ab[2k], ab[2k + 1]: chan_bn_stats or
 // bn_eval_coef), the product rounded before the add as bn.c's axpb (no FMA)
 template <typename T>
-static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, int c, int hw, int cl)
+static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, chan_map cm)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = chan(i, c, hw, cl);
+        int k = chan(cm, i);
         y[i] = from_f<T>(__fadd_rn(__fmul_rn(to_f(x[i]), ab[2 * k]), ab[2 * k + 1]));
     }
 }
@@ -181,9 +199,11 @@ template <typename T> static __global__ void add(T *y, const T *a, const T *b, l
 }
 
 // Where element i of the subsampled (ho, wo) tensor comes from in the
-// (h, w) one: (n, c, h, w), or (n, h, w, c) when cl.
+// (h, w) one: (n, c, h, w), or (n, h, w, c) when cl. s = 1 (the identity
+// shortcut of most IR units) is i itself, without the divisions.
 static __device__ __forceinline__ long subsample_src(long i, int c, int h, int w, int s, int ho, int wo, int cl)
 {
+    if (s == 1) return i;
     if (cl) {
         int k = (int)(i % c);
         long r = i / c;
@@ -276,6 +296,10 @@ static __global__ void subsample_bwd_set(T *dx, const T *dy, long total, int c, 
                                          int cl)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        if (s == 1) { // every element sampled, in place
+            dx[i] = from_f<T>(0.0f + to_f(dy[i]));
+            continue;
+        }
         long src;
         int hh, ww;
         if (cl) {
@@ -655,10 +679,10 @@ static __global__ void chan_bn_bwd_coef(float *coef, float *dgamma, float *dbeta
 // set: dx = 0 + the gradient (bn.c's dxplane with set), dx not read
 template <typename T>
 static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef, long total,
-                             int c, int hw, int cl, int set)
+                             chan_map cm, int set)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = chan(i, c, hw, cl);
+        int k = chan(cm, i);
         float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2];
         // bn.c's dxplane, each operation rounded (no FMA)
         float t = __fsub_rn(__fsub_rn(to_f(dy[i]), mdy), __fmul_rn(__fsub_rn(to_f(x[i]), save_mean[k]), kx));
@@ -706,8 +730,8 @@ extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const fl
     return by_type(dt, err, "prelu forward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        prelu_fwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, a, total, c, hw,
-                                                                            channels_last);
+        prelu_fwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(
+            (T *)y, (const T *)x, a, total, chan_map_make(c, hw, channels_last, total));
         return launched(err, "prelu forward");
     });
 }
@@ -732,8 +756,8 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
             chan_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
         }
         if (dx)
-            prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total, c, hw,
-                                                                 cl, set);
+            prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total,
+                                                                 chan_map_make(c, hw, cl, total), set);
         return launched(err, "prelu backward");
     });
 }
@@ -758,8 +782,8 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
         chan_bn_stats<<<per_channel(p->c), THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, coef,
                                                               p->affine ? gamma : NULL, p->affine ? beta : NULL,
                                                               mean_d, part, sp.chunks, p->c, m, p->eps, p->momentum);
-        bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, coef, total, p->c, p->hw,
-                                                        p->channels_last);
+        bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, coef, total,
+                                                        chan_map_make(p->c, p->hw, p->channels_last, total));
         return launched(err, "batch norm forward");
     });
 }
@@ -784,7 +808,7 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
                                                                  save_invstd, p->affine ? gamma : NULL);
         if (dx)
             bn_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean, coef, total,
-                                                          p->c, p->hw, p->channels_last, set);
+                                                          chan_map_make(p->c, p->hw, p->channels_last, total), set);
         return launched(err, "batch norm backward");
     });
 }
@@ -863,10 +887,10 @@ extern "C" int lc_dropout_backward_dt_cuda(int dt, void *dx, const void *dy, con
 
 // y = prelu(y + b) in place: b NULL adds 0, a NULL is slope 1 (bias only)
 template <typename T>
-static __global__ void bias_prelu(T *y, const float *b, const float *a, long total, int c, int hw, int cl)
+static __global__ void bias_prelu(T *y, const float *b, const float *a, long total, chan_map cm)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = chan(i, c, hw, cl);
+        int k = chan(cm, i);
         float t = to_f(y[i]) + (b ? b[k] : 0.0f), s = a ? a[k] : 1.0f;
         y[i] = from_f<T>(t > 0 ? t : __fmul_rn(s, t));
     }
@@ -879,8 +903,8 @@ extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const floa
     return by_type(dt, err, "bias prelu", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        bias_prelu<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, b, a, total, c, hw,
-                                                                             channels_last);
+        bias_prelu<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(
+            (T *)y, b, a, total, chan_map_make(c, hw, channels_last, total));
         return launched(err, "bias prelu");
     });
 }
@@ -900,8 +924,8 @@ extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const 
         float *ab = (float *)sum_scratch;
         bn_eval_coef<<<per_channel(p->c), THREADS, 0, st>>>(ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
                                                              run_mean, run_var, p->c, p->eps);
-        bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, ab, total, p->c, p->hw,
-                                                        p->channels_last);
+        bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, ab, total,
+                                                        chan_map_make(p->c, p->hw, p->channels_last, total));
         return launched(err, "batch norm eval");
     });
 }
