@@ -657,18 +657,17 @@ int lc_op_conv2d_forward_dt(const struct lc_device *d, int dt, void *y, const vo
 
 /* The backward ops' set mode (backend.h): the 16-bit CUDA twins write dx
  * themselves (1); elsewhere dx (bytes) is zeroed here and the op adds to it
- * (0), which the CPU functions make bit for bit the same. */
+ * (0), which the CPU functions make bit for bit the same; an error (< 0). */
 static int set_mode(const struct lc_device *d, int dt, int set, void *dx, size_t bytes, struct lc_err *err)
 {
     if (!set || !dx) return 0;
     if (d->type == LC_DEVICE_CUDA && dt != LC_DTYPE_F32) return 1;
-    int rc = lc_device_zero(d, dx, bytes, err);
-    return rc ? -rc : 0;
+    return lc_device_zero(d, dx, bytes, err); /* 0, or an error (negative) */
 }
 
 #define SET_MODE(native, d, dt, set, dx, elems)                                                                    \
     int native = set_mode(d, dt, set, dx, (size_t)(elems) * lc_dtype_size(dt), err);                              \
-    if (native < 0) return -native;                                                                                \
+    if (native < 0) return native;                                                                                 \
     (void)native /* a CPU-only build compiles no CUDA call */
 
 int lc_op_conv2d_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, const void *dy, const void *x,

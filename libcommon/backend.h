@@ -247,9 +247,10 @@ int lc_op_adam_update(const struct lc_device *d, float *p, float *m, float *v, c
  * float32, except bias_prelu), as the float32 ops are (N, C, H, W) only.
  * The layout casts take (n, c, hw) to (n, hw, c) and back (x and y do
  * not overlap).
- * The backward ops add to dx, or with set write it: bit for bit what
- * adding to zeros gives, without the zeroing pass and the read (the
- * 16-bit CUDA twins; elsewhere dx is zeroed first). */
+ * The backward ops add to dx, or with set write it: what adding to zeros
+ * gives (bit for bit but for cuDNN's dx, which may keep a -0), without the
+ * zeroing pass and the read (the 16-bit CUDA twins; elsewhere dx is zeroed
+ * first, so with set dx must not be dy or x). */
 int lc_op_cast_to_channels_last(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, int n, int c,
                                 int hw, struct lc_err *err);
 int lc_op_cast_from_channels_last(const struct lc_device *d, void *y, int ydt, const void *x, int xdt, int n, int c,

@@ -88,6 +88,13 @@ static void group_abort_locked(struct lc_comm_group *g)
     }
 }
 
+void lc_comm_group_abort(struct lc_comm_group *g)
+{
+    pthread_rwlock_wrlock(&g->lock);
+    group_abort_locked(g);
+    pthread_rwlock_unlock(&g->lock);
+}
+
 void lc_comm_group_join(struct lc_comm_group *g, int slot, struct lc_comm *c)
 {
     pthread_mutex_lock(&g->mu);
@@ -174,9 +181,7 @@ int lc_comm_world(const struct lc_comm *c) { return c->world; }
 void lc_comm_abort(struct lc_comm *c)
 {
     if (c->g) {
-        pthread_rwlock_wrlock(&c->g->lock);
-        group_abort_locked(c->g);
-        pthread_rwlock_unlock(&c->g->lock);
+        lc_comm_group_abort(c->g);
     } else if (c->nccl) {
         lc_nccl_free(c->nccl, 1);
         c->nccl = NULL;

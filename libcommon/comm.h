@@ -56,6 +56,9 @@ void lc_comm_abort(struct lc_comm *c);
 struct lc_comm_group;
 int lc_comm_group_new(struct lc_comm_group **g, int n, struct lc_err *err);
 void lc_comm_group_join(struct lc_comm_group *g, int slot, struct lc_comm *c);
+/* A rank that failed before it could join: the members' collectives fail,
+ * and so will those of ranks that join later. */
+void lc_comm_group_abort(struct lc_comm_group *g);
 void lc_comm_group_free(struct lc_comm_group *g);
 
 /* Several processes: which one this is, from the launcher's environment

@@ -1042,7 +1042,7 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
     GETF(g->dfe32, N * LC_IR_EMBEDDING);
     GETF(g->emb, N * LC_IR_EMBEDDING);
     GETF(g->norm, N);
-    for (int b = 0; b < 4; b++) GET(g->buf[b], m->max_act);
+    for (int b = 0; b < 4; b++) GET(g->buf[b], m->max_act / (size_t)m->cap * N); /* max_act is cap images' */
     if (!(g->mask = tdev_get(g, N * flat, err))) {
         rc = err->code;
         goto fail;

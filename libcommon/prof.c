@@ -43,8 +43,11 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static void event_put(void *ev);
+
 void lc_prof_start(void)
 {
+    for (size_t i = 0; i < P.n_marks; i++) event_put(P.marks[i].ev[0]), event_put(P.marks[i].ev[1]); /* unreported */
     P.on = 1, P.failed = 0, P.n_ops = 0, P.n_marks = 0;
 }
 
@@ -81,6 +84,8 @@ static void event_put(void *ev)
     P.pool[P.n_pool++] = ev;
 }
 
+/* The handle: 2 x the op's index for a CPU op (timed by the clock), 2 x
+ * the mark's index + 1 for a GPU op (its events). */
 int lc_prof_begin(const char *op, int gpu)
 {
     if (!P.on) return -1;
@@ -105,8 +110,7 @@ int lc_prof_begin(const char *op, int gpu)
         P.failed = 1;
         return -1;
     }
-    P.n_marks++;
-    return 2 * k + 1;
+    return (int)(2 * P.n_marks++ + 1);
 }
 
 void lc_prof_end(int handle)
@@ -117,7 +121,7 @@ void lc_prof_end(int handle)
         return;
     }
     struct lc_err err;
-    if (lc_gpu_event_record(P.marks[P.n_marks - 1].ev[1], NULL, &err)) P.failed = 1;
+    if ((size_t)(handle / 2) >= P.n_marks || lc_gpu_event_record(P.marks[handle / 2].ev[1], NULL, &err)) P.failed = 1;
 }
 
 static int by_time(const void *a, const void *b)

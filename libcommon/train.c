@@ -677,6 +677,7 @@ static void *rank_main(void *arg)
         j->rc = run_rank(j->o, j->rank, j->world, j->comm, j->dev, &j->err);
     }
     if (j->rc && j->rc != LC_EINTR && j->comm) lc_comm_abort(j->comm);
+    else if (j->rc && j->rc != LC_EINTR && j->group) lc_comm_group_abort(j->group); /* failed before joining */
     if (j->nccl_id) { /* a GPU rank's communicator, stream and state go on its own thread, device current */
         struct lc_err e2;
         lc_device_sync(&j->dev, &e2);
@@ -717,6 +718,9 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
                          first + local - 1, have, have ? "" : ": ", have ? "" : why);
     }
     if (!rc && !cpu) rc = lc_comm_group_new(&group, local, err);
+    /* NCCL connects its rings at setup rather than inside the first collective, where a rank would wait on the host
+     * for a peer that failed before it, holding the group's lock an abort needs (the user's choice stands) */
+    if (!rc && !cpu && local > 1) setenv("NCCL_RUNTIME_CONNECT", "0", 0);
     if (!rc && !cpu)
         rc = env.world > 1 ? lc_comm_share_id(id, env.rank == 0, getenv("LC_NCCL_ID_FILE"), 600, err) : lc_nccl_id(id, err);
     /* OpenBLAS's thread pool is not for concurrent callers: serial while ranks run */

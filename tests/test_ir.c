@@ -823,6 +823,7 @@ Test(ir, training_copy_takes_batches_up_to_its_max_n, .timeout = 300)
     cr_expect_eq(lc_ir_train_dev_forward(g, s.norm, s.x, s.n, &rng, &err), LC_EINVAL, "a batch of the model's %d", s.n);
     cr_expect(strstr(err.msg, "(1 to 3)") != NULL, "%s", err.msg);
     cr_expect_eq(lc_ir_train_dev_forward(g, s.norm, s.x, s.n - 1, &rng, &err), 0, "%s", err.msg);
+    cr_expect_eq(lc_ir_train_dev_backward(g, s.demb, &err), 0, "%s", err.msg); /* in buffers sized for 3 */
     lc_ir_train_dev_free(g);
     release(&s);
 }

@@ -211,10 +211,12 @@ static int pick16(const Perf *perf, int n, int deterministic, size_t *memory, cu
 // One pass's algorithm for plan pl (*algo NONE if no usable one): cuDNN's
 // whole ranking, count() entries long (with tensor-op math allowed it lists
 // an algorithm once per math type, more than its *_ALGO_COUNT), then pick
-// or pick16. 16-bit plans are ranked with tensor-op math allowed.
-template <typename Perf, typename Count, typename Rank>
+// or pick16. 16-bit plans are ranked with tensor-op math allowed. A
+// float32 choice runs with the descriptor's FMA math, which may need
+// another workspace than the math it was ranked with: wsize asks.
+template <typename Perf, typename Count, typename Rank, typename Wsize>
 static int choose(struct plan *pl, int deterministic, int *algo, size_t *mem, cudnnMathType_t *math, Count count,
-                  Rank rank, const char *what, struct lc_err *err)
+                  Rank rank, Wsize wsize, const char *what, struct lc_err *err)
 {
     int rc = 0, m = 0, got = 0;
     Perf *perf = NULL;
@@ -225,6 +227,11 @@ static int choose(struct plan *pl, int deterministic, int *algo, size_t *mem, cu
     DNN(rank(m, &got, perf), what);
     *algo = pl->dt == LC_DTYPE_F32 ? pick(perf, got, deterministic, mem) : pick16(perf, got, deterministic, mem, math);
     if (*algo < 0) *algo = NONE;
+    if (pl->dt == LC_DTYPE_F32 && *algo != NONE) {
+        size_t need = 0;
+        DNN(wsize(*algo, &need), what);
+        if (need > *mem) *mem = need;
+    }
 done:
     free(perf);
     return rc;
@@ -239,6 +246,10 @@ static int choose_fwd(struct plan *pl, struct lc_err *err)
         [&](int m, int *got, cudnnConvolutionFwdAlgoPerf_t *perf) {
             return cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, m, got, perf);
         },
+        [&](int a, size_t *bytes) {
+            return cudnnGetConvolutionForwardWorkspaceSize(handle, d.x, d.w, d.c, d.y, (cudnnConvolutionFwdAlgo_t)a,
+                                                           bytes);
+        },
         "forward algorithm", err);
 }
 
@@ -251,6 +262,10 @@ static int choose_data(struct plan *pl, struct lc_err *err)
         [&](int m, int *got, cudnnConvolutionBwdDataAlgoPerf_t *perf) {
             return cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.c, d.x, m, got, perf);
         },
+        [&](int a, size_t *bytes) {
+            return cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.w, d.y, d.c, d.x,
+                                                                (cudnnConvolutionBwdDataAlgo_t)a, bytes);
+        },
         "backward data algorithm", err);
 }
 
@@ -262,6 +277,10 @@ static int choose_filter(struct plan *pl, struct lc_err *err)
         [](int *m) { return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, m); },
         [&](int m, int *got, cudnnConvolutionBwdFilterAlgoPerf_t *perf) {
             return cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.c, d.w, m, got, perf);
+        },
+        [&](int a, size_t *bytes) {
+            return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, d.x, d.y, d.c, d.w,
+                                                                  (cudnnConvolutionBwdFilterAlgo_t)a, bytes);
         },
         "backward filter algorithm", err);
 }
