@@ -518,7 +518,18 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
 // Channels-last: a block of 32 channels x 8 row lanes, so a warp reads
 // one row's 32 adjacent channels.
 
-enum { SUM_X, SUM_SQDEV, SUM_BN_BWD, SUM_PRELU_DA };
+enum { SUM_SHIFTED, SUM_BN_BWD, SUM_PRELU_DA };
+
+// Batch norm's statistics take one pass: sums of x - K and (x - K)^2 in
+// double, K the channel's first value (shift_of), so the variance
+// S2 / m - (S1 / m)^2 cancels nothing that matters (|mean - K| is a few
+// standard deviations; double keeps 16 digits). bn.c's two passes give the
+// same statistics to within float32 rounding; reading x once instead of
+// twice saves a pass over every batch norm's input.
+template <typename T> static __device__ __forceinline__ double shift_of(const T *x, int k, int hw, int cl)
+{
+    return to_f(x[cl ? (long)k : (long)k * hw]);
+}
 
 struct chan_split {
     long m, per; // values per channel, per chunk
@@ -536,18 +547,17 @@ static chan_split split_channels(long m, int cl)
     return chan_split{m, per, (int)((m + per - 1) / per), cl};
 }
 
-// one value's terms: q = 0: x (SUM_X), (x - mean)^2 (SUM_SQDEV), dy
-// (SUM_BN_BWD), dy x where x <= 0 (SUM_PRELU_DA); q = 1: dy (x - mean)
-// (SUM_BN_BWD). The terms bn.c and act.c sum.
+// one value's terms: q = 0: x - K (SUM_SHIFTED, K = md), dy (SUM_BN_BWD),
+// dy x where x <= 0 (SUM_PRELU_DA); q = 1: (x - K)^2 (SUM_SHIFTED), dy
+// (x - mean) (SUM_BN_BWD). The terms bn.c and act.c sum.
 template <typename T, int KIND>
 static __device__ __forceinline__ void add_terms(double &a, double &b, const T *x, const T *dy, long o, float mf,
                                                  double md)
 {
-    if constexpr (KIND == SUM_X) {
-        a += to_f(x[o]);
-    } else if constexpr (KIND == SUM_SQDEV) {
-        double d = to_f(x[o]) - md;
-        a += d * d;
+    if constexpr (KIND == SUM_SHIFTED) {
+        double d = (double)to_f(x[o]) - md;
+        a += d;
+        b += d * d;
     } else if constexpr (KIND == SUM_BN_BWD) {
         float g = to_f(dy[o]);
         a += g;
@@ -561,13 +571,14 @@ static __device__ __forceinline__ void add_terms(double &a, double &b, const T *
 // grid (chunks, c): channel k's values [r0, r1) are planes' runs of hw;
 // thread t takes r0 + t, r0 + t + THREADS, ... tracking (plane, offset)
 template <typename T, int KIND>
-static __global__ void nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, const double *mean_d,
-                                     int c, int hw, long m, long per)
+static __global__ void nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, int c, int hw, long m,
+                                     long per)
 {
     __shared__ double sa[THREADS], sb[THREADS];
+    const bool two = KIND != SUM_PRELU_DA; // q = 1 summed too
     int k = blockIdx.y;
     long r0 = (long)blockIdx.x * per, r1 = r0 + per < m ? r0 + per : m, j = r0 + threadIdx.x;
-    double md = KIND == SUM_SQDEV ? mean_d[k] : 0.0, a = 0, b = 0;
+    double md = KIND == SUM_SHIFTED ? shift_of(x, k, hw, 0) : 0.0, a = 0, b = 0;
     float mf = KIND == SUM_BN_BWD ? mean_f[k] : 0.0f;
     long pl = j / hw;
     int off = (int)(j - pl * hw);
@@ -581,23 +592,24 @@ static __global__ void nchw_partials(double *part, const T *x, const T *dy, cons
     }
     sa[threadIdx.x] = a, sb[threadIdx.x] = b;
     block_sum(sa);
-    if (KIND == SUM_BN_BWD) block_sum(sb);
+    if (two) block_sum(sb);
     if (threadIdx.x) return;
     part[(long)blockIdx.x * 2 * c + k] = sa[0];
-    if (KIND == SUM_BN_BWD) part[((long)blockIdx.x * 2 + 1) * c + k] = sb[0];
+    if (two) part[((long)blockIdx.x * 2 + 1) * c + k] = sb[0];
 }
 
 // grid (chunks, ceil(c / 32)), block (32, 8): rows [r0, r1) of (rows, c)
 template <typename T, int KIND>
-static __global__ void cl_partials(double *part, const T *x, const T *dy, const float *mean_f, const double *mean_d,
-                                   long rows, int c, long per)
+static __global__ void cl_partials(double *part, const T *x, const T *dy, const float *mean_f, long rows, int c,
+                                   long per)
 {
     __shared__ double sa[8][32], sb[8][32];
+    const bool two = KIND != SUM_PRELU_DA;
     int tx = threadIdx.x, ty = threadIdx.y, k = blockIdx.y * 32 + tx;
     long r0 = (long)blockIdx.x * per, r1 = r0 + per < rows ? r0 + per : rows;
     double a = 0, b = 0;
     if (k < c) {
-        double md = KIND == SUM_SQDEV ? mean_d[k] : 0.0;
+        double md = KIND == SUM_SHIFTED ? shift_of(x, k, 0, 1) : 0.0;
         float mf = KIND == SUM_BN_BWD ? mean_f[k] : 0.0f;
         for (long r = r0 + ty; r < r1; r += 8) add_terms<T, KIND>(a, b, x, dy, r * c + k, mf, md);
     }
@@ -606,19 +618,19 @@ static __global__ void cl_partials(double *part, const T *x, const T *dy, const 
     if (ty || k >= c) return;
     for (int j = 1; j < 8; j++) a += sa[j][tx], b += sb[j][tx];
     part[(long)blockIdx.x * 2 * c + k] = a;
-    if (KIND == SUM_BN_BWD) part[((long)blockIdx.x * 2 + 1) * c + k] = b;
+    if (two) part[((long)blockIdx.x * 2 + 1) * c + k] = b;
 }
 
 template <typename T, int KIND>
-static void sum_partials(const chan_split &sp, double *part, const T *x, const T *dy, const float *mean_f,
-                         const double *mean_d, int c, int hw, cudaStream_t st)
+static void sum_partials(const chan_split &sp, double *part, const T *x, const T *dy, const float *mean_f, int c,
+                         int hw, cudaStream_t st)
 {
     if (sp.cl) {
         dim3 grid((unsigned)sp.chunks, (unsigned)((c + 31) / 32)), block(32, 8);
-        cl_partials<T, KIND><<<grid, block, 0, st>>>(part, x, dy, mean_f, mean_d, sp.m, c, sp.per);
+        cl_partials<T, KIND><<<grid, block, 0, st>>>(part, x, dy, mean_f, sp.m, c, sp.per);
     } else {
         dim3 grid((unsigned)sp.chunks, (unsigned)c);
-        nchw_partials<T, KIND><<<grid, THREADS, 0, st>>>(part, x, dy, mean_f, mean_d, c, hw, sp.m, sp.per);
+        nchw_partials<T, KIND><<<grid, THREADS, 0, st>>>(part, x, dy, mean_f, c, hw, sp.m, sp.per);
     }
 }
 
@@ -630,12 +642,6 @@ static __device__ double chunk_sum(const double *part, int chunks, int c, int k,
     return s;
 }
 
-static __global__ void chan_bn_mean(double *mean_d, const double *part, int chunks, int c, double m)
-{
-    int k = blockIdx.x * blockDim.x + threadIdx.x;
-    if (k < c) mean_d[k] = chunk_sum(part, chunks, c, k, 0) / m;
-}
-
 // bn.c's statistics, per channel: biased variance for the normalisation,
 // unbiased for the running estimate; and y = x a + b's a and b (ab), from
 // the double mean and invstd. Products and sums rounded one by one, as on
@@ -645,13 +651,17 @@ static __device__ __forceinline__ float blend(double momentum, float run, double
     return (float)__dadd_rn(__dmul_rn(1.0 - momentum, (double)run), __dmul_rn(momentum, batch));
 }
 
+template <typename T>
 static __global__ void chan_bn_stats(float *save_mean, float *save_invstd, float *run_mean, float *run_var, float *ab,
-                                     const float *gamma, const float *beta, const double *mean_d, const double *part,
-                                     int chunks, int c, double m, float eps, float momentum)
+                                     const float *gamma, const float *beta, const T *x, int hw, int cl,
+                                     const double *part, int chunks, int c, double m, float eps, float momentum)
 {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= c) return;
-    double mean = mean_d[k], q = chunk_sum(part, chunks, c, k, 0), var = q / m, invstd = 1.0 / sqrt(var + eps);
+    double s1 = chunk_sum(part, chunks, c, k, 0), s2 = chunk_sum(part, chunks, c, k, 1), d = s1 / m;
+    double mean = shift_of(x, k, hw, cl) + d, q = s2 - s1 * d; // q: the sum of (x - mean)^2
+    if (q < 0) q = 0;
+    double var = q / m, invstd = 1.0 / sqrt(var + eps);
     save_mean[k] = (float)mean;
     save_invstd[k] = (float)invstd;
     if (run_mean) run_mean[k] = blend(momentum, run_mean[k], mean);
@@ -696,10 +706,10 @@ static __global__ void chan_prelu_da(float *da, const double *part, int chunks, 
     if (k < c) da[k] += (float)chunk_sum(part, chunks, c, k, 0);
 }
 
-// The partial sums, batch norm's double means and dx coefficients: one
-// device buffer per host thread (ops on a thread's stream run in order),
-// grown as needed: *part, then c doubles, then room for 4c floats (the
-// backward's 3c dx coefficients, or y = x a + b's 2c a and b).
+// The partial sums and batch norm's per-channel coefficients: one device
+// buffer per host thread (ops on a thread's stream run in order), grown as
+// needed: *part, then 3c floats (the backward's dx coefficients, or
+// y = x a + b's a and b).
 static thread_local void *sum_scratch;
 static thread_local size_t sum_scratch_bytes;
 
@@ -707,17 +717,17 @@ extern "C" void lc_ops_thread_release(void) { lc_cuda_drop(&sum_scratch, &sum_sc
 
 // The split of an (n, c, hw) tensor's channels (channels-last when cl)
 // and its buffers.
-static int channel_sums(int n, int c, int hw, int cl, chan_split *sp, double **part, double **mean_d, float **coef,
+static int channel_sums(int n, int c, int hw, int cl, chan_split *sp, double **part, float **coef,
                         cudaStream_t stream, struct lc_err *err)
 {
     if (!cl && c > 65535)
         return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: per-channel sums: %d channels (at most 65535)", c);
     *sp = split_channels((long)n * hw, cl);
-    size_t np = (size_t)sp->chunks * 2 * c, bytes = (np + 3 * (size_t)c) * sizeof(double);
+    size_t np = (size_t)sp->chunks * 2 * c, bytes = np * sizeof(double) + 3 * (size_t)c * sizeof(float);
     int rc = lc_cuda_grow(&sum_scratch, &sum_scratch_bytes, bytes, stream, "channel-sums scratch", err);
     if (rc) return rc;
     double *d = (double *)sum_scratch;
-    *part = d, *mean_d = d + np, *coef = (float *)(d + np + c);
+    *part = d, *coef = (float *)(d + np);
     return 0;
 }
 
@@ -748,11 +758,11 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
         if (total == 0) return 0;
         if (da) { // first: dx may be dy (an in-place backward)
             chan_split sp;
-            double *part, *mean_d;
+            double *part;
             float *coef;
-            int rc = channel_sums(n, c, hw, cl, &sp, &part, &mean_d, &coef, st, err);
+            int rc = channel_sums(n, c, hw, cl, &sp, &part, &coef, st, err);
             if (rc) return rc;
-            sum_partials<T, SUM_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, NULL, c, hw, st);
+            sum_partials<T, SUM_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, c, hw, st);
             chan_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
         }
         if (dx)
@@ -772,16 +782,14 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
         long total = (long)p->n * p->c * p->hw;
         if (total == 0) return 0;
         chan_split sp;
-        double *part, *mean_d, m = (double)p->n * p->hw;
+        double *part, m = (double)p->n * p->hw;
         float *coef;
-        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &mean_d, &coef, st, err);
+        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &coef, st, err);
         if (rc) return rc;
-        sum_partials<T, SUM_X>(sp, part, (const T *)x, NULL, NULL, NULL, p->c, p->hw, st);
-        chan_bn_mean<<<per_channel(p->c), THREADS, 0, st>>>(mean_d, part, sp.chunks, p->c, m);
-        sum_partials<T, SUM_SQDEV>(sp, part, (const T *)x, NULL, NULL, mean_d, p->c, p->hw, st);
-        chan_bn_stats<<<per_channel(p->c), THREADS, 0, st>>>(save_mean, save_invstd, run_mean, run_var, coef,
-                                                              p->affine ? gamma : NULL, p->affine ? beta : NULL,
-                                                              mean_d, part, sp.chunks, p->c, m, p->eps, p->momentum);
+        sum_partials<T, SUM_SHIFTED>(sp, part, (const T *)x, NULL, NULL, p->c, p->hw, st);
+        chan_bn_stats<T><<<per_channel(p->c), THREADS, 0, st>>>(
+            save_mean, save_invstd, run_mean, run_var, coef, p->affine ? gamma : NULL, p->affine ? beta : NULL,
+            (const T *)x, p->hw, sp.cl, part, sp.chunks, p->c, m, p->eps, p->momentum);
         bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, coef, total,
                                                         chan_map_make(p->c, p->hw, p->channels_last, total));
         return launched(err, "batch norm forward");
@@ -798,11 +806,11 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
         long total = (long)p->n * p->c * p->hw;
         if (total == 0) return 0;
         chan_split sp;
-        double *part, *mean_d, m = (double)p->n * p->hw;
+        double *part, m = (double)p->n * p->hw;
         float *coef;
-        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &mean_d, &coef, st, err);
+        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &coef, st, err);
         if (rc) return rc;
-        sum_partials<T, SUM_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, NULL, p->c, p->hw, st);
+        sum_partials<T, SUM_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, p->c, p->hw, st);
         chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
                                                                  p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
                                                                  save_invstd, p->affine ? gamma : NULL);
