@@ -131,6 +131,17 @@ Test(comm, id_file)
     if (!lc_backend_cuda_built()) cr_expect_neq(lc_comm_share_id(id, 1, path, 1, &err), 0, "making an id needs NCCL");
 }
 
+/* Skips the test below 2 usable GPUs; else a fresh NCCL id. */
+static void two_gpus_and_an_id(uint8_t id[LC_NCCL_ID_SIZE])
+{
+    char why[256] = "";
+    struct lc_err err;
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    int n = lc_backend_cuda_devices(why, sizeof why);
+    if (n < 2) cr_skip_test("NCCL test skipped: needs 2 GPUs (%d usable%s%s)", n, n ? "" : ": ", n ? "" : why);
+    cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
+}
+
 /* NCCL: the same collectives on 2 GPUs (skipped below 2). */
 struct gpu_job {
     int rank;
@@ -170,13 +181,8 @@ out:
 
 Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus, .timeout = 120)
 {
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    int n = lc_backend_cuda_devices(why, sizeof why);
-    if (n < 2) cr_skip_test("NCCL test skipped: needs 2 GPUs (%d usable%s%s)", n, n ? "" : ": ", n ? "" : why);
     uint8_t id[LC_NCCL_ID_SIZE];
-    struct lc_err err;
-    cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
+    two_gpus_and_an_id(id);
     static struct gpu_job j[2];
     pthread_t t[2];
     for (int r = 0; r < 2; r++) {
@@ -239,13 +245,9 @@ out:
 Test(cuda, a_failing_rank_ends_the_groups_collectives, .timeout = 60)
 {
     setenv("NCCL_RUNTIME_CONNECT", "0", 1); /* as train-pre's ranks: no host-side wait inside a collective */
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    int n = lc_backend_cuda_devices(why, sizeof why);
-    if (n < 2) cr_skip_test("NCCL test skipped: needs 2 GPUs (%d usable%s%s)", n, n ? "" : ": ", n ? "" : why);
     uint8_t id[LC_NCCL_ID_SIZE];
     struct lc_err err;
-    cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
+    two_gpus_and_an_id(id);
     struct lc_comm_group *g;
     cr_assert_eq(lc_comm_group_new(&g, 2, &err), 0);
     static struct abort_job j[2];
