@@ -139,7 +139,8 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
         double wall = lc_now() - t0;
         printf("ir_gpu_bench: op profile of 2 training steps, fp16%s (%.1f ms a step):\n", cl ? " channels-last" : "",
                500 * wall);
-        if (lc_prof_report(stdout, 1e3 * wall, &err) < 0) lc_tool_fail(&err);
+        if (lc_prof_report(stdout, 1e3 * wall, &err) < 0) /* the benchmark goes on: the profile is extra */
+            printf("  op profile unavailable: %s\n", err.msg);
     }
     lc_device_free(&gpu, ddemb);
     lc_device_free(&gpu, dfound);
