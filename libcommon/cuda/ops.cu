@@ -84,10 +84,7 @@ static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float 
 extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, int n, int c, int hw, void *stream,
                                      struct lc_err *err)
 {
-    long total = (long)n * c * hw;
-    if (total == 0) return 0;
-    prelu_fwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, a, total, chan_map_make(c, hw, 0, total));
-    return launched(err, "prelu forward");
+    return lc_prelu_forward_dt_cuda(LC_DTYPE_F32, y, x, a, n, c, hw, 0, stream, err);
 }
 
 extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, const float *x, const float *a, int n,
@@ -261,11 +258,7 @@ extern "C" int lc_add_forward_cuda(float *y, const float *a, const float *b, siz
 extern "C" int lc_subsample_add_cuda(float *y, const float *x, int n, int c, int h, int w, int s, void *stream,
                                      struct lc_err *err)
 {
-    int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
-    long total = (long)n * c * ho * wo;
-    if (total == 0) return 0;
-    subsample_add<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, x, total, c, h, w, s, ho, wo, 0);
-    return launched(err, "subsample add");
+    return lc_subsample_add_dt_cuda(LC_DTYPE_F32, y, x, n, c, h, w, s, 0, stream, err);
 }
 
 extern "C" int lc_l2norm_rows_cuda(float *y, float *norm, const float *x, int n, int d, void *stream,
@@ -387,11 +380,7 @@ static __global__ void argmax_rows(int32_t *idx, const float *x, int c)
 extern "C" int lc_subsample_backward_cuda(float *dx, const float *dy, int n, int c, int h, int w, int s, void *stream,
                                           struct lc_err *err)
 {
-    int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
-    long total = (long)n * c * ho * wo;
-    if (total == 0) return 0;
-    subsample_bwd<float><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, total, c, h, w, s, ho, wo, 0);
-    return launched(err, "subsample backward");
+    return lc_subsample_backward_dt_cuda(LC_DTYPE_F32, dx, dy, n, c, h, w, s, 0, 0, stream, err);
 }
 
 extern "C" int lc_l2norm_rows_backward_cuda(float *dx, const float *dy, const float *dnorm, const float *y,
@@ -733,6 +722,12 @@ static int channel_sums(int n, int c, int hw, int cl, chan_split *sp, double **p
 
 static unsigned per_channel(int c) { return (unsigned)((c + THREADS - 1) / THREADS); }
 
+static int bn_sums(const struct lc_bn *p, chan_split *sp, double **part, float **coef, cudaStream_t st,
+                   struct lc_err *err)
+{
+    return channel_sums(p->n, p->c, p->hw, p->channels_last, sp, part, coef, st, err);
+}
+
 extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int n, int c, int hw,
                                         int channels_last, void *stream, struct lc_err *err)
 {
@@ -784,8 +779,7 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
         chan_split sp;
         double *part, m = (double)p->n * p->hw;
         float *coef;
-        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &coef, st, err);
-        if (rc) return rc;
+        if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
         sum_partials<T, SUM_SHIFTED>(sp, part, (const T *)x, NULL, NULL, p->c, p->hw, st);
         chan_bn_stats<T><<<per_channel(p->c), THREADS, 0, st>>>(
             save_mean, save_invstd, run_mean, run_var, coef, p->affine ? gamma : NULL, p->affine ? beta : NULL,
@@ -808,8 +802,7 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
         chan_split sp;
         double *part, m = (double)p->n * p->hw;
         float *coef;
-        int rc = channel_sums(p->n, p->c, p->hw, p->channels_last, &sp, &part, &coef, st, err);
-        if (rc) return rc;
+        if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
         sum_partials<T, SUM_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, p->c, p->hw, st);
         chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
                                                                  p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
