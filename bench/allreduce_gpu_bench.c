@@ -30,7 +30,7 @@ static void *rank_main(void *arg)
     struct lc_device d = {LC_DEVICE_CUDA, j->rank};
     struct lc_comm *c = NULL;
     float *buf = NULL;
-    if ((j->rc = lc_device_open(&d, &j->err)) || (j->rc = lc_comm_nccl_create(&c, j->id, j->rank, j->world, &j->err)) ||
+    if ((j->rc = lc_device_open(&d, &j->err)) || (j->rc = lc_comm_nccl_create(&c, j->id, j->rank, j->world, NULL, 0, &j->err)) ||
         (j->rc = lc_device_alloc(&d, (void **)&buf, j->n * sizeof *buf, &j->err)) ||
         (j->rc = lc_device_zero(&d, buf, j->n * sizeof *buf, &j->err)))
         goto out;

@@ -337,6 +337,8 @@ int lc_nccl_init(void **comm, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int w
     NCCL_CALL(api->nccl_comm_init(comm, id, rank, world, err));
 }
 
+int lc_nccl_poll(void *comm, struct lc_err *err) { NCCL_CALL(api->nccl_poll(comm, err)); }
+
 void lc_nccl_free(void *comm, int abort)
 {
 #ifdef LC_CUDA

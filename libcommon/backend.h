@@ -70,10 +70,15 @@ int lc_device_zero(const struct lc_device *d, void *p, size_t bytes, struct lc_e
 
 /* NCCL (CUDA builds; LC_EUNSUPPORTED otherwise): the raw calls behind
  * comm.h. id: 128 bytes (ncclUniqueId). Collectives run in place on float32
- * buffers of the calling thread's current GPU, on the ops' stream. */
+ * buffers of the calling thread's current GPU, on the ops' stream.
+ * Communicators are non-blocking: lc_nccl_init returns while the setup may
+ * still go on, and a collective returns 1 while its launch does; poll
+ * (1: going on, 0: done, else the error) until 0 before the next call, and
+ * abort (lc_nccl_free with abort set, from any thread) to give up. */
 #define LC_NCCL_ID_SIZE 128
 int lc_nccl_id(uint8_t id[LC_NCCL_ID_SIZE], struct lc_err *err);
 int lc_nccl_init(void **comm, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world, struct lc_err *err);
+int lc_nccl_poll(void *comm, struct lc_err *err);
 void lc_nccl_free(void *comm, int abort);
 /* stream: NULL for the ops' stream, or one of lc_gpu_stream_new */
 int lc_nccl_allreduce(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);

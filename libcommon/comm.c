@@ -42,6 +42,7 @@ struct lc_comm {
     void *stream, *ready, *done;  /* NCCL: the collectives' own stream, and events ordering it with the ops' */
     int pending;                  /* started collectives not yet waited for */
     struct lc_comm_group *g;      /* NCCL: the process's group, if it joined one */
+    double timeout_s;             /* NCCL: how long setup or a launch may take (0: no limit) */
 };
 
 int lc_comm_group_new(struct lc_comm_group **out, int n, struct lc_err *err)
@@ -95,7 +96,7 @@ void lc_comm_group_abort(struct lc_comm_group *g)
     pthread_rwlock_unlock(&g->lock);
 }
 
-void lc_comm_group_join(struct lc_comm_group *g, int slot, struct lc_comm *c)
+static void group_join(struct lc_comm_group *g, int slot, struct lc_comm *c)
 {
     pthread_mutex_lock(&g->mu);
     g->refs++;
@@ -130,17 +131,93 @@ int lc_comm_local_create(struct lc_comm **ranks, int world, struct lc_err *err)
     return 0;
 }
 
-int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world, struct lc_err *err)
+int lc_comm_timeout(double *seconds, struct lc_err *err)
+{
+    const char *s = getenv("LC_NCCL_TIMEOUT");
+    *seconds = 600;
+    if (!s || !*s) return 0;
+    int64_t v;
+    if (lc_parse_i64(s, 0, 1 << 30, &v, NULL))
+        return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "LC_NCCL_TIMEOUT='%s' is not a number of seconds", s);
+    *seconds = (double)v;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int aborted(struct lc_comm *c, struct lc_err *err)
+{
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "rank %d: another rank stopped with an error", c->rank);
+}
+
+/* An NCCL call on c: under the group's read lock (released by nccl_end),
+ * or the aborted error (nothing held) */
+static int nccl_begin(struct lc_comm *c, struct lc_err *err)
+{
+    if (c->g) pthread_rwlock_rdlock(&c->g->lock);
+    if (c->nccl) return 0;
+    if (c->g) pthread_rwlock_unlock(&c->g->lock);
+    return aborted(c, err);
+}
+
+static int nccl_end(struct lc_comm *c, int rc)
+{
+    if (c->g) pthread_rwlock_unlock(&c->g->lock);
+    return rc;
+}
+
+/* Wait for what NCCL goes on with in the background (setup, or a
+ * collective's launch), taking the group's read lock only to poll, so an
+ * abort from another rank ends the wait; past the time limit this rank
+ * gives up and aborts its group. */
+static int nccl_settle(struct lc_comm *c, const char *what, struct lc_err *err)
+{
+    double t0 = now_s();
+    useconds_t nap = 20;
+    for (;;) {
+        int rc = nccl_begin(c, err);
+        if (rc) return rc;
+        rc = nccl_end(c, lc_nccl_poll(c->nccl, err));
+        if (rc <= 0) return rc;
+        if (c->timeout_s > 0 && now_s() - t0 > c->timeout_s) {
+            lc_comm_abort(c);
+            return lc_errf(err, LC_EIO, NULL, -1, -1,
+                           "rank %d: %s did not finish in %.0f s (LC_NCCL_TIMEOUT): another rank failed, or never "
+                           "started", c->rank, what, c->timeout_s);
+        }
+        usleep(nap);
+        if (nap < 2000) nap *= 2;
+    }
+}
+
+/* The end of an NCCL call made under nccl_begin that returned rc: 1 is a
+ * call NCCL goes on with in the background, waited for here. */
+static int nccl_finish(struct lc_comm *c, int rc, const char *what, struct lc_err *err)
+{
+    nccl_end(c, 0);
+    return rc == 1 ? nccl_settle(c, what, err) : rc;
+}
+
+int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world,
+                        struct lc_comm_group *g, int slot, struct lc_err *err)
 {
     *out = NULL;
     struct lc_comm *c = calloc(1, sizeof *c);
     if (!c) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     *c = (struct lc_comm){.rank = rank, .world = world, .gpu = 1};
-    int rc = lc_nccl_init(&c->nccl, id, rank, world, err);
+    int rc = lc_comm_timeout(&c->timeout_s, err);
+    if (!rc) rc = lc_nccl_init(&c->nccl, id, rank, world, err);
+    if (!rc && g) group_join(g, slot, c); /* before the setup is waited for: an abort can end it */
+    if (!rc) rc = nccl_settle(c, "NCCL's setup", err);
     if (!rc && (rc = lc_gpu_stream_new(&c->stream, err)) == 0 && (rc = lc_gpu_event_new(&c->ready, err)) == 0)
         rc = lc_gpu_event_new(&c->done, err);
     if (rc) {
-        lc_comm_free(c);
+        lc_comm_free(c); /* a communicator in error is aborted, not destroyed */
         return rc;
     }
     *out = c;
@@ -211,33 +288,12 @@ static int barrier(struct shared *s)
     return rc;
 }
 
-static int aborted(struct lc_comm *c, struct lc_err *err)
-{
-    return lc_errf(err, LC_EIO, NULL, -1, -1, "rank %d: another rank stopped with an error", c->rank);
-}
-
-/* An NCCL call on c: under the group's read lock (released by nccl_end),
- * or the aborted error (nothing held) */
-static int nccl_begin(struct lc_comm *c, struct lc_err *err)
-{
-    if (c->g) pthread_rwlock_rdlock(&c->g->lock);
-    if (c->nccl) return 0;
-    if (c->g) pthread_rwlock_unlock(&c->g->lock);
-    return aborted(c, err);
-}
-
-static int nccl_end(struct lc_comm *c, int rc)
-{
-    if (c->g) pthread_rwlock_unlock(&c->g->lock);
-    return rc;
-}
-
 int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err)
 {
     if (c->world == 1) return 0;
     if (c->gpu) {
         int rc = nccl_begin(c, err);
-        return rc ? rc : nccl_end(c, lc_nccl_allreduce(c->nccl, buf, n, mean, NULL, err));
+        return rc ? rc : nccl_finish(c, lc_nccl_allreduce(c->nccl, buf, n, mean, NULL, err), "an all-reduce's launch", err);
     }
     if (!c->s) return aborted(c, err);
     struct shared *s = c->s;
@@ -271,11 +327,12 @@ int lc_comm_allreduce_start(struct lc_comm *c, float *buf, size_t n, int mean, s
     if (!c->gpu) return lc_comm_allreduce(c, buf, n, mean, err);
     int rc = nccl_begin(c, err);
     if (rc) return rc;
-    if ((rc = lc_gpu_event_record(c->ready, NULL, err)) || (rc = lc_gpu_stream_wait(c->stream, c->ready, err)) ||
-        (rc = lc_nccl_allreduce(c->nccl, buf, n, mean, c->stream, err)))
+    if ((rc = lc_gpu_event_record(c->ready, NULL, err)) || (rc = lc_gpu_stream_wait(c->stream, c->ready, err)))
         return nccl_end(c, rc);
+    if ((rc = nccl_finish(c, lc_nccl_allreduce(c->nccl, buf, n, mean, c->stream, err), "an all-reduce's launch", err)))
+        return rc;
     c->pending = 1;
-    return nccl_end(c, 0);
+    return 0;
 }
 
 int lc_comm_wait(struct lc_comm *c, struct lc_err *err)
@@ -294,7 +351,7 @@ int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct 
     if (c->world == 1) return 0;
     if (c->gpu) {
         int rc = nccl_begin(c, err);
-        return rc ? rc : nccl_end(c, lc_nccl_broadcast(c->nccl, buf, n, root, err));
+        return rc ? rc : nccl_finish(c, lc_nccl_broadcast(c->nccl, buf, n, root, err), "a broadcast's launch", err);
     }
     if (!c->s) return aborted(c, err);
     struct shared *s = c->s;

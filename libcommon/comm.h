@@ -21,12 +21,21 @@
 #include "err.h"
 
 struct lc_comm;
+struct lc_comm_group;
 
 /* world handles, ranks[r] for the thread of rank r. */
 int lc_comm_local_create(struct lc_comm **ranks, int world, struct lc_err *err);
 /* On the thread that drives rank's GPU (current device set), with the
- * group's id; blocks until every rank has joined. */
-int lc_comm_nccl_create(struct lc_comm **c, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world, struct lc_err *err);
+ * group's id; returns once every rank has joined. g: NULL, or this
+ * process's group (below), which the handle joins as slot before it waits
+ * for NCCL's setup, so that another rank's abort ends that wait too.
+ * Setup and each collective's launch may take LC_NCCL_TIMEOUT seconds
+ * (lc_comm_timeout); past that, the rank aborts and fails, naming the wait. */
+int lc_comm_nccl_create(struct lc_comm **c, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world,
+                        struct lc_comm_group *g, int slot, struct lc_err *err);
+/* LC_NCCL_TIMEOUT from the environment: whole seconds, 0 for no limit;
+ * 600 when unset. */
+int lc_comm_timeout(double *seconds, struct lc_err *err);
 /* Free one rank's handle (the local group's shared state goes with the last). */
 void lc_comm_free(struct lc_comm *c);
 int lc_comm_rank(const struct lc_comm *c);
@@ -49,13 +58,13 @@ int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct 
 void lc_comm_abort(struct lc_comm *c);
 
 /* NCCL ranks that are threads of one process: a group made before the
- * threads start (n ranks), which each thread's handle joins as slot once
- * made, so that lc_comm_abort on any of them aborts all of their
- * communicators (NCCL ends no peer's collectives by itself: they would
- * wait forever). The group lives until it and every member are freed. */
+ * threads start (n ranks), which each thread's handle joins as it is made
+ * (lc_comm_nccl_create), so that lc_comm_abort on any of them aborts all of
+ * their communicators (NCCL ends no peer's collectives by itself: they
+ * would wait forever). The group lives until it and every member are
+ * freed. */
 struct lc_comm_group;
 int lc_comm_group_new(struct lc_comm_group **g, int n, struct lc_err *err);
-void lc_comm_group_join(struct lc_comm_group *g, int slot, struct lc_comm *c);
 /* A rank that failed before it could join: the members' collectives fail,
  * and so will those of ranks that join later. */
 void lc_comm_group_abort(struct lc_comm_group *g);

@@ -670,9 +670,8 @@ static void *rank_main(void *arg)
 {
     struct rank_job *j = arg;
     j->rc = 0;
-    if (j->nccl_id && !(j->rc = lc_device_open(&j->dev, &j->err)) &&
-        !(j->rc = lc_comm_nccl_create(&j->comm, j->nccl_id, j->rank, j->world, &j->err)))
-        lc_comm_group_join(j->group, j->slot, j->comm);
+    if (j->nccl_id && !(j->rc = lc_device_open(&j->dev, &j->err)))
+        j->rc = lc_comm_nccl_create(&j->comm, j->nccl_id, j->rank, j->world, j->group, j->slot, &j->err);
     if (!j->rc) {
         j->rc = run_rank(j->o, j->rank, j->world, j->comm, j->dev, &j->err);
     }
@@ -718,11 +717,12 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
                          first + local - 1, have, have ? "" : ": ", have ? "" : why);
     }
     if (!rc && !cpu) rc = lc_comm_group_new(&group, local, err);
-    /* NCCL connects its rings at setup rather than inside the first collective, where a rank would wait on the host
-     * for a peer that failed before it, holding the group's lock an abort needs (the user's choice stands) */
-    if (!rc && !cpu && local > 1) setenv("NCCL_RUNTIME_CONNECT", "0", 0);
+    double timeout_s = 0;
+    if (!rc && !cpu) rc = lc_comm_timeout(&timeout_s, err);
     if (!rc && !cpu)
-        rc = env.world > 1 ? lc_comm_share_id(id, env.rank == 0, getenv("LC_NCCL_ID_FILE"), 600, err) : lc_nccl_id(id, err);
+        rc = env.world > 1 ? lc_comm_share_id(id, env.rank == 0, getenv("LC_NCCL_ID_FILE"), timeout_s > 0 ? timeout_s : 1e9,
+                                              err)
+                           : lc_nccl_id(id, err);
     /* OpenBLAS's thread pool is not for concurrent callers: serial while ranks run */
     int started = 0, blas = lc_blas_serial_begin();
     for (int t = 0; !rc && t < local; t++) {

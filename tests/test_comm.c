@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "comm.h"
@@ -158,7 +159,7 @@ static void *gpu_rank(void *arg)
     struct lc_comm *c = NULL;
     float *a = NULL, *b = NULL, *h = malloc(LEN * 4);
     for (int i = 0; i < LEN; i++) h[i] = value(j->rank, i);
-    if ((j->rc = lc_device_open(&d, &j->err)) || (j->rc = lc_comm_nccl_create(&c, j->id, j->rank, 2, &j->err)) ||
+    if ((j->rc = lc_device_open(&d, &j->err)) || (j->rc = lc_comm_nccl_create(&c, j->id, j->rank, 2, NULL, 0, &j->err)) ||
         (j->rc = lc_device_alloc(&d, (void **)&a, LEN * 4, &j->err)) ||
         (j->rc = lc_device_alloc(&d, (void **)&b, LEN * 4, &j->err)) ||
         (j->rc = lc_device_upload(&d, a, h, LEN * 4, &j->err)) || (j->rc = lc_device_upload(&d, b, h, LEN * 4, &j->err)) ||
@@ -203,9 +204,9 @@ Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus, .timeout = 120)
 }
 
 /* NCCL ranks of one process in a group: rank 1 never joins the all-reduce
- * and aborts; rank 0's all-reduce, already waiting on its GPU, ends, and
- * its next collective fails instead of waiting for ever (skipped below 2
- * GPUs). */
+ * and aborts; rank 0's all-reduce, waiting for its peer (in its launch,
+ * where NCCL connects on first use, or on its GPU), ends, and its next
+ * collective fails instead of waiting for ever (skipped below 2 GPUs). */
 struct abort_job {
     int rank;
     const uint8_t *id;
@@ -221,17 +222,19 @@ static void *abort_rank(void *arg)
     struct lc_comm *c = NULL;
     float *a = NULL, h[LEN];
     j->rc_wait = j->rc_next = -1;
-    if (lc_device_open(&d, &j->err) || lc_comm_nccl_create(&c, j->id, j->rank, 2, &j->err) ||
+    if (lc_device_open(&d, &j->err) || lc_comm_nccl_create(&c, j->id, j->rank, 2, j->g, j->rank, &j->err) ||
         lc_device_alloc(&d, (void **)&a, LEN * 4, &j->err))
         goto out;
-    lc_comm_group_join(j->g, j->rank, c);
     if (j->rank == 1) {
         usleep(500000);
         lc_comm_abort(c);
         j->rc_wait = j->rc_next = 0;
         goto out;
     }
-    if (lc_comm_allreduce(c, a, LEN, 0, &j->err)) goto out;
+    if (lc_comm_allreduce(c, a, LEN, 0, &j->err)) { /* the abort ended its launch */
+        j->rc_next = 1;
+        goto out;
+    }
     j->rc_wait = lc_device_download(&d, h, a, LEN * 4, &j->err); /* returns once the abort ended the kernel */
     j->rc_next = lc_comm_allreduce(c, a, LEN, 0, &j->err);
 out:
@@ -244,7 +247,6 @@ out:
 
 Test(cuda, a_failing_rank_ends_the_groups_collectives, .timeout = 60)
 {
-    setenv("NCCL_RUNTIME_CONNECT", "0", 1); /* as train-pre's ranks: no host-side wait inside a collective */
     uint8_t id[LC_NCCL_ID_SIZE];
     struct lc_err err;
     two_gpus_and_an_id(id);
@@ -261,6 +263,106 @@ Test(cuda, a_failing_rank_ends_the_groups_collectives, .timeout = 60)
     cr_expect_eq(j[1].rc_wait, 0, "rank 1 set up: %s", j[1].err.msg);
     cr_expect_neq(j[0].rc_next, 0, "rank 0's collective after the abort failed");
     cr_expect(strstr(j[0].err.msg, "another rank stopped") != NULL, "rank 0: %s", j[0].err.msg);
+}
+
+/* One GPU is enough for NCCL's setup of a world of 2 whose second rank
+ * never comes: it ends by the time limit, or when the group is aborted,
+ * never waits for ever (skipped without a GPU). */
+static void one_gpu_and_an_id(uint8_t id[LC_NCCL_ID_SIZE])
+{
+    char why[256] = "";
+    struct lc_err err;
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    int n = lc_backend_cuda_devices(why, sizeof why);
+    if (n < 1) cr_skip_test("NCCL test skipped: no usable GPU: %s", why);
+    cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
+}
+
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+Test(cuda, a_setup_whose_peer_never_comes_times_out, .timeout = 60)
+{
+    uint8_t id[LC_NCCL_ID_SIZE];
+    one_gpu_and_an_id(id);
+    struct lc_device d = {LC_DEVICE_CUDA, 0};
+    struct lc_comm *c = NULL;
+    struct lc_err err = {0};
+    cr_assert_eq(lc_device_open(&d, &err), 0, "%s", err.msg);
+    setenv("LC_NCCL_TIMEOUT", "2", 1);
+    double t0 = seconds();
+    int rc = lc_comm_nccl_create(&c, id, 0, 2, NULL, 0, &err);
+    double took = seconds() - t0;
+    unsetenv("LC_NCCL_TIMEOUT");
+    cr_assert_neq(rc, 0, "a world of 2 with one rank cannot be set up");
+    cr_expect_null(c);
+    cr_expect(strstr(err.msg, "rank 0: NCCL's setup did not finish in 2 s (LC_NCCL_TIMEOUT)") != NULL, "%s", err.msg);
+    cr_expect(took >= 1.9 && took < 30, "gave up after %.1f s", took);
+    lc_device_thread_release(&d);
+}
+
+struct setup_job {
+    const uint8_t *id;
+    struct lc_comm_group *g;
+    struct lc_device d;
+    int rc;
+    struct lc_err err;
+};
+
+static void *setup_rank(void *arg)
+{
+    struct setup_job *j = arg;
+    struct lc_comm *c = NULL;
+    j->rc = lc_device_open(&j->d, &j->err);
+    if (!j->rc) j->rc = lc_comm_nccl_create(&c, j->id, 0, 2, j->g, 0, &j->err);
+    lc_comm_free(c);
+    lc_device_thread_release(&j->d);
+    return NULL;
+}
+
+Test(cuda, an_abort_ends_a_setup_that_waits_for_its_peer, .timeout = 60)
+{
+    static struct setup_job j;
+    struct lc_err err;
+    uint8_t id[LC_NCCL_ID_SIZE];
+    one_gpu_and_an_id(id);
+    cr_assert_eq(lc_comm_group_new(&j.g, 2, &err), 0);
+    j.id = id, j.d = (struct lc_device){LC_DEVICE_CUDA, 0};
+    pthread_t t;
+    double t0 = seconds();
+    pthread_create(&t, NULL, setup_rank, &j);
+    usleep(1000000); /* rank 0 is in NCCL's setup by now */
+    lc_comm_group_abort(j.g); /* as rank 1 does when it fails */
+    pthread_join(t, NULL);
+    double took = seconds() - t0;
+    lc_comm_group_free(j.g);
+    cr_assert_neq(j.rc, 0, "the setup ended with an error");
+    cr_expect(strstr(j.err.msg, "another rank stopped") != NULL, "%s", j.err.msg);
+    cr_expect(took < 30, "ended %.1f s after it started", took);
+}
+
+/* NCCL's time limit comes from the environment: whole seconds, 0 for none */
+Test(comm, nccl_time_limit_from_the_environment)
+{
+    double s;
+    struct lc_err err = {0};
+    unsetenv("LC_NCCL_TIMEOUT");
+    cr_assert_eq(lc_comm_timeout(&s, &err), 0);
+    cr_expect_eq(s, 600);
+    setenv("LC_NCCL_TIMEOUT", "5", 1);
+    cr_assert_eq(lc_comm_timeout(&s, &err), 0);
+    cr_expect_eq(s, 5);
+    setenv("LC_NCCL_TIMEOUT", "0", 1);
+    cr_assert_eq(lc_comm_timeout(&s, &err), 0);
+    cr_expect_eq(s, 0);
+    setenv("LC_NCCL_TIMEOUT", "10 min", 1);
+    cr_expect_eq(lc_comm_timeout(&s, &err), LC_EUSAGE);
+    cr_expect(strstr(err.msg, "LC_NCCL_TIMEOUT='10 min' is not a number of seconds") != NULL, "%s", err.msg);
+    unsetenv("LC_NCCL_TIMEOUT");
 }
 
 /* GPU ranks need every GPU they name, checked before any rank waits in

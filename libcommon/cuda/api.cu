@@ -47,6 +47,7 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->dropout_mask = lc_dropout_mask_cuda;
     api->nccl_unique_id = lc_nccl_unique_id_cuda;
     api->nccl_comm_init = lc_nccl_comm_init_cuda;
+    api->nccl_poll = lc_nccl_poll_cuda;
     api->nccl_comm_free = lc_nccl_comm_free_cuda;
     api->nccl_allreduce = lc_nccl_allreduce_cuda;
     api->nccl_broadcast = lc_nccl_broadcast_cuda;

@@ -96,9 +96,11 @@ struct lc_cuda_api {
                                   float smoothing, float scale, void *stream, struct lc_err *err);
     int (*argmax_rows)(int32_t *idx, const float *x, int n, int c, void *stream, struct lc_err *err);
     int (*dropout_mask)(uint8_t *mask, size_t n, float p, uint64_t key, void *stream, struct lc_err *err);
-    /* nccl.cu: data parallelism */
+    /* nccl.cu: data parallelism; init and the collectives return 1 while NCCL goes on in the background:
+     * poll until 0 */
     int (*nccl_unique_id)(uint8_t id[LC_NCCL_ID_BYTES], struct lc_err *err);
     int (*nccl_comm_init)(void **comm, const uint8_t id[LC_NCCL_ID_BYTES], int rank, int world, struct lc_err *err);
+    int (*nccl_poll)(void *comm, struct lc_err *err);
     void (*nccl_comm_free)(void *comm, int abort);
     int (*nccl_allreduce)(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);
     int (*nccl_broadcast)(void *comm, float *buf, size_t n, int root, void *stream, struct lc_err *err);
@@ -307,6 +309,7 @@ int lc_argmax_rows_cuda(int32_t *idx, const float *x, int n, int c, void *stream
 int lc_dropout_mask_cuda(uint8_t *mask, size_t n, float p, uint64_t key, void *stream, struct lc_err *err);
 int lc_nccl_unique_id_cuda(uint8_t id[LC_NCCL_ID_BYTES], struct lc_err *err);
 int lc_nccl_comm_init_cuda(void **comm, const uint8_t id[LC_NCCL_ID_BYTES], int rank, int world, struct lc_err *err);
+int lc_nccl_poll_cuda(void *comm, struct lc_err *err);
 void lc_nccl_comm_free_cuda(void *comm, int abort);
 int lc_nccl_allreduce_cuda(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err);
 int lc_nccl_broadcast_cuda(void *comm, float *buf, size_t n, int root, void *stream, struct lc_err *err);
