@@ -364,6 +364,8 @@ int lc_gpu_timer_new(void **event, struct lc_err *err) { NCCL_CALL(api->timer_cr
 int lc_gpu_event_elapsed(float *ms, void *a, void *b, struct lc_err *err) { NCCL_CALL(api->event_elapsed(ms, a, b, err)); }
 int lc_gpu_event_record(void *event, void *stream, struct lc_err *err) { NCCL_CALL(api->event_record(event, stream, err)); }
 int lc_gpu_stream_wait(void *stream, void *event, struct lc_err *err) { NCCL_CALL(api->stream_wait(stream, event, err)); }
+int lc_gpu_event_done(void *event, int *done, struct lc_err *err) { NCCL_CALL(api->event_query(event, done, err)); }
+int lc_nccl_device(void *comm, int *index, struct lc_err *err) { NCCL_CALL(api->nccl_device(comm, index, err)); }
 
 void lc_gpu_stream_free(void *stream)
 {

@@ -96,6 +96,11 @@ int lc_gpu_event_elapsed(float *ms, void *a, void *b, struct lc_err *err);
 void lc_gpu_event_free(void *event);
 int lc_gpu_event_record(void *event, void *stream, struct lc_err *err);
 int lc_gpu_stream_wait(void *stream, void *event, struct lc_err *err);
+/* done: the work queued before event's last record has run (from any
+ * thread; an event never recorded is done) */
+int lc_gpu_event_done(void *event, int *done, struct lc_err *err);
+/* the GPU index of a communicator whose setup has finished */
+int lc_nccl_device(void *comm, int *index, struct lc_err *err);
 
 /* ---- ops (pointers live on d) ----
  * Each runs the CPU function of the same name on the CPU and its CUDA twin

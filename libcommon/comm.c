@@ -41,8 +41,18 @@ struct lc_comm {
     void *nccl;                   /* NCCL */
     void *stream, *ready, *done;  /* NCCL: the collectives' own stream, and events ordering it with the ops' */
     int pending;                  /* started collectives not yet waited for */
-    struct lc_comm_group *g;      /* NCCL: the process's group, if it joined one */
-    double timeout_s;             /* NCCL: how long setup or a launch may take (0: no limit) */
+    struct lc_comm_group *g;      /* NCCL: its group (one of its own when it joined none) */
+    double timeout_s;             /* NCCL: how long setup, a launch or a collective may take (0: no limit) */
+    /* NCCL: the watchdog, a thread that aborts the group when NCCL reports an error or the last collective
+     * posted has run on the GPU for longer than timeout_s */
+    int gpu_index;
+    void *posted;                 /* an event after the last collective posted */
+    double posted_at;             /* when it was posted; 0 once seen done (dmu) */
+    char why[256];                /* why the watchdog aborted (dmu) */
+    pthread_mutex_t dmu;
+    pthread_cond_t dcv;
+    pthread_t dog;
+    int dog_on, dog_stop;         /* dmu */
 };
 
 int lc_comm_group_new(struct lc_comm_group **out, int n, struct lc_err *err)
@@ -152,6 +162,13 @@ static double now_s(void)
 
 static int aborted(struct lc_comm *c, struct lc_err *err)
 {
+    char why[sizeof c->why] = "";
+    if (c->gpu) {
+        pthread_mutex_lock(&c->dmu);
+        memcpy(why, c->why, sizeof why);
+        pthread_mutex_unlock(&c->dmu);
+    }
+    if (*why) return lc_errf(err, LC_EIO, NULL, -1, -1, "%s", why);
     return lc_errf(err, LC_EIO, NULL, -1, -1, "rank %d: another rank stopped with an error", c->rank);
 }
 
@@ -203,6 +220,83 @@ static int nccl_finish(struct lc_comm *c, int rc, const char *what, struct lc_er
     return rc == 1 ? nccl_settle(c, what, err) : rc;
 }
 
+/* The watchdog's look, once a second: NCCL's errors (a peer process that
+ * died is seen as one, where NCCL's transport notices), and the last
+ * collective's time on the GPU. 1 when it is done watching. */
+static int watch(struct lc_comm *c)
+{
+    struct lc_err e = {0};
+    double late = 0;
+    pthread_mutex_lock(&c->dmu);
+    if (c->posted_at > 0) {
+        int done = 0;
+        if (!lc_gpu_event_done(c->posted, &done, &e) && done) c->posted_at = 0;
+        else late = now_s() - c->posted_at;
+    }
+    pthread_mutex_unlock(&c->dmu);
+    pthread_rwlock_rdlock(&c->g->lock);
+    int gone = !c->nccl, failed = !gone && lc_nccl_poll(c->nccl, &e) < 0;
+    pthread_rwlock_unlock(&c->g->lock);
+    if (gone) return 1;
+    char why[sizeof c->why] = "";
+    if (failed)
+        snprintf(why, sizeof why, "rank %d: %.200s", c->rank, e.msg);
+    else if (c->timeout_s > 0 && late > c->timeout_s)
+        snprintf(why, sizeof why,
+                 "rank %d: a collective did not finish in %.0f s on the GPU (LC_NCCL_TIMEOUT): another rank failed "
+                 "or stalled", c->rank, c->timeout_s);
+    if (!*why) return 0;
+    pthread_mutex_lock(&c->dmu);
+    memcpy(c->why, why, sizeof why);
+    pthread_mutex_unlock(&c->dmu);
+    lc_comm_abort(c); /* the rank's wait on its GPU ends, and its next collective fails with why */
+    return 1;
+}
+
+static void *watchdog(void *arg)
+{
+    struct lc_comm *c = arg;
+    struct lc_device d = {LC_DEVICE_CUDA, c->gpu_index};
+    struct lc_err e;
+    int on_gpu = !lc_device_open(&d, &e); /* event queries need the communicator's GPU current */
+    pthread_mutex_lock(&c->dmu);
+    while (!c->dog_stop && on_gpu) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&c->dcv, &c->dmu, &until);
+        if (c->dog_stop) break;
+        pthread_mutex_unlock(&c->dmu);
+        int done = watch(c);
+        pthread_mutex_lock(&c->dmu);
+        if (done) break;
+    }
+    pthread_mutex_unlock(&c->dmu);
+    if (on_gpu) lc_device_thread_release(&d);
+    return NULL;
+}
+
+static void watchdog_stop(struct lc_comm *c)
+{
+    if (!c->dog_on) return;
+    pthread_mutex_lock(&c->dmu);
+    c->dog_stop = 1;
+    pthread_cond_signal(&c->dcv);
+    pthread_mutex_unlock(&c->dmu);
+    pthread_join(c->dog, NULL);
+    c->dog_on = 0;
+}
+
+/* A collective was posted on stream: the watchdog times it from now. */
+static int posted(struct lc_comm *c, void *stream, struct lc_err *err)
+{
+    pthread_mutex_lock(&c->dmu);
+    int rc = lc_gpu_event_record(c->posted, stream, err);
+    if (!rc) c->posted_at = now_s();
+    pthread_mutex_unlock(&c->dmu);
+    return rc;
+}
+
 int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world,
                         struct lc_comm_group *g, int slot, struct lc_err *err)
 {
@@ -210,12 +304,30 @@ int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE],
     struct lc_comm *c = calloc(1, sizeof *c);
     if (!c) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     *c = (struct lc_comm){.rank = rank, .world = world, .gpu = 1};
-    int rc = lc_comm_timeout(&c->timeout_s, err);
+    pthread_mutex_init(&c->dmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->dcv, &ca);
+    pthread_condattr_destroy(&ca);
+    /* every NCCL rank is in a group, so that an abort (another rank's, or the watchdog's) never frees the
+     * communicator under a call */
+    struct lc_comm_group *own = NULL;
+    int rc = g ? 0 : lc_comm_group_new(&own, 1, err);
+    if (!rc) rc = lc_comm_timeout(&c->timeout_s, err);
     if (!rc) rc = lc_nccl_init(&c->nccl, id, rank, world, err);
-    if (!rc && g) group_join(g, slot, c); /* before the setup is waited for: an abort can end it */
+    if (!rc) group_join(g ? g : own, g ? slot : 0, c); /* before the setup is waited for: an abort can end it */
+    lc_comm_group_free(own);                             /* the member holds it now */
     if (!rc) rc = nccl_settle(c, "NCCL's setup", err);
-    if (!rc && (rc = lc_gpu_stream_new(&c->stream, err)) == 0 && (rc = lc_gpu_event_new(&c->ready, err)) == 0)
-        rc = lc_gpu_event_new(&c->done, err);
+    if (!rc && (rc = lc_gpu_stream_new(&c->stream, err)) == 0 && (rc = lc_gpu_event_new(&c->ready, err)) == 0 &&
+        (rc = lc_gpu_event_new(&c->done, err)) == 0 && (rc = lc_gpu_event_new(&c->posted, err)) == 0) {
+        rc = nccl_begin(c, err);
+        if (!rc) rc = nccl_end(c, lc_nccl_device(c->nccl, &c->gpu_index, err));
+    }
+    if (!rc && world > 1) {
+        if (pthread_create(&c->dog, NULL, watchdog, c)) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "cannot start a thread");
+        else c->dog_on = 1;
+    }
     if (rc) {
         lc_comm_free(c); /* a communicator in error is aborted, not destroyed */
         return rc;
@@ -227,6 +339,7 @@ int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE],
 void lc_comm_free(struct lc_comm *c)
 {
     if (!c) return;
+    watchdog_stop(c);
     void *nccl = c->nccl;
     if (c->g) { /* leave the group first: an abort from now on leaves this one alone */
         pthread_rwlock_wrlock(&c->g->lock);
@@ -237,7 +350,9 @@ void lc_comm_free(struct lc_comm *c)
         group_unref(c->g);
     }
     if (nccl) lc_nccl_free(nccl, 0);
-    lc_gpu_event_free(c->ready), lc_gpu_event_free(c->done), lc_gpu_stream_free(c->stream);
+    lc_gpu_event_free(c->ready), lc_gpu_event_free(c->done), lc_gpu_event_free(c->posted);
+    lc_gpu_stream_free(c->stream);
+    if (c->gpu) pthread_mutex_destroy(&c->dmu), pthread_cond_destroy(&c->dcv);
     if (c->s) {
         struct shared *s = c->s;
         pthread_mutex_lock(&s->mu);
@@ -293,7 +408,8 @@ int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct 
     if (c->world == 1) return 0;
     if (c->gpu) {
         int rc = nccl_begin(c, err);
-        return rc ? rc : nccl_finish(c, lc_nccl_allreduce(c->nccl, buf, n, mean, NULL, err), "an all-reduce's launch", err);
+        if (!rc) rc = nccl_finish(c, lc_nccl_allreduce(c->nccl, buf, n, mean, NULL, err), "an all-reduce's launch", err);
+        return rc ? rc : posted(c, NULL, err);
     }
     if (!c->s) return aborted(c, err);
     struct shared *s = c->s;
@@ -329,7 +445,8 @@ int lc_comm_allreduce_start(struct lc_comm *c, float *buf, size_t n, int mean, s
     if (rc) return rc;
     if ((rc = lc_gpu_event_record(c->ready, NULL, err)) || (rc = lc_gpu_stream_wait(c->stream, c->ready, err)))
         return nccl_end(c, rc);
-    if ((rc = nccl_finish(c, lc_nccl_allreduce(c->nccl, buf, n, mean, c->stream, err), "an all-reduce's launch", err)))
+    if ((rc = nccl_finish(c, lc_nccl_allreduce(c->nccl, buf, n, mean, c->stream, err), "an all-reduce's launch", err)) ||
+        (rc = posted(c, c->stream, err)))
         return rc;
     c->pending = 1;
     return 0;
@@ -351,7 +468,8 @@ int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct 
     if (c->world == 1) return 0;
     if (c->gpu) {
         int rc = nccl_begin(c, err);
-        return rc ? rc : nccl_finish(c, lc_nccl_broadcast(c->nccl, buf, n, root, err), "a broadcast's launch", err);
+        if (!rc) rc = nccl_finish(c, lc_nccl_broadcast(c->nccl, buf, n, root, err), "a broadcast's launch", err);
+        return rc ? rc : posted(c, NULL, err);
     }
     if (!c->s) return aborted(c, err);
     struct shared *s = c->s;

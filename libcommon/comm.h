@@ -10,7 +10,11 @@
  *    the data-parallel path on any machine. Sums run in rank order, so
  *    results are deterministic and the same on every rank.
  * If one rank fails, lc_comm_abort wakes the others, whose collectives
- * then fail instead of waiting forever. */
+ * then fail instead of waiting forever. An NCCL rank of a world above 1
+ * also has a watchdog thread that aborts its group when NCCL reports an
+ * error (a peer process lost) or the last collective posted has not
+ * finished on the GPU within LC_NCCL_TIMEOUT seconds; its collectives then
+ * fail with that reason. */
 #ifndef LC_COMM_H
 #define LC_COMM_H
 

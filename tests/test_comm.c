@@ -265,6 +265,76 @@ Test(cuda, a_failing_rank_ends_the_groups_collectives, .timeout = 60)
     cr_expect(strstr(j[0].err.msg, "another rank stopped") != NULL, "rank 0: %s", j[0].err.msg);
 }
 
+/* A rank that stalls without failing (rank 1 sleeps past the time limit
+ * instead of joining the all-reduce): rank 0's all-reduce, posted and
+ * waiting on its GPU (NCCL connects at setup here), is ended by its
+ * watchdog, and its next collective fails naming the time limit (skipped
+ * below 2 GPUs). */
+struct stall_job {
+    int rank;
+    const uint8_t *id;
+    struct lc_comm_group *g;
+    int rc_wait, rc_next;
+    double waited;
+    struct lc_err err;
+};
+
+static double seconds(void);
+
+static void *stall_rank(void *arg)
+{
+    struct stall_job *j = arg;
+    struct lc_device d = {LC_DEVICE_CUDA, j->rank};
+    struct lc_comm *c = NULL;
+    float *a = NULL, h[LEN];
+    j->rc_wait = j->rc_next = -1;
+    if (lc_device_open(&d, &j->err) || lc_comm_nccl_create(&c, j->id, j->rank, 2, j->g, j->rank, &j->err) ||
+        lc_device_alloc(&d, (void **)&a, LEN * 4, &j->err))
+        goto out;
+    if (j->rank == 1) {
+        usleep(12000000);
+        j->rc_wait = j->rc_next = 0;
+        goto out;
+    }
+    double t0 = seconds();
+    if (lc_comm_allreduce(c, a, LEN, 0, &j->err)) goto out;
+    j->rc_wait = lc_device_download(&d, h, a, LEN * 4, &j->err); /* returns once the watchdog aborted */
+    j->waited = seconds() - t0;
+    j->rc_next = lc_comm_allreduce(c, a, LEN, 0, &j->err);
+out:
+    lc_device_sync(&d, &(struct lc_err){0});
+    if (a) lc_device_free(&d, a);
+    lc_comm_free(c);
+    lc_device_thread_release(&d);
+    return NULL;
+}
+
+Test(cuda, a_stalled_rank_is_timed_out_by_the_watchdog, .timeout = 90)
+{
+    setenv("NCCL_RUNTIME_CONNECT", "0", 1); /* rank 0's launch completes; its kernel waits on the GPU */
+    setenv("LC_NCCL_TIMEOUT", "5", 1);
+    uint8_t id[LC_NCCL_ID_SIZE];
+    struct lc_err err;
+    two_gpus_and_an_id(id);
+    struct lc_comm_group *g;
+    cr_assert_eq(lc_comm_group_new(&g, 2, &err), 0);
+    static struct stall_job j[2];
+    pthread_t t[2];
+    for (int r = 0; r < 2; r++) {
+        j[r] = (struct stall_job){.rank = r, .id = id, .g = g};
+        pthread_create(&t[r], NULL, stall_rank, &j[r]);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
+    lc_comm_group_free(g);
+    unsetenv("LC_NCCL_TIMEOUT");
+    cr_expect_eq(j[1].rc_wait, 0, "rank 1 set up: %s", j[1].err.msg);
+    cr_expect_eq(j[0].rc_wait, 0, "rank 0's wait on its GPU ended: %s", j[0].err.msg);
+    cr_expect(j[0].waited >= 4.5 && j[0].waited < 30, "after %.1f s", j[0].waited);
+    cr_expect_neq(j[0].rc_next, 0, "rank 0's collective after the abort failed");
+    cr_expect(strstr(j[0].err.msg, "rank 0: a collective did not finish in 5 s on the GPU (LC_NCCL_TIMEOUT)") != NULL,
+              "rank 0: %s", j[0].err.msg);
+}
+
 /* One GPU is enough for NCCL's setup of a world of 2 whose second rank
  * never comes: it ends by the time limit, or when the group is aborted,
  * never waits for ever (skipped without a GPU). */

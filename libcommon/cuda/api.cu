@@ -120,6 +120,8 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->thread_release = lc_cuda_thread_release;
     api->timer_create = lc_cuda_timer_create;
     api->event_elapsed = lc_cuda_event_elapsed;
+    api->event_query = lc_cuda_event_query;
+    api->nccl_device = lc_nccl_device_cuda;
     return 0;
 }
 

@@ -74,6 +74,13 @@ extern "C" int lc_nccl_poll_cuda(void *comm, struct lc_err *err)
                    last && *last ? last : "");
 }
 
+// the GPU of a communicator whose setup has finished
+extern "C" int lc_nccl_device_cuda(void *comm, int *index, struct lc_err *err)
+{
+    ncclResult_t r = ncclCommCuDevice((ncclComm_t)comm, index);
+    return r == ncclSuccess ? 0 : nccl_fail(err, r, "ncclCommCuDevice");
+}
+
 extern "C" void lc_nccl_comm_free_cuda(void *comm, int abort)
 {
     if (!comm) return;

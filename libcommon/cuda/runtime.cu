@@ -163,6 +163,18 @@ extern "C" int lc_cuda_event_elapsed(float *ms, void *a, void *b, struct lc_err 
     return r == cudaSuccess ? 0 : cuda_fail(err, r, "cudaEventElapsedTime");
 }
 
+// done: the work before the event's last record has finished (or it was never recorded)
+extern "C" int lc_cuda_event_query(void *ev, int *done, struct lc_err *err)
+{
+    cudaError_t r = cudaEventQuery((cudaEvent_t)ev);
+    *done = r == cudaSuccess;
+    if (r == cudaErrorNotReady) {
+        cudaGetLastError(); // not an error: leave none behind
+        return 0;
+    }
+    return r == cudaSuccess ? 0 : cuda_fail(err, r, "cudaEventQuery");
+}
+
 extern "C" void lc_cuda_event_destroy(void *ev)
 {
     if (ev) cudaEventDestroy((cudaEvent_t)ev);
