@@ -180,8 +180,11 @@ out:
     return NULL;
 }
 
-Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus, .timeout = 120)
+/* No Criterion .timeout on these (with several skipped tests it leaks a
+ * timer): LC_NCCL_TIMEOUT bounds every wait in them instead. */
+Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus)
 {
+    setenv("LC_NCCL_TIMEOUT", "60", 1);
     uint8_t id[LC_NCCL_ID_SIZE];
     two_gpus_and_an_id(id);
     static struct gpu_job j[2];
@@ -245,8 +248,9 @@ out:
     return NULL;
 }
 
-Test(cuda, a_failing_rank_ends_the_groups_collectives, .timeout = 60)
+Test(cuda, a_failing_rank_ends_the_groups_collectives)
 {
+    setenv("LC_NCCL_TIMEOUT", "30", 1); /* far above the abort's 0.5 s */
     uint8_t id[LC_NCCL_ID_SIZE];
     struct lc_err err;
     two_gpus_and_an_id(id);
@@ -309,7 +313,7 @@ out:
     return NULL;
 }
 
-Test(cuda, a_stalled_rank_is_timed_out_by_the_watchdog, .timeout = 90)
+Test(cuda, a_stalled_rank_is_timed_out_by_the_watchdog)
 {
     setenv("NCCL_RUNTIME_CONNECT", "0", 1); /* rank 0's launch completes; its kernel waits on the GPU */
     setenv("LC_NCCL_TIMEOUT", "5", 1);
@@ -355,7 +359,7 @@ static double seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-Test(cuda, a_setup_whose_peer_never_comes_times_out, .timeout = 60)
+Test(cuda, a_setup_whose_peer_never_comes_times_out)
 {
     uint8_t id[LC_NCCL_ID_SIZE];
     one_gpu_and_an_id(id);
@@ -394,12 +398,13 @@ static void *setup_rank(void *arg)
     return NULL;
 }
 
-Test(cuda, an_abort_ends_a_setup_that_waits_for_its_peer, .timeout = 60)
+Test(cuda, an_abort_ends_a_setup_that_waits_for_its_peer)
 {
     static struct setup_job j;
     struct lc_err err;
     uint8_t id[LC_NCCL_ID_SIZE];
     one_gpu_and_an_id(id);
+    setenv("LC_NCCL_TIMEOUT", "20", 1); /* were the abort to miss, the time limit ends it, and the test fails */
     cr_assert_eq(lc_comm_group_new(&j.g, 2, &err), 0);
     j.id = id, j.d = (struct lc_device){LC_DEVICE_CUDA, 0};
     pthread_t t;
