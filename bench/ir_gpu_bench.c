@@ -11,11 +11,16 @@
  * The 16-bit runs go twice: activations (N, C, H, W) and channels-last;
  * after the fp16 training runs, two more steps are timed op by op (lc_prof:
  * each op's kernel time, and the time no op ran).
+ * Each configuration runs in a process of its own (this program again,
+ * with --one), so one that fails, even by a fault that ends its CUDA
+ * context, is reported and the others still run.
  * Skips with a message where no GPU is usable. Part of `make gpu-check`.
  * Usage: ir_gpu_bench [batch] [repeats] [train batch]. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -89,10 +94,10 @@ static void train_step(struct train_step *s)
 /* Training steps with activations of type dt; x holds at least tbatch
  * images. fp16 runs as train-pre does: the upstream gradient scaled (2^16),
  * the gradients unscaled and checked (a wait for the flag), then SGD. The
- * peer: PyTorch float32 (TF32 off), or autocast to dt in channels-last
- * memory (with GradScaler for fp16). Returns our images/s. */
-static double train_bench(int tbatch, int reps, const float *x, const char *python, const char *py, int dt, int cl,
-                          double *torch_ips)
+ * peer (torch_ips, measured by the caller): PyTorch float32 (TF32 off), or
+ * autocast to dt in channels-last memory (with GradScaler for fp16).
+ * Returns our images/s. */
+static double train_bench(int tbatch, int reps, const float *x, int dt, int cl, double torch_ips)
 {
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     struct lc_err err;
@@ -125,13 +130,12 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
     }
     const int found = ts.found != 0;
     double ours = tbatch / best;
-    if (*torch_ips == 0) *torch_ips = peer_ips(python, py, "train", reps, tbatch, dt);
     const char *nm = dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : "float32";
     printf("ir_gpu_bench: IR-50 training step (forward, backward, SGD), batch %d, %s%s, dropout 0.4%s\n", tbatch, nm,
            cl ? " channels-last" : "", dt == LC_DTYPE_F16 ? ", loss scaled by 2^16 and checked" : "");
     printf("  ours (lc_ir_train_dev, %-7s)   %9.1f img/s   (includes uploading the input)%s\n", nm, ours,
            found ? " (the last step overflowed)" : "");
-    peer_line(*torch_ips, ours, dt, "AMP ");
+    peer_line(torch_ips, ours, dt, "AMP ");
     if (dt == LC_DTYPE_F16) { /* where a step's time goes */
         lc_prof_start();
         double t0 = lc_now();
@@ -153,9 +157,8 @@ static double train_bench(int tbatch, int reps, const float *x, const char *pyth
 }
 
 /* Inference with activations of type dt, against PyTorch eager in float32
- * (TF32 off) or the model in dt, channels-last. */
-static void infer_bench(int batch, int reps, const float *x, const char *python, const char *py, int dt, int cl,
-                        double *torch_ips)
+ * (TF32 off) or the model in dt, channels-last (torch_ips). */
+static void infer_bench(int batch, int reps, const float *x, int dt, int cl, double torch_ips)
 {
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     struct lc_err err;
@@ -177,20 +180,95 @@ static void infer_bench(int batch, int reps, const float *x, const char *python,
         if (r && t < best) best = t;
     }
     double ours = batch / best;
-    if (*torch_ips == 0) *torch_ips = peer_ips(python, py, "infer", reps, batch, dt);
     const char *nm = dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : "float32";
     printf("ir_gpu_bench: IR-50 inference, batch %d, %s%s (weights uploaded and folded in %.2f s)\n", batch, nm,
            cl ? " channels-last" : "", t_up);
     printf("  ours (lc_ir_dev, %-7s)         %9.1f img/s   (includes uploading the input)\n", nm, ours);
-    peer_line(*torch_ips, ours, dt, "");
+    peer_line(torch_ips, ours, dt, "");
     lc_ir_dev_free(g);
     lc_ir_free(m);
     free(emb), free(norm);
 }
 
+/* the card, and its dense fp16 tensor-core peak in flop/s at the peak
+ * clock: 4096 flops per clock per SM on sm_90, 2048 on sm_80/86/89 */
+static double card_peak16(char *card, size_t size, int print)
+{
+    struct lc_err err;
+    int sms = 0, khz = 0, cc = 0;
+    if (lc_backend_cuda_props(0, card, size, &sms, &khz, &cc, &err)) lc_tool_fail(&err);
+    double peak16 = (double)sms * khz * 1e3 * (cc >= 90 ? 4096 : 2048);
+    if (print)
+        printf("ir_gpu_bench: %s, %d SMs at %.2f GHz, compute capability %d.%d: dense fp16 peak %.0f TFLOP/s\n", card,
+               sms, khz / 1e6, cc / 10, cc % 10, peak16 / 1e12);
+    return peak16;
+}
+
+/* --one infer|train DT CL BATCH REPS TBATCH PEER_IPS: one configuration, in
+ * this process */
+static int run_one(char **a)
+{
+    int train = !strcmp(a[0], "train"), dt = atoi(a[1]), cl = atoi(a[2]), batch = atoi(a[3]), reps = atoi(a[4]),
+        tbatch = atoi(a[5]);
+    double torch_ips = atof(a[6]);
+    char card[256] = "?";
+    double peak16 = card_peak16(card, sizeof card, 0);
+    size_t nx = (size_t)(train ? tbatch : batch) * 3 * 112 * 112;
+    float *x = malloc(nx * 4);
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 1);
+    for (size_t i = 0; i < nx; i++) x[i] = 2 * lc_rng_uniform(&rng) - 1;
+    if (!train) {
+        infer_bench(batch, reps, x, dt, cl, torch_ips);
+    } else {
+        /* IR-50 at 112x112: 12.6 GFLOP an image forward (6.3 G multiply-adds, conv_bench), three times that a
+         * training step */
+        double ips = train_bench(tbatch, reps, x, dt, cl, torch_ips);
+        if (dt != LC_DTYPE_F32)
+            printf("  %.1f TFLOP/s (3 x 12.6 GFLOP an image): %.1f%% of the dense fp16 peak\n", ips * 37.8e9 / 1e12,
+                   100 * ips * 37.8e9 / peak16);
+    }
+    free(x);
+    return 0;
+}
+
+/* Runs one configuration as a child process; 0 when it succeeded. */
+static int spawn_one(const char *kind, int dt, int cl, int batch, int reps, int tbatch, double torch_ips)
+{
+    char a[7][64];
+    snprintf(a[0], sizeof a[0], "%s", kind);
+    snprintf(a[1], sizeof a[1], "%d", dt);
+    snprintf(a[2], sizeof a[2], "%d", cl);
+    snprintf(a[3], sizeof a[3], "%d", batch);
+    snprintf(a[4], sizeof a[4], "%d", reps);
+    snprintf(a[5], sizeof a[5], "%d", tbatch);
+    snprintf(a[6], sizeof a[6], "%.17g", torch_ips);
+    char *argv[] = {"ir_gpu_bench", "--one", a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL};
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) { /* a fresh process image: no CUDA state crosses the fork */
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+        printf("ir_gpu_bench: %s %s%s: cannot start its process\n", kind, lc_dtype_name(dt), cl ? " channels-last" : "");
+        return -1;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    if (WIFSIGNALED(status))
+        printf("ir_gpu_bench: %s %s%s FAILED: killed by signal %d (%s); the other configurations go on\n", kind,
+               lc_dtype_name(dt), cl ? " channels-last" : "", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        printf("ir_gpu_bench: %s %s%s FAILED (exit %d, its error above); the other configurations go on\n", kind,
+               lc_dtype_name(dt), cl ? " channels-last" : "", WEXITSTATUS(status));
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     lc_tool_init("ir_gpu_bench");
+    if (argc == 9 && !strcmp(argv[1], "--one")) return run_one(argv + 2);
     int batch = argc > 1 ? atoi(argv[1]) : 256, reps = argc > 2 ? atoi(argv[2]) : 5,
         tbatch = argc > 3 ? atoi(argv[3]) : 128;
     if (batch < 1 || reps < 1 || tbatch < 1) {
@@ -202,36 +280,24 @@ int main(int argc, char **argv)
         printf("ir_gpu_bench: skipped: no usable GPU (%s)\n", why);
         return 0;
     }
-    struct lc_err err;
     char card[256] = "?";
-    int sms = 0, khz = 0, cc = 0;
-    if (lc_backend_cuda_props(0, card, sizeof card, &sms, &khz, &cc, &err)) lc_tool_fail(&err);
-    /* dense fp16 tensor-core peak at the peak clock: 4096 flops per clock per SM on sm_90, 2048 on sm_80/86/89 */
-    double peak16 = (double)sms * khz * 1e3 * (cc >= 90 ? 4096 : 2048);
-    printf("ir_gpu_bench: %s, %d SMs at %.2f GHz, compute capability %d.%d: dense fp16 peak %.0f TFLOP/s\n", card, sms,
-           khz / 1e6, cc / 10, cc % 10, peak16 / 1e12);
-    size_t nx = (size_t)(batch > tbatch ? batch : tbatch) * 3 * 112 * 112;
-    float *x = malloc(nx * 4);
-    struct lc_rng rng;
-    lc_rng_seed(&rng, 1);
-    for (size_t i = 0; i < nx; i++) x[i] = 2 * lc_rng_uniform(&rng) - 1;
+    card_peak16(card, sizeof card, 1);
     char py[4200];
     bench_peer_path(py, sizeof py, "ir_peer.py");
     const char *python = getenv("LC_PYTHON") ? getenv("LC_PYTHON") : "/usr/bin/python3";
-    /* the 16-bit types in both layouts, against one peer measurement each */
+    /* the 16-bit types in both layouts, against one peer measurement each (PyTorch alone on the GPU) */
     const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
-    double peer_infer[3] = {0}, peer_train[3] = {0};
-    for (int k = 0; k < 3; k++)
+    int failed = 0;
+    for (int k = 0; k < 3; k++) {
+        double peer = peer_ips(python, py, "infer", reps, batch, types[k]);
         for (int cl = 0; cl <= (types[k] != LC_DTYPE_F32); cl++)
-            infer_bench(batch, reps, x, python, py, types[k], cl, &peer_infer[k]);
-    /* IR-50 at 112x112: 12.6 GFLOP an image forward (6.3 G multiply-adds, conv_bench), three times that a training step */
-    for (int k = 0; k < 3; k++)
-        for (int cl = 0; cl <= (types[k] != LC_DTYPE_F32); cl++) {
-            double ips = train_bench(tbatch, reps, x, python, py, types[k], cl, &peer_train[k]);
-            if (types[k] != LC_DTYPE_F32)
-                printf("  %.1f TFLOP/s (3 x 12.6 GFLOP an image): %.1f%% of the dense fp16 peak\n",
-                       ips * 37.8e9 / 1e12, 100 * ips * 37.8e9 / peak16);
-        }
-    free(x);
-    return 0;
+            failed += spawn_one("infer", types[k], cl, batch, reps, tbatch, peer) != 0;
+    }
+    for (int k = 0; k < 3; k++) {
+        double peer = peer_ips(python, py, "train", reps, tbatch, types[k]);
+        for (int cl = 0; cl <= (types[k] != LC_DTYPE_F32); cl++)
+            failed += spawn_one("train", types[k], cl, batch, reps, tbatch, peer) != 0;
+    }
+    if (failed) printf("ir_gpu_bench: %d of 10 configurations failed\n", failed);
+    return failed != 0;
 }
