@@ -366,6 +366,7 @@ int lc_gpu_event_record(void *event, void *stream, struct lc_err *err) { NCCL_CA
 int lc_gpu_stream_wait(void *stream, void *event, struct lc_err *err) { NCCL_CALL(api->stream_wait(stream, event, err)); }
 int lc_gpu_event_done(void *event, int *done, struct lc_err *err) { NCCL_CALL(api->event_query(event, done, err)); }
 int lc_nccl_device(void *comm, int *index, struct lc_err *err) { NCCL_CALL(api->nccl_device(comm, index, err)); }
+int lc_nccl_finalize(void *comm, struct lc_err *err) { NCCL_CALL(api->nccl_finalize(comm, err)); }
 
 void lc_gpu_stream_free(void *stream)
 {

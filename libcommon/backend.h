@@ -101,6 +101,8 @@ int lc_gpu_stream_wait(void *stream, void *event, struct lc_err *err);
 int lc_gpu_event_done(void *event, int *done, struct lc_err *err);
 /* the GPU index of a communicator whose setup has finished */
 int lc_nccl_device(void *comm, int *index, struct lc_err *err);
+/* finish what the communicator started (poll), before lc_nccl_free */
+int lc_nccl_finalize(void *comm, struct lc_err *err);
 
 /* ---- ops (pointers live on d) ----
  * Each runs the CPU function of the same name on the CPU and its CUDA twin

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,12 @@ struct lc_comm {
     /* NCCL: the watchdog, a thread that aborts the group when NCCL reports an error or the last collective
      * posted has run on the GPU for longer than timeout_s */
     int gpu_index;
+    pthread_mutex_t nmu;          /* held over every NCCL call on this communicator: NCCL's own polling of a
+                                   * launch's state is not safe from two threads at once */
     void *posted;                 /* an event after the last collective posted */
     double posted_at;             /* when it was posted; 0 once seen done (dmu) */
-    char why[256];                /* why the watchdog aborted (dmu) */
+    unsigned long seq;            /* collectives posted (dmu) */
+    char why[256];                /* why this rank gave up: the watchdog, or a time limit (dmu) */
     pthread_mutex_t dmu;
     pthread_cond_t dcv;
     pthread_t dog;
@@ -172,43 +176,65 @@ static int aborted(struct lc_comm *c, struct lc_err *err)
     return lc_errf(err, LC_EIO, NULL, -1, -1, "rank %d: another rank stopped with an error", c->rank);
 }
 
-/* An NCCL call on c: under the group's read lock (released by nccl_end),
- * or the aborted error (nothing held) */
+/* An NCCL call on c: under the group's read lock and c's NCCL mutex
+ * (released by nccl_end), or the aborted error (nothing held) */
 static int nccl_begin(struct lc_comm *c, struct lc_err *err)
 {
     if (c->g) pthread_rwlock_rdlock(&c->g->lock);
-    if (c->nccl) return 0;
+    if (c->nccl) {
+        pthread_mutex_lock(&c->nmu);
+        return 0;
+    }
     if (c->g) pthread_rwlock_unlock(&c->g->lock);
     return aborted(c, err);
 }
 
 static int nccl_end(struct lc_comm *c, int rc)
 {
+    pthread_mutex_unlock(&c->nmu);
     if (c->g) pthread_rwlock_unlock(&c->g->lock);
     return rc;
 }
 
-/* Wait for what NCCL goes on with in the background (setup, or a
- * collective's launch), taking the group's read lock only to poll, so an
+/* This rank gives up, for the reason why, which its later collectives
+ * report: its group is aborted. */
+static void give_up(struct lc_comm *c, const char *why)
+{
+    pthread_mutex_lock(&c->dmu);
+    snprintf(c->why, sizeof c->why, "%s", why);
+    pthread_mutex_unlock(&c->dmu);
+    lc_comm_abort(c);
+}
+
+/* Wait for what NCCL goes on with in the background (setup, a collective's
+ * launch, finalizing), taking the group's read lock only to poll, so an
  * abort from another rank ends the wait; past the time limit this rank
- * gives up and aborts its group. */
+ * gives up. A launch takes tens of microseconds: yield at first, then
+ * sleep longer and longer. */
 static int nccl_settle(struct lc_comm *c, const char *what, struct lc_err *err)
 {
     double t0 = now_s();
-    useconds_t nap = 20;
+    useconds_t nap = 50;
     for (;;) {
         int rc = nccl_begin(c, err);
         if (rc) return rc;
         rc = nccl_end(c, lc_nccl_poll(c->nccl, err));
         if (rc <= 0) return rc;
-        if (c->timeout_s > 0 && now_s() - t0 > c->timeout_s) {
-            lc_comm_abort(c);
-            return lc_errf(err, LC_EIO, NULL, -1, -1,
-                           "rank %d: %s did not finish in %.0f s (LC_NCCL_TIMEOUT): another rank failed, or never "
-                           "started", c->rank, what, c->timeout_s);
+        double t = now_s() - t0;
+        if (c->timeout_s > 0 && t > c->timeout_s) {
+            char why[sizeof c->why];
+            snprintf(why, sizeof why,
+                     "rank %d: %s did not finish in %.0f s (LC_NCCL_TIMEOUT): another rank failed, or never started",
+                     c->rank, what, c->timeout_s);
+            give_up(c, why);
+            return lc_errf(err, LC_EIO, NULL, -1, -1, "%s", why);
         }
-        usleep(nap);
-        if (nap < 2000) nap *= 2;
+        if (t < 2e-4) {
+            sched_yield();
+        } else {
+            usleep(nap);
+            if (nap < 2000) nap *= 2;
+        }
     }
 }
 
@@ -221,35 +247,44 @@ static int nccl_finish(struct lc_comm *c, int rc, const char *what, struct lc_er
 }
 
 /* The watchdog's look, once a second: NCCL's errors (a peer process that
- * died is seen as one, where NCCL's transport notices), and the last
- * collective's time on the GPU. 1 when it is done watching. */
-static int watch(struct lc_comm *c)
+ * died is seen as one, where NCCL's transport notices), a fault of the GPU,
+ * and the last collective's time on the GPU (on_gpu: its device is
+ * current). No lock is held over a CUDA call, which could block behind a
+ * stalled kernel. 1 when it is done watching. */
+static int watch(struct lc_comm *c, int on_gpu)
 {
     struct lc_err e = {0};
-    double late = 0;
+    char why[sizeof c->why] = "";
     pthread_mutex_lock(&c->dmu);
-    if (c->posted_at > 0) {
-        int done = 0;
-        if (!lc_gpu_event_done(c->posted, &done, &e) && done) c->posted_at = 0;
-        else late = now_s() - c->posted_at;
-    }
+    double at = c->posted_at;
+    unsigned long seq = c->seq;
     pthread_mutex_unlock(&c->dmu);
+    if (at > 0 && on_gpu) {
+        int done = 0;
+        if (lc_gpu_event_done(c->posted, &done, &e)) {
+            snprintf(why, sizeof why, "rank %d: the GPU failed: %.200s", c->rank, e.msg);
+        } else if (done) {
+            pthread_mutex_lock(&c->dmu);
+            if (c->seq == seq) c->posted_at = 0; /* none posted since */
+            pthread_mutex_unlock(&c->dmu);
+        } else if (c->timeout_s > 0 && now_s() - at > c->timeout_s) {
+            snprintf(why, sizeof why,
+                     "rank %d: a collective did not finish in %.0f s on the GPU (LC_NCCL_TIMEOUT): another rank "
+                     "failed or stalled", c->rank, c->timeout_s);
+        }
+    }
+    /* NCCL's state, unless the rank is inside an NCCL call (which sees any error itself) */
     pthread_rwlock_rdlock(&c->g->lock);
-    int gone = !c->nccl, failed = !gone && lc_nccl_poll(c->nccl, &e) < 0;
+    int gone = !c->nccl, failed = 0;
+    if (!gone && !*why && pthread_mutex_trylock(&c->nmu) == 0) {
+        failed = lc_nccl_poll(c->nccl, &e) < 0;
+        pthread_mutex_unlock(&c->nmu);
+    }
     pthread_rwlock_unlock(&c->g->lock);
     if (gone) return 1;
-    char why[sizeof c->why] = "";
-    if (failed)
-        snprintf(why, sizeof why, "rank %d: %.200s", c->rank, e.msg);
-    else if (c->timeout_s > 0 && late > c->timeout_s)
-        snprintf(why, sizeof why,
-                 "rank %d: a collective did not finish in %.0f s on the GPU (LC_NCCL_TIMEOUT): another rank failed "
-                 "or stalled", c->rank, c->timeout_s);
+    if (failed) snprintf(why, sizeof why, "rank %d: %.200s", c->rank, e.msg);
     if (!*why) return 0;
-    pthread_mutex_lock(&c->dmu);
-    memcpy(c->why, why, sizeof why);
-    pthread_mutex_unlock(&c->dmu);
-    lc_comm_abort(c); /* the rank's wait on its GPU ends, and its next collective fails with why */
+    give_up(c, why); /* the rank's wait on its GPU ends, and its next collective fails with why */
     return 1;
 }
 
@@ -260,14 +295,14 @@ static void *watchdog(void *arg)
     struct lc_err e;
     int on_gpu = !lc_device_open(&d, &e); /* event queries need the communicator's GPU current */
     pthread_mutex_lock(&c->dmu);
-    while (!c->dog_stop && on_gpu) {
+    while (!c->dog_stop) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += 1;
         pthread_cond_timedwait(&c->dcv, &c->dmu, &until);
         if (c->dog_stop) break;
         pthread_mutex_unlock(&c->dmu);
-        int done = watch(c);
+        int done = watch(c, on_gpu);
         pthread_mutex_lock(&c->dmu);
         if (done) break;
     }
@@ -290,11 +325,13 @@ static void watchdog_stop(struct lc_comm *c)
 /* A collective was posted on stream: the watchdog times it from now. */
 static int posted(struct lc_comm *c, void *stream, struct lc_err *err)
 {
-    pthread_mutex_lock(&c->dmu);
     int rc = lc_gpu_event_record(c->posted, stream, err);
-    if (!rc) c->posted_at = now_s();
+    if (rc) return rc;
+    pthread_mutex_lock(&c->dmu);
+    c->seq++;
+    c->posted_at = now_s();
     pthread_mutex_unlock(&c->dmu);
-    return rc;
+    return 0;
 }
 
 int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE], int rank, int world,
@@ -304,6 +341,7 @@ int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE],
     struct lc_comm *c = calloc(1, sizeof *c);
     if (!c) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     *c = (struct lc_comm){.rank = rank, .world = world, .gpu = 1};
+    pthread_mutex_init(&c->nmu, NULL);
     pthread_mutex_init(&c->dmu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -339,6 +377,10 @@ int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE],
 void lc_comm_free(struct lc_comm *c)
 {
     if (!c) return;
+    if (c->gpu) { /* what it started finishes (or the time limit ends it) while it is in its group and watched */
+        struct lc_err e;
+        if (!nccl_begin(c, &e)) (void)nccl_finish(c, lc_nccl_finalize(c->nccl, &e), "NCCL's finalize", &e);
+    }
     watchdog_stop(c);
     void *nccl = c->nccl;
     if (c->g) { /* leave the group first: an abort from now on leaves this one alone */
@@ -352,7 +394,7 @@ void lc_comm_free(struct lc_comm *c)
     if (nccl) lc_nccl_free(nccl, 0);
     lc_gpu_event_free(c->ready), lc_gpu_event_free(c->done), lc_gpu_event_free(c->posted);
     lc_gpu_stream_free(c->stream);
-    if (c->gpu) pthread_mutex_destroy(&c->dmu), pthread_cond_destroy(&c->dcv);
+    if (c->gpu) pthread_mutex_destroy(&c->nmu), pthread_mutex_destroy(&c->dmu), pthread_cond_destroy(&c->dcv);
     if (c->s) {
         struct shared *s = c->s;
         pthread_mutex_lock(&s->mu);
@@ -441,26 +483,24 @@ int lc_comm_allreduce_start(struct lc_comm *c, float *buf, size_t n, int mean, s
 {
     if (c->world == 1) return 0;
     if (!c->gpu) return lc_comm_allreduce(c, buf, n, mean, err);
-    int rc = nccl_begin(c, err);
-    if (rc) return rc;
-    if ((rc = lc_gpu_event_record(c->ready, NULL, err)) || (rc = lc_gpu_stream_wait(c->stream, c->ready, err)))
-        return nccl_end(c, rc);
-    if ((rc = nccl_finish(c, lc_nccl_allreduce(c->nccl, buf, n, mean, c->stream, err), "an all-reduce's launch", err)) ||
-        (rc = posted(c, c->stream, err)))
-        return rc;
-    c->pending = 1;
-    return 0;
+    /* the rank's own events and stream need no lock (a CUDA call could block behind a stalled kernel) */
+    int rc = lc_gpu_event_record(c->ready, NULL, err);
+    if (!rc) rc = lc_gpu_stream_wait(c->stream, c->ready, err);
+    if (!rc) rc = nccl_begin(c, err);
+    if (!rc) rc = nccl_finish(c, lc_nccl_allreduce(c->nccl, buf, n, mean, c->stream, err), "an all-reduce's launch", err);
+    if (!rc) rc = posted(c, c->stream, err);
+    if (!rc) c->pending = 1;
+    return rc;
 }
 
 int lc_comm_wait(struct lc_comm *c, struct lc_err *err)
 {
     if (!c->gpu || !c->pending) return 0;
-    int rc = nccl_begin(c, err);
-    if (rc) return rc;
-    if ((rc = lc_gpu_event_record(c->done, c->stream, err)) || (rc = lc_gpu_stream_wait(NULL, c->done, err)))
-        return nccl_end(c, rc);
-    c->pending = 0;
-    return nccl_end(c, 0);
+    int rc = lc_gpu_event_record(c->done, c->stream, err);
+    if (!rc) rc = lc_gpu_stream_wait(NULL, c->done, err);
+    if (!rc) c->pending = 0;
+    if (!rc && !(rc = nccl_begin(c, err))) nccl_end(c, 0); /* an abort meanwhile: the sums are not whole */
+    return rc;
 }
 
 int lc_comm_broadcast(struct lc_comm *c, float *buf, size_t n, int root, struct lc_err *err)

@@ -140,6 +140,7 @@ static void two_gpus_and_an_id(uint8_t id[LC_NCCL_ID_SIZE])
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     int n = lc_backend_cuda_devices(why, sizeof why);
     if (n < 2) cr_skip_test("NCCL test skipped: needs 2 GPUs (%d usable%s%s)", n, n ? "" : ": ", n ? "" : why);
+    alarm(120); /* a wait the code under test fails to end kills the test, which then fails */
     cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
 }
 
@@ -181,7 +182,7 @@ out:
 }
 
 /* No Criterion .timeout on these (with several skipped tests it leaks a
- * timer): LC_NCCL_TIMEOUT bounds every wait in them instead. */
+ * timer): an alarm past the skip, and LC_NCCL_TIMEOUT, bound them. */
 Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus)
 {
     setenv("LC_NCCL_TIMEOUT", "60", 1);
@@ -349,6 +350,7 @@ static void one_gpu_and_an_id(uint8_t id[LC_NCCL_ID_SIZE])
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     int n = lc_backend_cuda_devices(why, sizeof why);
     if (n < 1) cr_skip_test("NCCL test skipped: no usable GPU: %s", why);
+    alarm(120); /* a wait the code under test fails to end kills the test, which then fails */
     cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
 }
 

@@ -122,6 +122,7 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->event_elapsed = lc_cuda_event_elapsed;
     api->event_query = lc_cuda_event_query;
     api->nccl_device = lc_nccl_device_cuda;
+    api->nccl_finalize = lc_nccl_finalize_cuda;
     return 0;
 }
 

@@ -229,6 +229,7 @@ struct lc_cuda_api {
     /* runtime.cu, nccl.cu: the collectives' watchdog (comm.c) */
     int (*event_query)(void *e, int *done, struct lc_err *err);
     int (*nccl_device)(void *comm, int *index, struct lc_err *err);
+    int (*nccl_finalize)(void *comm, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -255,6 +256,7 @@ int lc_cuda_timer_create(void **ev, struct lc_err *err);
 int lc_cuda_event_elapsed(float *ms, void *a, void *b, struct lc_err *err);
 int lc_cuda_event_query(void *ev, int *done, struct lc_err *err);
 int lc_nccl_device_cuda(void *comm, int *index, struct lc_err *err);
+int lc_nccl_finalize_cuda(void *comm, struct lc_err *err);
 int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_device, struct lc_err *err);
 int lc_cuda_sync(struct lc_err *err);
 void lc_cuda_versions(char *buf, size_t size);

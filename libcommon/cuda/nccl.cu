@@ -69,9 +69,16 @@ extern "C" int lc_nccl_poll_cuda(void *comm, struct lc_err *err)
     if (r != ncclSuccess) return nccl_fail(err, r, "ncclCommGetAsyncError");
     if (state == ncclSuccess) return 0;
     if (state == ncclInProgress) return 1;
+    // NCCL's last message is one for the whole process: with several ranks in it, maybe another rank's
     const char *last = ncclGetLastError((ncclComm_t)comm);
-    return lc_errf(err, LC_EIO, NULL, -1, -1, "NCCL: %s%s%s", ncclGetErrorString(state), last && *last ? ": " : "",
-                   last && *last ? last : "");
+    return lc_errf(err, LC_EIO, NULL, -1, -1, "NCCL: %s%s%s%s", ncclGetErrorString(state),
+                   last && *last ? " (NCCL's last message: " : "", last && *last ? last : "", last && *last ? ")" : "");
+}
+
+// waits (poll) for what the communicator started; then a destroy has nothing left to wait for
+extern "C" int lc_nccl_finalize_cuda(void *comm, struct lc_err *err)
+{
+    return started(err, ncclCommFinalize((ncclComm_t)comm), "ncclCommFinalize");
 }
 
 // the GPU of a communicator whose setup has finished
