@@ -127,7 +127,19 @@ expect_status 1 "less than one batch" -- train-pre --batch_size 64 --epochs 1 -o
 synth-faces -o s5 -n 5 -k 4 --val-identities 2 --val-images 2 --pairs 2 -s 5
 expect_status 1 "6 classes, the data 5" -- train-pre --arch ir_18 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s5
 expect_status 1 "is ir_18 with the adaface head; this run is ir_34 with adaface" -- train-pre --arch ir_34 --batch_size 8 --epochs 1 --resume a/last.safetensors -o x s
-expect_status 1 "[Cc][Uu][Dd][Aa]" -- train-pre --device cuda -o x s
+if sft --version | grep -qE '; [0-9]+ devices?\)$'; then
+    # a GPU: the same run on it (float32, and fp16) follows the CPU's losses and reaches its validation accuracy
+    # within noise (10 pairs: 2 either way)
+    for p in fp32 fp16; do
+        train-pre "${common[@]}" --device cuda --precision $p -o "g$p" s 2>"g$p.log" || die "train-pre on the GPU, $p: $(cat "g$p.log")"
+        awk -F, -v p=$p 'NR == FNR { if ($1 == "train") l[$3] = $5; if ($1 == "val") v[$3] = $9; next }
+            $1 == "train" { d = $5 - l[$3]; if (d < 0) d = -d; if (d > 0.01 * l[$3]) { print p ": step " $3 " loss " $5 " on the GPU, " l[$3] " on the CPU"; bad = 1 } }
+            $1 == "val" { d = $9 - v[$3]; if (d < 0) d = -d; if (d > 0.2001) { print p ": val accuracy " $9 " on the GPU, " v[$3] " on the CPU"; bad = 1 } }
+            END { exit bad }' a/metrics.csv "g$p/metrics.csv" || die "the GPU run strays from the CPU's"
+    done
+else
+    expect_status 1 "[Cc][Uu][Dd][Aa]" -- train-pre --device cuda -o x s
+fi
 expect_status 2 "--gpus takes 1 to 64" -- train-pre --gpus 0 -o x s
 expect_status 2 "--precision takes fp32, fp16 or bf16, not int8" -- train-pre --precision int8 -o x s
 expect_status 2 "--loss_scale takes a positive scale, with fp16" -- train-pre --precision bf16 --loss_scale 1024 -o x s
