@@ -89,7 +89,12 @@ timeout 60 train-pre "${ddp[@]}" --gpus 8 -o x s 2>g8.log && die "8 ranks of 4 o
 grep -q "less than one batch of 4 per rank" g8.log || die "8 ranks: $(cat g8.log)"
 # SIGTERM (or Ctrl-C in a terminal) saves the state and exits with 130
 interrupted c 3 "${common[@]}" --epochs 1000
-only_files c last.safetensors metrics.csv weights.safetensors
+# no temporary files left: the state, plus what a validation wrote if an epoch ended within the 3 s
+if grep -q '^val,' c/metrics.csv; then
+    only_files c best.safetensors last.safetensors metrics.csv scores-synth_val.sft weights.safetensors
+else
+    only_files c last.safetensors metrics.csv weights.safetensors
+fi
 # the export holds exactly the reference's state_dict keys
 $PY "$E2E_DIR/st_tensors.py" a/weights.safetensors >weights.txt
 [ "$(grep -c "^body\.\|^input_layer\.\|^output_layer\." weights.txt)" = 179 ] && [ "$(grep -vc "^metadata" weights.txt)" = 179 ] \
