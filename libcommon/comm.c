@@ -219,7 +219,13 @@ static int nccl_settle(struct lc_comm *c, const char *what, struct lc_err *err)
         int rc = nccl_begin(c, err);
         if (rc) return rc;
         rc = nccl_end(c, lc_nccl_poll(c->nccl, err));
-        if (rc <= 0) return rc;
+        if (rc < 0) { /* NCCL failed: the others must not wait for this rank */
+            char why[sizeof c->why];
+            snprintf(why, sizeof why, "rank %d: %.200s", c->rank, err->msg);
+            give_up(c, why);
+            return lc_errf(err, rc, NULL, -1, -1, "%s", why);
+        }
+        if (rc == 0) return 0;
         double t = now_s() - t0;
         if (c->timeout_s > 0 && t > c->timeout_s) {
             char why[sizeof c->why];
@@ -351,7 +357,15 @@ int lc_comm_nccl_create(struct lc_comm **out, const uint8_t id[LC_NCCL_ID_SIZE],
     /* every NCCL rank is in a group, so that an abort (another rank's, or the watchdog's) never frees the
      * communicator under a call */
     struct lc_comm_group *own = NULL;
-    int rc = g ? 0 : lc_comm_group_new(&own, 1, err);
+    int rc = 0;
+    const char *blocking = getenv("NCCL_COMM_BLOCKING");
+    if (blocking && atoi(blocking) == 1) /* NCCL's setting would make every call block, where no abort can end it */
+        rc = lc_errf(err, LC_EUSAGE, NULL, -1, -1,
+                     "NCCL_COMM_BLOCKING=1: ranks need NCCL's non-blocking calls, so that a rank waiting for a lost "
+                     "peer can be ended; unset it");
+    if (!rc && g && (slot < 0 || slot >= g->n))
+        rc = lc_errf(err, LC_EINVAL, NULL, -1, -1, "slot %d of a group of %d", slot, g->n);
+    if (!rc && !g) rc = lc_comm_group_new(&own, 1, err);
     if (!rc) rc = lc_comm_timeout(&c->timeout_s, err);
     if (!rc) rc = lc_nccl_init(&c->nccl, id, rank, world, err);
     if (!rc) group_join(g ? g : own, g ? slot : 0, c); /* before the setup is waited for: an abort can end it */
@@ -382,7 +396,7 @@ void lc_comm_free(struct lc_comm *c)
         if (!nccl_begin(c, &e)) (void)nccl_finish(c, lc_nccl_finalize(c->nccl, &e), "NCCL's finalize", &e);
     }
     watchdog_stop(c);
-    void *nccl = c->nccl;
+    void *nccl = c->g ? NULL : c->nccl;
     if (c->g) { /* leave the group first: an abort from now on leaves this one alone */
         pthread_rwlock_wrlock(&c->g->lock);
         for (int i = 0; i < c->g->n; i++)

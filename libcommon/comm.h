@@ -51,7 +51,8 @@ int lc_comm_allreduce(struct lc_comm *c, float *buf, size_t n, int mean, struct 
 /* The same, overlapped with the ops that follow (NCCL: on the group's own
  * stream, after the ops queued so far have produced buf); buf must not be
  * touched until lc_comm_wait, which makes later ops wait for every
- * all-reduce started. The local group reduces at once. */
+ * all-reduce started (an abort that ends it later, on the GPU, is reported
+ * by the next collective). The local group reduces at once. */
 int lc_comm_allreduce_start(struct lc_comm *c, float *buf, size_t n, int mean, struct lc_err *err);
 int lc_comm_wait(struct lc_comm *c, struct lc_err *err);
 /* buf <- root's buf */

@@ -733,6 +733,7 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
         if (pthread_create(&threads[t], NULL, rank_main, j)) {
             rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "cannot start the thread of rank %d", j->rank);
             if (j->comm) lc_comm_abort(j->comm);
+            else if (group) lc_comm_group_abort(group); /* the GPU ranks started wait in NCCL's setup for this one */
             break;
         }
         started++;

@@ -361,6 +361,41 @@ static double seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* A world of one: setup, the communicator's GPU, the watchdog-free path,
+ * finalizing and destroying (skipped without a GPU). */
+Test(cuda, a_world_of_one_is_set_up_finalized_and_freed)
+{
+    uint8_t id[LC_NCCL_ID_SIZE];
+    one_gpu_and_an_id(id);
+    struct lc_device d = {LC_DEVICE_CUDA, 0};
+    struct lc_comm *c = NULL;
+    struct lc_err err = {0};
+    float *a = NULL;
+    cr_assert_eq(lc_device_open(&d, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_comm_nccl_create(&c, id, 0, 1, NULL, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_comm_rank(c), 0);
+    cr_assert_eq(lc_comm_world(c), 1);
+    cr_assert_eq(lc_device_alloc(&d, (void **)&a, LEN * 4, &err), 0, "%s", err.msg);
+    cr_expect_eq(lc_comm_allreduce(c, a, LEN, 1, &err), 0, "%s", err.msg);
+    lc_comm_free(c);
+    lc_device_free(&d, a);
+    lc_device_thread_release(&d);
+}
+
+/* NCCL's blocking calls, where no abort could end a rank's wait, are
+ * refused before anything starts (on any machine) */
+Test(comm, nccl_blocking_calls_are_refused)
+{
+    uint8_t id[LC_NCCL_ID_SIZE] = {0};
+    struct lc_comm *c = NULL;
+    struct lc_err err = {0};
+    setenv("NCCL_COMM_BLOCKING", "1", 1);
+    cr_expect_eq(lc_comm_nccl_create(&c, id, 0, 2, NULL, 0, &err), LC_EUSAGE, "%s", err.msg);
+    cr_expect_null(c);
+    cr_expect(strstr(err.msg, "NCCL_COMM_BLOCKING=1: ranks need NCCL's non-blocking calls") != NULL, "%s", err.msg);
+    unsetenv("NCCL_COMM_BLOCKING");
+}
+
 Test(cuda, a_setup_whose_peer_never_comes_times_out)
 {
     uint8_t id[LC_NCCL_ID_SIZE];

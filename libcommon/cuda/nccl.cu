@@ -7,8 +7,8 @@
 // they do; the caller polls lc_nccl_poll_cuda until 0, and may abort the
 // communicator meanwhile from any thread. So a rank waiting in setup, or in
 // the first collective's connection, for a peer that failed can be ended,
-// which a blocking call never could. NCCL_COMM_BLOCKING=1 in the
-// environment overrides this (then no call returns 1).
+// which a blocking call never could. (NCCL_COMM_BLOCKING=1 in the
+// environment would override this; comm.c refuses it.)
 #include <nccl.h>
 #include <stdio.h>
 #include <string.h>
