@@ -207,76 +207,14 @@ Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus)
     }
 }
 
-/* NCCL ranks of one process in a group: rank 1 never joins the all-reduce
- * and aborts; rank 0's all-reduce, waiting for its peer (in its launch,
- * where NCCL connects on first use, or on its GPU), ends, and its next
- * collective fails instead of waiting for ever (skipped below 2 GPUs). */
-struct abort_job {
-    int rank;
-    const uint8_t *id;
-    struct lc_comm_group *g;
-    int rc_wait, rc_next;
-    struct lc_err err;
-};
-
-static void *abort_rank(void *arg)
-{
-    struct abort_job *j = arg;
-    struct lc_device d = {LC_DEVICE_CUDA, j->rank};
-    struct lc_comm *c = NULL;
-    float *a = NULL, h[LEN];
-    j->rc_wait = j->rc_next = -1;
-    if (lc_device_open(&d, &j->err) || lc_comm_nccl_create(&c, j->id, j->rank, 2, j->g, j->rank, &j->err) ||
-        lc_device_alloc(&d, (void **)&a, LEN * 4, &j->err))
-        goto out;
-    if (j->rank == 1) {
-        usleep(500000);
-        lc_comm_abort(c);
-        j->rc_wait = j->rc_next = 0;
-        goto out;
-    }
-    if (lc_comm_allreduce(c, a, LEN, 0, &j->err)) { /* the abort ended its launch */
-        j->rc_next = 1;
-        goto out;
-    }
-    j->rc_wait = lc_device_download(&d, h, a, LEN * 4, &j->err); /* returns once the abort ended the kernel */
-    j->rc_next = lc_comm_allreduce(c, a, LEN, 0, &j->err);
-out:
-    lc_device_sync(&d, &(struct lc_err){0});
-    if (a) lc_device_free(&d, a);
-    lc_comm_free(c);
-    lc_device_thread_release(&d);
-    return NULL;
-}
-
-Test(cuda, a_failing_rank_ends_the_groups_collectives)
-{
-    setenv("LC_NCCL_TIMEOUT", "30", 1); /* far above the abort's 0.5 s */
-    uint8_t id[LC_NCCL_ID_SIZE];
-    struct lc_err err;
-    two_gpus_and_an_id(id);
-    struct lc_comm_group *g;
-    cr_assert_eq(lc_comm_group_new(&g, 2, &err), 0);
-    static struct abort_job j[2];
-    pthread_t t[2];
-    for (int r = 0; r < 2; r++) {
-        j[r] = (struct abort_job){.rank = r, .id = id, .g = g};
-        pthread_create(&t[r], NULL, abort_rank, &j[r]);
-    }
-    for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
-    lc_comm_group_free(g);
-    cr_expect_eq(j[1].rc_wait, 0, "rank 1 set up: %s", j[1].err.msg);
-    cr_expect_neq(j[0].rc_next, 0, "rank 0's collective after the abort failed");
-    cr_expect(strstr(j[0].err.msg, "another rank stopped") != NULL, "rank 0: %s", j[0].err.msg);
-}
-
-/* A rank that stalls without failing (rank 1 sleeps past the time limit
- * instead of joining the all-reduce): rank 0's all-reduce, posted and
- * waiting on its GPU (NCCL connects at setup here), is ended by its
- * watchdog, and its next collective fails naming the time limit (skipped
- * below 2 GPUs). */
-struct stall_job {
-    int rank;
+/* NCCL ranks of one process in a group, rank 1 never joining rank 0's
+ * all-reduce: it fails and aborts after 0.5 s, or (stall) sleeps past the
+ * time limit without failing. Rank 0's all-reduce, waiting for its peer
+ * (in its launch, where NCCL connects on first use, or on its GPU), ends:
+ * by the group's abort, or by rank 0's watchdog; and its next collective
+ * fails instead of waiting for ever (skipped below 2 GPUs). */
+struct pair_job {
+    int rank, stall;
     const uint8_t *id;
     struct lc_comm_group *g;
     int rc_wait, rc_next;
@@ -286,9 +224,9 @@ struct stall_job {
 
 static double seconds(void);
 
-static void *stall_rank(void *arg)
+static void *pair_rank(void *arg)
 {
-    struct stall_job *j = arg;
+    struct pair_job *j = arg;
     struct lc_device d = {LC_DEVICE_CUDA, j->rank};
     struct lc_comm *c = NULL;
     float *a = NULL, h[LEN];
@@ -297,13 +235,17 @@ static void *stall_rank(void *arg)
         lc_device_alloc(&d, (void **)&a, LEN * 4, &j->err))
         goto out;
     if (j->rank == 1) {
-        usleep(12000000);
+        usleep(j->stall ? 12000000 : 500000);
+        if (!j->stall) lc_comm_abort(c);
         j->rc_wait = j->rc_next = 0;
         goto out;
     }
     double t0 = seconds();
-    if (lc_comm_allreduce(c, a, LEN, 0, &j->err)) goto out;
-    j->rc_wait = lc_device_download(&d, h, a, LEN * 4, &j->err); /* returns once the watchdog aborted */
+    if (lc_comm_allreduce(c, a, LEN, 0, &j->err)) { /* the abort ended its launch */
+        j->rc_next = 1;
+        goto out;
+    }
+    j->rc_wait = lc_device_download(&d, h, a, LEN * 4, &j->err); /* returns once an abort ended the kernel */
     j->waited = seconds() - t0;
     j->rc_next = lc_comm_allreduce(c, a, LEN, 0, &j->err);
 out:
@@ -314,28 +256,40 @@ out:
     return NULL;
 }
 
-Test(cuda, a_stalled_rank_is_timed_out_by_the_watchdog)
+static void run_pair(struct pair_job j[2], int stall)
 {
-    setenv("NCCL_RUNTIME_CONNECT", "0", 1); /* rank 0's launch completes; its kernel waits on the GPU */
-    setenv("LC_NCCL_TIMEOUT", "5", 1);
     uint8_t id[LC_NCCL_ID_SIZE];
     struct lc_err err;
     two_gpus_and_an_id(id);
     struct lc_comm_group *g;
     cr_assert_eq(lc_comm_group_new(&g, 2, &err), 0);
-    static struct stall_job j[2];
     pthread_t t[2];
     for (int r = 0; r < 2; r++) {
-        j[r] = (struct stall_job){.rank = r, .id = id, .g = g};
-        pthread_create(&t[r], NULL, stall_rank, &j[r]);
+        j[r] = (struct pair_job){.rank = r, .stall = stall, .id = id, .g = g};
+        pthread_create(&t[r], NULL, pair_rank, &j[r]);
     }
     for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
     lc_comm_group_free(g);
-    unsetenv("LC_NCCL_TIMEOUT");
     cr_expect_eq(j[1].rc_wait, 0, "rank 1 set up: %s", j[1].err.msg);
+    cr_expect_neq(j[0].rc_next, 0, "rank 0's collective after the abort failed");
+}
+
+Test(cuda, a_failing_rank_ends_the_groups_collectives)
+{
+    setenv("LC_NCCL_TIMEOUT", "30", 1); /* far above the abort's 0.5 s */
+    static struct pair_job j[2];
+    run_pair(j, 0);
+    cr_expect(strstr(j[0].err.msg, "another rank stopped") != NULL, "rank 0: %s", j[0].err.msg);
+}
+
+Test(cuda, a_stalled_rank_is_timed_out_by_the_watchdog)
+{
+    setenv("NCCL_RUNTIME_CONNECT", "0", 1); /* rank 0's launch completes; its kernel waits on the GPU */
+    setenv("LC_NCCL_TIMEOUT", "5", 1);
+    static struct pair_job j[2];
+    run_pair(j, 1);
     cr_expect_eq(j[0].rc_wait, 0, "rank 0's wait on its GPU ended: %s", j[0].err.msg);
     cr_expect(j[0].waited >= 4.5 && j[0].waited < 30, "after %.1f s", j[0].waited);
-    cr_expect_neq(j[0].rc_next, 0, "rank 0's collective after the abort failed");
     cr_expect(strstr(j[0].err.msg, "rank 0: a collective did not finish in 5 s on the GPU (LC_NCCL_TIMEOUT)") != NULL,
               "rank 0: %s", j[0].err.msg);
 }
@@ -354,6 +308,16 @@ static void one_gpu_and_an_id(uint8_t id[LC_NCCL_ID_SIZE])
     cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
 }
 
+/* one_gpu_and_an_id, and cuda:0 opened on this thread */
+static struct lc_device open_one_gpu(uint8_t id[LC_NCCL_ID_SIZE])
+{
+    one_gpu_and_an_id(id);
+    struct lc_device d = {LC_DEVICE_CUDA, 0};
+    struct lc_err err;
+    cr_assert_eq(lc_device_open(&d, &err), 0, "%s", err.msg);
+    return d;
+}
+
 static double seconds(void)
 {
     struct timespec t;
@@ -366,12 +330,10 @@ static double seconds(void)
 Test(cuda, a_world_of_one_is_set_up_finalized_and_freed)
 {
     uint8_t id[LC_NCCL_ID_SIZE];
-    one_gpu_and_an_id(id);
-    struct lc_device d = {LC_DEVICE_CUDA, 0};
+    struct lc_device d = open_one_gpu(id);
     struct lc_comm *c = NULL;
     struct lc_err err = {0};
     float *a = NULL;
-    cr_assert_eq(lc_device_open(&d, &err), 0, "%s", err.msg);
     cr_assert_eq(lc_comm_nccl_create(&c, id, 0, 1, NULL, 0, &err), 0, "%s", err.msg);
     cr_assert_eq(lc_comm_rank(c), 0);
     cr_assert_eq(lc_comm_world(c), 1);
@@ -399,11 +361,9 @@ Test(comm, nccl_blocking_calls_are_refused)
 Test(cuda, a_setup_whose_peer_never_comes_times_out)
 {
     uint8_t id[LC_NCCL_ID_SIZE];
-    one_gpu_and_an_id(id);
-    struct lc_device d = {LC_DEVICE_CUDA, 0};
+    struct lc_device d = open_one_gpu(id);
     struct lc_comm *c = NULL;
     struct lc_err err = {0};
-    cr_assert_eq(lc_device_open(&d, &err), 0, "%s", err.msg);
     setenv("LC_NCCL_TIMEOUT", "2", 1);
     double t0 = seconds();
     int rc = lc_comm_nccl_create(&c, id, 0, 2, NULL, 0, &err);
