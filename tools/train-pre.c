@@ -41,7 +41,9 @@ static const struct lc_tool tool = {
     "stepped at epoch ends, batches shuffled each epoch and dropped at the end, augmentation crop -> low-res -> "
     "photometric -> flip (p 0.5). Validation after every epoch on each --val set: flip-fused embeddings and the "
     "10-fold accuracy of the reference. Checkpoints are written atomically; --resume continues a run exactly "
-    "(same losses as without the interruption). Ctrl-C saves and exits.",
+    "(same losses as without the interruption). Ctrl-C saves and exits. Several processes (mpirun, srun) train "
+    "together on GPUs, meeting through the file LC_NCCL_ID_FILE names; LC_NCCL_TIMEOUT (seconds, default 600, 0 for "
+    "none) bounds any wait for another rank (docs/training.md).",
 };
 
 static void parse_args(struct opts *o, int argc, char **argv)
