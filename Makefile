@@ -127,6 +127,12 @@ $(BIN)/%: $(BUILD)/tools/%.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB) | $(CUDA_SO)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
+# test_comm_nccl runs comm.c against a simulated NCCL: the backend calls comm.c makes go to the test's stand-ins
+COMM_FAKES := lc_nccl_init lc_nccl_poll lc_nccl_allreduce lc_nccl_broadcast lc_nccl_finalize lc_nccl_free \
+              lc_nccl_device lc_gpu_event_new lc_gpu_event_free lc_gpu_event_record lc_gpu_event_done \
+              lc_gpu_stream_new lc_gpu_stream_free lc_gpu_stream_wait lc_device_open lc_device_thread_release
+$(BUILD)/tests/test_comm_nccl: LDFLAGS += $(foreach f,$(COMM_FAKES),-Wl,--wrap=$(f))
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

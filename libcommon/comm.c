@@ -30,8 +30,9 @@ struct shared {
  * communicator, so none is freed under a call and none is left waiting. */
 struct lc_comm_group {
     pthread_rwlock_t lock;
-    pthread_mutex_t mu; /* refs */
+    pthread_mutex_t mu; /* refs, why */
     int n, aborted, refs;
+    char why[256];      /* the first reason a member gave up for, if one did */
     struct lc_comm **members;
 };
 
@@ -166,13 +167,19 @@ static double now_s(void)
 
 static int aborted(struct lc_comm *c, struct lc_err *err)
 {
-    char why[sizeof c->why] = "";
+    char why[sizeof c->why] = "", theirs[sizeof c->g->why] = "";
     if (c->gpu) {
         pthread_mutex_lock(&c->dmu);
         memcpy(why, c->why, sizeof why);
         pthread_mutex_unlock(&c->dmu);
     }
     if (*why) return lc_errf(err, LC_EIO, NULL, -1, -1, "%s", why);
+    if (c->g) {
+        pthread_mutex_lock(&c->g->mu);
+        memcpy(theirs, c->g->why, sizeof theirs);
+        pthread_mutex_unlock(&c->g->mu);
+    }
+    if (*theirs) return lc_errf(err, LC_EIO, NULL, -1, -1, "rank %d: another rank stopped: %.200s", c->rank, theirs);
     return lc_errf(err, LC_EIO, NULL, -1, -1, "rank %d: another rank stopped with an error", c->rank);
 }
 
@@ -203,6 +210,11 @@ static void give_up(struct lc_comm *c, const char *why)
     pthread_mutex_lock(&c->dmu);
     snprintf(c->why, sizeof c->why, "%s", why);
     pthread_mutex_unlock(&c->dmu);
+    if (c->g) { /* the other members' errors name it */
+        pthread_mutex_lock(&c->g->mu);
+        if (!*c->g->why) snprintf(c->g->why, sizeof c->g->why, "%s", why);
+        pthread_mutex_unlock(&c->g->mu);
+    }
     lc_comm_abort(c);
 }
 
