@@ -1,6 +1,7 @@
 /* comm: the local (threads on the CPU) and NCCL communicators. */
 #include "comm.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -576,6 +577,24 @@ int lc_comm_env(struct lc_comm_env *e, struct lc_err *err)
     if (fw && e->world < 1) return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "a world of %d processes", e->world);
     if (e->rank >= e->world)
         return lc_errf(err, LC_EUSAGE, NULL, -1, -1, "rank %d is outside a world of %d processes", e->rank, e->world);
+    return 0;
+}
+
+int lc_comm_id_path(char *out, size_t size, const char *base, struct lc_err *err)
+{
+    if (!base || !*base)
+        return lc_errf(err, LC_EUSAGE, NULL, -1, -1,
+                       "several processes need LC_NCCL_ID_FILE: a path on a file system every process can read");
+    /* the launcher's job: srun's job and step, or mpirun's (PMIx namespace, or Open MPI 4's job id) */
+    const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
+    char tag[200] = "";
+    if (job && *job) snprintf(tag, sizeof tag, ".%s%s%s", job, step && *step ? "." : "", step && *step ? step : "");
+    else if ((job = getenv("PMIX_NAMESPACE")) && *job) snprintf(tag, sizeof tag, ".%s", job);
+    else if ((job = getenv("OMPI_MCA_orte_ess_jobid")) && *job) snprintf(tag, sizeof tag, ".%s", job);
+    for (char *p = tag; *p; p++) /* a file name's characters only */
+        if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_')) *p = '_';
+    if ((size_t)snprintf(out, size, "%s%s", base, tag) >= size)
+        return lc_errf(err, LC_EUSAGE, base, -1, -1, "LC_NCCL_ID_FILE is too long a path");
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "blas.h"
 #include "checkpoint.h"
@@ -662,6 +663,7 @@ struct rank_job {
     const uint8_t *nccl_id;    /* GPU ranks: the comm is made on the rank's thread */
     struct lc_comm_group *group; /* GPU ranks: which it joins, as slot */
     int slot;
+    const char *id_file;       /* rank 0 of several processes: the id file, deleted once every rank has joined */
     struct lc_err err;
     int rc;
 };
@@ -672,6 +674,7 @@ static void *rank_main(void *arg)
     j->rc = 0;
     if (j->nccl_id && !(j->rc = lc_device_open(&j->dev, &j->err)))
         j->rc = lc_comm_nccl_create(&j->comm, j->nccl_id, j->rank, j->world, j->group, j->slot, &j->err);
+    if (!j->rc && j->id_file) unlink(j->id_file); /* every process read it: no later run can find it stale */
     if (!j->rc) {
         j->rc = run_rank(j->o, j->rank, j->world, j->comm, j->dev, &j->err);
     }
@@ -718,17 +721,18 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
     }
     if (!rc && !cpu) rc = lc_comm_group_new(&group, local, err);
     double timeout_s = 0;
+    char id_file[4200] = "";
     if (!rc && !cpu) rc = lc_comm_timeout(&timeout_s, err);
+    if (!rc && !cpu && env.world > 1) rc = lc_comm_id_path(id_file, sizeof id_file, getenv("LC_NCCL_ID_FILE"), err);
     if (!rc && !cpu)
-        rc = env.world > 1 ? lc_comm_share_id(id, env.rank == 0, getenv("LC_NCCL_ID_FILE"), timeout_s > 0 ? timeout_s : 1e9,
-                                              err)
+        rc = env.world > 1 ? lc_comm_share_id(id, env.rank == 0, id_file, timeout_s > 0 ? timeout_s : 1e9, err)
                            : lc_nccl_id(id, err);
     /* OpenBLAS's thread pool is not for concurrent callers: serial while ranks run */
     int started = 0, blas = lc_blas_serial_begin();
     for (int t = 0; !rc && t < local; t++) {
         struct rank_job *j = &jobs[t];
         *j = (struct rank_job){o, env.rank * local + t, world, o->device, cpu ? comms[t] : NULL, cpu ? NULL : id, group, t,
-                               {0}, 0};
+                               env.rank == 0 && t == 0 && *id_file ? id_file : NULL, {0}, 0};
         if (!cpu) j->dev.index = o->device.index + env.local_rank * local + t;
         if (pthread_create(&threads[t], NULL, rank_main, j)) {
             rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "cannot start the thread of rank %d", j->rank);
