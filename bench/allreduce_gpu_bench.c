@@ -3,12 +3,18 @@
  * float32, averaged) for the IR-50 backbone's gradient size, in algorithm
  * and bus bandwidth (bus = algorithm x 2 (N-1)/N, NCCL's convention),
  * against NCCL's own all_reduce_perf (nccl-tests) at the same size when it
- * is on PATH. Skips with a message below 2 GPUs. Part of `make gpu-check`.
+ * is on PATH. Below 2 GPUs (one is enough), the host time one collective's
+ * launch takes on a non-blocking communicator (NCCL starts a thread for
+ * each; comm.h polls until it is done), on a world of one: the cost per
+ * gradient bucket of making an NCCL wait abortable. Skips without a GPU.
+ * Part of `make gpu-check`.
  * Usage: allreduce_gpu_bench [gpus] [iterations]. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "comm.h"
@@ -49,6 +55,36 @@ out:
     return NULL;
 }
 
+/* One GPU: microseconds of host time per launch (call and poll until NCCL's
+ * launch is done) of a 4-byte all-reduce, world of one, raw NCCL calls
+ * (comm.h skips collectives of a world of one). */
+static void launch_latency(void)
+{
+    struct lc_device d = {LC_DEVICE_CUDA, 0};
+    struct lc_err err;
+    uint8_t id[LC_NCCL_ID_SIZE];
+    void *comm = NULL;
+    float *buf = NULL;
+    int rc;
+    if (lc_device_open(&d, &err) || lc_nccl_id(id, &err) || lc_nccl_init(&comm, id, 0, 1, &err)) lc_tool_fail(&err);
+    while ((rc = lc_nccl_poll(comm, &err)) == 1) usleep(100);
+    if (rc || lc_device_alloc(&d, (void **)&buf, sizeof *buf, &err)) lc_tool_fail(&err);
+    const int calls = 400;
+    double t0 = 0;
+    for (int i = -20; i < calls; i++) { /* 20 to warm up */
+        if (i == 0) t0 = lc_now();
+        if ((rc = lc_nccl_allreduce(comm, buf, 1, 1, NULL, &err)) < 0) lc_tool_fail(&err);
+        while (rc == 1 && (rc = lc_nccl_poll(comm, &err)) == 1) sched_yield();
+        if (rc < 0) lc_tool_fail(&err);
+    }
+    double us = (lc_now() - t0) / calls * 1e6;
+    if (lc_device_sync(&d, &err)) lc_tool_fail(&err);
+    printf("allreduce_gpu_bench: one GPU: an NCCL launch on a non-blocking communicator takes %.1f us of host time "
+           "(4-byte all-reduce, world of one, mean of %d; NCCL starts a thread per launch)\n", us, calls);
+    lc_device_free(&d, buf);
+    lc_nccl_free(comm, 0);
+}
+
 int main(int argc, char **argv)
 {
     lc_tool_init("allreduce_gpu_bench");
@@ -56,7 +92,9 @@ int main(int argc, char **argv)
     int have = lc_backend_cuda_devices(why, sizeof why);
     int gpus = argc > 1 ? atoi(argv[1]) : have, iters = argc > 2 ? atoi(argv[2]) : 20;
     if (have < 2 || gpus < 2) {
-        printf("allreduce_gpu_bench: skipped: needs 2 or more GPUs (%d usable%s%s)\n", have, have ? "" : ": ", have ? "" : why);
+        printf("allreduce_gpu_bench: the all-reduce skipped: needs 2 or more GPUs (%d usable%s%s)\n", have,
+               have ? "" : ": ", have ? "" : why);
+        if (have == 1) launch_latency();
         return 0;
     }
     if (gpus > have) gpus = have;
