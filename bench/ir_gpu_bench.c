@@ -16,10 +16,12 @@
  * context, is reported and the others still run.
  * Skips with a message where no GPU is usable. Part of `make gpu-check`.
  * Usage: ir_gpu_bench [batch] [repeats] [train batch]. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -208,6 +210,7 @@ static double card_peak16(char *card, size_t size, int print)
  * this process */
 static int run_one(char **a)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a pipe under gpu-check: lines out as they come, none lost if killed */
     int train = !strcmp(a[0], "train"), dt = atoi(a[1]), cl = atoi(a[2]), batch = atoi(a[3]), reps = atoi(a[4]),
         tbatch = atoi(a[5]);
     double torch_ips = atof(a[6]);
@@ -247,7 +250,9 @@ static int spawn_one(const char *kind, int dt, int cl, int batch, int reps, int 
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) { /* a fresh process image: no CUDA state crosses the fork */
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* ends with the parent, GPU and all */
         execv("/proc/self/exe", argv);
+        fprintf(stderr, "ir_gpu_bench: cannot run /proc/self/exe: %s\n", strerror(errno));
         _exit(127);
     }
     int status = 0;

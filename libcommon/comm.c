@@ -585,12 +585,18 @@ int lc_comm_id_path(char *out, size_t size, const char *base, struct lc_err *err
     if (!base || !*base)
         return lc_errf(err, LC_EUSAGE, NULL, -1, -1,
                        "several processes need LC_NCCL_ID_FILE: a path on a file system every process can read");
-    /* the launcher's job: srun's job and step, or mpirun's (PMIx namespace, or Open MPI 4's job id) */
-    const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
+    /* the job of the launcher that gave the rank (lc_comm_env's order): none for LC_RANK; mpirun's (PMIx
+     * namespace, or Open MPI 4's job id), even inside a Slurm job, whose step differs between mpirun's nodes;
+     * srun's job and step */
+    const char *job = NULL, *step = NULL, *lc = getenv("LC_RANK"), *ompi = getenv("OMPI_COMM_WORLD_RANK");
     char tag[200] = "";
+    if (lc && *lc) {
+    } else if (ompi && *ompi) {
+        if (!(job = getenv("PMIX_NAMESPACE")) || !*job) job = getenv("OMPI_MCA_orte_ess_jobid");
+    } else if ((step = getenv("SLURM_PROCID")) && *step) {
+        job = getenv("SLURM_JOB_ID"), step = getenv("SLURM_STEP_ID");
+    }
     if (job && *job) snprintf(tag, sizeof tag, ".%s%s%s", job, step && *step ? "." : "", step && *step ? step : "");
-    else if ((job = getenv("PMIX_NAMESPACE")) && *job) snprintf(tag, sizeof tag, ".%s", job);
-    else if ((job = getenv("OMPI_MCA_orte_ess_jobid")) && *job) snprintf(tag, sizeof tag, ".%s", job);
     for (char *p = tag; *p; p++) /* a file name's characters only */
         if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_')) *p = '_';
     if ((size_t)snprintf(out, size, "%s%s", base, tag) >= size)

@@ -83,10 +83,11 @@ struct lc_comm_env {
     int rank, world, local_rank;
 };
 int lc_comm_env(struct lc_comm_env *e, struct lc_err *err);
-/* The id file of this job: base (LC_NCCL_ID_FILE) with the launcher's job
- * appended when there is one (".JOB.STEP" under srun, ".NAMESPACE" or
- * ".JOBID" under mpirun), so that a file an earlier job left is never
- * read; LC_EUSAGE when base is NULL or empty. */
+/* The id file of this job: base (LC_NCCL_ID_FILE) with the job of the
+ * launcher that gave the rank appended (".JOB.STEP" under srun,
+ * ".NAMESPACE" or ".JOBID" under mpirun; nothing for LC_RANK), so that a
+ * file an earlier job left is never read; LC_EUSAGE when base is NULL or
+ * empty. */
 int lc_comm_id_path(char *out, size_t size, const char *base, struct lc_err *err);
 /* The group's id between processes through a file every process can read:
  * the root makes the id and writes it (atomically: temporary, then rename);

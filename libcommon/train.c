@@ -744,6 +744,7 @@ int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
     }
     for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
     lc_blas_serial_end(blas);
+    if (env.rank == 0 && *id_file) unlink(id_file); /* also after a failed run: the next must not read it */
     /* the first rank that failed by itself (not woken by another's failure) */
     int first = -1, interrupted = 0;
     for (int t = 0; !rc && t < started; t++) {

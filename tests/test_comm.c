@@ -109,29 +109,36 @@ Test(comm, launcher_environment)
     unsetenv("LC_RANK"), unsetenv("SLURM_PROCID"), unsetenv("SLURM_NTASKS"), unsetenv("SLURM_LOCALID");
 }
 
-/* the id file's name carries the launcher's job: no job reads another's */
+/* the id file's name carries the job of the launcher that gave the rank:
+ * no job reads another's */
+static void id_path_is(const char *want, const char *why)
+{
+    char p[256];
+    struct lc_err err = {0};
+    cr_assert_eq(lc_comm_id_path(p, sizeof p, "/shared/nccl.id", &err), 0, "%s", err.msg);
+    cr_expect_str_eq(p, want, "%s", why);
+}
+
 Test(comm, id_file_per_job)
 {
     char p[256];
     struct lc_err err = {0};
-    const char *vars[] = {"SLURM_JOB_ID", "SLURM_STEP_ID", "PMIX_NAMESPACE", "OMPI_MCA_orte_ess_jobid"};
-    for (int i = 0; i < 4; i++) unsetenv(vars[i]);
-    cr_assert_eq(lc_comm_id_path(p, sizeof p, "/shared/nccl.id", &err), 0, "%s", err.msg);
-    cr_expect_str_eq(p, "/shared/nccl.id", "no launcher: the path as given");
-    setenv("OMPI_MCA_orte_ess_jobid", "1234", 1);
-    cr_assert_eq(lc_comm_id_path(p, sizeof p, "/shared/nccl.id", &err), 0);
-    cr_expect_str_eq(p, "/shared/nccl.id.1234");
+    const char *vars[] = {"LC_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID", "SLURM_JOB_ID",
+                          "SLURM_STEP_ID", "PMIX_NAMESPACE", "OMPI_MCA_orte_ess_jobid"};
+    for (int i = 0; i < 7; i++) unsetenv(vars[i]);
+    id_path_is("/shared/nccl.id", "no launcher: the path as given");
+    setenv("SLURM_PROCID", "1", 1), setenv("SLURM_JOB_ID", "99", 1), setenv("SLURM_STEP_ID", "3", 1);
+    id_path_is("/shared/nccl.id.99.3", "srun: its job and step");
+    setenv("OMPI_COMM_WORLD_RANK", "1", 1), setenv("OMPI_MCA_orte_ess_jobid", "1234", 1);
+    id_path_is("/shared/nccl.id.1234", "mpirun inside a Slurm job: mpirun's job, not Slurm's step");
     setenv("PMIX_NAMESPACE", "prterun-node1-4242@1", 1);
-    cr_assert_eq(lc_comm_id_path(p, sizeof p, "/shared/nccl.id", &err), 0);
-    cr_expect_str_eq(p, "/shared/nccl.id.prterun-node1-4242_1", "PMIx first; '@' is no file name character");
-    setenv("SLURM_JOB_ID", "99", 1);
-    setenv("SLURM_STEP_ID", "3", 1);
-    cr_assert_eq(lc_comm_id_path(p, sizeof p, "/shared/nccl.id", &err), 0);
-    cr_expect_str_eq(p, "/shared/nccl.id.99.3", "srun's job and step first");
-    cr_expect_eq(lc_comm_id_path(p, 16, "/shared/nccl.id", &err), LC_EUSAGE, "too long for the buffer");
+    id_path_is("/shared/nccl.id.prterun-node1-4242_1", "PMIx's namespace first; '@' is no file name character");
+    setenv("LC_RANK", "1", 1);
+    id_path_is("/shared/nccl.id", "LC_RANK: no launcher's job");
+    cr_expect_eq(lc_comm_id_path(p, 10, "/shared/nccl.id", &err), LC_EUSAGE, "too long for the buffer");
     cr_expect_eq(lc_comm_id_path(p, sizeof p, "", &err), LC_EUSAGE);
     cr_expect(strstr(err.msg, "several processes need LC_NCCL_ID_FILE"), "%s", err.msg);
-    for (int i = 0; i < 4; i++) unsetenv(vars[i]);
+    for (int i = 0; i < 7; i++) unsetenv(vars[i]);
 }
 
 Test(comm, id_file)

@@ -393,12 +393,19 @@ Test(fake_nccl, the_watchdog_ends_a_collective_stalled_on_the_gpu)
     cr_expect(j[0].took > 0.9 && j[0].took < 5, "%.2f s", j[0].took);
 }
 
-/* the peer is lost as NCCL sees it: an asynchronous error, 0.3 s in */
+/* the peer is lost as NCCL sees it: an asynchronous error, 0.3 s after
+ * rank 0 posted its all-reduce */
 static void *fail_soon(void *arg)
 {
+    struct clique *q = arg;
+    for (int posted = 0, i = 0; !posted && i < 10000; usleep(1000), i++) {
+        pthread_mutex_lock(&fmu);
+        posted = q->posted[0] >= 1;
+        pthread_mutex_unlock(&fmu);
+    }
     usleep(300000);
     pthread_mutex_lock(&fmu);
-    ((struct clique *)arg)->error = 1;
+    q->error = 1;
     pthread_mutex_unlock(&fmu);
     return NULL;
 }
