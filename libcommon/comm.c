@@ -13,6 +13,7 @@
 
 #include "io.h"
 #include "opt.h"
+#include "tool.h"
 
 /* The local group's shared state: an abortable barrier and the buffers
  * each rank posts for the current collective. */
@@ -159,13 +160,6 @@ int lc_comm_timeout(double *seconds, struct lc_err *err)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int aborted(struct lc_comm *c, struct lc_err *err)
 {
     char why[sizeof c->why] = "", theirs[sizeof c->g->why] = "";
@@ -226,7 +220,7 @@ static void give_up(struct lc_comm *c, const char *why)
  * sleep longer and longer. */
 static int nccl_settle(struct lc_comm *c, const char *what, struct lc_err *err)
 {
-    double t0 = now_s();
+    double t0 = lc_now();
     useconds_t nap = 50;
     for (;;) {
         int rc = nccl_begin(c, err);
@@ -239,7 +233,7 @@ static int nccl_settle(struct lc_comm *c, const char *what, struct lc_err *err)
             return lc_errf(err, rc, NULL, -1, -1, "%s", why);
         }
         if (rc == 0) return 0;
-        double t = now_s() - t0;
+        double t = lc_now() - t0;
         if (c->timeout_s > 0 && t > c->timeout_s) {
             char why[sizeof c->why];
             snprintf(why, sizeof why,
@@ -286,7 +280,7 @@ static int watch(struct lc_comm *c, int on_gpu)
             pthread_mutex_lock(&c->dmu);
             if (c->seq == seq) c->posted_at = 0; /* none posted since */
             pthread_mutex_unlock(&c->dmu);
-        } else if (c->timeout_s > 0 && now_s() - at > c->timeout_s) {
+        } else if (c->timeout_s > 0 && lc_now() - at > c->timeout_s) {
             snprintf(why, sizeof why,
                      "rank %d: a collective did not finish in %.0f s on the GPU (LC_NCCL_TIMEOUT): another rank "
                      "failed or stalled", c->rank, c->timeout_s);
@@ -348,7 +342,7 @@ static int posted(struct lc_comm *c, void *stream, struct lc_err *err)
     if (rc) return rc;
     pthread_mutex_lock(&c->dmu);
     c->seq++;
-    c->posted_at = now_s();
+    c->posted_at = lc_now();
     pthread_mutex_unlock(&c->dmu);
     return 0;
 }
@@ -617,8 +611,7 @@ int lc_comm_share_id(uint8_t id[LC_NCCL_ID_SIZE], int root, const char *path, do
         else if (!rc) rc = lc_out_commit(o, err);
         return rc;
     }
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const double t0 = lc_now();
     for (;;) {
         FILE *f = fopen(path, "rb");
         if (f) {
@@ -627,8 +620,7 @@ int lc_comm_share_id(uint8_t id[LC_NCCL_ID_SIZE], int root, const char *path, do
             if (got == LC_NCCL_ID_SIZE) return 0;
             return lc_errf(err, LC_EFORMAT, path, -1, -1, "%zu bytes, not an NCCL id of %d", got, LC_NCCL_ID_SIZE);
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec) > timeout_s)
+        if (lc_now() - t0 > timeout_s)
             return lc_errf(err, LC_EIO, path, -1, -1, "rank 0 did not write the NCCL id within %.0f s", timeout_s);
         usleep(100000);
     }

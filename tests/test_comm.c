@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "tool.h"
 #include "train.h"
 #include "testutil.h"
 
@@ -254,8 +255,6 @@ struct pair_job {
     struct lc_err err;
 };
 
-static double seconds(void);
-
 static void *pair_rank(void *arg)
 {
     struct pair_job *j = arg;
@@ -272,13 +271,13 @@ static void *pair_rank(void *arg)
         j->rc_wait = j->rc_next = 0;
         goto out;
     }
-    double t0 = seconds();
+    double t0 = lc_now();
     if (lc_comm_allreduce(c, a, LEN, 0, &j->err)) { /* the abort ended its launch */
         j->rc_next = 1;
         goto out;
     }
     j->rc_wait = lc_device_download(&d, h, a, LEN * 4, &j->err); /* returns once an abort ended the kernel */
-    j->waited = seconds() - t0;
+    j->waited = lc_now() - t0;
     j->rc_next = lc_comm_allreduce(c, a, LEN, 0, &j->err);
 out:
     lc_device_sync(&d, &(struct lc_err){0});
@@ -350,12 +349,6 @@ static struct lc_device open_one_gpu(uint8_t id[LC_NCCL_ID_SIZE])
     return d;
 }
 
-static double seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* A world of one: setup, the communicator's GPU, the watchdog-free path,
  * finalizing and destroying (skipped without a GPU). */
@@ -397,9 +390,9 @@ Test(cuda, a_setup_whose_peer_never_comes_times_out)
     struct lc_comm *c = NULL;
     struct lc_err err = {0};
     setenv("LC_NCCL_TIMEOUT", "2", 1);
-    double t0 = seconds();
+    double t0 = lc_now();
     int rc = lc_comm_nccl_create(&c, id, 0, 2, NULL, 0, &err);
-    double took = seconds() - t0;
+    double took = lc_now() - t0;
     unsetenv("LC_NCCL_TIMEOUT");
     cr_assert_neq(rc, 0, "a world of 2 with one rank cannot be set up");
     cr_expect_null(c);
@@ -437,12 +430,12 @@ Test(cuda, an_abort_ends_a_setup_that_waits_for_its_peer)
     cr_assert_eq(lc_comm_group_new(&j.g, 2, &err), 0);
     j.id = id, j.d = (struct lc_device){LC_DEVICE_CUDA, 0};
     pthread_t t;
-    double t0 = seconds();
+    double t0 = lc_now();
     pthread_create(&t, NULL, setup_rank, &j);
     usleep(1000000); /* rank 0 is in NCCL's setup by now */
     lc_comm_group_abort(j.g); /* as rank 1 does when it fails */
     pthread_join(t, NULL);
-    double took = seconds() - t0;
+    double took = lc_now() - t0;
     lc_comm_group_free(j.g);
     cr_assert_neq(j.rc, 0, "the setup ended with an error");
     cr_expect(strstr(j.err.msg, "another rank stopped") != NULL, "%s", j.err.msg);

@@ -21,6 +21,7 @@
 
 #include "backend.h"
 #include "comm.h"
+#include "tool.h"
 
 #define MAX_RANKS 4
 
@@ -207,12 +208,6 @@ static int wait_gpu(void)
     return -1;
 }
 
-static double seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void new_id(uint8_t id[LC_NCCL_ID_SIZE], int lazy)
 {
@@ -250,7 +245,7 @@ static void *rank_main(void *arg)
     struct lc_comm *c = NULL;
     float buf[4] = {0};
     j->rc_first = j->rc_wait = j->rc_next = 99;
-    double t0 = seconds();
+    double t0 = lc_now();
     if ((j->rc_create = lc_comm_nccl_create(&c, j->id, j->rank, j->world, j->g, j->rank, &j->err))) goto out;
     if (j->what == 1) {
         usleep(200000);
@@ -266,7 +261,7 @@ static void *rank_main(void *arg)
         j->rc_next = lc_comm_allreduce(c, buf, 4, 1, &j->err);
     }
 out:
-    j->took = seconds() - t0;
+    j->took = lc_now() - t0;
     lc_comm_free(c);
     return NULL;
 }
@@ -313,9 +308,9 @@ Test(fake_nccl, a_setup_whose_peer_never_comes_times_out)
     new_id(id, 0);
     struct lc_comm *c = NULL;
     struct lc_err err = {0};
-    double t0 = seconds();
+    double t0 = lc_now();
     int rc = lc_comm_nccl_create(&c, id, 0, 2, NULL, 0, &err);
-    double took = seconds() - t0;
+    double took = lc_now() - t0;
     unsetenv("LC_NCCL_TIMEOUT");
     cr_assert_neq(rc, 0);
     cr_expect_null(c);
@@ -343,9 +338,9 @@ Test(fake_nccl, an_abort_ends_a_setup_that_waits)
     pthread_t t;
     pthread_create(&t, NULL, abort_soon, g);
     struct lc_comm *c = NULL;
-    double t0 = seconds();
+    double t0 = lc_now();
     int rc = lc_comm_nccl_create(&c, id, 0, 2, g, 0, &err);
-    double took = seconds() - t0;
+    double took = lc_now() - t0;
     pthread_join(t, NULL);
     lc_comm_group_free(g);
     cr_assert_neq(rc, 0);
