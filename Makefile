@@ -132,6 +132,9 @@ COMM_FAKES := lc_nccl_init lc_nccl_poll lc_nccl_allreduce lc_nccl_broadcast lc_n
               lc_nccl_device lc_gpu_event_new lc_gpu_event_free lc_gpu_event_record lc_gpu_event_done \
               lc_gpu_stream_new lc_gpu_stream_free lc_gpu_stream_wait lc_device_open lc_device_thread_release
 $(BUILD)/tests/test_comm_nccl: LDFLAGS += $(foreach f,$(COMM_FAKES),-Wl,--wrap=$(f))
+# test_graph runs graph.c against stand-ins of the backend's capture calls
+GRAPH_FAKES := lc_gpu_capture_begin lc_gpu_capture_end lc_gpu_graph_launch lc_gpu_graph_free lc_gpu_scratch_epoch
+$(BUILD)/tests/test_graph: LDFLAGS += $(foreach f,$(GRAPH_FAKES),-Wl,--wrap=$(f))
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

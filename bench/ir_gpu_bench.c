@@ -8,9 +8,12 @@
  *   a training step at batch 128 (lc_ir_train_dev: forward, backward from
  *   a fixed upstream gradient, SGD with momentum and weight decay), with
  *   the fraction of the card's dense fp16 peak for the 16-bit steps.
- * The 16-bit runs go twice: activations (N, C, H, W) and channels-last;
- * after the fp16 training runs, two more steps are timed op by op (lc_prof:
- * each op's kernel time, and the time no op ran).
+ * The 16-bit runs go twice: activations (N, C, H, W) and channels-last.
+ * Each configuration is timed again with CUDA graphs (graph.h: the
+ * backbone's forward, and in training its backward, replayed as graphs:
+ * what launching the ops one by one costs). After the fp16 training runs,
+ * two more steps (without graphs) are timed op by op (lc_prof: each op's
+ * kernel time, and the time no op ran).
  * Each configuration runs in a process of its own (this program again,
  * with --one), so one that fails, even by a fault that ends its CUDA
  * context, is reported and the others still run.
@@ -60,6 +63,19 @@ static void peer_line(double torch_ips, double ours, int dt, const char *amp)
     if (dt == LC_DTYPE_F32) snprintf(what, sizeof what, "float32, TF32 off");
     else snprintf(what, sizeof what, "%s%s, channels-last", amp, dt == LC_DTYPE_F16 ? "fp16" : "bf16");
     printf("  PyTorch eager %-27s %9.1f img/s   ratio %.2f\n", what, torch_ips, ours / torch_ips);
+}
+
+/* the line of a run with CUDA graphs: its images/s against ours without
+ * them and the peer's, or why the graphs went off */
+static void graphs_line(long launches, const char *off, double ips, double ours, double torch_ips)
+{
+    if (off || launches == 0) {
+        printf("  with CUDA graphs: off (%s)\n", off ? off : "never launched");
+        return;
+    }
+    printf("  ours with CUDA graphs              %9.1f img/s   %.2f x op by op", ips, ips / ours);
+    if (torch_ips > 0) printf(", ratio %.2f to PyTorch", ips / torch_ips);
+    printf(" (%ld launches)\n", launches);
 }
 
 /* One training step as train-pre takes it; fp16: the gradients unscaled
@@ -138,6 +154,19 @@ static double train_bench(int tbatch, int reps, const float *x, int dt, int cl, 
     printf("  ours (lc_ir_train_dev, %-7s)   %9.1f img/s   (includes uploading the input)%s\n", nm, ours,
            found ? " (the last step overflowed)" : "");
     peer_line(torch_ips, ours, dt, "AMP ");
+    /* again with graphs: the first step warms them up, the second captures */
+    lc_ir_train_dev_use_graphs(g, 1);
+    double gbest = 1e30;
+    for (int r = 0; r <= reps + 1; r++) {
+        double t0 = lc_now();
+        train_step(&ts);
+        double t = lc_now() - t0;
+        if (r > 1 && t < gbest) gbest = t;
+    }
+    const char *off = NULL;
+    long launches = lc_ir_train_dev_graph_launches(g, &off);
+    graphs_line(launches, off, tbatch / gbest, ours, torch_ips);
+    lc_ir_train_dev_use_graphs(g, 0); /* the profiler times the ops one by one */
     if (dt == LC_DTYPE_F16) { /* where a step's time goes */
         lc_prof_start();
         double t0 = lc_now();
@@ -187,6 +216,17 @@ static void infer_bench(int batch, int reps, const float *x, int dt, int cl, dou
            cl ? " channels-last" : "", t_up);
     printf("  ours (lc_ir_dev, %-7s)         %9.1f img/s   (includes uploading the input)\n", nm, ours);
     peer_line(torch_ips, ours, dt, "");
+    lc_ir_dev_use_graphs(g, 1); /* again with a graph: warmed up, captured, then timed */
+    double gbest = 1e30;
+    for (int r = 0; r <= reps + 1; r++) {
+        t0 = lc_now();
+        if (lc_ir_dev_forward(g, emb, norm, x, batch, &err)) lc_tool_fail(&err);
+        double t = lc_now() - t0;
+        if (r > 1 && t < gbest) gbest = t;
+    }
+    const char *off = NULL;
+    long launches = lc_ir_dev_graph_launches(g, &off);
+    graphs_line(launches, off, batch / gbest, ours, torch_ips);
     lc_ir_dev_free(g);
     lc_ir_free(m);
     free(emb), free(norm);

@@ -386,6 +386,51 @@ void lc_gpu_event_free(void *event)
 #endif
 }
 
+/* ---- CUDA graphs ---- */
+
+#define GRAPH_CALL(d, call)                                                                                        \
+    do {                                                                                                           \
+        if ((d)->type != LC_DEVICE_CUDA) return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA graphs need a GPU"); \
+        NCCL_CALL(call);                                                                                           \
+    } while (0)
+
+int lc_gpu_capture_begin(const struct lc_device *d, struct lc_err *err)
+{
+    if (lc_prof_active())
+        return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "the op profiler cannot time ops inside a CUDA graph");
+    GRAPH_CALL(d, api->graph_begin(err));
+}
+
+int lc_gpu_capture_end(const struct lc_device *d, void **graph, int keep, struct lc_err *err)
+{
+    *graph = NULL;
+    GRAPH_CALL(d, api->graph_end(graph, keep, err));
+}
+
+int lc_gpu_graph_launch(const struct lc_device *d, void *graph, struct lc_err *err)
+{
+    GRAPH_CALL(d, api->graph_launch(graph, err));
+}
+
+void lc_gpu_graph_free(const struct lc_device *d, void *graph)
+{
+#ifdef LC_CUDA
+    if (graph && d->type == LC_DEVICE_CUDA && cuda_api()) cuda.graph_free(graph);
+#else
+    (void)d, (void)graph;
+#endif
+}
+
+unsigned long lc_gpu_scratch_epoch(const struct lc_device *d)
+{
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA && cuda_api()) return cuda.scratch_epoch();
+#else
+    (void)d;
+#endif
+    return 0;
+}
+
 /* ---- op dispatch ---- */
 
 int lc_op_normalize_u8(const struct lc_device *d, float *y, const uint8_t *x,

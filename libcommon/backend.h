@@ -104,6 +104,21 @@ int lc_nccl_device(void *comm, int *index, struct lc_err *err);
 /* finish what the communicator started (poll), before lc_nccl_free */
 int lc_nccl_finalize(void *comm, struct lc_err *err);
 
+/* CUDA graphs of the calling thread's ops on d (graph.h builds on these).
+ * From begin to end the ops are recorded, not run (keep 0 discards them,
+ * after an op failed); the graph then runs them again with one launch, on
+ * the same buffers with the same arguments. A capture is refused while
+ * lc_prof times ops, and a call that waits for the GPU (a download, a
+ * sync) or a scratch buffer that would grow fails inside one. The scratch
+ * epoch changes whenever the backend reallocates or frees a scratch buffer
+ * that graphs captured before then would read. On the CPU: LC_EUNSUPPORTED
+ * (the epoch is 0). */
+int lc_gpu_capture_begin(const struct lc_device *d, struct lc_err *err);
+int lc_gpu_capture_end(const struct lc_device *d, void **graph, int keep, struct lc_err *err);
+int lc_gpu_graph_launch(const struct lc_device *d, void *graph, struct lc_err *err);
+void lc_gpu_graph_free(const struct lc_device *d, void *graph);
+unsigned long lc_gpu_scratch_epoch(const struct lc_device *d);
+
 /* ---- ops (pointers live on d) ----
  * Each runs the CPU function of the same name on the CPU and its CUDA twin
  * (libcommon/cuda/) on a GPU, with the CPU function's contract; GPU calls

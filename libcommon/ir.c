@@ -14,6 +14,7 @@
 #include "bn.h"
 #include "conv2d.h"
 #include "devparams.h"
+#include "graph.h"
 #include "dropout.h"
 #include "dtype.h"
 #include "linear.h"
@@ -587,6 +588,8 @@ struct lc_ir_dev {
     void *x, *buf[4], *obn, *lin_out, *feat;
     float *x32, *feat32, *emb, *norm;
     float *ws; /* host workspace of the CPU convolutions (NULL on a GPU) */
+    int n;     /* the batch of the forward under way */
+    struct lc_graph graph; /* the forward's CUDA graph (off unless asked) */
     void **mem;
     size_t nmem, capmem;
 };
@@ -658,6 +661,7 @@ static int dev_bn(struct lc_ir_dev *g, struct dbn *db, const struct bn_l *bn, st
 void lc_ir_dev_free(struct lc_ir_dev *g)
 {
     if (!g) return;
+    lc_graph_free(&g->graph, &g->d);
     for (size_t i = 0; i < g->nmem; i++) lc_device_free(&g->d, g->mem[i]);
     free(g->mem);
     free(g->u);
@@ -779,18 +783,20 @@ static int dbn_eval(const struct lc_ir_dev *g, const struct dbn *db, void *y, co
     return lc_op_bn_forward_eval_dt(&g->d, g->dt, y, x, db->g, db->b, db->rm, db->rv, &bp, err);
 }
 
-int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err)
-{
-    const struct lc_ir *m = g->m;
-    const struct lc_device *d = &g->d;
-    if (n < 1 || n > m->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, m->cap);
-    int rc, dt = g->dt;
-    const int H = LC_IR_INPUT;
 #define TRY(x)                                                                                                   \
     do {                                                                                                         \
         if ((rc = (x))) return rc;                                                                               \
     } while (0)
-    TRY(lc_device_upload(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
+
+/* the ops from the copied input to the embedding and its norm, for g->n
+ * images (graph.h's issue: device ops only) */
+static int dev_forward_ops(void *ctx, struct lc_err *err)
+{
+    struct lc_ir_dev *g = ctx;
+    const struct lc_ir *m = g->m;
+    const struct lc_device *d = &g->d;
+    const int H = LC_IR_INPUT, n = g->n;
+    int rc, dt = g->dt;
     if (g->cl) TRY(lc_op_cast_to_channels_last(d, g->x, dt, g->x32, LC_DTYPE_F32, n, 3, H * H, err));
     else if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
     void *cur = g->buf[0];
@@ -827,11 +833,33 @@ int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float 
                                 g->lin_b, &lp, err));
     TRY(dbn_eval(g, &g->feat_bn, g->feat, g->lin_out, n, err));
     if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->feat32, LC_DTYPE_F32, g->feat, dt, (size_t)n * LC_IR_EMBEDDING, err));
-    TRY(lc_op_l2norm_rows(d, g->emb, g->norm, g->feat32, n, LC_IR_EMBEDDING, err));
+    return lc_op_l2norm_rows(d, g->emb, g->norm, g->feat32, n, LC_IR_EMBEDDING, err);
+}
+
+int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err)
+{
+    const struct lc_device *d = &g->d;
+    if (n < 1 || n > g->m->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, g->m->cap);
+    const int H = LC_IR_INPUT;
+    int rc;
+    g->n = n;
+    TRY(lc_device_upload(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
+    TRY(lc_graph_run(&g->graph, d, n, dev_forward_ops, g, err));
     TRY(lc_device_download(d, emb, g->emb, (size_t)n * LC_IR_EMBEDDING * sizeof(float), err));
-    TRY(lc_device_download(d, norm, g->norm, (size_t)n * sizeof(float), err));
+    return lc_device_download(d, norm, g->norm, (size_t)n * sizeof(float), err);
+}
 #undef TRY
-    return 0;
+
+void lc_ir_dev_use_graphs(struct lc_ir_dev *g, int on)
+{
+    lc_graph_free(&g->graph, &g->d);
+    lc_graph_init(&g->graph, on);
+}
+
+long lc_ir_dev_graph_launches(const struct lc_ir_dev *g, const char **off)
+{
+    if (off) *off = lc_graph_off(&g->graph);
+    return g->graph.launches;
 }
 
 /* ------------------------------------------------------ training on a device */
@@ -879,6 +907,8 @@ struct lc_ir_train_dev {
     float *ws;      /* host workspace of the CPU convolutions (NULL on a GPU) */
     int cap;        /* the largest batch: its activations' size */
     int n, trained; /* the last forward's batch; a training forward ran since the last backward */
+    const float *demb;                /* the backward's input */
+    struct lc_graph fwd_graph, bwd_graph; /* CUDA graphs of the two passes (off unless asked) */
     /* gradient buckets handed out during backward (lc_ir_train_dev_set_grad_hook) */
     int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err);
     void *hook_ctx;
@@ -938,6 +968,8 @@ static int tdev_conv(struct lc_ir_train_dev *g, struct tconv *t, const struct co
 void lc_ir_train_dev_free(struct lc_ir_train_dev *g)
 {
     if (!g) return;
+    lc_graph_free(&g->fwd_graph, &g->d);
+    lc_graph_free(&g->bwd_graph, &g->d);
     for (size_t i = 0; i < g->nmem; i++) lc_device_free(&g->d, g->mem[i]);
     lc_dev_params_free(&g->dp);
     free(g->mem);
@@ -1107,6 +1139,18 @@ static int hand_out(struct lc_ir_train_dev *g, size_t lo, int last, struct lc_er
     g->issued = lo;
     return rc;
 }
+void lc_ir_train_dev_use_graphs(struct lc_ir_train_dev *g, int on)
+{
+    lc_graph_free(&g->fwd_graph, &g->d), lc_graph_free(&g->bwd_graph, &g->d);
+    lc_graph_init(&g->fwd_graph, on), lc_graph_init(&g->bwd_graph, on);
+}
+
+long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, const char **off)
+{
+    if (off) *off = lc_graph_off(&g->fwd_graph) ? lc_graph_off(&g->fwd_graph) : lc_graph_off(&g->bwd_graph);
+    return g->fwd_graph.launches + g->bwd_graph.launches;
+}
+
 const float *lc_ir_train_dev_emb(const struct lc_ir_train_dev *g) { return g->emb; }
 const float *lc_ir_train_dev_norm(const struct lc_ir_train_dev *g) { return g->norm; }
 
@@ -1153,9 +1197,18 @@ static int tbn_train(struct lc_ir_train_dev *g, struct tbn *t, void *y, const vo
 {
     struct lc_bn p = t->p;
     p.n = g->n;
-    int rc = lc_op_bn_forward_train_dt(&g->d, g->dt, y, t->mean, t->istd, t->rm, t->rv, x, t->g, t->b, &p, err);
-    if (!rc) t->nbt[0]++;
-    return rc;
+    return lc_op_bn_forward_train_dt(&g->d, g->dt, y, t->mean, t->istd, t->rm, t->rv, x, t->g, t->b, &p, err);
+}
+
+/* num_batches_tracked of every batch norm, once per training forward */
+static void tbn_count(struct lc_ir_train_dev *g)
+{
+    g->in_bn.nbt[0]++, g->out_bn.nbt[0]++, g->feat_bn.nbt[0]++;
+    for (int k = 0; k < g->m->n_units; k++) {
+        struct tunit *t = &g->u[k];
+        t->bn1.nbt[0]++, t->bn2.nbt[0]++, t->bn3.nbt[0]++;
+        if (g->m->u[k].conv_sc) t->bnsc.nbt[0]++;
+    }
 }
 
 static int tconv_fwd(struct lc_ir_train_dev *g, const struct tconv *t, void *y, const void *x, struct lc_err *err)
@@ -1165,18 +1218,15 @@ static int tconv_fwd(struct lc_ir_train_dev *g, const struct tconv *t, void *y, 
     return lc_op_conv2d_forward_dt(&g->d, g->dt, y, x, t->wt, &p, g->ws, err);
 }
 
-int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float *x, int n, struct lc_rng *rng,
-                            struct lc_err *err)
+/* The forward's ops from the copied input to the embedding and its norm,
+ * for g->n images (graph.h's issue: device ops only). */
+static int train_forward_ops(void *ctx, struct lc_err *err)
 {
+    struct lc_ir_train_dev *g = ctx;
     struct lc_ir *m = g->m;
     const struct lc_device *d = &g->d;
-    if (n < 1 || n > g->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, g->cap);
-    const int H = LC_IR_INPUT, dt = g->dt;
+    const int H = LC_IR_INPUT, dt = g->dt, n = g->n;
     int rc;
-    g->n = n;
-    m->prepared = 0;
-    /* asynchronous (x stays until the step's results come back) */
-    TRY(lc_device_upload_async(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
     if (g->cl) TRY(lc_op_cast_to_channels_last(d, g->x, dt, g->x32, LC_DTYPE_F32, n, 3, H * H, err));
     else if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
     if (dt != LC_DTYPE_F32) TRY(cast_weights(g, err)); /* this step's weights in dt */
@@ -1210,8 +1260,6 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     }
     size_t flat = (size_t)m->lin.in;
     TRY(tbn_train(g, &g->out_bn, g->t_obn, cur, err));
-    /* the key from the host's generator, as the CPU path draws it; the mask on the device */
-    TRY(lc_op_dropout_mask(d, g->mask, (size_t)n * flat, m->dropout, lc_dropout_key(m->dropout, rng), err));
     TRY(lc_op_dropout_apply_dt(d, dt, g->t_drop, g->t_obn, g->mask, (size_t)n * flat, m->dropout, err));
     struct lc_linear lp = m->lin;
     lp.n = n;
@@ -1220,7 +1268,26 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     /* the embedding and its norm in float32 (AdaFace's statistics, the head) */
     if (dt != LC_DTYPE_F32)
         TRY(lc_op_cast(d, g->feat32, LC_DTYPE_F32, g->t_feat, dt, (size_t)n * LC_IR_EMBEDDING, err));
-    TRY(lc_op_l2norm_rows(d, g->emb, g->norm, g->feat32, n, LC_IR_EMBEDDING, err));
+    return lc_op_l2norm_rows(d, g->emb, g->norm, g->feat32, n, LC_IR_EMBEDDING, err);
+}
+
+int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float *x, int n, struct lc_rng *rng,
+                            struct lc_err *err)
+{
+    struct lc_ir *m = g->m;
+    const struct lc_device *d = &g->d;
+    if (n < 1 || n > g->cap) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "batch of %d (1 to %d)", n, g->cap);
+    const int H = LC_IR_INPUT;
+    int rc;
+    g->n = n;
+    m->prepared = 0;
+    /* asynchronous (x stays until the step's results come back) */
+    TRY(lc_device_upload_async(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
+    /* dropout's key from the host's generator, as the CPU path draws it; the
+     * mask on the device, before the ops (a graph's arguments stay fixed) */
+    TRY(lc_op_dropout_mask(d, g->mask, (size_t)n * m->lin.in, m->dropout, lc_dropout_key(m->dropout, rng), err));
+    TRY(lc_graph_run(&g->fwd_graph, d, n, train_forward_ops, g, err));
+    tbn_count(g);
     if (norm) TRY(lc_device_download(d, norm, g->norm, (size_t)n * sizeof(float), err));
     g->trained = 1;
     return 0;
@@ -1252,16 +1319,17 @@ static int tzero(struct lc_ir_train_dev *g, void *p, size_t n, struct lc_err *er
     return lc_device_zero(&g->d, p, n * g->es, err);
 }
 
-/* lc_ir_backward, op for op. */
-int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struct lc_err *err)
+/* lc_ir_backward, op for op, from g->demb (graph.h's issue: device ops
+ * only, and the gradient hook's calls when one is set; then no graph) */
+static int train_backward_ops(void *ctx, struct lc_err *err)
 {
+    struct lc_ir_train_dev *g = ctx;
     struct lc_ir *m = g->m;
     const struct lc_device *d = &g->d;
-    if (!g->trained) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "backward without a training forward");
+    const float *demb = g->demb;
     const int n = g->n, H = LC_IR_INPUT, dt = g->dt;
     size_t flat = (size_t)m->lin.in;
     int rc;
-    g->issued = g->dp.grad_floats;
     void *g_lin = g->buf[3], *dfe = dt == LC_DTYPE_F32 ? (void *)g->dfe32 : g->buf[2];
     TRY(lc_op_l2norm_rows_backward(d, g->dfe32, demb, NULL, g->emb, g->norm, n, LC_IR_EMBEDDING, err));
     if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, dfe, dt, g->dfe32, LC_DTYPE_F32, (size_t)n * LC_IR_EMBEDDING, err));
@@ -1310,8 +1378,17 @@ int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struc
     TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, SET, err));
     TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, SET, err));
     TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, ADD, err));
-    TRY(hand_out(g, 0, 1, err));
-    g->trained = 0;
-    return 0;
+    return hand_out(g, 0, 1, err);
+}
+
+int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struct lc_err *err)
+{
+    if (!g->trained) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "backward without a training forward");
+    g->issued = g->dp.grad_floats;
+    if (demb != g->demb) lc_graph_free(&g->bwd_graph, &g->d); /* a graph keeps its buffers */
+    g->demb = demb;
+    int rc = g->hook ? train_backward_ops(g, err) : lc_graph_run(&g->bwd_graph, &g->d, g->n, train_backward_ops, g, err);
+    if (!rc) g->trained = 0;
+    return rc;
 }
 #undef TRY

@@ -83,6 +83,14 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
                      int channels_last, struct lc_err *err);
 int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err);
 void lc_ir_dev_free(struct lc_ir_dev *g);
+/* CUDA graphs (graph.h: a GPU only, off by default): the forward's ops,
+ * from the copied input to the embedding, replayed as one graph for the
+ * batch size it was captured at (the second forward of that size; other
+ * sizes run op by op). The same results as without. graph_launches: the
+ * replays so far; *off (when not NULL): why graphs went off after a
+ * capture failed, or NULL. */
+void lc_ir_dev_use_graphs(struct lc_ir_dev *g, int on);
+long lc_ir_dev_graph_launches(const struct lc_ir_dev *g, const char **off);
 
 /* Training on a device: the training forward and backward of lc_ir_forward
  * and lc_ir_backward, op for op through the device seam (on the CPU device
@@ -133,6 +141,12 @@ int lc_ir_train_dev_sync(struct lc_ir_train_dev *g, struct lc_err *err);
 int lc_ir_train_dev_set_grad_hook(struct lc_ir_train_dev *g, int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err),
                                   void *ctx, size_t bucket_floats, struct lc_err *err);
 int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err);
+/* CUDA graphs, as lc_ir_dev_use_graphs: the forward's ops (the input's
+ * copy and dropout's mask run before) and the backward's (for one demb
+ * buffer; not with a gradient hook, whose collectives run between them),
+ * each replayed as a graph. num_batches_tracked still counts. */
+void lc_ir_train_dev_use_graphs(struct lc_ir_train_dev *g, int on);
+long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, const char **off);
 
 /* Floats of activation memory held for training at the created batch. */
 size_t lc_ir_activation_floats(const struct lc_ir *m);

@@ -51,6 +51,8 @@ void lc_prof_start(void)
     P.on = 1, P.failed = 0, P.n_ops = 0, P.n_marks = 0;
 }
 
+int lc_prof_active(void) { return P.on; }
+
 static int op_index(const char *name)
 {
     for (int i = 0; i < P.n_ops; i++)

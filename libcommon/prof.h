@@ -21,6 +21,9 @@ void lc_prof_start(void);
  * with err (a GPU timing failed). */
 double lc_prof_report(FILE *f, double wall_ms, struct lc_err *err);
 
+/* Is the calling thread timing ops? (CUDA graphs cannot be timed) */
+int lc_prof_active(void);
+
 /* backend.c, around each op: a handle for lc_prof_end (-1 when off). */
 int lc_prof_begin(const char *op, int gpu);
 void lc_prof_end(int handle);

@@ -73,6 +73,7 @@ struct run {
     struct lc_loss_scaler ls;
     float *d_found;
     long skipped; /* steps the loss scaler skipped this epoch */
+    int graphs_off_told; /* the warning that CUDA graphs went off was given */
 };
 
 /* The loss scaler's state travels in checkpoints (as GradScaler's state_dict in Lightning's) */
@@ -296,6 +297,7 @@ static int dev_setup(struct run *r, struct lc_err *err)
     if ((rc = lc_optim_dev_create(&r->opt_dev, &r->opt, mirrors, 2, err))) return rc;
     if (r->world > 1 && (rc = lc_ir_train_dev_set_grad_hook(r->tdev, allreduce_bucket, r, GRAD_BUCKET_FLOATS, err)))
         return rc;
+    lc_ir_train_dev_use_graphs(r->tdev, r->o->cuda_graphs);
     r->on_dev = 1;
     struct {
         void **p;
@@ -377,6 +379,11 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long 
     if (r->world > 1) TRY(lc_comm_allreduce_start(r->comm, r->head_dev.grad_block, r->head_dev.grad_floats, 1, err));
     TRY(lc_ir_train_dev_backward(r->tdev, r->d_demb, err));
     if (r->world > 1) TRY(lc_comm_wait(r->comm, err));
+    const char *graphs_off = NULL;
+    if (r->o->cuda_graphs && !r->graphs_off_told && (lc_ir_train_dev_graph_launches(r->tdev, &graphs_off), graphs_off)) {
+        lc_tool_warn("rank %d: CUDA graphs off, the steps run op by op: %s", r->rank, graphs_off);
+        r->graphs_off_told = 1;
+    }
     int skip = 0;
     if (scaled) { /* unscale; a step with an inf or NaN gradient is skipped (GradScaler.step) */
         const struct lc_dev_params *bb = lc_ir_train_dev_params(r->tdev);

@@ -49,6 +49,9 @@ struct lc_train_opts {
                                              (on the CPU, mixed.c's reference: a check, slower than fp32) */
     float loss_scale;                     /* fp16's initial loss scale (0: 65536) */
     int channels_last;                    /* 16 bits: the backbone's activations (N, H, W, C) (ir.h) */
+    int cuda_graphs;                      /* a GPU: the backbone's forward and (one rank) backward replayed as
+                                             CUDA graphs (ir.h, graph.h); off by itself, with a warning, when a
+                                             capture fails */
     int argc;                             /* the command line, kept in checkpoints */
     char **argv;
 };

@@ -490,6 +490,127 @@ Test(cuda, ir18_training_matches_cpu, .timeout = 600)
     check_train_device(&gpu, 0);
 }
 
+/* CUDA graphs (graph.h) replay the ops they captured: training steps with
+ * graphs on give the embeddings, gradients and weights of the same steps
+ * without, bit for bit (the same kernels on the same data), across the
+ * warm-up, the capture, replays that read weights the optimiser changed,
+ * and a partial batch run op by op between replays. */
+static void check_train_graphs(const struct lc_device *d, int dt, int channels_last)
+{
+    enum { STEPS = 5 };
+    const int batch[STEPS] = {4, 4, 4, 3, 4}; /* warm-up, capture, replay, other size, replay */
+    struct setup s[2] = {make(), make()};
+    struct lc_ir_train_dev *g[2];
+    struct lc_optim opt[2];
+    struct lc_optim_dev od[2];
+    struct lc_rng rng[2];
+    float *ddemb[2];
+    struct lc_err err;
+    for (int k = 0; k < 2; k++) {
+        lc_ir_set_dropout(s[k].m, 0.4f);
+        cr_assert_eq(lc_ir_train_dev_create(&g[k], s[k].m, d, dt, channels_last, 0, &err), 0, "%s", err.msg);
+        lc_ir_train_dev_use_graphs(g[k], k == 1);
+        lc_optim_init_sgd(&opt[k], 0.1, 0.9f, 5e-4f, 0, NULL);
+        cr_assert_eq(lc_optim_add(&opt[k], lc_ir_params(s[k].m), NULL), 0);
+        const struct lc_dev_params *mirrors[1] = {lc_ir_train_dev_params(g[k])};
+        cr_assert_eq(lc_optim_dev_create(&od[k], &opt[k], mirrors, 1, &err), 0, "%s", err.msg);
+        cr_assert_eq(lc_device_alloc(d, (void **)&ddemb[k], (size_t)s[k].n * 512 * 4, &err), 0);
+        cr_assert_eq(lc_device_upload(d, ddemb[k], s[k].demb, (size_t)s[k].n * 512 * 4, &err), 0);
+        lc_rng_seed(&rng[k], 11);
+    }
+    const size_t nb = lc_ir_train_dev_params(g[0])->grad_floats;
+    float *gb[2] = {malloc(nb * 4), malloc(nb * 4)};
+    for (int step = 0; step < STEPS; step++) {
+        const int n = batch[step];
+        for (int k = 0; k < 2; k++) {
+            struct lc_dev_params *dp = lc_ir_train_dev_params(g[k]);
+            cr_assert_eq(lc_dev_params_zero_grad(dp, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_ir_train_dev_forward(g[k], s[k].norm, s[k].x, n, &rng[k], &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_device_download(d, s[k].emb, lc_ir_train_dev_emb(g[k]), (size_t)n * 512 * 4, &err), 0);
+            cr_assert_eq(lc_ir_train_dev_backward(g[k], ddemb[k], &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_device_download(d, gb[k], dp->grad_block, nb * 4, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_optim_dev_step(&od[k], &opt[k], &err), 0, "%s", err.msg);
+        }
+        cr_expect_eq(memcmp(s[0].emb, s[1].emb, (size_t)n * 512 * 4), 0, "step %d: embeddings differ (%.3g)", step,
+                     rel_err(s[1].emb, s[0].emb, (size_t)n * 512));
+        cr_expect_eq(memcmp(s[0].norm, s[1].norm, (size_t)n * 4), 0, "step %d: norms differ", step);
+        cr_expect_eq(memcmp(gb[0], gb[1], nb * 4), 0, "step %d: gradients differ (%.3g)", step, rel_err(gb[1], gb[0], nb));
+    }
+    const char *off = NULL;
+    long launches = lc_ir_train_dev_graph_launches(g[1], &off);
+    cr_expect_null(off, "graphs went off: %s", off ? off : "");
+    /* on a GPU: 3 forward and 3 backward (none on the CPU) */
+    cr_expect_eq(launches, d->type == LC_DEVICE_CUDA ? 6 : 0, "%ld graph launches", launches);
+    cr_expect_eq(lc_ir_train_dev_graph_launches(g[0], NULL), 0);
+    for (int k = 0; k < 2; k++) cr_assert_eq(lc_ir_train_dev_sync(g[k], &err), 0, "%s", err.msg);
+    struct lc_params *p0 = lc_ir_params(s[0].m), *p1 = lc_ir_params(s[1].m);
+    for (size_t t = 0; t < p0->n; t++) {
+        const struct lc_param *a = &p0->v[t], *b = &p1->v[t];
+        if (a->kind == LC_PARAM_COUNTER) cr_expect_eq(a->count[0], b->count[0], "%s", a->name);
+        else cr_expect_eq(memcmp(a->data, b->data, a->n * 4), 0, "%s after %d steps", a->name, STEPS);
+    }
+    cr_log_info("%s%s: %ld graph launches, identical to the ops run one by one", lc_dtype_name(dt),
+                channels_last ? " channels-last" : "", launches);
+    free(gb[0]), free(gb[1]);
+    for (int k = 0; k < 2; k++) {
+        lc_device_free(d, ddemb[k]);
+        lc_optim_dev_free(&od[k]);
+        lc_ir_train_dev_free(g[k]);
+        lc_optim_free(&opt[k]);
+        release(&s[k]);
+    }
+}
+
+/* the inference forward replayed: the same embeddings and norms */
+static void check_inference_graphs(const struct lc_device *d, int dt, int channels_last)
+{
+    struct setup s = make();
+    struct lc_ir_dev *g[2];
+    struct lc_err err;
+    float *emb[2], *norm[2];
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(lc_ir_dev_create(&g[k], s.m, d, dt, channels_last, &err), 0, "%s", err.msg);
+        lc_ir_dev_use_graphs(g[k], k == 1);
+        emb[k] = malloc((size_t)s.n * 512 * 4), norm[k] = malloc((size_t)s.n * 4);
+    }
+    const int batch[4] = {4, 4, 2, 4};
+    const size_t image = 3 * 112 * 112;
+    float *xs = malloc(((size_t)s.n * image + 4000) * 4); /* each forward its own images */
+    det_fill(xs, (size_t)s.n * image + 4000, 100003, 1, 0);
+    for (int i = 0; i < 4; i++) {
+        const int n = batch[i];
+        for (int k = 0; k < 2; k++)
+            cr_assert_eq(lc_ir_dev_forward(g[k], emb[k], norm[k], xs + (size_t)i * 1000, n, &err), 0, "%s", err.msg);
+        cr_expect_eq(memcmp(emb[0], emb[1], (size_t)n * 512 * 4), 0, "forward %d: embeddings differ", i);
+        cr_expect_eq(memcmp(norm[0], norm[1], (size_t)n * 4), 0, "forward %d: norms differ", i);
+    }
+    const char *off = NULL;
+    cr_expect_eq(lc_ir_dev_graph_launches(g[1], &off), d->type == LC_DEVICE_CUDA ? 2 : 0);
+    cr_expect_null(off, "graphs went off: %s", off ? off : "");
+    for (int k = 0; k < 2; k++) lc_ir_dev_free(g[k]), free(emb[k]), free(norm[k]);
+    free(xs);
+    release(&s);
+}
+
+Test(ir, graphs_asked_for_on_the_cpu_device_change_nothing)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_train_graphs(&cpu, LC_DTYPE_F32, 0);
+    check_inference_graphs(&cpu, LC_DTYPE_F16, 1);
+}
+
+Test(cuda, ir18_graphs_replay_the_ops_exactly, .timeout = 600)
+{
+    char why[256] = "";
+    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
+    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    struct lc_device gpu = {LC_DEVICE_CUDA, 0};
+    check_train_graphs(&gpu, LC_DTYPE_F32, 0);
+    check_train_graphs(&gpu, LC_DTYPE_F16, 1);
+    check_inference_graphs(&gpu, LC_DTYPE_F32, 0);
+    check_inference_graphs(&gpu, LC_DTYPE_F16, 1);
+}
+
 /* Mixed precision through the seam: one training step with 16-bit
  * activations against the float32 host path, from the same weights. The
  * 16-bit path computes the same function with rounded storage: embeddings

@@ -23,7 +23,7 @@
 
 struct opts {
     const char *input, *output, *model, *arch, *device, *precision;
-    int no_flip, batch, threads, progress, untrained, channels_last;
+    int no_flip, batch, threads, progress, untrained, channels_last, cuda_graphs;
     int64_t seed;
 };
 
@@ -60,6 +60,7 @@ int main(int argc, char **argv)
         {LC_OPT_STRING, "device", 0, &o.device, "DEV", "cpu (default), cuda or cuda:N"},
         {LC_OPT_STRING, "precision", 0, &o.precision, "P", "fp32 (default), fp16 or bf16: the activations' type (16 bits on the CPU: the GPU path's slow reference)"},
         {LC_OPT_FLAG, "channels_last", 0, &o.channels_last, NULL, "with fp16 or bf16: the backbone's activations in (N, H, W, C), the layout cuDNN's tensor cores run on (same results)"},
+        {LC_OPT_FLAG, "cuda_graphs", 0, &o.cuda_graphs, NULL, "on a GPU: replay each full batch's forward as a CUDA graph (less launch time; the same results)"},
         {LC_OPT_FLAG, "progress", 0, &o.progress, NULL, "progress on stderr"},
         {LC_OPT_END},
     };
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
     int dt = o.precision ? lc_mixed_parse(o.precision) : LC_DTYPE_F32;
     if (dt < 0) lc_tool_usage(tool.name, "--precision takes fp32, fp16 or bf16, not %s", o.precision);
     if (o.channels_last && dt == LC_DTYPE_F32) lc_tool_usage(tool.name, "--channels_last needs --precision fp16 or bf16");
+    if (o.cuda_graphs && dev.type != LC_DEVICE_CUDA) lc_tool_usage(tool.name, "--cuda_graphs needs --device cuda");
     lc_threads_set(o.threads);
     struct lc_ckpt_info info = {0};
     if (o.model && lc_ckpt_peek(o.model, &info, &err)) lc_tool_fail(&err);
@@ -96,6 +98,7 @@ int main(int argc, char **argv)
     struct lc_ir_dev *gm = NULL;
     if ((dev.type != LC_DEVICE_CPU || dt != LC_DTYPE_F32) && lc_ir_dev_create(&gm, m, &dev, dt, o.channels_last, &err))
         lc_tool_fail(&err);
+    if (gm) lc_ir_dev_use_graphs(gm, o.cuda_graphs);
     struct lc_reader *r;
     if (lc_reader_open(&r, o.input, &err) || lc_reader_expect_kind(r, LC_KIND_IMAGES, &err)) lc_tool_fail(&err);
     char *meta = NULL, arch[16];
@@ -190,6 +193,9 @@ int main(int argc, char **argv)
         }
     }
     lc_progress_end(&pr, total);
+    const char *graphs_off = NULL;
+    if (gm && o.cuda_graphs && (lc_ir_dev_graph_launches(gm, &graphs_off), graphs_off))
+        lc_tool_warn("CUDA graphs went off, the batches ran op by op: %s", graphs_off);
     if (lc_writer_close(w, &err)) lc_tool_fail(&err);
     for (int k = 0; k < B; k++) free(keys[k]);
     free(keys), free(labels), free(nlab), free(x), free(emb), free(norm), free(ws);

@@ -93,6 +93,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_STRING, "precision", 0, &o->precision, "P", "fp32 (default), fp16 (dynamic loss scaling) or bf16: the activations' type; weights, gradients and the head stay fp32 (16 bits on the CPU: a slow check of the GPU path)"},
         {LC_OPT_DOUBLE, "loss_scale", 0, &o->loss_scale, "S", "fp16's initial loss scale (default 65536)"},
         {LC_OPT_FLAG, "channels_last", 0, &t->channels_last, NULL, "with fp16 or bf16: the backbone's activations in (N, H, W, C), the layout cuDNN's tensor cores run on (same results)"},
+        {LC_OPT_FLAG, "cuda_graphs", 0, &t->cuda_graphs, NULL, "on a GPU: replay the backbone's forward and backward as CUDA graphs (less launch time; the same results; with several GPUs the forward only)"},
         {LC_OPT_END},
     };
     int i = lc_opt_parse(&tool, opts, argc, argv);
@@ -130,6 +131,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         lc_tool_usage(tool.name, "--loss_scale takes a positive scale, with fp16");
     t->loss_scale = (float)o->loss_scale;
     if (t->channels_last && t->precision == LC_DTYPE_F32) lc_tool_usage(tool.name, "--channels_last needs --precision fp16 or bf16");
+    if (t->cuda_graphs && dev.type != LC_DEVICE_CUDA) lc_tool_usage(tool.name, "--cuda_graphs needs --device cuda");
     t->device = dev;
     t->argc = argc, t->argv = argv;
 }

@@ -123,6 +123,11 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->event_query = lc_cuda_event_query;
     api->nccl_device = lc_nccl_device_cuda;
     api->nccl_finalize = lc_nccl_finalize_cuda;
+    api->graph_begin = lc_cuda_graph_begin;
+    api->graph_end = lc_cuda_graph_end;
+    api->graph_launch = lc_cuda_graph_launch;
+    api->graph_free = lc_cuda_graph_free;
+    api->scratch_epoch = lc_cuda_scratch_epoch;
     return 0;
 }
 
@@ -131,4 +136,5 @@ extern "C" void lc_cuda_thread_release(void)
     lc_cudnn_thread_release();
     lc_linear_thread_release();
     lc_ops_thread_release();
+    lc_cuda_runtime_thread_release(); // last: the units above free on the ops' stream
 }

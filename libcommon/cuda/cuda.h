@@ -230,6 +230,12 @@ struct lc_cuda_api {
     int (*event_query)(void *e, int *done, struct lc_err *err);
     int (*nccl_device)(void *comm, int *index, struct lc_err *err);
     int (*nccl_finalize)(void *comm, struct lc_err *err);
+    /* runtime.cu: CUDA graphs of the calling thread's ops */
+    int (*graph_begin)(struct lc_err *err);
+    int (*graph_end)(void **exec, int keep, struct lc_err *err);
+    int (*graph_launch)(void *exec, struct lc_err *err);
+    void (*graph_free)(void *exec);
+    unsigned long (*scratch_epoch)(void);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -243,6 +249,27 @@ void lc_cuda_free(void *p);
 /* *buf holds at least bytes, ordered on stream (grow-only: what it held is
  * lost); for the per-thread scratch buffers of the op files */
 int lc_cuda_grow(void **buf, size_t *size, size_t bytes, void *stream, const char *what, struct lc_err *err);
+/* The calling thread's ops' stream: the legacy default stream, or while
+ * the thread captures a graph (lc_cuda_graph_begin), the capture stream.
+ * Every launcher passes its stream argument through it: NULL means the
+ * ops' stream, anything else is that stream. */
+void *lc_cuda_ops_stream(void *stream);
+#ifdef __CUDACC__
+#define LC_STREAM(s) ((cudaStream_t)lc_cuda_ops_stream(s))
+#endif
+/* Capture the ops the calling thread issues from begin to end into a graph
+ * instead of running them (end with keep 0 discards it, after an op
+ * failed), then launch it on the ops' stream as often as wanted. A scratch
+ * buffer may not grow during a capture (lc_cuda_grow fails: warm up with
+ * one uncaptured run first); each time one is reallocated or freed the
+ * thread's scratch epoch changes, and graphs captured before then must not
+ * be launched (they read the old buffers). */
+int lc_cuda_graph_begin(struct lc_err *err);
+int lc_cuda_graph_end(void **exec, int keep, struct lc_err *err);
+int lc_cuda_graph_launch(void *exec, struct lc_err *err);
+void lc_cuda_graph_free(void *exec);
+unsigned long lc_cuda_scratch_epoch(void);
+void lc_cuda_runtime_thread_release(void);
 /* frees *buf as lc_cuda_grow would (stream-ordered, on the ops' stream); *buf, *size = 0 */
 void lc_cuda_drop(void **buf, size_t *size);
 /* The per-host-thread state of each unit (handles, plans, scratch): freed

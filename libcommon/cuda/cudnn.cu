@@ -145,7 +145,7 @@ static int plan_get(struct plan **out, const struct lc_conv2d *p, int dt, void *
 {
     int rc = 0;
     if (!handle) DNN(cudnnCreate(&handle), "cannot create a handle");
-    DNN(cudnnSetStream(handle, (cudaStream_t)stream), "cudnnSetStream");
+    DNN(cudnnSetStream(handle, LC_STREAM(stream)), "cudnnSetStream");
     for (int i = 0; i < n_plans; i++)
         if (plans[i].dt == dt && memcmp(&plans[i].key, p, sizeof *p) == 0) {
             *out = &plans[i];

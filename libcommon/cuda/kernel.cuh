@@ -38,7 +38,7 @@ static inline int launched(struct lc_err *err, const char *what)
     do {                                                                                                               \
         long total_ = (long)(total);                                                                                   \
         if (total_ <= 0) return 0;                                                                                     \
-        kernel<<<grid_for(total_), THREADS, 0, (cudaStream_t)stream>>>(__VA_ARGS__);                                   \
+        kernel<<<grid_for(total_), THREADS, 0, LC_STREAM(stream)>>>(__VA_ARGS__);                                   \
         return launched(err, what);                                                                                    \
     } while (0)
 

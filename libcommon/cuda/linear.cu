@@ -29,6 +29,10 @@ static int blas_ok(cublasStatus_t st, struct lc_err *err, const char *what)
 // one handle per host thread, made on first use on the thread's current
 // device; *h is it, bound to stream
 static thread_local cublasHandle_t handle;
+static thread_local void *blas_ws;
+static thread_local size_t blas_ws_size;
+// the workspace NVIDIA's cuBLAS guide recommends for Hopper (more than enough before it)
+#define BLAS_WORKSPACE ((size_t)32 << 20)
 
 static int blas(cublasHandle_t *h, void *stream, struct lc_err *err)
 {
@@ -49,7 +53,11 @@ static int blas(cublasHandle_t *h, void *stream, struct lc_err *err)
         }
     }
     *h = handle;
-    return blas_ok(cublasSetStream(handle, (cudaStream_t)stream), err, "cublasSetStream");
+    // our own workspace (cublasSetStream drops any): cuBLAS's default one
+    // would be allocated inside a graph capture, as the graph's own memory
+    int rc = blas_ok(cublasSetStream(handle, LC_STREAM(stream)), err, "cublasSetStream");
+    if (!rc) rc = lc_cuda_grow(&blas_ws, &blas_ws_size, BLAS_WORKSPACE, stream, "cuBLAS workspace", err);
+    return rc ? rc : blas_ok(cublasSetWorkspace(handle, blas_ws, blas_ws_size), err, "cublasSetWorkspace");
 }
 
 // the same handle for margin.cu (one per host thread, TF32 off), bound to stream
@@ -89,7 +97,7 @@ extern "C" int lc_linear_forward_cuda(float *y, const float *x, const float *w, 
                  err, "linear forward");
     if (rc || !b) return rc;
     long total = (long)p->n * p->out;
-    add_bias<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(y, b, total, p->out);
+    add_bias<<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(y, b, total, p->out);
     return launched(err, "bias");
 }
 
@@ -109,7 +117,7 @@ extern "C" int lc_linear_backward_cuda(float *dx, float *dw, float *db, const fl
                             err, "linear backward (dw)")))
         return rc;
     if (db) {
-        col_sums<float><<<p->out, THREADS, 0, (cudaStream_t)stream>>>(db, dy, p->n, p->out);
+        col_sums<float><<<p->out, THREADS, 0, LC_STREAM(stream)>>>(db, dy, p->n, p->out);
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess)
             return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: bias gradient kernel: %s", cudaGetErrorString(e));
@@ -128,6 +136,7 @@ static thread_local size_t scratch_size;
 extern "C" void lc_linear_thread_release(void)
 {
     lc_cuda_drop(&scratch, &scratch_size);
+    lc_cuda_drop(&blas_ws, &blas_ws_size);
     if (handle) cublasDestroy(handle);
     handle = NULL;
 }
@@ -168,7 +177,7 @@ extern "C" int lc_linear_forward_dt_cuda(int dt, void *y, const void *x, const v
                                    &zero, acc, CUDA_R_32F, p->out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                       err, "linear forward")))
         return rc;
-    add_bias<<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(acc, b, total, p->out);
+    add_bias<<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(acc, b, total, p->out);
     if ((rc = launched(err, "bias"))) return rc;
     return lc_cast_cuda(y, dt, acc, LC_DTYPE_F32, (size_t)total, stream, err);
 }
@@ -199,10 +208,10 @@ extern "C" int lc_linear_backward_dt_cuda(int dt, void *dx, float *dw, float *db
     }
     if (db) {
         if (dt == LC_DTYPE_F16)
-            col_sums<__half><<<p->out, THREADS, 0, (cudaStream_t)stream>>>(db, (const __half *)dy, p->n, p->out);
+            col_sums<__half><<<p->out, THREADS, 0, LC_STREAM(stream)>>>(db, (const __half *)dy, p->n, p->out);
         else
             col_sums<__nv_bfloat16>
-                <<<p->out, THREADS, 0, (cudaStream_t)stream>>>(db, (const __nv_bfloat16 *)dy, p->n, p->out);
+                <<<p->out, THREADS, 0, LC_STREAM(stream)>>>(db, (const __nv_bfloat16 *)dy, p->n, p->out);
         if ((rc = launched(err, "bias gradient"))) return rc;
     }
     return 0;
@@ -230,7 +239,7 @@ extern "C" int lc_matmul_forward_cuda(float *c, const float *a, const float *b, 
     if (batch < 1 || m < 1 || n < 1) return 0;
     size_t nc = (size_t)batch * m * n;
     if (k < 1) { // an empty sum: C = 0, as the CPU writes it (cuBLAS wants ld >= 1)
-        cudaError_t e = cudaMemsetAsync(c, 0, nc * sizeof(float), (cudaStream_t)stream);
+        cudaError_t e = cudaMemsetAsync(c, 0, nc * sizeof(float), LC_STREAM(stream));
         return e == cudaSuccess ? 0 : lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: matmul zero: %s", cudaGetErrorString(e));
     }
     cublasHandle_t h;

@@ -94,7 +94,7 @@ extern "C" int lc_margin_logits_cuda(float *logits, float *cos, const float *sca
                                      void *stream, struct lc_err *err)
 {
     const int N = p->n, D = p->d, C = p->classes;
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     cublasHandle_t h;
     int rc = blas_on(&h, stream, err);
     if (rc) return rc;
@@ -149,7 +149,7 @@ extern "C" int lc_margin_backward_cuda(float *demb, float *dkernel, const float 
                                        struct lc_err *err)
 {
     const int N = p->n, D = p->d, C = p->classes;
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     cublasHandle_t h;
     int rc = blas_on(&h, stream, err);
     if (rc) return rc;
@@ -247,7 +247,7 @@ extern "C" int lc_cross_entropy_rows_cuda(float *prob, float *row_loss, const fl
                                           int n, int c, float smoothing, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    ce_rows<<<n, THREADS, 0, (cudaStream_t)stream>>>(prob, row_loss, logits, labels, c, smoothing);
+    ce_rows<<<n, THREADS, 0, LC_STREAM(stream)>>>(prob, row_loss, logits, labels, c, smoothing);
     return launched(err, "cross-entropy");
 }
 
@@ -255,6 +255,6 @@ extern "C" int lc_cross_entropy_backward_cuda(float *dlogits, const float *prob,
                                               float smoothing, float scale, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    ce_bwd<<<n, THREADS, 0, (cudaStream_t)stream>>>(dlogits, prob, labels, n, c, smoothing, scale);
+    ce_bwd<<<n, THREADS, 0, LC_STREAM(stream)>>>(dlogits, prob, labels, n, c, smoothing, scale);
     return launched(err, "cross-entropy backward");
 }

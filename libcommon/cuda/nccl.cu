@@ -101,11 +101,11 @@ extern "C" void lc_nccl_comm_free_cuda(void *comm, int abort)
 extern "C" int lc_nccl_allreduce_cuda(void *comm, float *buf, size_t n, int mean, void *stream, struct lc_err *err)
 {
     return started(err, ncclAllReduce(buf, buf, n, ncclFloat32, mean ? ncclAvg : ncclSum, (ncclComm_t)comm,
-                                      (cudaStream_t)stream), "ncclAllReduce");
+                                      LC_STREAM(stream)), "ncclAllReduce");
 }
 
 extern "C" int lc_nccl_broadcast_cuda(void *comm, float *buf, size_t n, int root, void *stream, struct lc_err *err)
 {
-    return started(err, ncclBroadcast(buf, buf, n, ncclFloat32, root, (ncclComm_t)comm, (cudaStream_t)stream),
+    return started(err, ncclBroadcast(buf, buf, n, ncclFloat32, root, (ncclComm_t)comm, LC_STREAM(stream)),
                    "ncclBroadcast");
 }

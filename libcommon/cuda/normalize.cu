@@ -37,7 +37,7 @@ extern "C" int lc_normalize_u8_forward_cuda(float *y, const uint8_t *x, const st
     if (total == 0) return 0;
     int threads = 256;
     long blocks = (total + threads - 1) / threads;
-    normalize_u8_kernel<<<(unsigned)blocks, threads, 0, (cudaStream_t)stream>>>(y, x, plane, total, q);
+    normalize_u8_kernel<<<(unsigned)blocks, threads, 0, LC_STREAM(stream)>>>(y, x, plane, total, q);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: normalize kernel: %s", cudaGetErrorString(e));

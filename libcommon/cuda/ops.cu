@@ -159,7 +159,7 @@ extern "C" int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n
                                   void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    sgd<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(p, buf, g, (long)n, *a);
+    sgd<<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(p, buf, g, (long)n, *a);
     return launched(err, "sgd update");
 }
 
@@ -183,7 +183,7 @@ extern "C" int lc_adam_update_cuda(float *p, float *m, float *v, const float *g,
                                    const struct lc_adam_args *a, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    adam<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(p, m, v, g, (long)n, *a);
+    adam<<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(p, m, v, g, (long)n, *a);
     return launched(err, "adam update");
 }
 
@@ -244,14 +244,14 @@ static __global__ void scale(float *y, const float *x, float s, long n)
 extern "C" int lc_scale_cuda(float *y, const float *x, float s, size_t n, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    scale<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, x, s, (long)n);
+    scale<<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(y, x, s, (long)n);
     return launched(err, "scale");
 }
 
 extern "C" int lc_add_forward_cuda(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    add<float><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, a, b, (long)n);
+    add<float><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(y, a, b, (long)n);
     return launched(err, "add");
 }
 
@@ -265,7 +265,7 @@ extern "C" int lc_l2norm_rows_cuda(float *y, float *norm, const float *x, int n,
                                    struct lc_err *err)
 {
     if (n == 0) return 0;
-    l2norm_rows<<<n, THREADS, 0, (cudaStream_t)stream>>>(y, norm, x, d);
+    l2norm_rows<<<n, THREADS, 0, LC_STREAM(stream)>>>(y, norm, x, d);
     return launched(err, "l2 norm");
 }
 
@@ -387,7 +387,7 @@ extern "C" int lc_l2norm_rows_backward_cuda(float *dx, const float *dy, const fl
                                             const float *norm, int n, int d, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    l2norm_rows_bwd<<<n, THREADS, 0, (cudaStream_t)stream>>>(dx, dy, dnorm, y, norm, d);
+    l2norm_rows_bwd<<<n, THREADS, 0, LC_STREAM(stream)>>>(dx, dy, dnorm, y, norm, d);
     return launched(err, "l2 norm backward");
 }
 
@@ -395,11 +395,11 @@ extern "C" int lc_dropout_mask_cuda(uint8_t *mask, size_t n, float p, uint64_t k
 {
     if (n == 0) return 0;
     if (p <= 0.0f) {
-        cudaError_t e = cudaMemsetAsync(mask, 1, n, (cudaStream_t)stream);
+        cudaError_t e = cudaMemsetAsync(mask, 1, n, LC_STREAM(stream));
         return e == cudaSuccess ? 0
                                 : lc_errf(err, LC_EIO, NULL, -1, -1, "CUDA: dropout mask: %s", cudaGetErrorString(e));
     }
-    dropout_mask<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(mask, (long)n, p, key);
+    dropout_mask<<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(mask, (long)n, p, key);
     return launched(err, "dropout mask");
 }
 
@@ -408,7 +408,7 @@ extern "C" int lc_dropout_apply_cuda(float *y, const float *x, const uint8_t *ma
 {
     if (n == 0) return 0;
     const float keep = p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
-    dropout_apply<float><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, x, mask, (long)n, keep,
+    dropout_apply<float><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(y, x, mask, (long)n, keep,
                                                                                    !(p <= 0.0f));
     return launched(err, "dropout");
 }
@@ -418,14 +418,14 @@ extern "C" int lc_dropout_backward_cuda(float *dx, const float *dy, const uint8_
 {
     if (n == 0) return 0;
     const float keep = p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
-    dropout_bwd<float><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(dx, dy, mask, (long)n, keep);
+    dropout_bwd<float><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(dx, dy, mask, (long)n, keep);
     return launched(err, "dropout backward");
 }
 
 extern "C" int lc_argmax_rows_cuda(int32_t *idx, const float *x, int n, int c, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    argmax_rows<<<n, THREADS, 0, (cudaStream_t)stream>>>(idx, x, c);
+    argmax_rows<<<n, THREADS, 0, LC_STREAM(stream)>>>(idx, x, c);
     return launched(err, "argmax");
 }
 
@@ -460,7 +460,7 @@ static __global__ void unscale_check(float *g, long n, float inv, float *found_i
 extern "C" int lc_cast_cuda(void *y, int ydt, const void *x, int xdt, size_t n, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     if (ydt == xdt) {
         if (!(xdt == LC_DTYPE_F32 || xdt == LC_DTYPE_F16 || xdt == LC_DTYPE_BF16))
             return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: cast: element type %d (not f32, f16 or bf16)", xdt);
@@ -484,7 +484,7 @@ extern "C" int lc_cast_add_cuda(float *y, const void *x, int xdt, size_t n, void
     if (n == 0) return 0;
     return by_type(xdt, err, "cast add", [&](auto *tag) {
         typedef TAG_T(tag) X;
-        cast_add<X><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(y, (const X *)x, (long)n);
+        cast_add<X><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(y, (const X *)x, (long)n);
         return launched(err, "cast add");
     });
 }
@@ -493,7 +493,7 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
                                      struct lc_err *err)
 {
     if (n == 0) return 0;
-    unscale_check<<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>(g, (long)n, inv_scale, found_inf);
+    unscale_check<<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(g, (long)n, inv_scale, found_inf);
     return launched(err, "unscale check");
 }
 
@@ -735,7 +735,7 @@ extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const fl
     return by_type(dt, err, "prelu forward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        prelu_fwd<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(
+        prelu_fwd<T><<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(
             (T *)y, (const T *)x, a, total, chan_map_make(c, hw, channels_last, total));
         return launched(err, "prelu forward");
     });
@@ -746,7 +746,7 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
                                          struct lc_err *err)
 {
     long total = (long)n * c * hw;
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     const int cl = channels_last && c > 1;
     return by_type(dt, err, "prelu backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
@@ -771,7 +771,7 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
                                            float *run_var, const void *x, const float *gamma, const float *beta,
                                            const struct lc_bn *p, void *stream, struct lc_err *err)
 {
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     return by_type(dt, err, "batch norm forward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         long total = (long)p->n * p->c * p->hw;
@@ -794,7 +794,7 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
                                       const float *save_mean, const float *save_invstd, const float *gamma,
                                       const struct lc_bn *p, int set, void *stream, struct lc_err *err)
 {
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     return by_type(dt, err, "batch norm backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         long total = (long)p->n * p->c * p->hw;
@@ -820,7 +820,7 @@ extern "C" int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, siz
     return by_type(dt, err, "add", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (n == 0) return 0;
-        add<T><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)a, (const T *)b, (long)n);
+        add<T><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>((T *)y, (const T *)a, (const T *)b, (long)n);
         return launched(err, "add");
     });
 }
@@ -833,7 +833,7 @@ extern "C" int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, i
     return by_type(dt, err, "subsample add", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        subsample_add<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, total, c, h, w,
+        subsample_add<T><<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>((T *)y, (const T *)x, total, c, h, w,
                                                                                 s, ho, wo, channels_last);
         return launched(err, "subsample add");
     });
@@ -844,7 +844,7 @@ extern "C" int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, i
 {
     int ho = (h - 1) / s + 1, wo = (w - 1) / s + 1;
     long total = (long)n * c * ho * wo, total_in = (long)n * c * h * w;
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     return by_type(dt, err, "subsample backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total_in == 0) return 0;
@@ -865,7 +865,7 @@ extern "C" int lc_dropout_apply_dt_cuda(int dt, void *y, const void *x, const ui
     return by_type(dt, err, "dropout", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (n == 0) return 0;
-        dropout_apply<T><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>((T *)y, (const T *)x, mask, (long)n,
+        dropout_apply<T><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>((T *)y, (const T *)x, mask, (long)n,
                                                                                   keep, !(p <= 0.0f));
         return launched(err, "dropout");
     });
@@ -878,7 +878,7 @@ extern "C" int lc_dropout_backward_dt_cuda(int dt, void *dx, const void *dy, con
     return by_type(dt, err, "dropout backward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (n == 0) return 0;
-        dropout_bwd<T><<<grid_for((long)n), THREADS, 0, (cudaStream_t)stream>>>((T *)dx, (const T *)dy, mask, (long)n,
+        dropout_bwd<T><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>((T *)dx, (const T *)dy, mask, (long)n,
                                                                                 keep);
         return launched(err, "dropout backward");
     });
@@ -904,7 +904,7 @@ extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const floa
     return by_type(dt, err, "bias prelu", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        bias_prelu<T><<<grid_for(total), THREADS, 0, (cudaStream_t)stream>>>(
+        bias_prelu<T><<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(
             (T *)y, b, a, total, chan_map_make(c, hw, channels_last, total));
         return launched(err, "bias prelu");
     });
@@ -915,7 +915,7 @@ extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const 
                                           void *stream, struct lc_err *err)
 {
     long total = (long)p->n * p->c * p->hw;
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     return by_type(dt, err, "batch norm eval", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
@@ -973,7 +973,7 @@ extern "C" int lc_cast_layout_cuda(void *y, int ydt, const void *x, int xdt, int
         return by_type(xdt, err, "layout cast", [&](auto *tx) {
             typedef TAG_T(ty) Y;
             typedef TAG_T(tx) X;
-            transpose_cast<Y, X, false><<<grid, dim3(32, 8), 0, (cudaStream_t)stream>>>((Y *)y, (const X *)x, rows,
+            transpose_cast<Y, X, false><<<grid, dim3(32, 8), 0, LC_STREAM(stream)>>>((Y *)y, (const X *)x, rows,
                                                                                         cols);
             return launched(err, "layout cast");
         });
@@ -989,7 +989,7 @@ extern "C" int lc_cast_add_from_channels_last_cuda(float *y, const void *x, int 
     if (rc) return rc;
     return by_type(xdt, err, "layout cast add", [&](auto *tx) {
         typedef TAG_T(tx) X;
-        transpose_cast<float, X, true><<<grid, dim3(32, 8), 0, (cudaStream_t)stream>>>(y, (const X *)x, hw, c);
+        transpose_cast<float, X, true><<<grid, dim3(32, 8), 0, LC_STREAM(stream)>>>(y, (const X *)x, hw, c);
         return launched(err, "layout cast add");
     });
 }

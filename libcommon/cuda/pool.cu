@@ -160,7 +160,7 @@ extern "C" int lc_gap_forward_cuda(float *y, const float *x, int n, int c, int h
 {
     long planes = (long)n * c;
     if (planes <= 0 || hw <= 0) return 0;
-    gap_fwd<<<(unsigned)planes, THREADS, 0, (cudaStream_t)stream>>>(y, x, hw);
+    gap_fwd<<<(unsigned)planes, THREADS, 0, LC_STREAM(stream)>>>(y, x, hw);
     return launched(err, "global average pool forward");
 }
 

@@ -55,6 +55,23 @@ extern "C" void lc_cuda_free(void *p)
     if (p) cudaFree(p);
 }
 
+// The ops' stream of this thread (0: the legacy default stream; the
+// capture stream while a graph is captured), the stream graphs are
+// captured on (made on first use, on the thread's device), and the scratch
+// epoch (a captured graph reads the scratch buffers of its epoch).
+static thread_local cudaStream_t ops_stream;
+static thread_local cudaStream_t capture_stream;
+static thread_local unsigned long scratch_epoch;
+
+// a call that waits for the GPU cannot be part of a graph
+static int in_capture(struct lc_err *err, const char *what)
+{
+    return lc_errf(err, LC_EINVAL, NULL, -1, -1, "%s inside a CUDA graph capture", what);
+}
+
+extern "C" void *lc_cuda_ops_stream(void *stream) { return stream ? stream : (void *)ops_stream; }
+extern "C" unsigned long lc_cuda_scratch_epoch(void) { return scratch_epoch; }
+
 // Stream-ordered (cudaFreeAsync, cudaMallocAsync): a scratch grown in the
 // middle of a backward pass must not wait for the whole device, as
 // cudaFree does: with ranks as threads that wait can hang on an all-reduce
@@ -63,7 +80,14 @@ extern "C" int lc_cuda_grow(void **buf, size_t *size, size_t bytes, void *stream
                             struct lc_err *err)
 {
     if (bytes <= *size) return 0;
-    cudaStream_t st = (cudaStream_t)stream;
+    // inside a capture the allocation would become the graph's own
+    if (ops_stream) {
+        char why[160];
+        snprintf(why, sizeof why, "the %s growing to %zu bytes (warm up first)", what, bytes);
+        return in_capture(err, why);
+    }
+    cudaStream_t st = LC_STREAM(stream);
+    scratch_epoch++;
     if (*buf) cudaFreeAsync(*buf, st);
     *buf = NULL, *size = 0;
     cudaError_t e = cudaMallocAsync(buf, bytes, st);
@@ -78,13 +102,15 @@ extern "C" int lc_cuda_grow(void **buf, size_t *size, size_t bytes, void *stream
 
 extern "C" void lc_cuda_drop(void **buf, size_t *size)
 {
-    if (*buf) cudaFreeAsync(*buf, 0);
+    scratch_epoch++;
+    if (*buf) cudaFreeAsync(*buf, LC_STREAM(NULL));
     *buf = NULL, *size = 0;
 }
 
 extern "C" int lc_cuda_memcpy(void *dst, const void *src, size_t bytes, int to_device,
                               struct lc_err *err)
 {
+    if (ops_stream) return in_capture(err, "a synchronous copy");
     cudaError_t e = cudaMemcpy(dst, src, bytes, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemcpy");
 }
@@ -104,19 +130,20 @@ extern "C" void lc_cuda_host_free(void *p)
 
 extern "C" int lc_cuda_memcpy_async(void *dst, const void *src, size_t bytes, void *stream, struct lc_err *err)
 {
-    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, (cudaStream_t)stream);
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, LC_STREAM(stream));
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemcpyAsync");
 }
 
 extern "C" int lc_cuda_memset0(void *p, size_t bytes, void *stream, struct lc_err *err)
 {
     if (bytes == 0) return 0;
-    cudaError_t e = cudaMemsetAsync(p, 0, bytes, (cudaStream_t)stream);
+    cudaError_t e = cudaMemsetAsync(p, 0, bytes, LC_STREAM(stream));
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemsetAsync");
 }
 
 extern "C" int lc_cuda_sync(struct lc_err *err)
 {
+    if (ops_stream) return in_capture(err, "a device synchronization");
     cudaError_t e = cudaDeviceSynchronize();
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaDeviceSynchronize");
 }
@@ -182,14 +209,77 @@ extern "C" void lc_cuda_event_destroy(void *ev)
 
 extern "C" int lc_cuda_event_record(void *ev, void *stream, struct lc_err *err)
 {
-    cudaError_t e = cudaEventRecord((cudaEvent_t)ev, (cudaStream_t)stream);
+    cudaError_t e = cudaEventRecord((cudaEvent_t)ev, LC_STREAM(stream));
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaEventRecord");
 }
 
 extern "C" int lc_cuda_stream_wait(void *stream, void *ev, struct lc_err *err)
 {
-    cudaError_t e = cudaStreamWaitEvent((cudaStream_t)stream, (cudaEvent_t)ev, 0);
+    cudaError_t e = cudaStreamWaitEvent(LC_STREAM(stream), (cudaEvent_t)ev, 0);
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaStreamWaitEvent");
+}
+
+// ---- CUDA graphs (cuda.h). Captured in thread-local mode: the loader's
+// and the other ranks' threads may allocate meanwhile; this one may not.
+
+extern "C" int lc_cuda_graph_begin(struct lc_err *err)
+{
+    if (ops_stream) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a CUDA graph capture is already under way");
+    cudaError_t e;
+    if (!capture_stream && (e = cudaStreamCreateWithFlags(&capture_stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        capture_stream = NULL;
+        return cuda_fail(err, e, "cudaStreamCreateWithFlags (graph capture)");
+    }
+    if ((e = cudaStreamBeginCapture(capture_stream, cudaStreamCaptureModeThreadLocal)) != cudaSuccess)
+        return cuda_fail(err, e, "cudaStreamBeginCapture");
+    ops_stream = capture_stream;
+    return 0;
+}
+
+extern "C" int lc_cuda_graph_end(void **exec, int keep, struct lc_err *err)
+{
+    *exec = NULL;
+    if (!ops_stream) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "no CUDA graph capture under way");
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(capture_stream, &graph);
+    ops_stream = 0;
+    if (e != cudaSuccess || !keep) {
+        cudaGetLastError(); // an invalidated capture leaves its error behind
+        if (graph) cudaGraphDestroy(graph);
+        return e != cudaSuccess && keep ? cuda_fail(err, e, "cudaStreamEndCapture") : 0;
+    }
+    cudaGraphExec_t x = NULL;
+    e = cudaGraphInstantiate(&x, graph, 0);
+    cudaGraphDestroy(graph);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return cuda_fail(err, e, "cudaGraphInstantiate");
+    }
+    *exec = x;
+    return 0;
+}
+
+extern "C" int lc_cuda_graph_launch(void *exec, struct lc_err *err)
+{
+    if (ops_stream) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a CUDA graph launched inside a capture");
+    cudaError_t e = cudaGraphLaunch((cudaGraphExec_t)exec, 0);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaGraphLaunch");
+}
+
+extern "C" void lc_cuda_graph_free(void *exec)
+{
+    if (exec) cudaGraphExecDestroy((cudaGraphExec_t)exec);
+}
+
+// the capture stream belongs to the thread's current device; a thread that
+// moves to another makes a new one (and its graphs are stale: new epoch)
+extern "C" void lc_cuda_runtime_thread_release(void)
+{
+    if (capture_stream && !ops_stream) {
+        cudaStreamDestroy(capture_stream);
+        capture_stream = NULL;
+    }
+    scratch_epoch++;
 }
 
 extern "C" void lc_cuda_versions(char *buf, size_t size)

@@ -137,7 +137,7 @@ extern "C" int lc_concat_forward_cuda(float *y, const float *const *xs, const in
     for (int j = 0; j < k; j++) {
         long len = (long)cs[j] * hw;
         if (len > 0 && n > 0)
-            concat_part<<<grid_for(n * len), THREADS, 0, (cudaStream_t)stream>>>(y, (float *)xs[j], n, len, total, at,
+            concat_part<<<grid_for(n * len), THREADS, 0, LC_STREAM(stream)>>>(y, (float *)xs[j], n, len, total, at,
                                                                                  0);
         at += len;
     }
@@ -152,7 +152,7 @@ extern "C" int lc_concat_backward_cuda(float *const *dxs, const float *dy, const
     for (int j = 0; j < k; j++) {
         long len = (long)cs[j] * hw;
         if (dxs[j] && len > 0 && n > 0)
-            concat_part<<<grid_for(n * len), THREADS, 0, (cudaStream_t)stream>>>((float *)dy, dxs[j], n, len, total,
+            concat_part<<<grid_for(n * len), THREADS, 0, LC_STREAM(stream)>>>((float *)dy, dxs[j], n, len, total,
                                                                                  at, 1);
         at += len;
     }
@@ -256,7 +256,7 @@ extern "C" int lc_mul_bcast_backward_cuda(float *dx, float *ds, const float *dy,
                                           int outer, int dim, int inner, int s_over, void *stream, struct lc_err *err)
 {
     long total = (long)outer * dim * inner, rows = (long)outer * (s_over ? inner : dim);
-    cudaStream_t st = (cudaStream_t)stream;
+    cudaStream_t st = LC_STREAM(stream);
     if (dx && total > 0) bcast_bwd_dx<<<grid_for(total), THREADS, 0, st>>>(dx, dy, s, total, dim, inner, s_over);
     // ds even over an empty dim or inner: the CPU adds its 0 (-0 becomes +0)
     if (ds && rows > 0) bcast_bwd_ds<<<grid_for(rows), THREADS, 0, st>>>(ds, dy, x, rows, dim, inner, s_over);
