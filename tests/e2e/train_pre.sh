@@ -146,9 +146,17 @@ if sft --version | grep -qE '; [0-9]+ devices?\)$'; then
             $1 == "val" { d = $9 - v[$3]; if (d < 0) d = -d; if (d > 0.2001) { print p ": val accuracy " $9 " on the GPU, " v[$3] " on the CPU"; bad = 1 } }
             END { exit bad }' "$cpu_run/metrics.csv" "g$p/metrics.csv" || die "the GPU run strays from the CPU's"
     done
+    # CUDA graphs replay the same ops: the fp16 run again, step for step the same figures (images/s aside)
+    train-pre "${common[@]}" --device cuda --precision fp16 --cuda_graphs -o ggraph s 2>ggraph.log \
+        || die "train-pre with CUDA graphs: $(cat ggraph.log)"
+    grep -q "CUDA graphs off" ggraph.log && die "CUDA graphs went off: $(cat ggraph.log)"
+    cmp <(cut -d, -f1-6,8- gfp16/metrics.csv) <(cut -d, -f1-6,8- ggraph/metrics.csv) \
+        || die "CUDA graphs change the run: $(diff gfp16/metrics.csv ggraph/metrics.csv)"
 else
     expect_status 1 "[Cc][Uu][Dd][Aa]" -- train-pre --device cuda -o x s
 fi
+expect_status 2 "--cuda_graphs needs --device cuda" -- train-pre --cuda_graphs -o x s
+expect_status 2 "--cuda_graphs needs --device cuda" -- embed -m a/weights.safetensors --cuda_graphs val.sft
 expect_status 2 "--gpus takes 1 to 64" -- train-pre --gpus 0 -o x s
 expect_status 2 "--precision takes fp32, fp16 or bf16, not int8" -- train-pre --precision int8 -o x s
 expect_status 2 "--loss_scale takes a positive scale, with fp16" -- train-pre --precision bf16 --loss_scale 1024 -o x s
