@@ -497,8 +497,12 @@ Test(cuda, ir18_training_matches_cpu, .timeout = 600)
  * and a partial batch run op by op between replays. */
 static void check_train_graphs(const struct lc_device *d, int dt, int channels_last)
 {
-    enum { STEPS = 5 };
-    const int batch[STEPS] = {4, 4, 4, 3, 4}; /* warm-up, capture, replay, other size, replay */
+    /* warm-ups (the backward's first run grows scratch buffers, which sends
+     * the forward's warm-up round again), captures, replays, another size
+     * (run op by op; it may grow a buffer, and the graphs warm up again),
+     * the first size again */
+    enum { STEPS = 6 };
+    const int batch[STEPS] = {4, 4, 4, 4, 3, 4};
     struct setup s[2] = {make(), make()};
     struct lc_ir_train_dev *g[2];
     struct lc_optim opt[2];
@@ -539,8 +543,9 @@ static void check_train_graphs(const struct lc_device *d, int dt, int channels_l
     const char *off = NULL;
     long launches = lc_ir_train_dev_graph_launches(g[1], &off);
     cr_expect_null(off, "graphs went off: %s", off ? off : "");
-    /* on a GPU: 3 forward and 3 backward (none on the CPU) */
-    cr_expect_eq(launches, d->type == LC_DEVICE_CUDA ? 6 : 0, "%ld graph launches", launches);
+    /* on a GPU: at least steps 2 and 3 replayed both passes, however the warm-ups went (none on the CPU) */
+    if (d->type == LC_DEVICE_CUDA) cr_expect_geq(launches, 4, "%ld graph launches", launches);
+    else cr_expect_eq(launches, 0);
     cr_expect_eq(lc_ir_train_dev_graph_launches(g[0], NULL), 0);
     for (int k = 0; k < 2; k++) cr_assert_eq(lc_ir_train_dev_sync(g[k], &err), 0, "%s", err.msg);
     struct lc_params *p0 = lc_ir_params(s[0].m), *p1 = lc_ir_params(s[1].m);
@@ -573,11 +578,11 @@ static void check_inference_graphs(const struct lc_device *d, int dt, int channe
         lc_ir_dev_use_graphs(g[k], k == 1);
         emb[k] = malloc((size_t)s.n * 512 * 4), norm[k] = malloc((size_t)s.n * 4);
     }
-    const int batch[4] = {4, 4, 2, 4};
+    const int batch[5] = {4, 4, 4, 2, 4}; /* warm-up, capture, replay, another size, replay or warm-up */
     const size_t image = 3 * 112 * 112;
-    float *xs = malloc(((size_t)s.n * image + 4000) * 4); /* each forward its own images */
-    det_fill(xs, (size_t)s.n * image + 4000, 100003, 1, 0);
-    for (int i = 0; i < 4; i++) {
+    float *xs = malloc(((size_t)s.n * image + 5000) * 4); /* each forward its own images */
+    det_fill(xs, (size_t)s.n * image + 5000, 100003, 1, 0);
+    for (int i = 0; i < 5; i++) {
         const int n = batch[i];
         for (int k = 0; k < 2; k++)
             cr_assert_eq(lc_ir_dev_forward(g[k], emb[k], norm[k], xs + (size_t)i * 1000, n, &err), 0, "%s", err.msg);
@@ -585,7 +590,9 @@ static void check_inference_graphs(const struct lc_device *d, int dt, int channe
         cr_expect_eq(memcmp(norm[0], norm[1], (size_t)n * 4), 0, "forward %d: norms differ", i);
     }
     const char *off = NULL;
-    cr_expect_eq(lc_ir_dev_graph_launches(g[1], &off), d->type == LC_DEVICE_CUDA ? 2 : 0);
+    long launches = lc_ir_dev_graph_launches(g[1], &off);
+    if (d->type == LC_DEVICE_CUDA) cr_expect_geq(launches, 2, "%ld graph launches", launches);
+    else cr_expect_eq(launches, 0);
     cr_expect_null(off, "graphs went off: %s", off ? off : "");
     for (int k = 0; k < 2; k++) lc_ir_dev_free(g[k]), free(emb[k]), free(norm[k]);
     free(xs);
