@@ -67,7 +67,7 @@ static void peer_line(double torch_ips, double ours, int dt, const char *amp)
 
 /* the line of a run with CUDA graphs: its images/s against ours without
  * them and the peer's, or why the graphs went off */
-static void graphs_line(long launches, const char *off, double ips, double ours, double torch_ips)
+static void graphs_line(long launches, long back, const char *off, double ips, double ours, double torch_ips)
 {
     if (off || launches == 0) {
         printf("  with CUDA graphs: off (%s)\n", off ? off : "never launched");
@@ -75,7 +75,8 @@ static void graphs_line(long launches, const char *off, double ips, double ours,
     }
     printf("  ours with CUDA graphs              %9.1f img/s   %.2f x op by op", ips, ips / ours);
     if (torch_ips > 0) printf(", ratio %.2f to PyTorch", ips / torch_ips);
-    printf(" (%ld launches)\n", launches);
+    if (back >= 0) printf(" (%ld forward, %ld backward launches)\n", launches, back);
+    else printf(" (%ld launches)\n", launches);
 }
 
 /* One training step as train-pre takes it; fp16: the gradients unscaled
@@ -164,8 +165,8 @@ static double train_bench(int tbatch, int reps, const float *x, int dt, int cl, 
         if (r > 1 && t < gbest) gbest = t;
     }
     const char *off = NULL;
-    long launches = lc_ir_train_dev_graph_launches(g, &off);
-    graphs_line(launches, off, tbatch / gbest, ours, torch_ips);
+    long back = 0, launches = lc_ir_train_dev_graph_launches(g, &back, &off);
+    graphs_line(launches, back, off, tbatch / gbest, ours, torch_ips);
     lc_ir_train_dev_use_graphs(g, 0); /* the profiler times the ops one by one */
     if (dt == LC_DTYPE_F16) { /* where a step's time goes */
         lc_prof_start();
@@ -226,7 +227,7 @@ static void infer_bench(int batch, int reps, const float *x, int dt, int cl, dou
     }
     const char *off = NULL;
     long launches = lc_ir_dev_graph_launches(g, &off);
-    graphs_line(launches, off, batch / gbest, ours, torch_ips);
+    graphs_line(launches, -1, off, batch / gbest, ours, torch_ips);
     lc_ir_dev_free(g);
     lc_ir_free(m);
     free(emb), free(norm);

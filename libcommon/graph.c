@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "prof.h"
+
 void lc_graph_init(struct lc_graph *g, int on)
 {
     memset(g, 0, sizeof *g);
@@ -52,6 +54,7 @@ int lc_graph_run(struct lc_graph *g, const struct lc_device *d, long key, lc_gra
             if (!rc) g->warm = 1, g->key = key, g->epoch = lc_gpu_scratch_epoch(d);
             return rc;
         }
+        if (lc_prof_active()) return issue(ctx, err); /* its events cannot time a graph's ops: capture later */
         if (capture(g, d, issue, ctx)) return issue(ctx, err);
     }
     g->launches++;

@@ -11,6 +11,8 @@
  *   - when the backend's scratch epoch has moved (a scratch buffer the
  *     graph reads was reallocated), the graph is dropped and the warm-up
  *     starts over;
+ *   - while the op profiler (prof.h) times this thread's ops, issue runs
+ *     as it is instead of being captured (a graph's ops cannot be timed);
  *   - when a capture fails, graphs go off for good with the reason kept
  *     (lc_graph_off) and issue runs as it is.
  * issue must only queue device ops, the same ones on the same buffers

@@ -908,6 +908,7 @@ struct lc_ir_train_dev {
     int cap;        /* the largest batch: its activations' size */
     int n, trained; /* the last forward's batch; a training forward ran since the last backward */
     const float *demb;                /* the backward's input */
+    float graph_dropout;              /* dropout's p in the graphs */
     struct lc_graph fwd_graph, bwd_graph; /* CUDA graphs of the two passes (off unless asked) */
     /* gradient buckets handed out during backward (lc_ir_train_dev_set_grad_hook) */
     int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err);
@@ -1145,10 +1146,11 @@ void lc_ir_train_dev_use_graphs(struct lc_ir_train_dev *g, int on)
     lc_graph_init(&g->fwd_graph, on), lc_graph_init(&g->bwd_graph, on);
 }
 
-long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, const char **off)
+long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, long *backward, const char **off)
 {
     if (off) *off = lc_graph_off(&g->fwd_graph) ? lc_graph_off(&g->fwd_graph) : lc_graph_off(&g->bwd_graph);
-    return g->fwd_graph.launches + g->bwd_graph.launches;
+    if (backward) *backward = g->bwd_graph.launches;
+    return g->fwd_graph.launches;
 }
 
 const float *lc_ir_train_dev_emb(const struct lc_ir_train_dev *g) { return g->emb; }
@@ -1281,6 +1283,10 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     int rc;
     g->n = n;
     m->prepared = 0;
+    if (m->dropout != g->graph_dropout) { /* the graphs hold dropout's scale */
+        lc_graph_free(&g->fwd_graph, d), lc_graph_free(&g->bwd_graph, d);
+        g->graph_dropout = m->dropout;
+    }
     /* asynchronous (x stays until the step's results come back) */
     TRY(lc_device_upload_async(d, g->x32, x, (size_t)n * 3 * H * H * sizeof(float), err));
     /* dropout's key from the host's generator, as the CPU path draws it; the

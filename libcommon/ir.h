@@ -144,9 +144,10 @@ int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err);
 /* CUDA graphs, as lc_ir_dev_use_graphs: the forward's ops (the input's
  * copy and dropout's mask run before) and the backward's (for one demb
  * buffer; not with a gradient hook, whose collectives run between them),
- * each replayed as a graph. num_batches_tracked still counts. */
+ * each replayed as a graph. num_batches_tracked still counts. Launches:
+ * the forward's, and in *backward (when not NULL) the backward's. */
 void lc_ir_train_dev_use_graphs(struct lc_ir_train_dev *g, int on);
-long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, const char **off);
+long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, long *backward, const char **off);
 
 /* Floats of activation memory held for training at the created batch. */
 size_t lc_ir_activation_floats(const struct lc_ir *m);

@@ -380,7 +380,7 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long 
     TRY(lc_ir_train_dev_backward(r->tdev, r->d_demb, err));
     if (r->world > 1) TRY(lc_comm_wait(r->comm, err));
     const char *graphs_off = NULL;
-    if (r->o->cuda_graphs && !r->graphs_off_told && (lc_ir_train_dev_graph_launches(r->tdev, &graphs_off), graphs_off)) {
+    if (r->o->cuda_graphs && !r->graphs_off_told && (lc_ir_train_dev_graph_launches(r->tdev, NULL, &graphs_off), graphs_off)) {
         lc_tool_warn("rank %d: CUDA graphs off, the steps run op by op: %s", r->rank, graphs_off);
         r->graphs_off_told = 1;
     }
@@ -515,6 +515,11 @@ static int train_epochs(struct run *r, struct lc_err *err)
         else if (e_seen && r->rank == 0)
             lc_tool_note("epoch %d: loss %.4f, train accuracy %.4f, %.1f images/s", r->info.epoch, e_loss / e_seen,
                          (double)e_right / e_seen, e_seen / (lc_now() - t_epoch));
+        if (e_seen && r->rank == 0 && r->on_dev && o->cuda_graphs) {
+            long back = 0, fwd = lc_ir_train_dev_graph_launches(r->tdev, &back, NULL);
+            lc_tool_note("epoch %d: CUDA graphs: %ld forward and %ld backward passes replayed so far", r->info.epoch,
+                         fwd, back);
+        }
         r->skipped = 0;
         int ended = (size_t)r->info.batch >= lc_loader_batches(r->loader);
         if (!ended) { /* stopped inside the epoch (--max_steps): save where it is, validate at its end */

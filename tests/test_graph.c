@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "prof.h"
 
 static struct {
     int capturing, refuse_begin, fail_end;
@@ -226,4 +227,24 @@ Test(graph, off_or_on_the_cpu_the_ops_always_run_as_they_are)
     }
     cr_assert_str_eq(F.log, "EEEEEE");
     cr_assert_eq(F.begins, 0);
+}
+
+Test(graph, no_capture_while_the_profiler_times_ops_and_one_after)
+{
+    struct lc_graph g;
+    struct ops o = {0};
+    lc_graph_init(&g, 1);
+    run_ok(&g, 8, &o);
+    lc_prof_start();
+    run_ok(&g, 8, &o), run_ok(&g, 8, &o);
+    FILE *null = fopen("/dev/null", "w");
+    struct lc_err err = {0};
+    cr_assert(null);
+    cr_assert_geq(lc_prof_report(null, 0, &err), 0, "%s", err.msg);
+    fclose(null);
+    run_ok(&g, 8, &o), run_ok(&g, 8, &o);
+    cr_assert_str_eq(F.log, "EEECLL");
+    cr_assert_eq(F.begins, 1);
+    cr_assert_null(lc_graph_off(&g), "the profiler turned graphs off");
+    lc_graph_free(&g, &gpu);
 }

@@ -2,8 +2,8 @@
 // CUDA twin of lc_conv2d_forward / lc_conv2d_backward (conv2d.h) on cuDNN's
 // convolution API. Float32 with CUDNN_FMA_MATH (no TF32 on Ampere/Hopper),
 // so results agree with the CPU to float32 rounding; only deterministic
-// algorithms are taken for the backward passes (bit-identical reruns, as
-// the CPU guarantees). Per host thread, each convolution shape gets a plan
+// algorithms are taken (bit-identical reruns, as the CPU guarantees, and
+// CUDA graphs that replay the ops' results exactly). Per host thread, each convolution shape gets a plan
 // on first use: its descriptors and the algorithms cuDNN's heuristic ranks
 // first among the allowed ones (a heuristic, not a timed search, so the
 // choice and the results repeat run to run); a training step reuses a few
@@ -241,7 +241,7 @@ static int choose_fwd(struct plan *pl, struct lc_err *err)
 {
     const struct descs &d = pl->d;
     return choose<cudnnConvolutionFwdAlgoPerf_t>(
-        pl, 0, &pl->fwd, &pl->fwd_mem, &pl->fwd_math,
+        pl, 1, &pl->fwd, &pl->fwd_mem, &pl->fwd_math,
         [](int *m) { return cudnnGetConvolutionForwardAlgorithmMaxCount(handle, m); },
         [&](int m, int *got, cudnnConvolutionFwdAlgoPerf_t *perf) {
             return cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.c, d.y, m, got, perf);

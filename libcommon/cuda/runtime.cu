@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 
+#include <atomic>
+
 #include "cuda.h"
 
 static int cuda_fail(struct lc_err *err, cudaError_t e, const char *what)
@@ -61,7 +63,13 @@ extern "C" void lc_cuda_free(void *p)
 // epoch (a captured graph reads the scratch buffers of its epoch).
 static thread_local cudaStream_t ops_stream;
 static thread_local cudaStream_t capture_stream;
+static thread_local int capture_device;
 static thread_local unsigned long scratch_epoch;
+// epochs are drawn from one process-wide count, so no two threads' agree
+// (a graph captured on one thread is stale on another)
+static std::atomic<unsigned long> epochs;
+
+static void new_epoch(void) { scratch_epoch = ++epochs; }
 
 // a call that waits for the GPU cannot be part of a graph
 static int in_capture(struct lc_err *err, const char *what)
@@ -87,7 +95,7 @@ extern "C" int lc_cuda_grow(void **buf, size_t *size, size_t bytes, void *stream
         return in_capture(err, why);
     }
     cudaStream_t st = LC_STREAM(stream);
-    scratch_epoch++;
+    new_epoch();
     if (*buf) cudaFreeAsync(*buf, st);
     *buf = NULL, *size = 0;
     cudaError_t e = cudaMallocAsync(buf, bytes, st);
@@ -102,7 +110,7 @@ extern "C" int lc_cuda_grow(void **buf, size_t *size, size_t bytes, void *stream
 
 extern "C" void lc_cuda_drop(void **buf, size_t *size)
 {
-    scratch_epoch++;
+    new_epoch();
     if (*buf) cudaFreeAsync(*buf, LC_STREAM(NULL));
     *buf = NULL, *size = 0;
 }
@@ -130,6 +138,7 @@ extern "C" void lc_cuda_host_free(void *p)
 
 extern "C" int lc_cuda_memcpy_async(void *dst, const void *src, size_t bytes, void *stream, struct lc_err *err)
 {
+    if (ops_stream) return in_capture(err, "a copy from host memory"); // a replay would copy what is there then
     cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, LC_STREAM(stream));
     return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemcpyAsync");
 }
@@ -225,11 +234,19 @@ extern "C" int lc_cuda_stream_wait(void *stream, void *ev, struct lc_err *err)
 extern "C" int lc_cuda_graph_begin(struct lc_err *err)
 {
     if (ops_stream) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a CUDA graph capture is already under way");
-    cudaError_t e;
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return cuda_fail(err, e, "cudaGetDevice");
+    if (capture_stream && capture_device != dev) { // a stream of the GPU the thread drove before
+        cudaStreamDestroy(capture_stream);
+        capture_stream = NULL;
+        new_epoch();
+    }
     if (!capture_stream && (e = cudaStreamCreateWithFlags(&capture_stream, cudaStreamNonBlocking)) != cudaSuccess) {
         capture_stream = NULL;
         return cuda_fail(err, e, "cudaStreamCreateWithFlags (graph capture)");
     }
+    capture_device = dev;
     if ((e = cudaStreamBeginCapture(capture_stream, cudaStreamCaptureModeThreadLocal)) != cudaSuccess)
         return cuda_fail(err, e, "cudaStreamBeginCapture");
     ops_stream = capture_stream;
@@ -279,7 +296,7 @@ extern "C" void lc_cuda_runtime_thread_release(void)
         cudaStreamDestroy(capture_stream);
         capture_stream = NULL;
     }
-    scratch_epoch++;
+    new_epoch();
 }
 
 extern "C" void lc_cuda_versions(char *buf, size_t size)

@@ -150,6 +150,8 @@ if sft --version | grep -qE '; [0-9]+ devices?\)$'; then
     train-pre "${common[@]}" --device cuda --precision fp16 --cuda_graphs -o ggraph s 2>ggraph.log \
         || die "train-pre with CUDA graphs: $(cat ggraph.log)"
     grep -q "CUDA graphs off" ggraph.log && die "CUDA graphs went off: $(cat ggraph.log)"
+    grep -qE "epoch 1: CUDA graphs: [1-9][0-9]* forward and [1-9][0-9]* backward" ggraph.log \
+        || die "CUDA graphs never replayed a pass: $(cat ggraph.log)"
     cmp <(cut -d, -f1-6,8- gfp16/metrics.csv) <(cut -d, -f1-6,8- ggraph/metrics.csv) \
         || die "CUDA graphs change the run: $(diff gfp16/metrics.csv ggraph/metrics.csv)"
 else
