@@ -909,7 +909,9 @@ struct lc_ir_train_dev {
     int n, trained; /* the last forward's batch; a training forward ran since the last backward */
     const float *demb;                /* the backward's input */
     float graph_dropout;              /* dropout's p in the graphs */
-    struct lc_graph fwd_graph, bwd_graph; /* CUDA graphs of the two passes (off unless asked) */
+    /* CUDA graphs (off unless asked): the forward's, and the backward's spans' (stages() of them at most) */
+    struct lc_graph fwd_graph, *bwd;
+    long bwd_replays; /* backward passes whose every span was a graph launch */
     /* gradient buckets handed out during backward (lc_ir_train_dev_set_grad_hook) */
     int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err);
     void *hook_ctx;
@@ -917,6 +919,11 @@ struct lc_ir_train_dev {
     void **mem;
     size_t nmem, capmem;
 };
+
+/* The backward in stages: 0 the output layer (down to its batch norm),
+ * 1 + j the unit n_units - 1 - j, n_units + 1 the input layer; after each,
+ * the gradients it finished may go to the hook. */
+static int stages(const struct lc_ir_train_dev *g) { return g->m->n_units + 2; }
 
 static void *tdev_get(struct lc_ir_train_dev *g, size_t bytes, struct lc_err *err)
 {
@@ -970,7 +977,8 @@ void lc_ir_train_dev_free(struct lc_ir_train_dev *g)
 {
     if (!g) return;
     lc_graph_free(&g->fwd_graph, &g->d);
-    lc_graph_free(&g->bwd_graph, &g->d);
+    for (int j = 0; g->bwd && j < stages(g); j++) lc_graph_free(&g->bwd[j], &g->d);
+    free(g->bwd);
     for (size_t i = 0; i < g->nmem; i++) lc_device_free(&g->d, g->mem[i]);
     lc_dev_params_free(&g->dp);
     free(g->mem);
@@ -986,7 +994,9 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
     *out = NULL;
     if (layout_ok(dt, channels_last, err)) return err->code;
     struct lc_ir_train_dev *g = calloc(1, sizeof *g);
-    if (!g || !(g->u = calloc((size_t)m->n_units, sizeof *g->u))) {
+    if (!g || !(g->u = calloc((size_t)m->n_units, sizeof *g->u)) ||
+        !(g->bwd = calloc((size_t)m->n_units + 2, sizeof *g->bwd))) {
+        if (g) free(g->u);
         free(g);
         return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     }
@@ -994,7 +1004,7 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
     g->cap = max_n > 0 && max_n < m->cap ? max_n : m->cap;
     int rc = lc_dev_params_create(&g->dp, &m->ps, d, err);
     if (rc) {
-        free(g->u), free(g);
+        free(g->u), free(g->bwd), free(g);
         return rc;
     }
     if (dt != LC_DTYPE_F32 && !(g->wdata = tdev_get(g, g->dp.data_floats * g->es, err))) {
@@ -1132,24 +1142,20 @@ int lc_ir_train_dev_set_grad_hook(struct lc_ir_train_dev *g, int (*hook)(void *,
     return 0;
 }
 
-/* hand gradients [lo, issued) to the hook once a bucket's worth is final */
-static int hand_out(struct lc_ir_train_dev *g, size_t lo, int last, struct lc_err *err)
-{
-    if (!g->hook || lo >= g->issued || (!last && g->issued - lo < g->bucket)) return 0;
-    int rc = g->hook(g->hook_ctx, g->dp.grad_block + lo, g->issued - lo, err);
-    g->issued = lo;
-    return rc;
-}
 void lc_ir_train_dev_use_graphs(struct lc_ir_train_dev *g, int on)
 {
-    lc_graph_free(&g->fwd_graph, &g->d), lc_graph_free(&g->bwd_graph, &g->d);
-    lc_graph_init(&g->fwd_graph, on), lc_graph_init(&g->bwd_graph, on);
+    lc_graph_free(&g->fwd_graph, &g->d);
+    lc_graph_init(&g->fwd_graph, on);
+    for (int j = 0; j < stages(g); j++) lc_graph_free(&g->bwd[j], &g->d), lc_graph_init(&g->bwd[j], on);
 }
 
 long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, long *backward, const char **off)
 {
-    if (off) *off = lc_graph_off(&g->fwd_graph) ? lc_graph_off(&g->fwd_graph) : lc_graph_off(&g->bwd_graph);
-    if (backward) *backward = g->bwd_graph.launches;
+    if (off) {
+        *off = lc_graph_off(&g->fwd_graph);
+        for (int j = 0; j < stages(g) && !*off; j++) *off = lc_graph_off(&g->bwd[j]);
+    }
+    if (backward) *backward = g->bwd_replays;
     return g->fwd_graph.launches;
 }
 
@@ -1284,7 +1290,8 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     g->n = n;
     m->prepared = 0;
     if (m->dropout != g->graph_dropout) { /* the graphs hold dropout's scale */
-        lc_graph_free(&g->fwd_graph, d), lc_graph_free(&g->bwd_graph, d);
+        lc_graph_free(&g->fwd_graph, d);
+        for (int j = 0; j < stages(g); j++) lc_graph_free(&g->bwd[j], d);
         g->graph_dropout = m->dropout;
     }
     /* asynchronous (x stays until the step's results come back) */
@@ -1325,44 +1332,56 @@ static int tzero(struct lc_ir_train_dev *g, void *p, size_t n, struct lc_err *er
     return lc_device_zero(&g->d, p, n * g->es, err);
 }
 
-/* lc_ir_backward, op for op, from g->demb (graph.h's issue: device ops
- * only, and the gradient hook's calls when one is set; then no graph) */
-static int train_backward_ops(void *ctx, struct lc_err *err)
+/* where stage s's gradients start in the gradient block, and whether it is the last */
+static size_t stage_off(const struct lc_ir_train_dev *g, int s, int *last)
 {
-    struct lc_ir_train_dev *g = ctx;
+    const int U = g->m->n_units;
+    *last = s == U + 1;
+    if (s == 0) return g->out_off;
+    if (s <= U) return g->unit_off ? g->unit_off[U - s] : 0;
+    return 0;
+}
+
+/* lc_ir_backward, op for op, stages first to last from g->demb (graph.h's
+ * issue: device ops only) */
+static int backward_stages(struct lc_ir_train_dev *g, int first, int last, struct lc_err *err)
+{
     struct lc_ir *m = g->m;
     const struct lc_device *d = &g->d;
-    const float *demb = g->demb;
-    const int n = g->n, H = LC_IR_INPUT, dt = g->dt;
+    const int n = g->n, H = LC_IR_INPUT, dt = g->dt, U = m->n_units;
     size_t flat = (size_t)m->lin.in;
     int rc;
-    void *g_lin = g->buf[3], *dfe = dt == LC_DTYPE_F32 ? (void *)g->dfe32 : g->buf[2];
-    TRY(lc_op_l2norm_rows_backward(d, g->dfe32, demb, NULL, g->emb, g->norm, n, LC_IR_EMBEDDING, err));
-    if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, dfe, dt, g->dfe32, LC_DTYPE_F32, (size_t)n * LC_IR_EMBEDDING, err));
-    TRY(tbn_back(g, &g->feat_bn, g_lin, dfe, g->t_lin, SET, err));
-    void *g_drop = g->buf[2];
-    TRY(tzero(g, g_drop, (size_t)n * flat, err));
-    struct lc_linear lp = m->lin;
-    lp.n = n;
-    TRY(lc_op_linear_backward_dt(d, dt, g_drop, g->dlin_w, g->dlin_b, g_lin, g->t_drop, g->lin_wt, &lp, err));
-    void *g_obn = g->buf[3];
-    TRY(tzero(g, g_obn, (size_t)n * flat, err));
-    TRY(lc_op_dropout_backward_dt(d, dt, g_obn, g_drop, g->mask, (size_t)n * flat, m->dropout, err));
-    void *gout = g->buf[0];
-    if (g->cl) { /* the output layer's dx, then back to channels-last */
-        const struct unit *u = &m->u[m->n_units - 1];
-        TRY(tbn_back(g, &g->out_bn, g->buf[1], g_obn, g->t_last, SET, err));
-        TRY(lc_op_cast_to_channels_last(d, gout, dt, g->buf[1], dt, n, u->d, u->ho * u->wo, err));
-    } else {
-        TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[m->n_units - 1].out, SET, err));
+    void *ga = g->buf[2], *gb = g->buf[3];
+    if (first == 0) {
+        void *g_lin = g->buf[3], *dfe = dt == LC_DTYPE_F32 ? (void *)g->dfe32 : g->buf[2];
+        TRY(lc_op_l2norm_rows_backward(d, g->dfe32, g->demb, NULL, g->emb, g->norm, n, LC_IR_EMBEDDING, err));
+        if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, dfe, dt, g->dfe32, LC_DTYPE_F32, (size_t)n * LC_IR_EMBEDDING, err));
+        TRY(tbn_back(g, &g->feat_bn, g_lin, dfe, g->t_lin, SET, err));
+        void *g_drop = g->buf[2];
+        TRY(tzero(g, g_drop, (size_t)n * flat, err));
+        struct lc_linear lp = m->lin;
+        lp.n = n;
+        TRY(lc_op_linear_backward_dt(d, dt, g_drop, g->dlin_w, g->dlin_b, g_lin, g->t_drop, g->lin_wt, &lp, err));
+        void *g_obn = g->buf[3];
+        TRY(tzero(g, g_obn, (size_t)n * flat, err));
+        TRY(lc_op_dropout_backward_dt(d, dt, g_obn, g_drop, g->mask, (size_t)n * flat, m->dropout, err));
+        void *gout = g->buf[0];
+        if (g->cl) { /* the output layer's dx, then back to channels-last */
+            const struct unit *u = &m->u[U - 1];
+            TRY(tbn_back(g, &g->out_bn, g->buf[1], g_obn, g->t_last, SET, err));
+            TRY(lc_op_cast_to_channels_last(d, gout, dt, g->buf[1], dt, n, u->d, u->ho * u->wo, err));
+        } else {
+            TRY(tbn_back(g, &g->out_bn, gout, g_obn, g->u[U - 1].out, SET, err));
+        }
     }
-    TRY(hand_out(g, g->out_off, 0, err));
-    void *gin = g->buf[1], *ga = g->buf[2], *gb = g->buf[3];
-    for (int k = m->n_units - 1; k >= 0; k--) {
+    for (int s = first > 1 ? first : 1; s <= last && s <= U; s++) {
+        const int k = U - s;
         const struct unit *u = &m->u[k];
         const struct tunit *t = &g->u[k];
         const void *in = k ? g->u[k - 1].out : g->t_in_out;
         int hw = u->h * u->w;
+        /* the output's gradient and the input's alternate between buf[0] and buf[1] unit by unit */
+        void *gout = g->buf[(s - 1) & 1], *gin = g->buf[s & 1];
         /* gin: the shortcut's gradient written, the main path's added */
         if (u->conv_sc) {
             TRY(tbn_back(g, &t->bnsc, ga, gout, t->t_sc, SET, err));
@@ -1376,25 +1395,56 @@ static int train_backward_ops(void *ctx, struct lc_err *err)
         TRY(tbn_back(g, &t->bn2, gb, ga, t->t_c1, SET, err));
         TRY(tconv_back(g, &t->c1, ga, gb, t->t_bn1, SET, err));
         TRY(tbn_back(g, &t->bn1, gin, ga, in, ADD, err));
-        TRY(hand_out(g, g->unit_off ? g->unit_off[k] : 0, 0, err));
-        void *tmp = gout;
-        gout = gin;
-        gin = tmp;
     }
-    TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, SET, err));
-    TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, SET, err));
-    TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, ADD, err));
-    return hand_out(g, 0, 1, err);
+    if (last == U + 1) {
+        void *gout = g->buf[U & 1];
+        TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, SET, err));
+        TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, SET, err));
+        TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, ADD, err));
+    }
+    return 0;
 }
 
+struct span {
+    struct lc_ir_train_dev *g;
+    int first, last;
+};
+
+static int span_ops(void *ctx, struct lc_err *err)
+{
+    const struct span *sp = ctx;
+    return backward_stages(sp->g, sp->first, sp->last, err);
+}
+
+/* Stages run in spans, each ending where the hook takes a bucket (one span
+ * without a hook), each span a graph of its own, keyed by the batch and its
+ * stages; the hook runs between them. */
 int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struct lc_err *err)
 {
     if (!g->trained) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "backward without a training forward");
-    g->issued = g->dp.grad_floats;
-    if (demb != g->demb) lc_graph_free(&g->bwd_graph, &g->d); /* a graph keeps its buffers */
+    const int S = stages(g);
+    if (demb != g->demb) /* a graph keeps its buffers */
+        for (int j = 0; j < S; j++) lc_graph_free(&g->bwd[j], &g->d);
     g->demb = demb;
-    int rc = g->hook ? train_backward_ops(g, err) : lc_graph_run(&g->bwd_graph, &g->d, g->n, train_backward_ops, g, err);
-    if (!rc) g->trained = 0;
+    g->issued = g->dp.grad_floats;
+    int rc = 0, first = 0, span = 0, replayed = 1;
+    for (int s = 0; s < S && !rc; s++) {
+        int last;
+        size_t lo = stage_off(g, s, &last);
+        const int takes = g->hook && lo < g->issued && (last || g->issued - lo >= g->bucket);
+        if (!takes && s < S - 1) continue;
+        struct span sp = {g, first, s};
+        struct lc_graph *gr = &g->bwd[span++];
+        long before = gr->launches;
+        rc = lc_graph_run(gr, &g->d, ((long)g->n << 20) | (first << 10) | s, span_ops, &sp, err);
+        replayed &= gr->launches > before;
+        if (!rc && takes) {
+            rc = g->hook(g->hook_ctx, g->dp.grad_block + lo, g->issued - lo, err);
+            g->issued = lo;
+        }
+        first = s + 1;
+    }
+    if (!rc) g->trained = 0, g->bwd_replays += replayed;
     return rc;
 }
 #undef TRY

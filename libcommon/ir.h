@@ -143,9 +143,11 @@ int lc_ir_train_dev_set_grad_hook(struct lc_ir_train_dev *g, int (*hook)(void *c
 int lc_ir_train_dev_upload(struct lc_ir_train_dev *g, struct lc_err *err);
 /* CUDA graphs, as lc_ir_dev_use_graphs: the forward's ops (the input's
  * copy and dropout's mask run before) and the backward's (for one demb
- * buffer; not with a gradient hook, whose collectives run between them),
- * each replayed as a graph. num_batches_tracked still counts. Launches:
- * the forward's, and in *backward (when not NULL) the backward's. */
+ * buffer; with a gradient hook, in spans between the buckets it takes,
+ * one graph each, the hook called between them), replayed as graphs.
+ * num_batches_tracked still counts. Returns the forward passes replayed,
+ * and in *backward (when not NULL) the backward passes whose every span
+ * was. */
 void lc_ir_train_dev_use_graphs(struct lc_ir_train_dev *g, int on);
 long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, long *backward, const char **off);
 

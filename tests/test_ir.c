@@ -490,12 +490,28 @@ Test(cuda, ir18_training_matches_cpu, .timeout = 600)
     check_train_device(&gpu, 0);
 }
 
+/* a gradient hook that halves each bucket where it runs (a device op
+ * between the backward's spans, as an all-reduce), and counts them */
+struct halver {
+    const struct lc_device *d;
+    int buckets;
+};
+
+static int halve_bucket(void *ctx, float *grads, size_t n, struct lc_err *err)
+{
+    struct halver *h = ctx;
+    h->buckets++;
+    return lc_op_scale(h->d, grads, grads, 0.5f, n, err);
+}
+
 /* CUDA graphs (graph.h) replay the ops they captured: training steps with
  * graphs on give the embeddings, gradients and weights of the same steps
  * without, bit for bit (the same kernels on the same data), across the
  * warm-up, the capture, replays that read weights the optimiser changed,
- * and a partial batch run op by op between replays. */
-static void check_train_graphs(const struct lc_device *d, int dt, int channels_last)
+ * and a partial batch run op by op between replays. hooked: with a
+ * gradient hook taking 1 MB buckets, so the backward runs in spans, each
+ * its own graph, the hook's op between them. */
+static void check_train_graphs(const struct lc_device *d, int dt, int channels_last, int hooked)
 {
     /* warm-ups (the backward's first run grows scratch buffers, which sends
      * the forward's warm-up round again), captures, replays, another size
@@ -510,9 +526,13 @@ static void check_train_graphs(const struct lc_device *d, int dt, int channels_l
     struct lc_rng rng[2];
     float *ddemb[2];
     struct lc_err err;
+    struct halver hv[2] = {{d, 0}, {d, 0}};
     for (int k = 0; k < 2; k++) {
         lc_ir_set_dropout(s[k].m, 0.4f);
         cr_assert_eq(lc_ir_train_dev_create(&g[k], s[k].m, d, dt, channels_last, 0, &err), 0, "%s", err.msg);
+        if (hooked)
+            cr_assert_eq(lc_ir_train_dev_set_grad_hook(g[k], halve_bucket, &hv[k], (size_t)1 << 18, &err), 0, "%s",
+                         err.msg);
         lc_ir_train_dev_use_graphs(g[k], k == 1);
         lc_optim_init_sgd(&opt[k], 0.1, 0.9f, 5e-4f, 0, NULL);
         cr_assert_eq(lc_optim_add(&opt[k], lc_ir_params(s[k].m), NULL), 0);
@@ -555,6 +575,8 @@ static void check_train_graphs(const struct lc_device *d, int dt, int channels_l
         cr_expect_eq(launches + back, 0);
     }
     cr_expect_eq(lc_ir_train_dev_graph_launches(g[0], NULL, NULL), 0);
+    cr_expect_eq(hv[0].buckets, hv[1].buckets);
+    if (hooked) cr_expect_gt(hv[1].buckets, 2 * STEPS, "%d buckets in %d steps: one span a step", hv[1].buckets, STEPS);
     for (int k = 0; k < 2; k++) cr_assert_eq(lc_ir_train_dev_sync(g[k], &err), 0, "%s", err.msg);
     struct lc_params *p0 = lc_ir_params(s[0].m), *p1 = lc_ir_params(s[1].m);
     for (size_t t = 0; t < p0->n; t++) {
@@ -562,8 +584,8 @@ static void check_train_graphs(const struct lc_device *d, int dt, int channels_l
         if (a->kind == LC_PARAM_COUNTER) cr_expect_eq(a->count[0], b->count[0], "%s", a->name);
         else cr_expect_eq(memcmp(a->data, b->data, a->n * 4), 0, "%s after %d steps", a->name, STEPS);
     }
-    cr_log_info("%s%s: %ld forward and %ld backward graph launches, identical to the ops run one by one",
-                lc_dtype_name(dt), channels_last ? " channels-last" : "", launches, back);
+    cr_log_info("%s%s%s: %ld forward and %ld backward passes replayed, identical to the ops run one by one",
+                lc_dtype_name(dt), channels_last ? " channels-last" : "", hooked ? ", buckets" : "", launches, back);
     free(gb[0]), free(gb[1]), free(xs);
     for (int k = 0; k < 2; k++) {
         lc_device_free(d, ddemb[k]);
@@ -610,8 +632,8 @@ static void check_inference_graphs(const struct lc_device *d, int dt, int channe
 Test(ir, graphs_asked_for_on_the_cpu_device_change_nothing)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
-    check_train_graphs(&cpu, LC_DTYPE_F32, 0);
-    check_inference_graphs(&cpu, LC_DTYPE_F16, 1);
+    check_train_graphs(&cpu, LC_DTYPE_F32, 0, 1); /* the backward's spans, the hook between them */
+    check_inference_graphs(&cpu, LC_DTYPE_F32, 0);
 }
 
 Test(cuda, ir18_graphs_replay_the_ops_exactly, .timeout = 600)
@@ -620,8 +642,9 @@ Test(cuda, ir18_graphs_replay_the_ops_exactly, .timeout = 600)
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
-    check_train_graphs(&gpu, LC_DTYPE_F32, 0);
-    check_train_graphs(&gpu, LC_DTYPE_F16, 1);
+    check_train_graphs(&gpu, LC_DTYPE_F32, 0, 0);
+    check_train_graphs(&gpu, LC_DTYPE_F16, 1, 0);
+    check_train_graphs(&gpu, LC_DTYPE_F16, 1, 1);
     check_inference_graphs(&gpu, LC_DTYPE_F32, 0);
     check_inference_graphs(&gpu, LC_DTYPE_F16, 1);
 }

@@ -93,7 +93,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_STRING, "precision", 0, &o->precision, "P", "fp32 (default), fp16 (dynamic loss scaling) or bf16: the activations' type; weights, gradients and the head stay fp32 (16 bits on the CPU: a slow check of the GPU path)"},
         {LC_OPT_DOUBLE, "loss_scale", 0, &o->loss_scale, "S", "fp16's initial loss scale (default 65536)"},
         {LC_OPT_FLAG, "channels_last", 0, &t->channels_last, NULL, "with fp16 or bf16: the backbone's activations in (N, H, W, C), the layout cuDNN's tensor cores run on (same results)"},
-        {LC_OPT_FLAG, "cuda_graphs", 0, &t->cuda_graphs, NULL, "on a GPU: replay the backbone's forward and backward as CUDA graphs (less launch time; the same results; with several GPUs the forward only)"},
+        {LC_OPT_FLAG, "cuda_graphs", 0, &t->cuda_graphs, NULL, "on a GPU: replay the backbone's forward and backward as CUDA graphs (less launch time; the same results)"},
         {LC_OPT_END},
     };
     int i = lc_opt_parse(&tool, opts, argc, argv);
