@@ -1060,6 +1060,111 @@ int lc_op_adam_update(const struct lc_device *d, float *p, float *m, float *v, c
     DISPATCH(d, err, api->adam_update(p, m, v, g, n, a, NULL, err), lc_adam_update(p, m, v, g, n, a));
 }
 
+/* ---- update tables ---- */
+
+struct lc_update_table {
+    struct lc_device d;
+    struct lc_update_tensor *t; /* the host's copy (the CPU's loop) */
+    size_t count;
+    void *dev_t, *dev_chunks; /* on a GPU: the tensors and the blocks' chunks */
+    size_t chunks;
+};
+
+void lc_update_table_free(struct lc_update_table *tab)
+{
+    if (!tab) return;
+    if (tab->dev_t) lc_device_free(&tab->d, tab->dev_t);
+    if (tab->dev_chunks) lc_device_free(&tab->d, tab->dev_chunks);
+    free(tab->t);
+    free(tab);
+}
+
+#ifdef LC_CUDA
+/* the blocks' chunks of a table on a GPU, uploaded with its tensors */
+static int table_upload(struct lc_update_table *tab, struct lc_err *err)
+{
+    size_t chunks = 0;
+    for (size_t k = 0; k < tab->count; k++) chunks += (tab->t[k].n + LC_UPDATE_CHUNK - 1) / LC_UPDATE_CHUNK;
+    if (chunks > 0x7fffffff) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "an update table of %zu chunks", chunks);
+    struct lc_update_chunk *c = malloc((chunks ? chunks : 1) * sizeof *c);
+    if (!c) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    size_t at = 0;
+    for (size_t k = 0; k < tab->count; k++)
+        for (size_t lo = 0; lo < tab->t[k].n; lo += LC_UPDATE_CHUNK) {
+            size_t hi = tab->t[k].n - lo > LC_UPDATE_CHUNK ? lo + LC_UPDATE_CHUNK : tab->t[k].n;
+            c[at++] = (struct lc_update_chunk){(int64_t)lo, (int64_t)hi, (int32_t)k, 0};
+        }
+    tab->chunks = chunks;
+    int rc = lc_device_alloc(&tab->d, &tab->dev_t, tab->count * sizeof *tab->t, err);
+    if (!rc) rc = lc_device_upload(&tab->d, tab->dev_t, tab->t, tab->count * sizeof *tab->t, err);
+    if (!rc) rc = lc_device_alloc(&tab->d, &tab->dev_chunks, chunks * sizeof *c, err);
+    if (!rc) rc = lc_device_upload(&tab->d, tab->dev_chunks, c, chunks * sizeof *c, err);
+    free(c);
+    return rc;
+}
+#endif
+
+int lc_update_table_create(struct lc_update_table **out, const struct lc_device *d, const struct lc_update_tensor *t,
+                           size_t count, struct lc_err *err)
+{
+    *out = NULL;
+    struct lc_update_table *tab = calloc(1, sizeof *tab);
+    if (!tab || !(tab->t = malloc((count ? count : 1) * sizeof *t))) {
+        free(tab);
+        return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    }
+    tab->d = *d, tab->count = count;
+    if (count) memcpy(tab->t, t, count * sizeof *t);
+    int rc = 0;
+    if (d->type == LC_DEVICE_CUDA) {
+#ifdef LC_CUDA
+        rc = table_upload(tab, err);
+#else
+        rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "CUDA not built");
+#endif
+    } else if (d->type != LC_DEVICE_CPU) {
+        rc = lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "unknown device");
+    }
+    if (rc) {
+        lc_update_table_free(tab);
+        return rc;
+    }
+    *out = tab;
+    return 0;
+}
+
+static void sgd_table_cpu(const struct lc_update_table *tab, const struct lc_sgd_args *a)
+{
+    for (size_t k = 0; k < tab->count; k++) {
+        const struct lc_update_tensor *t = &tab->t[k];
+        struct lc_sgd_args ak = *a;
+        ak.weight_decay = t->weight_decay;
+        lc_sgd_update(t->p, t->s1, t->g, t->n, &ak);
+    }
+}
+
+static void adam_table_cpu(const struct lc_update_table *tab, const struct lc_adam_args *a)
+{
+    for (size_t k = 0; k < tab->count; k++) {
+        const struct lc_update_tensor *t = &tab->t[k];
+        struct lc_adam_args ak = *a;
+        ak.weight_decay = t->weight_decay;
+        lc_adam_update(t->p, t->s1, t->s2, t->g, t->n, &ak);
+    }
+}
+
+int lc_op_sgd_update_table(const struct lc_update_table *tab, const struct lc_sgd_args *a, struct lc_err *err)
+{
+    DISPATCH(&tab->d, err, api->sgd_update_table(tab->dev_t, tab->dev_chunks, tab->chunks, a, NULL, err),
+             sgd_table_cpu(tab, a));
+}
+
+int lc_op_adam_update_table(const struct lc_update_table *tab, const struct lc_adam_args *a, struct lc_err *err)
+{
+    DISPATCH(&tab->d, err, api->adam_update_table(tab->dev_t, tab->dev_chunks, tab->chunks, a, NULL, err),
+             adam_table_cpu(tab, a));
+}
+
 int lc_backend_cuda_props(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err)
 {
 #ifdef LC_CUDA

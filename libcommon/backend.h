@@ -260,6 +260,19 @@ int lc_op_matmul_backward(const struct lc_device *d, float *da, float *db, const
                           const float *b, int batch, int m, int n, int k, int ta, int tb, struct lc_err *err);
 int lc_op_adam_update(const struct lc_device *d, float *p, float *m, float *v, const float *g, size_t n,
                       const struct lc_adam_args *a, struct lc_err *err);
+/* An optimiser step over many tensors in one op (an update table: the
+ * tensors' pointers on d, made once): on the CPU lc_sgd_update or
+ * lc_adam_update on each tensor in turn, with the tensor's weight decay in
+ * place of a's; on a GPU one kernel over them all (the table kept on the
+ * device, each block a chunk of up to LC_UPDATE_CHUNK elements of one
+ * tensor), instead of a launch a tensor. Bit for bit the per-tensor ops. */
+#define LC_UPDATE_CHUNK 65536
+struct lc_update_table;
+int lc_update_table_create(struct lc_update_table **out, const struct lc_device *d, const struct lc_update_tensor *t,
+                           size_t count, struct lc_err *err);
+void lc_update_table_free(struct lc_update_table *tab);
+int lc_op_sgd_update_table(const struct lc_update_table *tab, const struct lc_sgd_args *a, struct lc_err *err);
+int lc_op_adam_update_table(const struct lc_update_table *tab, const struct lc_adam_args *a, struct lc_err *err);
 
 /* ---- mixed precision (mixed.h has the contract) ----
  * Casts between float32 and the 16-bit types, the unscale-and-check of

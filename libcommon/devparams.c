@@ -133,12 +133,21 @@ int lc_optim_dev_create(struct lc_optim_dev *od, const struct lc_optim *o, const
     }
     if (!rc) rc = state_mirror(od, o, o->s1, &od->s1_block, od->s1, err);
     if (!rc && o->kind == LC_OPTIM_ADAM) rc = state_mirror(od, o, o->s2, &od->s2_block, od->s2, err);
+    struct lc_update_tensor *t = rc ? NULL : malloc(slots * sizeof *t);
+    if (!rc && !t) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    for (size_t k = 0; !rc && k < o->n; k++)
+        t[k] = (struct lc_update_tensor){od->data[k], od->s1[k], od->s2[k], od->grad[k], o->len[k],
+                                         o->decay[k] ? o->weight_decay : o->weight_decay_bn};
+    od->weight_decay = o->weight_decay, od->weight_decay_bn = o->weight_decay_bn;
+    if (!rc) rc = lc_update_table_create(&od->table, &od->d, t, o->n, err);
+    free(t);
     if (rc) lc_optim_dev_free(od);
     return rc;
 }
 
 void lc_optim_dev_free(struct lc_optim_dev *od)
 {
+    lc_update_table_free(od->table);
     if (od->s1_block) lc_device_free(&od->d, od->s1_block);
     if (od->s2_block) lc_device_free(&od->d, od->s2_block);
     free(od->data), free(od->grad), free(od->s1), free(od->s2);
@@ -149,6 +158,18 @@ int lc_optim_dev_step(struct lc_optim_dev *od, struct lc_optim *o, struct lc_err
 {
     o->step++;
     const float lr = (float)o->lr;
+    if (od->weight_decay == o->weight_decay && od->weight_decay_bn == o->weight_decay_bn && od->n) {
+        int rc; /* the table's weight decays are o's: one op (the args' weight decay is the table's) */
+        if (o->kind == LC_OPTIM_ADAM) {
+            struct lc_adam_args a = lc_adam_args_at(o, 0);
+            rc = lc_op_adam_update_table(od->table, &a, err);
+        } else {
+            struct lc_sgd_args a = {lr, o->momentum, o->dampening, 0, o->nesterov, !o->started};
+            rc = lc_op_sgd_update_table(od->table, &a, err);
+        }
+        if (!rc) o->started = 1;
+        return rc;
+    }
     for (size_t t = 0; t < od->n; t++) {
         int rc;
         if (o->kind == LC_OPTIM_ADAM) {

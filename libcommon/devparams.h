@@ -33,13 +33,17 @@ int lc_dev_params_zero_grad(struct lc_dev_params *dp, struct lc_err *err);
 float *lc_dev_params_map(const struct lc_dev_params *dp, const float *host);
 
 /* The optimiser on the device: the same per-tensor updates lc_optim_step
- * runs (SGD through lc_op_sgd_update, Adam through lc_op_adam_update),
- * with the state buffers (momentum; Adam's two moments) on the device. */
+ * runs, all of a step in one op (an update table: one kernel on a GPU;
+ * SGD's or Adam's per-tensor op where the weight decays changed since
+ * create), with the state buffers (momentum; Adam's two moments) on the
+ * device. */
 struct lc_optim_dev {
     struct lc_device d;
     size_t n;
     float **data, **grad, **s1, **s2; /* device pointers per optimiser tensor (s1, s2: NULL where o has none) */
     float *s1_block, *s2_block;
+    struct lc_update_table *table; /* every tensor, with the weight decays below */
+    float weight_decay, weight_decay_bn;
 };
 /* o's tensors must all belong to the mirrors given; o's state buffers
  * are uploaded (a resumed run continues them). */

@@ -64,6 +64,17 @@ struct lc_adam_args {
     float step_size, bc2_sqrt, beta1, beta2, eps, weight_decay;
 };
 void lc_adam_update(float *p, float *m, float *v, const float *g, size_t n, const struct lc_adam_args *a);
+
+/* One tensor of a step that updates many at once (backend.h's update
+ * tables): its parameter, its optimiser state (SGD's momentum in s1, or
+ * Adam's moments in s1 and s2; NULL where none), its gradient, and its own
+ * weight decay, which replaces the step's arguments' for it. */
+struct lc_update_tensor {
+    float *p, *s1, *s2;
+    const float *g;
+    size_t n;
+    float weight_decay;
+};
 /* The constants of o's step number o->step (already advanced) for tensor t. */
 struct lc_adam_args lc_adam_args_at(const struct lc_optim *o, size_t t);
 

@@ -359,6 +359,72 @@ Test(cuda, adam_update_is_bit_identical_to_cpu)
     nf_free();
 }
 
+/* An update table against the per-tensor CPU updates, bit for bit: five
+ * tensors (none, one element, one of three chunks and a bit, one without
+ * momentum, an odd size), each with its own weight decay, three SGD steps
+ * (the first, nesterov, decay off in the args: the table's counts) and
+ * three Adam steps. On d's own memory; the reference on the host's. */
+static void check_update_tables(const struct lc_device *d)
+{
+    enum { K = 5 };
+    const size_t n[K] = {0, 1, 2 * LC_UPDATE_CHUNK + 3, 777, 100003};
+    const float wd[K] = {1e-3f, 5e-4f, 0, 5e-4f, 2e-2f};
+    struct gbuf gb = {0};
+    struct lc_err err;
+    for (int adam = 0; adam < 2; adam++) {
+        float *p[K], *s1[K], *s2[K], *g[K];
+        struct lc_update_tensor dev[K];
+        for (int k = 0; k < K; k++) {
+            p[k] = nf_randn(n[k] + 1, 10 + k, 1), g[k] = nf_randn(n[k] + 1, 20 + k, 1);
+            s1[k] = k == 3 && !adam ? NULL : nf_zeros(n[k] + 1), s2[k] = adam ? nf_zeros(n[k] + 1) : NULL;
+            dev[k] = (struct lc_update_tensor){up(&gb, d, p[k], n[k]), s1[k] ? up(&gb, d, s1[k], n[k]) : NULL,
+                                               s2[k] ? up(&gb, d, s2[k], n[k]) : NULL, up(&gb, d, g[k], n[k]), n[k],
+                                               wd[k]};
+        }
+        struct lc_update_table *tab;
+        cr_assert_eq(lc_update_table_create(&tab, d, dev, K, &err), 0, "%s", err.msg);
+        for (int step = 1; step <= 3; step++) {
+            if (adam) {
+                double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow(0.999, step);
+                struct lc_adam_args a = {(float)(1e-3 / bc1), (float)sqrt(bc2), 0.9f, 0.999f, 1e-8f, 0.5f};
+                cr_assert_eq(lc_op_adam_update_table(tab, &a, &err), 0, "%s", err.msg);
+                for (int k = 0; k < K; k++) {
+                    a.weight_decay = wd[k];
+                    lc_adam_update(p[k], s1[k], s2[k], g[k], n[k], &a);
+                }
+            } else {
+                struct lc_sgd_args a = {0.1f, 0.9f, 0, 0.5f, step == 2, step == 1};
+                cr_assert_eq(lc_op_sgd_update_table(tab, &a, &err), 0, "%s", err.msg);
+                for (int k = 0; k < K; k++) {
+                    a.weight_decay = wd[k];
+                    lc_sgd_update(p[k], s1[k], g[k], n[k], &a);
+                }
+            }
+        }
+        for (int k = 1; k < K; k++) {
+            cr_expect(!memcmp(down(d, dev[k].p, n[k]), p[k], n[k] * 4), "%s: tensor %d's parameters differ",
+                      adam ? "adam" : "sgd", k);
+            if (s1[k]) cr_expect(!memcmp(down(d, dev[k].s1, n[k]), s1[k], n[k] * 4), "tensor %d's state differs", k);
+            if (s2[k]) cr_expect(!memcmp(down(d, dev[k].s2, n[k]), s2[k], n[k] * 4), "tensor %d's moment differs", k);
+        }
+        lc_update_table_free(tab);
+        gfree(&gb, d);
+    }
+    nf_free();
+}
+
+Test(backend, update_tables_on_the_cpu)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_update_tables(&cpu);
+}
+
+Test(cuda, update_tables_are_bit_identical_to_cpu)
+{
+    struct lc_device gpu = open_gpu();
+    check_update_tables(&gpu);
+}
+
 Test(cuda, linear_matches_cpu)
 {
     struct lc_device gpu = open_gpu();

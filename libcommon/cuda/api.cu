@@ -128,6 +128,8 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->graph_launch = lc_cuda_graph_launch;
     api->graph_free = lc_cuda_graph_free;
     api->scratch_epoch = lc_cuda_scratch_epoch;
+    api->sgd_update_table = lc_sgd_update_table_cuda;
+    api->adam_update_table = lc_adam_update_table_cuda;
     return 0;
 }
 

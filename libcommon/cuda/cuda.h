@@ -24,6 +24,13 @@ extern "C" {
 
 #define LC_NCCL_ID_BYTES 128 /* sizeof(ncclUniqueId) */
 
+/* A block's share of an update table (backend.h): elements [lo, hi) of
+ * tensor t; the tables and their chunks live on the device. */
+struct lc_update_chunk {
+    int64_t lo, hi;
+    int32_t t, pad;
+};
+
 /* The CUDA backend is a shared library, libsarface-cuda.so, that
  * backend.c loads with dlopen only when a CUDA device is asked for, so CPU
  * runs never load cuDNN/cuBLAS/NCCL. It exports one symbol, LC_CUDA_API_SYMBOL,
@@ -236,6 +243,11 @@ struct lc_cuda_api {
     int (*graph_launch)(void *exec, struct lc_err *err);
     void (*graph_free)(void *exec);
     unsigned long (*scratch_epoch)(void);
+    /* ops.cu: optimiser steps over an update table */
+    int (*sgd_update_table)(const struct lc_update_tensor *ts, const struct lc_update_chunk *cs, size_t chunks,
+                            const struct lc_sgd_args *a, void *stream, struct lc_err *err);
+    int (*adam_update_table)(const struct lc_update_tensor *ts, const struct lc_update_chunk *cs, size_t chunks,
+                             const struct lc_adam_args *a, void *stream, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -306,6 +318,10 @@ int lc_bn_forward_eval_cuda(float *y, const float *x, const float *gamma, const 
 int lc_bn_backward_cuda(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
                         void *stream, struct lc_err *err);
+int lc_sgd_update_table_cuda(const struct lc_update_tensor *ts, const struct lc_update_chunk *cs, size_t chunks,
+                             const struct lc_sgd_args *a, void *stream, struct lc_err *err);
+int lc_adam_update_table_cuda(const struct lc_update_tensor *ts, const struct lc_update_chunk *cs, size_t chunks,
+                              const struct lc_adam_args *a, void *stream, struct lc_err *err);
 int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n, const struct lc_sgd_args *a, void *stream,
                        struct lc_err *err);
 int lc_linear_forward_cuda(float *y, const float *x, const float *w, const float *b, const struct lc_linear *p,

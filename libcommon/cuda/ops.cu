@@ -142,17 +142,38 @@ extern "C" int lc_bn_backward_cuda(float *dx, float *dgamma, float *dbeta, const
 
 // ---- SGD: the CPU's expression, element by element
 
+// element i with weight decay wd (the one expression of both kernels below)
+static __device__ __forceinline__ void sgd_at(float *p, float *buf, const float *g, long i, float wd,
+                                              const lc_sgd_args &a)
+{
+    float d = wd != 0 ? __fadd_rn(g[i], __fmul_rn(wd, p[i])) : g[i];
+    if (buf) {
+        buf[i] = a.first ? d : __fadd_rn(__fmul_rn(buf[i], a.momentum), __fmul_rn(1 - a.dampening, d));
+        d = a.nesterov ? __fadd_rn(d, __fmul_rn(a.momentum, buf[i])) : buf[i];
+    }
+    p[i] = __fadd_rn(p[i], __fmul_rn(-a.lr, d));
+}
+
 static __global__ void sgd(float *p, float *buf, const float *g, long n, lc_sgd_args a)
 {
-    const float damp = 1 - a.dampening;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
-        float d = a.weight_decay != 0 ? __fadd_rn(g[i], __fmul_rn(a.weight_decay, p[i])) : g[i];
-        if (buf) {
-            buf[i] = a.first ? d : __fadd_rn(__fmul_rn(buf[i], a.momentum), __fmul_rn(damp, d));
-            d = a.nesterov ? __fadd_rn(d, __fmul_rn(a.momentum, buf[i])) : buf[i];
-        }
-        p[i] = __fadd_rn(p[i], __fmul_rn(-a.lr, d));
-    }
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        sgd_at(p, buf, g, i, a.weight_decay, a);
+}
+
+// an update table: one block a chunk [lo, hi) of tensor t
+static __global__ void sgd_table(const lc_update_tensor *ts, const lc_update_chunk *cs, lc_sgd_args a)
+{
+    const lc_update_chunk c = cs[blockIdx.x];
+    const lc_update_tensor t = ts[c.t];
+    for (long i = c.lo + threadIdx.x; i < c.hi; i += blockDim.x) sgd_at(t.p, t.s1, t.g, i, t.weight_decay, a);
+}
+
+extern "C" int lc_sgd_update_table_cuda(const struct lc_update_tensor *ts, const struct lc_update_chunk *cs,
+                                        size_t chunks, const struct lc_sgd_args *a, void *stream, struct lc_err *err)
+{
+    if (chunks == 0) return 0;
+    sgd_table<<<(unsigned)chunks, THREADS, 0, LC_STREAM(stream)>>>(ts, cs, *a);
+    return launched(err, "sgd update of a table");
 }
 
 extern "C" int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n, const struct lc_sgd_args *a,
@@ -166,17 +187,36 @@ extern "C" int lc_sgd_update_cuda(float *p, float *buf, const float *g, size_t n
 // ---- Adam: the CPU's expression (lc_adam_update), each product and
 // quotient rounded as the CPU rounds it (no FMA contraction)
 
+static __device__ __forceinline__ void adam_at(float *p, float *m, float *v, const float *g, long i, float wd,
+                                               const lc_adam_args &a)
+{
+    float gi = wd != 0 ? __fadd_rn(g[i], __fmul_rn(wd, p[i])) : g[i];
+    float mi = __fadd_rn(__fmul_rn(m[i], a.beta1), __fmul_rn(1 - a.beta1, gi));
+    float vi = __fadd_rn(__fmul_rn(v[i], a.beta2), __fmul_rn(1 - a.beta2, __fmul_rn(gi, gi)));
+    float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), a.bc2_sqrt), a.eps);
+    m[i] = mi, v[i] = vi;
+    p[i] = __fadd_rn(p[i], __fmul_rn(-a.step_size, __fdiv_rn(mi, denom)));
+}
+
 static __global__ void adam(float *p, float *m, float *v, const float *g, long n, lc_adam_args a)
 {
-    const float one_b1 = 1 - a.beta1, one_b2 = 1 - a.beta2;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
-        float gi = a.weight_decay != 0 ? __fadd_rn(g[i], __fmul_rn(a.weight_decay, p[i])) : g[i];
-        float mi = __fadd_rn(__fmul_rn(m[i], a.beta1), __fmul_rn(one_b1, gi));
-        float vi = __fadd_rn(__fmul_rn(v[i], a.beta2), __fmul_rn(one_b2, __fmul_rn(gi, gi)));
-        float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), a.bc2_sqrt), a.eps);
-        m[i] = mi, v[i] = vi;
-        p[i] = __fadd_rn(p[i], __fmul_rn(-a.step_size, __fdiv_rn(mi, denom)));
-    }
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        adam_at(p, m, v, g, i, a.weight_decay, a);
+}
+
+static __global__ void adam_table(const lc_update_tensor *ts, const lc_update_chunk *cs, lc_adam_args a)
+{
+    const lc_update_chunk c = cs[blockIdx.x];
+    const lc_update_tensor t = ts[c.t];
+    for (long i = c.lo + threadIdx.x; i < c.hi; i += blockDim.x) adam_at(t.p, t.s1, t.s2, t.g, i, t.weight_decay, a);
+}
+
+extern "C" int lc_adam_update_table_cuda(const struct lc_update_tensor *ts, const struct lc_update_chunk *cs,
+                                         size_t chunks, const struct lc_adam_args *a, void *stream, struct lc_err *err)
+{
+    if (chunks == 0) return 0;
+    adam_table<<<(unsigned)chunks, THREADS, 0, LC_STREAM(stream)>>>(ts, cs, *a);
+    return launched(err, "adam update of a table");
 }
 
 extern "C" int lc_adam_update_cuda(float *p, float *m, float *v, const float *g, size_t n,
