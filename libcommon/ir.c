@@ -912,6 +912,7 @@ struct lc_ir_train_dev {
     /* CUDA graphs (off unless asked): the forward's, and the backward's spans' (stages() of them at most) */
     struct lc_graph fwd_graph, *bwd;
     long bwd_replays; /* backward passes whose every span was a graph launch */
+    int n_stages;     /* the backward's (and the most spans): the model's units and 2 */
     /* gradient buckets handed out during backward (lc_ir_train_dev_set_grad_hook) */
     int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err);
     void *hook_ctx;
@@ -923,7 +924,7 @@ struct lc_ir_train_dev {
 /* The backward in stages: 0 the output layer (down to its batch norm),
  * 1 + j the unit n_units - 1 - j, n_units + 1 the input layer; after each,
  * the gradients it finished may go to the hook. */
-static int stages(const struct lc_ir_train_dev *g) { return g->m->n_units + 2; }
+static int stages(const struct lc_ir_train_dev *g) { return g->n_stages; }
 
 static void *tdev_get(struct lc_ir_train_dev *g, size_t bytes, struct lc_err *err)
 {
@@ -1001,6 +1002,7 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
         return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     }
     g->d = *d, g->m = m, g->dt = dt, g->cl = !!channels_last, g->es = lc_dtype_size(dt);
+    g->n_stages = m->n_units + 2;
     g->cap = max_n > 0 && max_n < m->cap ? max_n : m->cap;
     int rc = lc_dev_params_create(&g->dp, &m->ps, d, err);
     if (rc) {
@@ -1137,6 +1139,7 @@ int lc_ir_train_dev_set_grad_hook(struct lc_ir_train_dev *g, int (*hook)(void *,
     g->out_off = low_off(g, ps, 4);
     ordered &= g->out_off > prev;
     g->hook = hook, g->hook_ctx = ctx;
+    for (int j = 0; j < stages(g); j++) lc_graph_free(&g->bwd[j], &g->d); /* the spans change */
     /* parameters registered out of order: one bucket, the whole block, at the end */
     g->bucket = ordered ? (bucket_floats ? bucket_floats : 1) : (size_t)-1;
     return 0;
@@ -1147,6 +1150,7 @@ void lc_ir_train_dev_use_graphs(struct lc_ir_train_dev *g, int on)
     lc_graph_free(&g->fwd_graph, &g->d);
     lc_graph_init(&g->fwd_graph, on);
     for (int j = 0; j < stages(g); j++) lc_graph_free(&g->bwd[j], &g->d), lc_graph_init(&g->bwd[j], on);
+    g->bwd_replays = 0;
 }
 
 long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, long *backward, const char **off)

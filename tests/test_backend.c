@@ -360,10 +360,10 @@ Test(cuda, adam_update_is_bit_identical_to_cpu)
 }
 
 /* An update table against the per-tensor CPU updates, bit for bit: five
- * tensors (none, one element, one of three chunks and a bit, one without
+ * tensors (none, one element, two chunks and 3 elements, one without
  * momentum, an odd size), each with its own weight decay, three SGD steps
- * (the first, nesterov, decay off in the args: the table's counts) and
- * three Adam steps. On d's own memory; the reference on the host's. */
+ * (the first, nesterov, dampening; the args' weight decay is not used: the
+ * table's counts) and three Adam steps. On d's own memory; the reference on the host's. */
 static void check_update_tables(const struct lc_device *d)
 {
     enum { K = 5 };
@@ -393,7 +393,7 @@ static void check_update_tables(const struct lc_device *d)
                     lc_adam_update(p[k], s1[k], s2[k], g[k], n[k], &a);
                 }
             } else {
-                struct lc_sgd_args a = {0.1f, 0.9f, 0, 0.5f, step == 2, step == 1};
+                struct lc_sgd_args a = {0.1f, 0.9f, step == 3 ? 0.1f : 0, 0.5f, step == 2, step == 1};
                 cr_assert_eq(lc_op_sgd_update_table(tab, &a, &err), 0, "%s", err.msg);
                 for (int k = 0; k < K; k++) {
                     a.weight_decay = wd[k];

@@ -495,12 +495,13 @@ Test(cuda, ir18_training_matches_cpu, .timeout = 600)
 struct halver {
     const struct lc_device *d;
     int buckets;
+    size_t floats;
 };
 
 static int halve_bucket(void *ctx, float *grads, size_t n, struct lc_err *err)
 {
     struct halver *h = ctx;
-    h->buckets++;
+    h->buckets++, h->floats += n;
     return lc_op_scale(h->d, grads, grads, 0.5f, n, err);
 }
 
@@ -526,7 +527,7 @@ static void check_train_graphs(const struct lc_device *d, int dt, int channels_l
     struct lc_rng rng[2];
     float *ddemb[2];
     struct lc_err err;
-    struct halver hv[2] = {{d, 0}, {d, 0}};
+    struct halver hv[2] = {{d, 0, 0}, {d, 0, 0}};
     for (int k = 0; k < 2; k++) {
         lc_ir_set_dropout(s[k].m, 0.4f);
         cr_assert_eq(lc_ir_train_dev_create(&g[k], s[k].m, d, dt, channels_last, 0, &err), 0, "%s", err.msg);
@@ -576,7 +577,11 @@ static void check_train_graphs(const struct lc_device *d, int dt, int channels_l
     }
     cr_expect_eq(lc_ir_train_dev_graph_launches(g[0], NULL, NULL), 0);
     cr_expect_eq(hv[0].buckets, hv[1].buckets);
-    if (hooked) cr_expect_gt(hv[1].buckets, 2 * STEPS, "%d buckets in %d steps: one span a step", hv[1].buckets, STEPS);
+    if (hooked) {
+        cr_expect_gt(hv[1].buckets, 2 * STEPS, "%d buckets in %d steps: one span a step", hv[1].buckets, STEPS);
+        cr_expect_eq(hv[1].floats, STEPS * nb, "every gradient once a step: %zu floats in %d steps of %zu", hv[1].floats,
+                     STEPS, nb);
+    }
     for (int k = 0; k < 2; k++) cr_assert_eq(lc_ir_train_dev_sync(g[k], &err), 0, "%s", err.msg);
     struct lc_params *p0 = lc_ir_params(s[0].m), *p1 = lc_ir_params(s[1].m);
     for (size_t t = 0; t < p0->n; t++) {

@@ -66,7 +66,9 @@ Test(optim, multistep_lr_matches_torch)
 
 /* lc_optim_dev (the optimiser as it runs on a GPU, state on the device) on
  * the CPU device: the same steps as lc_optim_step, bit for bit, for SGD
- * with momentum and Adam with weight decay, state downloaded included. */
+ * with momentum and Adam with weight decay, state downloaded included;
+ * the last step with another weight decay (not the update table's: the
+ * per-tensor ops). */
 Test(optim, device_optimiser_on_the_cpu_equals_optim_step)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
@@ -95,6 +97,7 @@ Test(optim, device_optimiser_on_the_cpu_equals_optim_step)
                 for (size_t j = 0; j < ps[0].v[i].n; j++) ps[0].v[i].grad[j] = sinf(1.3f * (float)j + (float)t) * 0.1f;
             for (size_t i = 0; i < ps[1].n; i++)
                 cr_assert_eq(lc_device_upload(&cpu, dp.grad[i], ps[0].v[i].grad, ps[0].v[i].n * 4, &err), 0);
+            if (t == 2) o[0].weight_decay = o[1].weight_decay = 2e-3f;
             lc_optim_step(&o[0]);
             cr_assert_eq(lc_optim_dev_step(&od, &o[1], &err), 0, "%s", err.msg);
         }
