@@ -206,6 +206,7 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
     /* on a GPU, validation runs there too (the trained weights, folded) */
     struct lc_ir_dev *g = NULL;
     if (!rc && r->dev.type != LC_DEVICE_CPU) rc = lc_ir_dev_create(&g, r->model, &r->dev, LC_DTYPE_F32, 0, err);
+    if (g) lc_ir_dev_use_graphs(g, r->o->cuda_graphs); /* its full batches replayed */
     struct lc_batch *b;
     size_t done = 0;
     while (!rc && (rc = lc_loader_next(l, &b, err)) == 1) {
@@ -217,6 +218,11 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
     }
     if (rc < 0) goto out;
     rc = 0;
+    const char *graphs_off = NULL;
+    if (g && r->o->cuda_graphs && !r->graphs_off_told && (lc_ir_dev_graph_launches(g, &graphs_off), graphs_off)) {
+        lc_tool_warn("CUDA graphs off for validation, its batches run op by op: %s", graphs_off);
+        r->graphs_off_told = 1;
+    }
     size_t np = n / 2;
     double *dist = malloc(np * sizeof *dist);
     uint8_t *same = malloc(np);
