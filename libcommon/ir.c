@@ -912,7 +912,9 @@ struct lc_ir_train_dev {
     /* CUDA graphs (off unless asked): the forward's, and the backward's spans' (stages() of them at most) */
     struct lc_graph fwd_graph, *bwd;
     long bwd_replays; /* backward passes whose every span was a graph launch */
-    int n_stages;     /* the backward's (and the most spans): the model's units and 2 */
+    /* the backward's stages (and the most spans): 0 the output layer (down to its batch norm), 1 + j the unit
+     * n_units - 1 - j, n_units + 1 the input layer; after each, the gradients it finished may go to the hook */
+    int n_stages;
     /* gradient buckets handed out during backward (lc_ir_train_dev_set_grad_hook) */
     int (*hook)(void *ctx, float *grads, size_t n, struct lc_err *err);
     void *hook_ctx;
@@ -921,10 +923,11 @@ struct lc_ir_train_dev {
     size_t nmem, capmem;
 };
 
-/* The backward in stages: 0 the output layer (down to its batch norm),
- * 1 + j the unit n_units - 1 - j, n_units + 1 the input layer; after each,
- * the gradients it finished may go to the hook. */
-static int stages(const struct lc_ir_train_dev *g) { return g->n_stages; }
+/* the backward's graphs, dropped when what they hold changes */
+static void drop_backward_graphs(struct lc_ir_train_dev *g)
+{
+    for (int j = 0; j < g->n_stages; j++) lc_graph_free(&g->bwd[j], &g->d);
+}
 
 static void *tdev_get(struct lc_ir_train_dev *g, size_t bytes, struct lc_err *err)
 {
@@ -978,7 +981,7 @@ void lc_ir_train_dev_free(struct lc_ir_train_dev *g)
 {
     if (!g) return;
     lc_graph_free(&g->fwd_graph, &g->d);
-    for (int j = 0; g->bwd && j < stages(g); j++) lc_graph_free(&g->bwd[j], &g->d);
+    drop_backward_graphs(g);
     free(g->bwd);
     for (size_t i = 0; i < g->nmem; i++) lc_device_free(&g->d, g->mem[i]);
     lc_dev_params_free(&g->dp);
@@ -1139,7 +1142,7 @@ int lc_ir_train_dev_set_grad_hook(struct lc_ir_train_dev *g, int (*hook)(void *,
     g->out_off = low_off(g, ps, 4);
     ordered &= g->out_off > prev;
     g->hook = hook, g->hook_ctx = ctx;
-    for (int j = 0; j < stages(g); j++) lc_graph_free(&g->bwd[j], &g->d); /* the spans change */
+    drop_backward_graphs(g); /* the spans change */
     /* parameters registered out of order: one bucket, the whole block, at the end */
     g->bucket = ordered ? (bucket_floats ? bucket_floats : 1) : (size_t)-1;
     return 0;
@@ -1148,8 +1151,9 @@ int lc_ir_train_dev_set_grad_hook(struct lc_ir_train_dev *g, int (*hook)(void *,
 void lc_ir_train_dev_use_graphs(struct lc_ir_train_dev *g, int on)
 {
     lc_graph_free(&g->fwd_graph, &g->d);
+    drop_backward_graphs(g);
     lc_graph_init(&g->fwd_graph, on);
-    for (int j = 0; j < stages(g); j++) lc_graph_free(&g->bwd[j], &g->d), lc_graph_init(&g->bwd[j], on);
+    for (int j = 0; j < g->n_stages; j++) lc_graph_init(&g->bwd[j], on);
     g->bwd_replays = 0;
 }
 
@@ -1157,7 +1161,7 @@ long lc_ir_train_dev_graph_launches(const struct lc_ir_train_dev *g, long *backw
 {
     if (off) {
         *off = lc_graph_off(&g->fwd_graph);
-        for (int j = 0; j < stages(g) && !*off; j++) *off = lc_graph_off(&g->bwd[j]);
+        for (int j = 0; j < g->n_stages && !*off; j++) *off = lc_graph_off(&g->bwd[j]);
     }
     if (backward) *backward = g->bwd_replays;
     return g->fwd_graph.launches;
@@ -1295,7 +1299,7 @@ int lc_ir_train_dev_forward(struct lc_ir_train_dev *g, float *norm, const float 
     m->prepared = 0;
     if (m->dropout != g->graph_dropout) { /* the graphs hold dropout's scale */
         lc_graph_free(&g->fwd_graph, d);
-        for (int j = 0; j < stages(g); j++) lc_graph_free(&g->bwd[j], d);
+        drop_backward_graphs(g);
         g->graph_dropout = m->dropout;
     }
     /* asynchronous (x stays until the step's results come back) */
@@ -1426,9 +1430,8 @@ static int span_ops(void *ctx, struct lc_err *err)
 int lc_ir_train_dev_backward(struct lc_ir_train_dev *g, const float *demb, struct lc_err *err)
 {
     if (!g->trained) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "backward without a training forward");
-    const int S = stages(g);
-    if (demb != g->demb) /* a graph keeps its buffers */
-        for (int j = 0; j < S; j++) lc_graph_free(&g->bwd[j], &g->d);
+    const int S = g->n_stages;
+    if (demb != g->demb) drop_backward_graphs(g); /* a graph keeps its buffers */
     g->demb = demb;
     g->issued = g->dp.grad_floats;
     int rc = 0, first = 0, span = 0, replayed = 1;

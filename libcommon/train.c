@@ -187,6 +187,14 @@ static int write_scores(struct run *r, struct lc_dataset *d, const char *path, c
 }
 
 /* Accuracy of one .bin set (images 2i, 2i+1 a pair; labels[0] its flag). */
+/* the warning, once a run, that a capture failed (off: its reason, or NULL) */
+static void tell_graphs_off(struct run *r, const char *off, const char *what)
+{
+    if (!off || r->graphs_off_told) return;
+    lc_tool_warn("rank %d: CUDA graphs off, %s run op by op: %s", r->rank, what, off);
+    r->graphs_off_told = 1;
+}
+
 static int validate(struct run *r, const char *path, double *acc, struct lc_err *err)
 {
     struct lc_dataset *d;
@@ -218,10 +226,10 @@ static int validate(struct run *r, const char *path, double *acc, struct lc_err 
     }
     if (rc < 0) goto out;
     rc = 0;
-    const char *graphs_off = NULL;
-    if (g && r->o->cuda_graphs && !r->graphs_off_told && (lc_ir_dev_graph_launches(g, &graphs_off), graphs_off)) {
-        lc_tool_warn("CUDA graphs off for validation, its batches run op by op: %s", graphs_off);
-        r->graphs_off_told = 1;
+    if (g && r->o->cuda_graphs) {
+        const char *off = NULL;
+        lc_ir_dev_graph_launches(g, &off);
+        tell_graphs_off(r, off, "validation's batches");
     }
     size_t np = n / 2;
     double *dist = malloc(np * sizeof *dist);
@@ -385,10 +393,10 @@ static int step_dev(struct run *r, const struct lc_batch *b, double *loss, long 
     if (r->world > 1) TRY(lc_comm_allreduce_start(r->comm, r->head_dev.grad_block, r->head_dev.grad_floats, 1, err));
     TRY(lc_ir_train_dev_backward(r->tdev, r->d_demb, err));
     if (r->world > 1) TRY(lc_comm_wait(r->comm, err));
-    const char *graphs_off = NULL;
-    if (r->o->cuda_graphs && !r->graphs_off_told && (lc_ir_train_dev_graph_launches(r->tdev, NULL, &graphs_off), graphs_off)) {
-        lc_tool_warn("rank %d: CUDA graphs off, the steps run op by op: %s", r->rank, graphs_off);
-        r->graphs_off_told = 1;
+    if (r->o->cuda_graphs) {
+        const char *off = NULL;
+        lc_ir_train_dev_graph_launches(r->tdev, NULL, &off);
+        tell_graphs_off(r, off, "the steps");
     }
     int skip = 0;
     if (scaled) { /* unscale; a step with an inf or NaN gradient is skipped (GradScaler.step) */
