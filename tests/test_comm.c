@@ -13,6 +13,7 @@
 #include "tool.h"
 #include "train.h"
 #include "testutil.h"
+#include "timelimit.h"
 
 #define WORLD 3
 #define LEN 1003
@@ -78,8 +79,9 @@ Test(comm, local_allreduce_and_broadcast)
     release(j);
 }
 
-Test(comm, a_failing_rank_wakes_the_others, .timeout = 20)
+Test(comm, a_failing_rank_wakes_the_others)
 {
+    TEST_TIME_LIMIT(20);
     struct rank_job j[WORLD];
     run(j, 2);
     for (int r = 0; r < 2; r++) cr_expect_eq(j[r].rc_sum, LC_EIO, "rank %d's collective fails instead of waiting", r);
@@ -173,7 +175,7 @@ static void two_gpus_and_an_id(uint8_t id[LC_NCCL_ID_SIZE])
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     int n = lc_backend_cuda_devices(why, sizeof why);
     if (n < 2) cr_skip_test("NCCL test skipped: needs 2 GPUs (%d usable%s%s)", n, n ? "" : ": ", n ? "" : why);
-    alarm(120); /* a wait the code under test fails to end kills the test, which then fails */
+    TEST_TIME_LIMIT(120); /* a wait the code under test fails to end kills the test, which then fails */
     cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
 }
 
@@ -214,8 +216,7 @@ out:
     return NULL;
 }
 
-/* No Criterion .timeout on these (with several skipped tests it leaks a
- * timer): an alarm past the skip, and LC_NCCL_TIMEOUT, bound them. */
+/* An alarm past the skip (timelimit.h) and LC_NCCL_TIMEOUT bound these. */
 Test(cuda, nccl_allreduce_and_broadcast_on_two_gpus)
 {
     setenv("LC_NCCL_TIMEOUT", "60", 1);
@@ -335,7 +336,7 @@ static void one_gpu_and_an_id(uint8_t id[LC_NCCL_ID_SIZE])
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     int n = lc_backend_cuda_devices(why, sizeof why);
     if (n < 1) cr_skip_test("NCCL test skipped: no usable GPU: %s", why);
-    alarm(120); /* a wait the code under test fails to end kills the test, which then fails */
+    TEST_TIME_LIMIT(120); /* a wait the code under test fails to end kills the test, which then fails */
     cr_assert_eq(lc_nccl_id(id, &err), 0, "%s", err.msg);
 }
 

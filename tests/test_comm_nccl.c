@@ -22,6 +22,7 @@
 #include "backend.h"
 #include "comm.h"
 #include "tool.h"
+#include "timelimit.h"
 
 #define MAX_RANKS 4
 
@@ -283,7 +284,8 @@ static void run(struct job *j, int n, const int *what, int lazy)
     lc_comm_group_free(g);
 }
 
-TestSuite(fake_nccl, .timeout = 60);
+static void fake_nccl_limit(void) { TEST_TIME_LIMIT(60); }
+TestSuite(fake_nccl, .init = fake_nccl_limit);
 
 Test(fake_nccl, ranks_set_up_reduce_and_are_finalized_then_destroyed)
 {

@@ -12,6 +12,7 @@
 #include "ir.h"
 #include "normalize.h"
 #include "testutil.h"
+#include "timelimit.h"
 
 static double rel_err(const float *a, const float *b, size_t n)
 {
@@ -62,14 +63,16 @@ static void check_file_on(const char *path, const struct lc_device *d)
 static void check_file(const char *path) { check_file_on(path, NULL); }
 
 /* the op-by-op device path (lc_ir_dev) with flip fusion, on the CPU device */
-Test(embed, device_path_gives_pytorch_embeddings, .timeout = 120)
+Test(embed, device_path_gives_pytorch_embeddings)
 {
+    TEST_TIME_LIMIT(120);
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
     check_file_on("tests/fixtures/ckpt/ir18_lightning.ckpt", &cpu);
 }
 
-Test(cuda, embed_gives_pytorch_embeddings, .timeout = 120)
+Test(cuda, embed_gives_pytorch_embeddings)
 {
+    TEST_TIME_LIMIT(120);
     char why[256] = "";
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
@@ -77,13 +80,15 @@ Test(cuda, embed_gives_pytorch_embeddings, .timeout = 120)
     check_file_on("tests/fixtures/ckpt/ir18_lightning.ckpt", &gpu);
 }
 
-Test(embed, pytorch_state_dict_gives_pytorch_embeddings, .timeout = 120)
+Test(embed, pytorch_state_dict_gives_pytorch_embeddings)
 {
+    TEST_TIME_LIMIT(120);
     check_file("tests/fixtures/ckpt/ir18_state_dict.pth");
 }
 
-Test(embed, lightning_checkpoint_gives_pytorch_embeddings, .timeout = 120)
+Test(embed, lightning_checkpoint_gives_pytorch_embeddings)
 {
+    TEST_TIME_LIMIT(120);
     check_file("tests/fixtures/ckpt/ir18_lightning.ckpt");
 }
 

@@ -18,6 +18,7 @@
 #include "params.h"
 #include "rng.h"
 #include "testutil.h"
+#include "timelimit.h"
 
 static uint32_t h32(uint32_t x)
 {
@@ -127,8 +128,9 @@ Test(ir, names_match_the_reference_state_dict)
     cr_expect_eq(lc_ir_create(&m, 20, 1, 0, &err), LC_EUSAGE);
 }
 
-Test(ir, inference_matches_torch, .timeout = 300)
+Test(ir, inference_matches_torch)
 {
+    TEST_TIME_LIMIT(300);
     struct setup s = make();
     struct tu_array emb = tu_fixture("ir/emb_eval.npy"), norm = tu_fixture("ir/norm_eval.npy");
     lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 0, NULL);
@@ -139,8 +141,9 @@ Test(ir, inference_matches_torch, .timeout = 300)
     release(&s);
 }
 
-Test(ir, training_step_matches_torch, .timeout = 600)
+Test(ir, training_step_matches_torch)
 {
+    TEST_TIME_LIMIT(600);
     struct setup s = make();
     struct lc_params *ps = lc_ir_params(s.m);
     struct tu_array emb = tu_fixture("ir/emb.npy"), norm = tu_fixture("ir/norm.npy"), idx = tu_fixture("ir/idx.npy"),
@@ -230,8 +233,9 @@ Test(ir, training_step_matches_torch, .timeout = 600)
     release(&s);
 }
 
-Test(ir, training_is_bit_identical_run_to_run, .timeout = 600)
+Test(ir, training_is_bit_identical_run_to_run)
 {
+    TEST_TIME_LIMIT(600);
     float *g[2];
     size_t total = 0;
     for (int run = 0; run < 2; run++) {
@@ -256,8 +260,9 @@ Test(ir, training_is_bit_identical_run_to_run, .timeout = 600)
 /* Inference runs on batch norms folded into prepared conv weights: changing
  * the weights through lc_ir_params, or a training step, must be seen by the
  * next inference exactly as by a model built fresh with those weights. */
-Test(ir, inference_sees_weight_changes, .timeout = 300)
+Test(ir, inference_sees_weight_changes)
 {
+    TEST_TIME_LIMIT(300);
     struct setup s = make(), t = make();
     lc_ir_forward(s.m, s.emb, s.norm, s.x, s.n, 0, NULL);
     struct lc_params *ps = lc_ir_params(s.m), *pt = lc_ir_params(t.m);
@@ -310,8 +315,9 @@ static void check_device_path(const struct lc_device *d)
     release(&s);
 }
 
-Test(ir, device_path_on_the_cpu_matches_torch, .timeout = 300)
+Test(ir, device_path_on_the_cpu_matches_torch)
 {
+    TEST_TIME_LIMIT(300);
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
     check_device_path(&cpu);
 }
@@ -361,8 +367,9 @@ Test(cuda, ir18_half_inference_matches_fp32)
     check_half_inference(&gpu, 1);
 }
 
-Test(cuda, ir18_inference_matches_torch, .timeout = 300)
+Test(cuda, ir18_inference_matches_torch)
 {
+    TEST_TIME_LIMIT(300);
     char why[256] = "";
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
@@ -475,14 +482,16 @@ static void check_train_device(const struct lc_device *d, int exact)
     release(&s), release(&t);
 }
 
-Test(ir, training_on_the_cpu_device_is_bit_identical, .timeout = 600)
+Test(ir, training_on_the_cpu_device_is_bit_identical)
 {
+    TEST_TIME_LIMIT(600);
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
     check_train_device(&cpu, 1);
 }
 
-Test(cuda, ir18_training_matches_cpu, .timeout = 600)
+Test(cuda, ir18_training_matches_cpu)
 {
+    TEST_TIME_LIMIT(600);
     char why[256] = "";
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
@@ -641,8 +650,9 @@ Test(ir, graphs_asked_for_on_the_cpu_device_change_nothing)
     check_inference_graphs(&cpu, LC_DTYPE_F32, 0);
 }
 
-Test(cuda, ir18_graphs_replay_the_ops_exactly, .timeout = 600)
+Test(cuda, ir18_graphs_replay_the_ops_exactly)
 {
+    TEST_TIME_LIMIT(600);
     char why[256] = "";
     if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
     if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
@@ -835,10 +845,9 @@ static void *ddp_rank_main(void *arg)
     return NULL;
 }
 
-/* no .timeout: with one, Criterion 2.4.1's runner leaked a 48-byte record
- * (LeakSanitizer, make SAN=1) when this test ran beside another timed one */
 Test(ir, data_parallel_on_the_cpu_is_the_mean_of_the_ranks_gradients)
 {
+    TEST_TIME_LIMIT(600);
     const struct lc_device cpu = {LC_DEVICE_CPU, 0};
     struct setup ref = make(), rk[2] = {make(), make()};
     const int n = ref.n, steps = 2;
@@ -975,8 +984,9 @@ Test(ir, params_only_model_serves_the_device_path)
 
 /* A training copy sized for a smaller batch than the model's (train-pre's
  * model also serves validation's larger batch): it takes up to max_n. */
-Test(ir, training_copy_takes_batches_up_to_its_max_n, .timeout = 300)
+Test(ir, training_copy_takes_batches_up_to_its_max_n)
 {
+    TEST_TIME_LIMIT(300);
     struct setup s = make();
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
     struct lc_ir_train_dev *g;
