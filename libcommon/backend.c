@@ -769,6 +769,45 @@ int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *
                 lc_mixed_prelu_backward(dt, dx, da, dy, x, a, n, c, hw, channels_last));
 }
 
+/* the fused ops take float32 too: their CPU reference (mixed.c) runs it exactly */
+static int fused_type(int dt, int channels_last, struct lc_err *err)
+{
+    if (!lc_mixed_type_ok(dt))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "activation type %s (f32, f16 or bf16)", lc_dtype_name(dt));
+    return dt == LC_DTYPE_F32 && channels_last ? f32_layout(err) : 0;
+}
+
+int lc_op_bn_prelu_forward_train_dt(const struct lc_device *d, int dt, void *z, float *save_ab, const float *slope,
+                                    float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                                    const void *x, const float *gamma, const float *beta, const struct lc_bn *p,
+                                    struct lc_err *err)
+{
+    int rc = fused_type(dt, p->channels_last, err);
+    if (rc) return rc;
+    DISPATCH(d, err,
+             api->bn_prelu_forward_train_dt(dt, z, save_ab, slope, save_mean, save_invstd, run_mean, run_var, x,
+                                            gamma, beta, p, NULL, err),
+             if ((rc = lc_mixed_bn_prelu_forward_train(dt, z, save_ab, slope, save_mean, save_invstd, run_mean,
+                                                       run_var, x, gamma, beta, p)))
+                 return lc_errf(err, rc, NULL, -1, -1, "out of memory"));
+}
+
+int lc_op_bn_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *dgamma, float *dbeta, float *dslope,
+                               const void *dz, const void *x, const float *save_ab, const float *save_mean,
+                               const float *save_invstd, const float *gamma, const float *slope,
+                               const struct lc_bn *p, int set, struct lc_err *err)
+{
+    int rc = fused_type(dt, p->channels_last, err);
+    if (rc) return rc;
+    SET_MODE(native, d, dt, set, dx, (size_t)p->n * p->c * p->hw);
+    DISPATCH(d, err,
+             api->bn_prelu_backward_dt(dt, dx, dgamma, dbeta, dslope, dz, x, save_ab, save_mean, save_invstd, gamma,
+                                       slope, p, native, NULL, err),
+             if ((rc = lc_mixed_bn_prelu_backward(dt, dx, dgamma, dbeta, dslope, dz, x, save_ab, save_mean,
+                                                  save_invstd, gamma, slope, p)))
+                 return lc_errf(err, rc, NULL, -1, -1, "out of memory"));
+}
+
 int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
                  struct lc_err *err)
 {

@@ -313,6 +313,21 @@ int lc_op_prelu_forward_dt(const struct lc_device *d, int dt, void *y, const voi
                            int hw, int channels_last, struct lc_err *err);
 int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *da, const void *dy, const void *x,
                             const float *a, int n, int c, int hw, int channels_last, int set, struct lc_err *err);
+/* Batch norm (training) then PReLU with per-channel slopes, fused
+ * (mixed.h's lc_mixed_bn_prelu_*; any dt, float32 (N, C, H, W) only): the
+ * forward writes z = prelu(bn(x)) and, instead of y = bn(x), y's
+ * per-channel a and b (save_ab, 2c floats); the backward recomputes y from
+ * x and save_ab, adds the slopes' gradient to dslope and batch norm's to
+ * dgamma and dbeta, and writes (set) or adds dx. Bit for bit the unfused
+ * ops on the same device, with y neither stored nor read back. */
+int lc_op_bn_prelu_forward_train_dt(const struct lc_device *d, int dt, void *z, float *save_ab, const float *slope,
+                                    float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                                    const void *x, const float *gamma, const float *beta, const struct lc_bn *p,
+                                    struct lc_err *err);
+int lc_op_bn_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *dgamma, float *dbeta, float *dslope,
+                               const void *dz, const void *x, const float *save_ab, const float *save_mean,
+                               const float *save_invstd, const float *gamma, const float *slope,
+                               const struct lc_bn *p, int set, struct lc_err *err);
 int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
                  struct lc_err *err);
 int lc_op_subsample_add_dt(const struct lc_device *d, int dt, void *y, const void *x, int n, int c, int h, int w,

@@ -79,15 +79,10 @@ LC_CLONES static void axpb_prelu(float *y, float *z, const float *x, int n, floa
     }
 }
 
-void lc_bn_forward_train(float *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
-                         const float *x, const float *gamma, const float *beta, const struct lc_bn *p)
-{
-    lc_bn_forward_train_prelu(y, NULL, NULL, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p);
-}
-
-void lc_bn_forward_train_prelu(float *y, float *z, const float *slope, float *save_mean, float *save_invstd,
-                               float *run_mean, float *run_var, const float *x, const float *gamma, const float *beta,
-                               const struct lc_bn *p)
+/* the training forward; z = prelu(y) too when z, and a and b kept when save_ab */
+static void forward_train(float *y, float *z, const float *slope, float *save_ab, float *save_mean,
+                          float *save_invstd, float *run_mean, float *run_var, const float *x, const float *gamma,
+                          const float *beta, const struct lc_bn *p)
 {
     size_t plane = (size_t)p->hw, cstride = (size_t)p->c * plane;
     double m = (double)p->n * p->hw;
@@ -108,11 +103,42 @@ void lc_bn_forward_train_prelu(float *y, float *z, const float *slope, float *sa
         }
         double a = invstd * (p->affine ? gamma[c] : 1.0);
         double b = (p->affine ? beta[c] : 0.0) - mean * a;
+        if (save_ab) save_ab[2 * c] = (float)a, save_ab[2 * c + 1] = (float)b;
         for (int n = 0; n < p->n; n++) {
             size_t o = c * plane + n * cstride;
             if (z) axpb_prelu(y + o, z + o, xc + n * cstride, p->hw, (float)a, (float)b, slope[c]);
             else axpb(y + o, xc + n * cstride, p->hw, (float)a, (float)b);
         }
+    }
+}
+
+void lc_bn_forward_train(float *y, float *save_mean, float *save_invstd, float *run_mean, float *run_var,
+                         const float *x, const float *gamma, const float *beta, const struct lc_bn *p)
+{
+    forward_train(y, NULL, NULL, NULL, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p);
+}
+
+void lc_bn_forward_train_prelu(float *y, float *z, const float *slope, float *save_mean, float *save_invstd,
+                               float *run_mean, float *run_var, const float *x, const float *gamma, const float *beta,
+                               const struct lc_bn *p)
+{
+    forward_train(y, z, slope, NULL, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p);
+}
+
+void lc_bn_forward_train_ab(float *y, float *save_ab, float *save_mean, float *save_invstd, float *run_mean,
+                            float *run_var, const float *x, const float *gamma, const float *beta, const struct lc_bn *p)
+{
+    forward_train(y, NULL, NULL, save_ab, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p);
+}
+
+void lc_bn_apply_ab(float *y, const float *x, const float *save_ab, const struct lc_bn *p)
+{
+    size_t plane = (size_t)p->hw;
+    long units = (long)p->n * p->c;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < units; i++) {
+        int c = (int)(i % p->c);
+        axpb(y + (size_t)i * plane, x + (size_t)i * plane, p->hw, save_ab[2 * c], save_ab[2 * c + 1]);
     }
 }
 

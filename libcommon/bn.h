@@ -42,6 +42,14 @@ void lc_bn_forward_train_prelu(float *y, float *z, const float *slope, float *sa
                                float *run_mean, float *run_var, const float *x, const float *gamma, const float *beta,
                                const struct lc_bn *p);
 
+/* lc_bn_forward_train that also keeps y = x a + b's per-channel a and b
+ * (save_ab: 2C floats, a then b for each channel), from which
+ * lc_bn_apply_ab recomputes y bit for bit: a backward that needs y need
+ * not keep it. */
+void lc_bn_forward_train_ab(float *y, float *save_ab, float *save_mean, float *save_invstd, float *run_mean,
+                            float *run_var, const float *x, const float *gamma, const float *beta, const struct lc_bn *p);
+/* y = x a + b per channel with save_ab's a and b (lc_bn_forward_train_ab). y may equal x. */
+void lc_bn_apply_ab(float *y, const float *x, const float *save_ab, const struct lc_bn *p);
 /* Eval: y = (x - run_mean) / sqrt(run_var + eps) * gamma + beta. y may equal x. */
 void lc_bn_forward_eval(float *y, const float *x, const float *gamma, const float *beta, const float *run_mean,
                         const float *run_var, const struct lc_bn *p);

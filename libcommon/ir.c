@@ -867,6 +867,7 @@ long lc_ir_dev_graph_launches(const struct lc_ir_dev *g, const char **off)
 struct tbn {
     struct lc_bn p;
     float *g, *b, *dg, *db, *rm, *rv, *mean, *istd; /* on the device */
+    float *ab; /* y = x a + b's a and b, for a batch norm fused with a PReLU (backend.h) */
     int64_t *nbt;                                   /* the host's counter */
 };
 
@@ -881,7 +882,7 @@ struct tunit {
     struct tbn bn1, bn2, bn3, bnsc;
     struct tconv c1, c2, csc;
     float *pa, *dpa;
-    void *t_bn1, *t_c1, *t_bn2, *t_pr, *t_c2, *t_sc, *out;
+    void *t_bn1, *t_c1, *t_pr, *t_c2, *t_sc, *out; /* bn2's output is not kept (fused with the PReLU) */
 };
 
 struct lc_ir_train_dev {
@@ -895,7 +896,7 @@ struct lc_ir_train_dev {
     struct tconv in_conv;
     struct tbn in_bn;
     float *in_pa, *in_dpa;
-    void *t_in_c, *t_in_bn, *t_in_out;
+    void *t_in_c, *t_in_out; /* in_bn's output is not kept (fused with the PReLU) */
     struct tunit *u;
     struct tbn out_bn, feat_bn;
     float *lin_w, *lin_b, *dlin_w, *dlin_b;
@@ -955,7 +956,8 @@ static int tdev_bn(struct lc_ir_train_dev *g, struct tbn *t, const struct bn_l *
     if (!t->rm || !t->rv || (l->p.affine && (!t->g || !t->b || !t->dg || !t->db)))
         return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a batch norm has no device mirror");
     if (!(t->mean = tdev_get(g, (size_t)l->p.c * sizeof(float), err)) ||
-        !(t->istd = tdev_get(g, (size_t)l->p.c * sizeof(float), err)))
+        !(t->istd = tdev_get(g, (size_t)l->p.c * sizeof(float), err)) ||
+        !(t->ab = tdev_get(g, 2 * (size_t)l->p.c * sizeof(float), err)))
         return err->code;
     return 0;
 }
@@ -1043,7 +1045,6 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
     MAP(g->in_pa, m->in_pa);
     MAP(g->in_dpa, m->in_dpa);
     GET(g->t_in_c, N * 64 * HH);
-    GET(g->t_in_bn, N * 64 * HH);
     GET(g->t_in_out, N * 64 * HH);
     for (int k = 0; k < m->n_units; k++) {
         const struct unit *u = &m->u[k];
@@ -1064,7 +1065,6 @@ int lc_ir_train_dev_create(struct lc_ir_train_dev **out, struct lc_ir *m, const 
         }
         GET(t->t_bn1, in);
         GET(t->t_c1, mid);
-        GET(t->t_bn2, mid);
         GET(t->t_pr, mid);
         GET(t->t_c2, o);
         GET(t->out, o);
@@ -1216,6 +1216,16 @@ static int tbn_train(struct lc_ir_train_dev *g, struct tbn *t, void *y, const vo
     return lc_op_bn_forward_train_dt(&g->d, g->dt, y, t->mean, t->istd, t->rm, t->rv, x, t->g, t->b, &p, err);
 }
 
+/* z = prelu(bn(x)), the batch norm's output not kept (its a and b are) */
+static int tbn_train_prelu(struct lc_ir_train_dev *g, struct tbn *t, void *z, const void *x, const float *slope,
+                           struct lc_err *err)
+{
+    struct lc_bn p = t->p;
+    p.n = g->n;
+    return lc_op_bn_prelu_forward_train_dt(&g->d, g->dt, z, t->ab, slope, t->mean, t->istd, t->rm, t->rv, x, t->g,
+                                           t->b, &p, err);
+}
+
 /* num_batches_tracked of every batch norm, once per training forward */
 static void tbn_count(struct lc_ir_train_dev *g)
 {
@@ -1247,8 +1257,7 @@ static int train_forward_ops(void *ctx, struct lc_err *err)
     else if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
     if (dt != LC_DTYPE_F32) TRY(cast_weights(g, err)); /* this step's weights in dt */
     TRY(tconv_fwd(g, &g->in_conv, g->t_in_c, g->x, err));
-    TRY(tbn_train(g, &g->in_bn, g->t_in_bn, g->t_in_c, err));
-    TRY(lc_op_prelu_forward_dt(d, dt, g->t_in_out, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, err));
+    TRY(tbn_train_prelu(g, &g->in_bn, g->t_in_out, g->t_in_c, g->in_pa, err));
     const void *cur = g->t_in_out;
     for (int k = 0; k < m->n_units; k++) {
         const struct unit *u = &m->u[k];
@@ -1256,8 +1265,7 @@ static int train_forward_ops(void *ctx, struct lc_err *err)
         size_t out = (size_t)n * u->d * u->ho * u->wo;
         TRY(tbn_train(g, &t->bn1, t->t_bn1, cur, err));
         TRY(tconv_fwd(g, &t->c1, t->t_c1, t->t_bn1, err));
-        TRY(tbn_train(g, &t->bn2, t->t_bn2, t->t_c1, err));
-        TRY(lc_op_prelu_forward_dt(d, dt, t->t_pr, t->t_bn2, t->pa, n, u->d, u->h * u->w, g->cl, err));
+        TRY(tbn_train_prelu(g, &t->bn2, t->t_pr, t->t_c1, t->pa, err));
         TRY(tconv_fwd(g, &t->c2, t->t_c2, t->t_pr, err));
         TRY(tbn_train(g, &t->bn3, t->out, t->t_c2, err));
         if (u->conv_sc) {
@@ -1326,6 +1334,16 @@ static int tbn_back(struct lc_ir_train_dev *g, const struct tbn *t, void *dx, co
     return lc_op_bn_backward_dt(&g->d, g->dt, dx, t->dg, t->db, dy, x, t->mean, t->istd, t->g, &p, set, err);
 }
 
+/* the backward of tbn_train_prelu: dx from the PReLU's output gradient dz */
+static int tbn_prelu_back(struct lc_ir_train_dev *g, const struct tbn *t, void *dx, float *dslope, const void *dz,
+                          const void *x, const float *slope, int set, struct lc_err *err)
+{
+    struct lc_bn p = t->p;
+    p.n = g->n;
+    return lc_op_bn_prelu_backward_dt(&g->d, g->dt, dx, t->dg, t->db, dslope, dz, x, t->ab, t->mean, t->istd, t->g,
+                                      slope, &p, set, err);
+}
+
 static int tconv_back(struct lc_ir_train_dev *g, const struct tconv *t, void *dx, const void *dy, const void *x,
                       int set, struct lc_err *err)
 {
@@ -1356,7 +1374,7 @@ static int backward_stages(struct lc_ir_train_dev *g, int first, int last, struc
 {
     struct lc_ir *m = g->m;
     const struct lc_device *d = &g->d;
-    const int n = g->n, H = LC_IR_INPUT, dt = g->dt, U = m->n_units;
+    const int n = g->n, dt = g->dt, U = m->n_units;
     size_t flat = (size_t)m->lin.in;
     int rc;
     void *ga = g->buf[2], *gb = g->buf[3];
@@ -1387,7 +1405,6 @@ static int backward_stages(struct lc_ir_train_dev *g, int first, int last, struc
         const struct unit *u = &m->u[k];
         const struct tunit *t = &g->u[k];
         const void *in = k ? g->u[k - 1].out : g->t_in_out;
-        int hw = u->h * u->w;
         /* the output's gradient and the input's alternate between buf[0] and buf[1] unit by unit */
         void *gout = g->buf[(s - 1) & 1], *gin = g->buf[s & 1];
         /* gin: the shortcut's gradient written, the main path's added */
@@ -1397,17 +1414,15 @@ static int backward_stages(struct lc_ir_train_dev *g, int first, int last, struc
         } else {
             TRY(lc_op_subsample_backward_dt(d, dt, gin, gout, n, u->cin, u->h, u->w, u->s, g->cl, SET, err));
         }
-        TRY(tbn_back(g, &t->bn3, ga, gout, t->t_c2, SET, err));
-        TRY(tconv_back(g, &t->c2, gb, ga, t->t_pr, SET, err));
-        TRY(lc_op_prelu_backward_dt(d, dt, ga, t->dpa, gb, t->t_bn2, t->pa, n, u->d, hw, g->cl, SET, err));
-        TRY(tbn_back(g, &t->bn2, gb, ga, t->t_c1, SET, err));
-        TRY(tconv_back(g, &t->c1, ga, gb, t->t_bn1, SET, err));
-        TRY(tbn_back(g, &t->bn1, gin, ga, in, ADD, err));
+        TRY(tbn_back(g, &t->bn3, ga, gout, t->t_c2, SET, err));                  /* d t_c2 */
+        TRY(tconv_back(g, &t->c2, gb, ga, t->t_pr, SET, err));                   /* d t_pr */
+        TRY(tbn_prelu_back(g, &t->bn2, ga, t->dpa, gb, t->t_c1, t->pa, SET, err)); /* d t_c1 */
+        TRY(tconv_back(g, &t->c1, gb, ga, t->t_bn1, SET, err));                  /* d t_bn1 */
+        TRY(tbn_back(g, &t->bn1, gin, gb, in, ADD, err));
     }
     if (last == U + 1) {
         void *gout = g->buf[U & 1];
-        TRY(lc_op_prelu_backward_dt(d, dt, ga, g->in_dpa, gout, g->t_in_bn, g->in_pa, n, 64, H * H, g->cl, SET, err));
-        TRY(tbn_back(g, &g->in_bn, gb, ga, g->t_in_c, SET, err));
+        TRY(tbn_prelu_back(g, &g->in_bn, gb, g->in_dpa, gout, g->t_in_c, g->in_pa, SET, err));
         TRY(tconv_back(g, &g->in_conv, NULL, gb, g->x, ADD, err));
     }
     return 0;

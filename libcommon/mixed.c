@@ -178,10 +178,11 @@ static void store(void *y, int dt, const float *f, size_t n)
     if (dt != LC_DTYPE_F32 || (const void *)f != y) lc_cast(y, dt, f, LC_DTYPE_F32, n);
 }
 
-/* Up to 4 views; all or none. */
+/* Up to MAX_VIEWS views; all or none. */
+enum { MAX_VIEWS = 5 };
 struct views {
-    float *f[4];
-    const void *src[4];
+    float *f[MAX_VIEWS];
+    const void *src[MAX_VIEWS];
     int dt, k;
 };
 
@@ -205,12 +206,18 @@ static int done(struct views *v, int rc)
     return rc;
 }
 
+/* f rounded to dt's precision in place: what storing it in dt and widening it back gives */
+static void round_to(float *f, int dt, size_t n)
+{
+    if (dt != LC_DTYPE_F32)
+        for (size_t i = 0; i < n; i++) f[i] = dt == LC_DTYPE_F16 ? lc_f16_to_f32(lc_f32_to_f16(f[i]))
+                                                                 : lc_bf16_to_f32(lc_f32_to_bf16(f[i]));
+}
+
 /* the float32 weight gradient of a dt weight: rounded to dt, then added */
 static void add_weight_grad(float *dw, float *g, int dt, size_t n)
 {
-    if (dt != LC_DTYPE_F32)
-        for (size_t i = 0; i < n; i++) g[i] = dt == LC_DTYPE_F16 ? lc_f16_to_f32(lc_f32_to_f16(g[i]))
-                                                                 : lc_bf16_to_f32(lc_f32_to_bf16(g[i]));
+    round_to(g, dt, n);
     for (size_t i = 0; i < n; i++) dw[i] += g[i];
 }
 
@@ -294,6 +301,38 @@ int lc_mixed_bn_backward(int dt, void *dx, float *dgamma, float *dbeta, const vo
     struct views v = {.dt = dt};
     float *fdy = get_nchw(&v, dy, BN_X(p)), *fx = get_nchw(&v, x, BN_X(p)), *fdx = dx ? get_nchw(&v, dx, BN_X(p)) : NULL;
     if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_bn_backward(fdx, dgamma, dbeta, fdy, fx, save_mean, save_invstd, gamma, p);
+    if (dx) store_nchw(dx, dt, fdx, BN_X(p));
+    return done(&v, 0);
+}
+
+int lc_mixed_bn_prelu_forward_train(int dt, void *z, float *save_ab, const float *slope, float *save_mean,
+                                    float *save_invstd, float *run_mean, float *run_var, const void *x,
+                                    const float *gamma, const float *beta, const struct lc_bn *p)
+{
+    struct views v = {.dt = dt};
+    float *fx = get_nchw(&v, x, BN_X(p)), *fy = get_nchw(&v, NULL, BN_X(p));
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_bn_forward_train_ab(fy, save_ab, save_mean, save_invstd, run_mean, run_var, fx, gamma, beta, p);
+    round_to(fy, dt, (size_t)p->n * p->c * p->hw); /* the y batch norm stores */
+    lc_prelu_forward(fy, fy, slope, p->n, p->c, p->hw);
+    store_nchw(z, dt, fy, BN_X(p));
+    return done(&v, 0);
+}
+
+int lc_mixed_bn_prelu_backward(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dz,
+                               const void *x, const float *save_ab, const float *save_mean, const float *save_invstd,
+                               const float *gamma, const float *slope, const struct lc_bn *p)
+{
+    struct views v = {.dt = dt};
+    size_t len = (size_t)p->n * p->c * p->hw;
+    float *fdz = get_nchw(&v, dz, BN_X(p)), *fx = get_nchw(&v, x, BN_X(p)), *fy = get_nchw(&v, NULL, BN_X(p)),
+          *fdy = get_nchw(&v, NULL, BN_X(p)), *fdx = dx ? get_nchw(&v, dx, BN_X(p)) : NULL;
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_bn_apply_ab(fy, fx, save_ab, p);
+    round_to(fy, dt, len);
+    lc_prelu_backward(fdy, dslope, fdz, fy, slope, p->n, p->c, p->hw); /* into zeros: the SET gradient */
+    round_to(fdy, dt, len);                                            /* as PReLU's backward stores it */
     lc_bn_backward(fdx, dgamma, dbeta, fdy, fx, save_mean, save_invstd, gamma, p);
     if (dx) store_nchw(dx, dt, fdx, BN_X(p));
     return done(&v, 0);

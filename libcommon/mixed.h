@@ -76,6 +76,19 @@ int lc_mixed_bn_backward(int dt, void *dx, float *dgamma, float *dbeta, const vo
 int lc_mixed_prelu_forward(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last);
 int lc_mixed_prelu_backward(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
                             int hw, int channels_last);
+/* Batch norm (training) then PReLU, fused as the GPU fuses them: z =
+ * prelu(y) with y = bn(x) rounded to dt as lc_mixed_bn_forward_train stores
+ * it, and y's per-channel a and b in save_ab (bn.h's lc_bn_forward_train_ab)
+ * instead of y itself. The backward recomputes y from x and save_ab,
+ * PReLU's gradient dy (rounded to dt, as lc_mixed_prelu_backward stores it)
+ * and its slope gradient (added to dslope), then batch norm's backward from
+ * dy. Bit for bit the unfused ops. */
+int lc_mixed_bn_prelu_forward_train(int dt, void *z, float *save_ab, const float *slope, float *save_mean,
+                                    float *save_invstd, float *run_mean, float *run_var, const void *x,
+                                    const float *gamma, const float *beta, const struct lc_bn *p);
+int lc_mixed_bn_prelu_backward(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dz,
+                               const void *x, const float *save_ab, const float *save_mean, const float *save_invstd,
+                               const float *gamma, const float *slope, const struct lc_bn *p);
 int lc_mixed_add(int dt, void *y, const void *a, const void *b, size_t n);
 int lc_mixed_subsample_add(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last);
 int lc_mixed_subsample_backward(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s,

@@ -1162,6 +1162,99 @@ Test(cuda, mixed_batch_norm_matches_cpu)
         }
 }
 
+/* dev's n elements of dt, bit for bit the same as dev2's */
+static void same_bits(const struct lc_device *d, const void *dev, const void *dev2, size_t n, int dt, const char *what,
+                      const char *tn, int s, int set)
+{
+    size_t bytes = n * lc_dtype_size(dt);
+    const unsigned char *a = down_copy(d, dev, bytes), *b = down_copy(d, dev2, bytes);
+    size_t i = 0;
+    while (i < bytes && a[i] == b[i]) i++;
+    cr_expect(i == bytes, "%s (shape %d, set %d): %s differs from the unfused ops' at element %zu", tn, s, set, what,
+              i / lc_dtype_size(dt));
+}
+
+/* Batch norm then PReLU fused against the two ops on the same device, bit
+ * for bit: z, the statistics and running estimates, dx (written, and added
+ * to), dgamma, dbeta and the slopes' gradient; float32 and both 16-bit
+ * types, (N, C, H, W) and channels-last, with and without affine, shapes
+ * whose channels take one chunk and several. */
+static void check_bn_prelu(const struct lc_device *d)
+{
+    static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    /* n c hw affine channels-last */
+    static const int shapes[][5] = {{4, 16, 49, 1, 0}, {3, 6, 50, 0, 0}, {8, 64, 784, 1, 0},
+                                    {2, 40, 196, 1, 1}, {3, 6, 50, 0, 1}, {8, 64, 784, 1, 1}};
+    const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
+    struct gbuf g = {0};
+    struct lc_err err;
+    for (int t = 0; t < 3; t++)
+        for (int s = 0; s < n_shapes; s++)
+            for (int set = 0; set < 2; set++) {
+                const int dt = types[t];
+                const char *tn = lc_mixed_name(dt);
+                if (dt == LC_DTYPE_F32 && shapes[s][4]) continue; /* float32 is (N, C, H, W) only */
+                struct lc_bn p;
+                cr_assert_eq(lc_bn_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], 1e-5f, 0.1f, shapes[s][3], &err),
+                             0);
+                p.channels_last = shapes[s][4];
+                const size_t total = (size_t)p.n * p.c * p.hw, c = (size_t)p.c, es = lc_dtype_size(dt);
+                void *hx = mx_randn(total, 11 + s, 2, dt), *hdz = mx_randn(total, 12 + s, 1, dt);
+                void *hdx = mx_randn(total, 13 + s, 1, dt), *hzero = mx_buf(total, dt);
+                float *gm = nf_randn(c, 14 + s, 1), *bt = nf_randn(c, 15 + s, 1), *rm = nf_randn(c, 16 + s, 1);
+                float *rv = nf_randn(c, 17 + s, 0.5f), *acc = nf_randn(c, 18 + s, 1), *slope = nf_randn(c, 19 + s, 0.3f);
+                for (size_t k = 0; k < c; k++) rv[k] = rv[k] * rv[k] + 0.1f;
+                const void *x = upb(&g, d, hx, total * es), *dz = upb(&g, d, hdz, total * es);
+                const float *ggm = up(&g, d, gm, c), *gbt = up(&g, d, bt, c), *gsl = up(&g, d, slope, c);
+                /* the unfused ops (u) and the fused (f), each on its own copies */
+                void *yu = upb(&g, d, hzero, total * es), *zu = upb(&g, d, hzero, total * es);
+                void *dyu = upb(&g, d, hzero, total * es), *dxu = upb(&g, d, hdx, total * es);
+                void *zf = upb(&g, d, hzero, total * es), *dxf = upb(&g, d, hdx, total * es);
+                float *su[6], *sf[6]; /* mean, invstd, running mean, running var, then dgamma, dbeta, dslope below */
+                const float *init[4] = {acc, acc, rm, rv};
+                for (int i = 0; i < 4; i++) su[i] = up(&g, d, init[i], c), sf[i] = up(&g, d, init[i], c);
+                float *dgu = up(&g, d, acc, c), *dbu = up(&g, d, gm, c), *dsu = up(&g, d, bt, c);
+                float *dgf = up(&g, d, acc, c), *dbf = up(&g, d, gm, c), *dsf = up(&g, d, bt, c);
+                float *ab = up(&g, d, nf_zeros(2 * c), 2 * c); /* y's a and b */
+                cr_assert_eq(lc_op_bn_forward_train_dt(d, dt, yu, su[0], su[1], su[2], su[3], x, ggm, gbt, &p, &err), 0,
+                             "%s", err.msg);
+                cr_assert_eq(lc_op_prelu_forward_dt(d, dt, zu, yu, gsl, p.n, p.c, p.hw, p.channels_last, &err), 0, "%s",
+                             err.msg);
+                cr_assert_eq(lc_op_prelu_backward_dt(d, dt, dyu, dsu, dz, yu, gsl, p.n, p.c, p.hw, p.channels_last, 1,
+                                                     &err),
+                             0, "%s", err.msg);
+                cr_assert_eq(lc_op_bn_backward_dt(d, dt, dxu, dgu, dbu, dyu, x, su[0], su[1], ggm, &p, set, &err), 0,
+                             "%s", err.msg);
+                cr_assert_eq(lc_op_bn_prelu_forward_train_dt(d, dt, zf, ab, gsl, sf[0], sf[1], sf[2], sf[3], x, ggm,
+                                                             gbt, &p, &err),
+                             0, "%s", err.msg);
+                cr_assert_eq(lc_op_bn_prelu_backward_dt(d, dt, dxf, dgf, dbf, dsf, dz, x, ab, sf[0], sf[1], ggm, gsl,
+                                                        &p, set, &err),
+                             0, "%s", err.msg);
+                same_bits(d, zf, zu, total, dt, "z", tn, s, set);
+                same_bits(d, dxf, dxu, total, dt, "dx", tn, s, set);
+                const char *names[4] = {"mean", "invstd", "running mean", "running var"};
+                for (int i = 0; i < 4; i++) same_bits(d, sf[i], su[i], c, LC_DTYPE_F32, names[i], tn, s, set);
+                same_bits(d, dgf, dgu, c, LC_DTYPE_F32, "dgamma", tn, s, set);
+                same_bits(d, dbf, dbu, c, LC_DTYPE_F32, "dbeta", tn, s, set);
+                same_bits(d, dsf, dsu, c, LC_DTYPE_F32, "dslope", tn, s, set);
+                gfree(&g, d);
+                nf_free();
+            }
+}
+
+Test(backend, bn_prelu_fused_on_the_cpu_is_the_two_ops)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_bn_prelu(&cpu);
+}
+
+Test(cuda, bn_prelu_fused_is_bit_identical_to_the_two_ops)
+{
+    struct lc_device gpu = open_gpu();
+    check_bn_prelu(&gpu);
+}
+
 Test(cuda, mixed_conv2d_matches_cpu)
 {
     struct lc_device gpu = open_gpu();

@@ -69,6 +69,8 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->conv2d_backward_dt = lc_conv2d_backward_dt_cuda;
     api->bn_forward_train_dt = lc_bn_forward_train_dt_cuda;
     api->bn_backward_dt = lc_bn_backward_dt_cuda;
+    api->bn_prelu_forward_train_dt = lc_bn_prelu_forward_train_dt_cuda;
+    api->bn_prelu_backward_dt = lc_bn_prelu_backward_dt_cuda;
     api->prelu_forward_dt = lc_prelu_forward_dt_cuda;
     api->prelu_backward_dt = lc_prelu_backward_dt_cuda;
     api->add_dt = lc_add_dt_cuda;

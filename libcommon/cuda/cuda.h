@@ -146,6 +146,15 @@ struct lc_cuda_api {
                             struct lc_err *err);
     int (*prelu_backward_dt)(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
                              int hw, int channels_last, int set, void *stream, struct lc_err *err);
+    /* batch norm then PReLU, fused (backend.h) */
+    int (*bn_prelu_forward_train_dt)(int dt, void *z, float *save_ab, const float *slope, float *save_mean,
+                                     float *save_invstd, float *run_mean, float *run_var, const void *x,
+                                     const float *gamma, const float *beta, const struct lc_bn *p, void *stream,
+                                     struct lc_err *err);
+    int (*bn_prelu_backward_dt)(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dz,
+                                const void *x, const float *save_ab, const float *save_mean, const float *save_invstd,
+                                const float *gamma, const float *slope, const struct lc_bn *p, int set, void *stream,
+                                struct lc_err *err);
     int (*add_dt)(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
     int (*subsample_add_dt)(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last, void *stream,
                             struct lc_err *err);
@@ -393,6 +402,14 @@ int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_i
 int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                            const float *save_mean, const float *save_invstd, const float *gamma, const struct lc_bn *p,
                            int set, void *stream, struct lc_err *err);
+int lc_bn_prelu_forward_train_dt_cuda(int dt, void *z, float *save_ab, const float *slope, float *save_mean,
+                                      float *save_invstd, float *run_mean, float *run_var, const void *x,
+                                      const float *gamma, const float *beta, const struct lc_bn *p, void *stream,
+                                      struct lc_err *err);
+int lc_bn_prelu_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dz,
+                                 const void *x, const float *save_ab, const float *save_mean, const float *save_invstd,
+                                 const float *gamma, const float *slope, const struct lc_bn *p, int set, void *stream,
+                                 struct lc_err *err);
 int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last, void *stream,
                              struct lc_err *err);
 int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,

@@ -106,6 +106,31 @@ static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, ch
     }
 }
 
+// Batch norm then PReLU, fused: y is not stored but recomputed where it is
+// needed, as the unfused ops round it. bn_y: y as bn_axpb stores it (in T),
+// widened; prelu_dy: PReLU's input gradient as prelu_bwd_dx with set
+// stores it (in T), widened.
+template <typename T> static __device__ __forceinline__ float bn_y(T x, float a, float b)
+{
+    return to_f(from_f<T>(__fadd_rn(__fmul_rn(to_f(x), a), b)));
+}
+
+template <typename T> static __device__ __forceinline__ float prelu_dy(float dz, float y, float s)
+{
+    return to_f(from_f<T>(0.0f + (y > 0 ? dz : __fmul_rn(s, dz))));
+}
+
+// z = prelu(y), y = x a + b (bn_axpb then prelu_fwd in one pass)
+template <typename T>
+static __global__ void bn_axpb_prelu(T *z, const T *x, const float *ab, const float *slope, long total, chan_map cm)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        int k = chan(cm, i);
+        float s = slope[k], v = bn_y<T>(x[i], ab[2 * k], ab[2 * k + 1]);
+        z[i] = from_f<T>(v > 0 ? v : s * v);
+    }
+}
+
 // bn.c's eval a and b, per channel, in double from the running statistics
 static __global__ void bn_eval_coef(float *ab, const float *gamma, const float *beta, const float *run_mean,
                                     const float *run_var, int c, float eps)
@@ -547,7 +572,24 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
 // Channels-last: a block of 32 channels x 8 row lanes, so a warp reads
 // one row's 32 adjacent channels.
 
-enum { SUM_SHIFTED, SUM_BN_BWD, SUM_PRELU_DA };
+// SUM_BNP_*: SUM_BN_BWD and SUM_PRELU_DA of a fused batch norm and PReLU,
+// with PReLU's input y and its gradient dy recomputed from x and the
+// incoming gradient dz (passed as dy) by bn_y and prelu_dy
+enum { SUM_SHIFTED, SUM_BN_BWD, SUM_PRELU_DA, SUM_BNP_BWD, SUM_BNP_DA };
+
+// a channel's constants for add_terms: the shift K (SUM_SHIFTED), the saved
+// mean (SUM_BN_BWD, SUM_BNP_BWD), y = x a + b's a and b and PReLU's slope s
+// (SUM_BNP_*)
+struct chan_k {
+    double md;
+    float mf, a, b, s;
+};
+
+// whether the kind has a second sum (q = 1)
+template <int KIND> static __device__ __forceinline__ bool two_sums()
+{
+    return KIND != SUM_PRELU_DA && KIND != SUM_BNP_DA;
+}
 
 // Batch norm's statistics take one pass: sums of x - K and (x - K)^2 in
 // double, K the channel's first value (shift_of), so the variance
@@ -576,23 +618,39 @@ static chan_split split_channels(long m, int cl)
     return chan_split{m, per, (int)((m + per - 1) / per), cl};
 }
 
-// one value's terms: q = 0: x - K (SUM_SHIFTED, K = md), dy (SUM_BN_BWD),
-// dy x where x <= 0 (SUM_PRELU_DA); q = 1: (x - K)^2 (SUM_SHIFTED), dy
-// (x - mean) (SUM_BN_BWD). The terms bn.c and act.c sum.
 template <typename T, int KIND>
-static __device__ __forceinline__ void add_terms(double &a, double &b, const T *x, const T *dy, long o, float mf,
-                                                 double md)
+static __device__ __forceinline__ chan_k chan_consts(const T *x, const float *mean_f, const float *ab,
+                                                     const float *slope, int k, int hw, int cl)
+{
+    chan_k ck = {0.0, 0.0f, 0.0f, 0.0f, 0.0f};
+    if constexpr (KIND == SUM_SHIFTED) ck.md = shift_of(x, k, hw, cl);
+    if constexpr (KIND == SUM_BN_BWD || KIND == SUM_BNP_BWD) ck.mf = mean_f[k];
+    if constexpr (KIND == SUM_BNP_BWD || KIND == SUM_BNP_DA) ck.a = ab[2 * k], ck.b = ab[2 * k + 1], ck.s = slope[k];
+    return ck;
+}
+
+// one value's terms: q = 0: x - K (SUM_SHIFTED), dy (SUM_BN_BWD), dy x
+// where x <= 0 (SUM_PRELU_DA); q = 1: (x - K)^2 (SUM_SHIFTED), dy (x -
+// mean) (SUM_BN_BWD). The terms bn.c and act.c sum; the SUM_BNP_* kinds the
+// same of the recomputed y and dy.
+template <typename T, int KIND>
+static __device__ __forceinline__ void add_terms(double &a, double &b, const T *x, const T *dy, long o,
+                                                 const chan_k &ck)
 {
     if constexpr (KIND == SUM_SHIFTED) {
-        double d = (double)to_f(x[o]) - md;
+        double d = (double)to_f(x[o]) - ck.md;
         a += d;
         b += d * d;
-    } else if constexpr (KIND == SUM_BN_BWD) {
-        float g = to_f(dy[o]);
+    } else if constexpr (KIND == SUM_BN_BWD || KIND == SUM_BNP_BWD) {
+        float g;
+        if constexpr (KIND == SUM_BN_BWD) g = to_f(dy[o]);
+        else g = prelu_dy<T>(to_f(dy[o]), bn_y<T>(x[o], ck.a, ck.b), ck.s);
         a += g;
-        b += (double)g * (to_f(x[o]) - mf);
+        b += (double)g * (to_f(x[o]) - ck.mf);
     } else {
-        float v = to_f(x[o]);
+        float v;
+        if constexpr (KIND == SUM_PRELU_DA) v = to_f(x[o]);
+        else v = bn_y<T>(x[o], ck.a, ck.b);
         if (v <= 0) a += (double)to_f(dy[o]) * v;
     }
 }
@@ -600,19 +658,19 @@ static __device__ __forceinline__ void add_terms(double &a, double &b, const T *
 // grid (chunks, c): channel k's values [r0, r1) are planes' runs of hw;
 // thread t takes r0 + t, r0 + t + THREADS, ... tracking (plane, offset)
 template <typename T, int KIND>
-static __global__ void nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, int c, int hw, long m,
-                                     long per)
+static __global__ void nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
+                                     const float *slope, int c, int hw, long m, long per)
 {
     __shared__ double sa[THREADS], sb[THREADS];
-    const bool two = KIND != SUM_PRELU_DA; // q = 1 summed too
+    const bool two = two_sums<KIND>(); // q = 1 summed too
     int k = blockIdx.y;
     long r0 = (long)blockIdx.x * per, r1 = r0 + per < m ? r0 + per : m, j = r0 + threadIdx.x;
-    double md = KIND == SUM_SHIFTED ? shift_of(x, k, hw, 0) : 0.0, a = 0, b = 0;
-    float mf = KIND == SUM_BN_BWD ? mean_f[k] : 0.0f;
+    const chan_k ck = chan_consts<T, KIND>(x, mean_f, ab, slope, k, hw, 0);
+    double a = 0, b = 0;
     long pl = j / hw;
     int off = (int)(j - pl * hw);
     for (; j < r1; j += THREADS) {
-        add_terms<T, KIND>(a, b, x, dy, (pl * c + k) * hw + off, mf, md);
+        add_terms<T, KIND>(a, b, x, dy, (pl * c + k) * hw + off, ck);
         off += THREADS;
         if (off >= hw) {
             int q = off / hw;
@@ -629,18 +687,17 @@ static __global__ void nchw_partials(double *part, const T *x, const T *dy, cons
 
 // grid (chunks, ceil(c / 32)), block (32, 8): rows [r0, r1) of (rows, c)
 template <typename T, int KIND>
-static __global__ void cl_partials(double *part, const T *x, const T *dy, const float *mean_f, long rows, int c,
-                                   long per)
+static __global__ void cl_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
+                                   const float *slope, long rows, int c, long per)
 {
     __shared__ double sa[8][32], sb[8][32];
-    const bool two = KIND != SUM_PRELU_DA;
+    const bool two = two_sums<KIND>();
     int tx = threadIdx.x, ty = threadIdx.y, k = blockIdx.y * 32 + tx;
     long r0 = (long)blockIdx.x * per, r1 = r0 + per < rows ? r0 + per : rows;
     double a = 0, b = 0;
     if (k < c) {
-        double md = KIND == SUM_SHIFTED ? shift_of(x, k, 0, 1) : 0.0;
-        float mf = KIND == SUM_BN_BWD ? mean_f[k] : 0.0f;
-        for (long r = r0 + ty; r < r1; r += 8) add_terms<T, KIND>(a, b, x, dy, r * c + k, mf, md);
+        const chan_k ck = chan_consts<T, KIND>(x, mean_f, ab, slope, k, 0, 1);
+        for (long r = r0 + ty; r < r1; r += 8) add_terms<T, KIND>(a, b, x, dy, r * c + k, ck);
     }
     sa[ty][tx] = a, sb[ty][tx] = b;
     __syncthreads();
@@ -652,14 +709,14 @@ static __global__ void cl_partials(double *part, const T *x, const T *dy, const 
 
 template <typename T, int KIND>
 static void sum_partials(const chan_split &sp, double *part, const T *x, const T *dy, const float *mean_f, int c,
-                         int hw, cudaStream_t st)
+                         int hw, cudaStream_t st, const float *ab = NULL, const float *slope = NULL)
 {
     if (sp.cl) {
         dim3 grid((unsigned)sp.chunks, (unsigned)((c + 31) / 32)), block(32, 8);
-        cl_partials<T, KIND><<<grid, block, 0, st>>>(part, x, dy, mean_f, sp.m, c, sp.per);
+        cl_partials<T, KIND><<<grid, block, 0, st>>>(part, x, dy, mean_f, ab, slope, sp.m, c, sp.per);
     } else {
         dim3 grid((unsigned)sp.chunks, (unsigned)c);
-        nchw_partials<T, KIND><<<grid, THREADS, 0, st>>>(part, x, dy, mean_f, c, hw, sp.m, sp.per);
+        nchw_partials<T, KIND><<<grid, THREADS, 0, st>>>(part, x, dy, mean_f, ab, slope, c, hw, sp.m, sp.per);
     }
 }
 
@@ -715,16 +772,20 @@ static __global__ void chan_bn_bwd_coef(float *coef, float *dgamma, float *dbeta
     coef[3 * k + 2] = (float)(sdyx / m * invstd * invstd);
 }
 
-// set: dx = 0 + the gradient (bn.c's dxplane with set), dx not read
-template <typename T>
-static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef, long total,
-                             chan_map cm, int set)
+// set: dx = 0 + the gradient (bn.c's dxplane with set), dx not read.
+// FUSED: dy is a fused PReLU's incoming gradient dz, and the gradient of
+// its input (y = x a + b, ab) is recomputed (prelu_dy).
+template <typename T, bool FUSED>
+static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef,
+                             const float *ab, const float *slope, long total, chan_map cm, int set)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         int k = chan(cm, i);
-        float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2];
+        float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2], g;
+        if constexpr (FUSED) g = prelu_dy<T>(to_f(dy[i]), bn_y<T>(x[i], ab[2 * k], ab[2 * k + 1]), slope[k]);
+        else g = to_f(dy[i]);
         // bn.c's dxplane, each operation rounded (no FMA)
-        float t = __fsub_rn(__fsub_rn(to_f(dy[i]), mdy), __fmul_rn(__fsub_rn(to_f(x[i]), save_mean[k]), kx));
+        float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(x[i]), save_mean[k]), kx));
         dx[i] = from_f<T>(__fadd_rn(set ? 0.0f : to_f(dx[i]), __fmul_rn(kk, t)));
     }
 }
@@ -848,9 +909,74 @@ extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *db
                                                                  p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
                                                                  save_invstd, p->affine ? gamma : NULL);
         if (dx)
-            bn_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean, coef, total,
-                                                          chan_map_make(p->c, p->hw, p->channels_last, total), set);
+            bn_dx<T, false><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
+                                                                 coef, NULL, NULL, total,
+                                                                 chan_map_make(p->c, p->hw, p->channels_last, total),
+                                                                 set);
         return launched(err, "batch norm backward");
+    });
+}
+
+// lc_bn_forward_train_dt_cuda with a and b written to save_ab, then
+// lc_prelu_forward_dt_cuda on the y it would have written, in one pass
+extern "C" int lc_bn_prelu_forward_train_dt_cuda(int dt, void *z, float *save_ab, const float *slope,
+                                                 float *save_mean, float *save_invstd, float *run_mean,
+                                                 float *run_var, const void *x, const float *gamma, const float *beta,
+                                                 const struct lc_bn *p, void *stream, struct lc_err *err)
+{
+    cudaStream_t st = LC_STREAM(stream);
+    return by_type(dt, err, "batch norm and PReLU forward", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        long total = (long)p->n * p->c * p->hw;
+        if (total == 0) return 0;
+        chan_split sp;
+        double *part, m = (double)p->n * p->hw;
+        float *coef;
+        if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
+        sum_partials<T, SUM_SHIFTED>(sp, part, (const T *)x, NULL, NULL, p->c, p->hw, st);
+        chan_bn_stats<T><<<per_channel(p->c), THREADS, 0, st>>>(
+            save_mean, save_invstd, run_mean, run_var, save_ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
+            (const T *)x, p->hw, sp.cl, part, sp.chunks, p->c, m, p->eps, p->momentum);
+        bn_axpb_prelu<T><<<grid_for(total), THREADS, 0, st>>>(
+            (T *)z, (const T *)x, save_ab, slope, total, chan_map_make(p->c, p->hw, p->channels_last, total));
+        return launched(err, "batch norm and PReLU forward");
+    });
+}
+
+// lc_prelu_backward_dt_cuda (with set) then lc_bn_backward_dt_cuda, y and
+// dy recomputed where they are read: the same sums in the same order
+extern "C" int lc_bn_prelu_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, float *dslope,
+                                            const void *dz, const void *x, const float *save_ab,
+                                            const float *save_mean, const float *save_invstd, const float *gamma,
+                                            const float *slope, const struct lc_bn *p, int set, void *stream,
+                                            struct lc_err *err)
+{
+    cudaStream_t st = LC_STREAM(stream);
+    return by_type(dt, err, "batch norm and PReLU backward", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        long total = (long)p->n * p->c * p->hw;
+        if (total == 0) return 0;
+        chan_split sp;
+        double *part, m = (double)p->n * p->hw;
+        float *coef;
+        if (dslope) { // PReLU's slope gradient, split as lc_prelu_backward_dt_cuda splits it
+            int rc = channel_sums(p->n, p->c, p->hw, p->channels_last && p->c > 1, &sp, &part, &coef, st, err);
+            if (rc) return rc;
+            sum_partials<T, SUM_BNP_DA>(sp, part, (const T *)x, (const T *)dz, NULL, p->c, p->hw, st, save_ab, slope);
+            chan_prelu_da<<<per_channel(p->c), THREADS, 0, st>>>(dslope, part, sp.chunks, p->c);
+        }
+        if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
+        sum_partials<T, SUM_BNP_BWD>(sp, part, (const T *)x, (const T *)dz, save_mean, p->c, p->hw, st, save_ab,
+                                     slope);
+        chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
+                                                                 p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
+                                                                 save_invstd, p->affine ? gamma : NULL);
+        if (dx)
+            bn_dx<T, true><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dz, (const T *)x, save_mean, coef,
+                                                                save_ab, slope, total,
+                                                                chan_map_make(p->c, p->hw, p->channels_last, total),
+                                                                set);
+        return launched(err, "batch norm and PReLU backward");
     });
 }
 
