@@ -14,6 +14,10 @@
  * what launching the ops one by one costs). After the fp16 training runs,
  * two more steps (without graphs) are timed op by op (lc_prof: each op's
  * kernel time, and the time no op ran).
+ * With each configuration, the device memory it took (the fall of the
+ * driver's free count from after the CUDA context was made to after the
+ * timed runs without graphs: workspaces and caches included) against
+ * PyTorch's, measured the same way.
  * Each configuration runs in a process of its own (this program again,
  * with --one), so one that fails, even by a fault that ends its CUDA
  * context, is reported and the others still run.
@@ -38,19 +42,47 @@
 #include "rng.h"
 #include "tool.h"
 
-/* PyTorch's images/s (bench/ir_peer.py, mode train or infer) for dt, or -1 */
-static double peer_ips(const char *python, const char *py, const char *mode, int reps, int batch, int dt)
+/* PyTorch's images/s (bench/ir_peer.py, mode train or infer) for dt, or
+ * -1, and the device memory its run took (*mem, bytes; -1 unknown) */
+static double peer_ips(const char *python, const char *py, const char *mode, int reps, int batch, int dt, double *mem)
 {
     const char *peer = dt == LC_DTYPE_F16 ? "cuda-fp16" : dt == LC_DTYPE_BF16 ? "cuda-bf16" : "cuda";
     char cmd[4400];
     double ips = -1;
+    *mem = -1;
     snprintf(cmd, sizeof cmd, "'%s' '%s' %s 8 %d %d 50 %s 2>/dev/null", python, py, mode, reps, batch, peer);
     FILE *f = access(py, R_OK) == 0 ? popen(cmd, "r") : NULL;
     if (f) {
         if (fscanf(f, "%lf", &ips) != 1) ips = -1;
+        else if (fscanf(f, "%lf", mem) != 1) *mem = -1;
         pclose(f);
     }
     return ips;
+}
+
+/* The driver's count of d's free memory, or 0 with a note (the benchmark
+ * goes on: memory is extra). */
+static size_t free_memory(const struct lc_device *d)
+{
+    struct lc_err err;
+    size_t free_b, total;
+    if (lc_device_memory(d, &free_b, &total, &err)) {
+        printf("  device memory unavailable: %s\n", err.msg);
+        return 0;
+    }
+    return free_b;
+}
+
+/* The device memory a run took, from the free count at its start (free0),
+ * against the peer's (the same measure: bench/ir_peer.py) */
+static void memory_line(const struct lc_device *d, size_t free0, double peer_mem)
+{
+    size_t free1 = free_memory(d);
+    if (!free0 || !free1) return;
+    double ours = free0 >= free1 ? (double)(free0 - free1) : 0, gib = 1024.0 * 1024 * 1024;
+    printf("  device memory taken (after the CUDA context): ours %.2f GiB", ours / gib);
+    if (peer_mem > 0) printf(", PyTorch %.2f GiB, ratio %.2f\n", peer_mem / gib, ours / peer_mem);
+    else printf("\n");
 }
 
 static void peer_line(double torch_ips, double ours, int dt, const char *amp)
@@ -116,12 +148,13 @@ static void train_step(struct train_step *s)
  * peer (torch_ips, measured by the caller): PyTorch float32 (TF32 off), or
  * autocast to dt in channels-last memory (with GradScaler for fp16).
  * Returns our images/s. */
-static double train_bench(int tbatch, int reps, const float *x, int dt, int cl, double torch_ips)
+static double train_bench(int tbatch, int reps, const float *x, int dt, int cl, double torch_ips, double peer_mem)
 {
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     struct lc_err err;
     struct lc_ir *m;
     struct lc_ir_train_dev *g;
+    const size_t free0 = free_memory(&gpu); /* the context made: the baseline */
     if (lc_ir_create(&m, 50, tbatch, LC_IR_PARAMS_ONLY, &err)) lc_tool_fail(&err);
     struct lc_rng rng;
     lc_rng_seed(&rng, 2);
@@ -155,6 +188,7 @@ static double train_bench(int tbatch, int reps, const float *x, int dt, int cl, 
     printf("  ours (lc_ir_train_dev, %-7s)   %9.1f img/s   (includes uploading the input)%s\n", nm, ours,
            found ? " (the last step overflowed)" : "");
     peer_line(torch_ips, ours, dt, "AMP ");
+    memory_line(&gpu, free0, peer_mem);
     /* again with graphs: the first step warms them up, the second captures */
     lc_ir_train_dev_use_graphs(g, 1);
     double gbest = 1e30;
@@ -190,12 +224,13 @@ static double train_bench(int tbatch, int reps, const float *x, int dt, int cl, 
 
 /* Inference with activations of type dt, against PyTorch eager in float32
  * (TF32 off) or the model in dt, channels-last (torch_ips). */
-static void infer_bench(int batch, int reps, const float *x, int dt, int cl, double torch_ips)
+static void infer_bench(int batch, int reps, const float *x, int dt, int cl, double torch_ips, double peer_mem)
 {
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     struct lc_err err;
     struct lc_ir *m;
     struct lc_ir_dev *g;
+    const size_t free0 = free_memory(&gpu); /* the context made: the baseline */
     if (lc_ir_create(&m, 50, batch, LC_IR_PARAMS_ONLY, &err)) lc_tool_fail(&err);
     struct lc_rng rng;
     lc_rng_seed(&rng, 1);
@@ -217,6 +252,7 @@ static void infer_bench(int batch, int reps, const float *x, int dt, int cl, dou
            cl ? " channels-last" : "", t_up);
     printf("  ours (lc_ir_dev, %-7s)         %9.1f img/s   (includes uploading the input)\n", nm, ours);
     peer_line(torch_ips, ours, dt, "");
+    memory_line(&gpu, free0, peer_mem);
     lc_ir_dev_use_graphs(g, 1); /* again with a graph: warmed up, captured, then timed */
     double gbest = 1e30;
     for (int r = 0; r <= reps + 1; r++) {
@@ -247,14 +283,14 @@ static double card_peak16(char *card, size_t size, int print)
     return peak16;
 }
 
-/* --one infer|train DT CL BATCH REPS TBATCH PEER_IPS: one configuration, in
- * this process */
+/* --one infer|train DT CL BATCH REPS TBATCH PEER_IPS PEER_MEM: one
+ * configuration, in this process */
 static int run_one(char **a)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* a pipe under gpu-check: lines out as they come, none lost if killed */
     int train = !strcmp(a[0], "train"), dt = atoi(a[1]), cl = atoi(a[2]), batch = atoi(a[3]), reps = atoi(a[4]),
         tbatch = atoi(a[5]);
-    double torch_ips = atof(a[6]);
+    double torch_ips = atof(a[6]), peer_mem = atof(a[7]);
     char card[256] = "?";
     double peak16 = card_peak16(card, sizeof card, 0);
     size_t nx = (size_t)(train ? tbatch : batch) * 3 * 112 * 112;
@@ -263,11 +299,11 @@ static int run_one(char **a)
     lc_rng_seed(&rng, 1);
     for (size_t i = 0; i < nx; i++) x[i] = 2 * lc_rng_uniform(&rng) - 1;
     if (!train) {
-        infer_bench(batch, reps, x, dt, cl, torch_ips);
+        infer_bench(batch, reps, x, dt, cl, torch_ips, peer_mem);
     } else {
         /* IR-50 at 112x112: 12.6 GFLOP an image forward (6.3 G multiply-adds, conv_bench), three times that a
          * training step */
-        double ips = train_bench(tbatch, reps, x, dt, cl, torch_ips);
+        double ips = train_bench(tbatch, reps, x, dt, cl, torch_ips, peer_mem);
         if (dt != LC_DTYPE_F32)
             printf("  %.1f TFLOP/s (3 x 12.6 GFLOP an image): %.1f%% of the dense fp16 peak\n", ips * 37.8e9 / 1e12,
                    100 * ips * 37.8e9 / peak16);
@@ -277,9 +313,10 @@ static int run_one(char **a)
 }
 
 /* Runs one configuration as a child process; 0 when it succeeded. */
-static int spawn_one(const char *kind, int dt, int cl, int batch, int reps, int tbatch, double torch_ips)
+static int spawn_one(const char *kind, int dt, int cl, int batch, int reps, int tbatch, double torch_ips,
+                     double peer_mem)
 {
-    char a[7][64];
+    char a[8][64];
     snprintf(a[0], sizeof a[0], "%s", kind);
     snprintf(a[1], sizeof a[1], "%d", dt);
     snprintf(a[2], sizeof a[2], "%d", cl);
@@ -287,7 +324,8 @@ static int spawn_one(const char *kind, int dt, int cl, int batch, int reps, int 
     snprintf(a[4], sizeof a[4], "%d", reps);
     snprintf(a[5], sizeof a[5], "%d", tbatch);
     snprintf(a[6], sizeof a[6], "%.17g", torch_ips);
-    char *argv[] = {"ir_gpu_bench", "--one", a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL};
+    snprintf(a[7], sizeof a[7], "%.17g", peer_mem);
+    char *argv[] = {"ir_gpu_bench", "--one", a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL};
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) { /* a fresh process image: no CUDA state crosses the fork */
@@ -314,7 +352,7 @@ static int spawn_one(const char *kind, int dt, int cl, int batch, int reps, int 
 int main(int argc, char **argv)
 {
     lc_tool_init("ir_gpu_bench");
-    if (argc == 9 && !strcmp(argv[1], "--one")) return run_one(argv + 2);
+    if (argc == 10 && !strcmp(argv[1], "--one")) return run_one(argv + 2);
     int batch = argc > 1 ? atoi(argv[1]) : 256, reps = argc > 2 ? atoi(argv[2]) : 5,
         tbatch = argc > 3 ? atoi(argv[3]) : 128;
     if (batch < 1 || reps < 1 || tbatch < 1) {
@@ -335,14 +373,14 @@ int main(int argc, char **argv)
     const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
     int failed = 0;
     for (int k = 0; k < 3; k++) {
-        double peer = peer_ips(python, py, "infer", reps, batch, types[k]);
+        double mem, peer = peer_ips(python, py, "infer", reps, batch, types[k], &mem);
         for (int cl = 0; cl <= (types[k] != LC_DTYPE_F32); cl++)
-            failed += spawn_one("infer", types[k], cl, batch, reps, tbatch, peer) != 0;
+            failed += spawn_one("infer", types[k], cl, batch, reps, tbatch, peer, mem) != 0;
     }
     for (int k = 0; k < 3; k++) {
-        double peer = peer_ips(python, py, "train", reps, tbatch, types[k]);
+        double mem, peer = peer_ips(python, py, "train", reps, tbatch, types[k], &mem);
         for (int cl = 0; cl <= (types[k] != LC_DTYPE_F32); cl++)
-            failed += spawn_one("train", types[k], cl, batch, reps, tbatch, peer) != 0;
+            failed += spawn_one("train", types[k], cl, batch, reps, tbatch, peer, mem) != 0;
     }
     if (failed) printf("ir_gpu_bench: %d of 10 configurations failed\n", failed);
     return failed != 0;

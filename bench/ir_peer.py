@@ -13,7 +13,10 @@ prints -1 when PyTorch has no CUDA), or mixed precision on CUDA in
 channels-last memory, the recipe PyTorch recommends for convolutional nets:
   cuda-fp16   train: autocast fp16 + GradScaler; infer/embed: the model in .half()
   cuda-bf16   train: autocast bf16 (no scaler); infer/embed: the model in bfloat16
-Prints images/s."""
+Prints images/s; on CUDA also the device memory the run took (bytes: the
+fall of the driver's free count from after the CUDA context was made to
+after the timed runs, PyTorch's cached blocks and library workspaces
+included), as bench/ir_gpu_bench.c measures its own."""
 import os
 import sys
 import time
@@ -38,6 +41,10 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(threads)
+    if device != "cpu":
+        torch.zeros(1, device=device)  # the context, before the baseline
+        torch.cuda.synchronize()
+        free0 = torch.cuda.mem_get_info()[0]
     m = IR(UNITS[layers]).to(device)
     x = (torch.rand(batch, 3, 112, 112) * 2 - 1).to(device)
     demb = (torch.rand(batch, 512) - 0.5).to(device)
@@ -80,7 +87,10 @@ def main():
         t = time.perf_counter() - t0
         if r:
             best = min(best, t)
-    print(batch / best)
+    if device == "cpu":
+        print(batch / best)
+    else:
+        print(batch / best, free0 - torch.cuda.mem_get_info()[0])
 
 
 if __name__ == "__main__":

@@ -203,6 +203,19 @@ void lc_device_free(const struct lc_device *d, void *p)
     free(p);
 }
 
+int lc_device_memory(const struct lc_device *d, size_t *free_bytes, size_t *total_bytes, struct lc_err *err)
+{
+    *free_bytes = *total_bytes = 0;
+#ifdef LC_CUDA
+    if (d->type == LC_DEVICE_CUDA) {
+        const struct lc_cuda_api *api = cuda_or_err(err);
+        return api ? api->mem_info(free_bytes, total_bytes, err) : LC_EUNSUPPORTED;
+    }
+#endif
+    return lc_errf(err, LC_EUNSUPPORTED, NULL, -1, -1, "%s has no device memory to query",
+                   d->type == LC_DEVICE_CPU ? "the CPU" : "this device");
+}
+
 static int copy(const struct lc_device *d, void *dst, const void *src, size_t n, int up,
                 struct lc_err *err)
 {

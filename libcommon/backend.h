@@ -52,6 +52,9 @@ int lc_device_upload(const struct lc_device *d, void *dst, const void *src, size
 int lc_device_download(const struct lc_device *d, void *dst, const void *src, size_t bytes,
                        struct lc_err *err);
 int lc_device_sync(const struct lc_device *d, struct lc_err *err);
+/* A GPU's free and total memory, as the driver counts it (every process's
+ * use included); LC_EUNSUPPORTED for the CPU, which has none of its own. */
+int lc_device_memory(const struct lc_device *d, size_t *free_bytes, size_t *total_bytes, struct lc_err *err);
 /* Free what the calling thread's ops keep between calls on d (cuDNN and
  * cuBLAS handles, convolution plans, scratch buffers); they are made again
  * on next use. That state lives on the GPU the thread first ran ops on: a

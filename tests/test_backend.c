@@ -425,6 +425,34 @@ Test(cuda, update_tables_are_bit_identical_to_cpu)
     check_update_tables(&gpu);
 }
 
+Test(backend, the_cpu_has_no_device_memory_to_query)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err = {0};
+    size_t free_b = 1, total = 1;
+    cr_expect_eq(lc_device_memory(&cpu, &free_b, &total, &err), LC_EUNSUPPORTED);
+    cr_expect(strstr(err.msg, "the CPU has no device memory") != NULL, "%s", err.msg);
+    cr_expect(free_b == 0 && total == 0);
+}
+
+/* the driver's count of free memory falls by an allocation and comes back */
+Test(cuda, device_memory_counts_an_allocation)
+{
+    struct lc_device gpu = open_gpu();
+    struct lc_err err;
+    const size_t mib = 1 << 20, bytes = 256 * mib;
+    size_t free0, free1, free2, total;
+    void *p;
+    cr_assert_eq(lc_device_memory(&gpu, &free0, &total, &err), 0, "%s", err.msg);
+    cr_expect(total > 0 && free0 <= total, "free %zu of %zu bytes", free0, total);
+    cr_assert_eq(lc_device_alloc(&gpu, &p, bytes, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_device_memory(&gpu, &free1, &total, &err), 0, "%s", err.msg);
+    lc_device_free(&gpu, p);
+    cr_assert_eq(lc_device_memory(&gpu, &free2, &total, &err), 0, "%s", err.msg);
+    cr_expect(free0 >= free1 + bytes, "256 MiB allocated: free went from %zu to %zu MiB", free0 / mib, free1 / mib);
+    cr_expect(free2 >= free1 + bytes, "256 MiB freed: free went from %zu to %zu MiB", free1 / mib, free2 / mib);
+}
+
 Test(cuda, linear_matches_cpu)
 {
     struct lc_device gpu = open_gpu();

@@ -132,6 +132,7 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->scratch_epoch = lc_cuda_scratch_epoch;
     api->sgd_update_table = lc_sgd_update_table_cuda;
     api->adam_update_table = lc_adam_update_table_cuda;
+    api->mem_info = lc_cuda_mem_info;
     return 0;
 }
 

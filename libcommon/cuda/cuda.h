@@ -257,6 +257,8 @@ struct lc_cuda_api {
                             const struct lc_sgd_args *a, void *stream, struct lc_err *err);
     int (*adam_update_table)(const struct lc_update_tensor *ts, const struct lc_update_chunk *cs, size_t chunks,
                              const struct lc_adam_args *a, void *stream, struct lc_err *err);
+    /* runtime.cu: the current GPU's free and total memory (cudaMemGetInfo) */
+    int (*mem_info)(size_t *free_bytes, size_t *total_bytes, struct lc_err *err);
 };
 
 #define LC_CUDA_API_SYMBOL "lc_cuda_api_get"
@@ -267,6 +269,7 @@ int lc_cuda_device_count(char *why, size_t size);
 int lc_cuda_set_device(int index, struct lc_err *err);
 int lc_cuda_alloc(void **p, size_t bytes, struct lc_err *err);
 void lc_cuda_free(void *p);
+int lc_cuda_mem_info(size_t *free_bytes, size_t *total_bytes, struct lc_err *err);
 /* *buf holds at least bytes, ordered on stream (grow-only: what it held is
  * lost); for the per-thread scratch buffers of the op files */
 int lc_cuda_grow(void **buf, size_t *size, size_t bytes, void *stream, const char *what, struct lc_err *err);

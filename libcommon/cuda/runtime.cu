@@ -57,6 +57,12 @@ extern "C" void lc_cuda_free(void *p)
     if (p) cudaFree(p);
 }
 
+extern "C" int lc_cuda_mem_info(size_t *free_bytes, size_t *total_bytes, struct lc_err *err)
+{
+    cudaError_t e = cudaMemGetInfo(free_bytes, total_bytes);
+    return e == cudaSuccess ? 0 : cuda_fail(err, e, "cudaMemGetInfo");
+}
+
 // The ops' stream of this thread (0: the legacy default stream; the
 // capture stream while a graph is captured), the stream graphs are
 // captured on (made on first use, on the thread's device), and the scratch
