@@ -321,8 +321,9 @@ int lc_op_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, float *
  * forward writes z = prelu(bn(x)) and, instead of y = bn(x), y's
  * per-channel a and b (save_ab, 2c floats); the backward recomputes y from
  * x and save_ab, adds the slopes' gradient to dslope and batch norm's to
- * dgamma and dbeta, and writes (set) or adds dx. Bit for bit the unfused
- * ops on the same device, with y neither stored nor read back. */
+ * dgamma and dbeta, and writes (set) or adds dx (not dz or x). Bit for bit
+ * the unfused ops on the same device, with y neither stored nor read back.
+ * The CPU reference holds up to five float32 copies of the tensor. */
 int lc_op_bn_prelu_forward_train_dt(const struct lc_device *d, int dt, void *z, float *save_ab, const float *slope,
                                     float *save_mean, float *save_invstd, float *run_mean, float *run_var,
                                     const void *x, const float *gamma, const float *beta, const struct lc_bn *p,

@@ -4,6 +4,7 @@
  * check of the mixed-precision training path, not a fast CPU path). */
 #include "mixed.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -188,6 +189,7 @@ struct views {
 
 static float *get(struct views *v, const void *x, size_t n)
 {
+    assert(v->k < MAX_VIEWS);
     float *f = view(x, v->dt, n);
     v->f[v->k] = f, v->src[v->k] = x, v->k++;
     return f;
@@ -227,6 +229,7 @@ static float *get_nchw(struct views *v, const void *x, int n, int c, int hw, int
 {
     size_t len = (size_t)n * c * hw;
     if (!cl) return get(v, x, len);
+    assert(v->k < MAX_VIEWS);
     float *f = malloc((len ? len : 1) * sizeof *f);
     if (f && x) lc_cast_from_channels_last(f, LC_DTYPE_F32, x, v->dt, n, c, hw);
     else if (f) memset(f, 0, len * sizeof *f);
@@ -311,7 +314,7 @@ int lc_mixed_bn_prelu_forward_train(int dt, void *z, float *save_ab, const float
                                     const float *gamma, const float *beta, const struct lc_bn *p)
 {
     struct views v = {.dt = dt};
-    float *fx = get_nchw(&v, x, BN_X(p)), *fy = get_nchw(&v, NULL, BN_X(p));
+    float *fx = get_nchw(&v, x, BN_X(p)), *fy = get_out(&v, z, BN_X(p)); /* y, then z in place */
     if (!ok(&v)) return done(&v, LC_ENOMEM);
     lc_bn_forward_train_ab(fy, save_ab, save_mean, save_invstd, run_mean, run_var, fx, gamma, beta, p);
     round_to(fy, dt, (size_t)p->n * p->c * p->hw); /* the y batch norm stores */

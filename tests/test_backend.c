@@ -1202,17 +1202,33 @@ static void same_bits(const struct lc_device *d, const void *dev, const void *de
               i / lc_dtype_size(dt));
 }
 
+/* x for check_bn_prelu's crafted shapes: in each channel, pairs v, -v,
+ * zeros, and one -2^-24 (fp16's least subnormal), so the mean is a hair
+ * below zero and, without affine, y = x a + b of a zero x is a positive
+ * b below fp16's least subnormal: 0 once rounded to fp16, where PReLU
+ * takes the slope, positive (the other branch) unrounded. */
+static float crafted_x(size_t e, int c, int hw, int cl)
+{
+    size_t t = cl ? e / (size_t)c : e / ((size_t)hw * c) * hw + e % (size_t)hw; /* within its channel */
+    if (t == 0) return -0x1p-24f;
+    size_t q = (t + 1) / 2; /* the pair */
+    return q % 5 == 0 ? 0.0f : (t % 2 ? 1.0f : -1.0f) * 0.25f * (float)(q % 7 + 1);
+}
+
 /* Batch norm then PReLU fused against the two ops on the same device, bit
  * for bit: z, the statistics and running estimates, dx (written, and added
  * to), dgamma, dbeta and the slopes' gradient; float32 and both 16-bit
- * types, (N, C, H, W) and channels-last, with and without affine, shapes
- * whose channels take one chunk and several. */
+ * types, (N, C, H, W) and channels-last (one channel too), with and
+ * without affine, shapes whose channels take one chunk and several, an
+ * upstream gradient with zeros of both signs, and crafted inputs whose y
+ * rounds to zero in fp16. */
 static void check_bn_prelu(const struct lc_device *d)
 {
     static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
-    /* n c hw affine channels-last */
-    static const int shapes[][5] = {{4, 16, 49, 1, 0}, {3, 6, 50, 0, 0}, {8, 64, 784, 1, 0},
-                                    {2, 40, 196, 1, 1}, {3, 6, 50, 0, 1}, {8, 64, 784, 1, 1}};
+    /* n c hw affine channels-last crafted (n hw odd) */
+    static const int shapes[][6] = {{4, 16, 49, 1, 0, 0},  {3, 6, 50, 0, 0, 0},   {8, 64, 784, 1, 0, 0},
+                                    {2, 40, 196, 1, 1, 0}, {3, 6, 50, 0, 1, 0},   {8, 64, 784, 1, 1, 0},
+                                    {4, 1, 300, 1, 1, 0},  {3, 2, 101, 0, 0, 1},  {3, 2, 101, 0, 1, 1}};
     const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
     struct gbuf g = {0};
     struct lc_err err;
@@ -1227,7 +1243,12 @@ static void check_bn_prelu(const struct lc_device *d)
                              0);
                 p.channels_last = shapes[s][4];
                 const size_t total = (size_t)p.n * p.c * p.hw, c = (size_t)p.c, es = lc_dtype_size(dt);
-                void *hx = mx_randn(total, 11 + s, 2, dt), *hdz = mx_randn(total, 12 + s, 1, dt);
+                float *fx = nf_randn(total, 11 + s, 2), *fdz = nf_randn(total, 12 + s, 1);
+                for (size_t e = 0; e < total; e++) {
+                    if (shapes[s][5]) fx[e] = crafted_x(e, p.c, p.hw, p.channels_last);
+                    if (e % 13 == 0) fdz[e] = e % 26 ? -0.0f : 0.0f;
+                }
+                void *hx = mx_from(fx, total, dt), *hdz = mx_from(fdz, total, dt);
                 void *hdx = mx_randn(total, 13 + s, 1, dt), *hzero = mx_buf(total, dt);
                 float *gm = nf_randn(c, 14 + s, 1), *bt = nf_randn(c, 15 + s, 1), *rm = nf_randn(c, 16 + s, 1);
                 float *rv = nf_randn(c, 17 + s, 0.5f), *acc = nf_randn(c, 18 + s, 1), *slope = nf_randn(c, 19 + s, 0.3f);

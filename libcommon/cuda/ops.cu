@@ -117,7 +117,7 @@ template <typename T> static __device__ __forceinline__ float bn_y(T x, float a,
 
 template <typename T> static __device__ __forceinline__ float prelu_dy(float dz, float y, float s)
 {
-    return to_f(from_f<T>(0.0f + (y > 0 ? dz : __fmul_rn(s, dz))));
+    return to_f(from_f<T>(__fadd_rn(0.0f, y > 0 ? dz : __fmul_rn(s, dz)))); // 0 + -0 is +0: not folded away
 }
 
 // z = prelu(y), y = x a + b (bn_axpb then prelu_fwd in one pass)
