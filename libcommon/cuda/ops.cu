@@ -868,12 +868,15 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
     });
 }
 
-extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
-                                           float *run_var, const void *x, const float *gamma, const float *beta,
-                                           const struct lc_bn *p, void *stream, struct lc_err *err)
+// Batch norm's training forward: y = x a + b; or, fused with the PReLU
+// that follows it (z), z = prelu(y) with y not stored and a and b kept in
+// save_ab (the unfused pair's arithmetic, in one elementwise pass)
+static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *slope, float *save_mean,
+                        float *save_invstd, float *run_mean, float *run_var, const void *x, const float *gamma,
+                        const float *beta, const struct lc_bn *p, void *stream, const char *what, struct lc_err *err)
 {
     cudaStream_t st = LC_STREAM(stream);
-    return by_type(dt, err, "batch norm forward", [&](auto *tag) {
+    return by_type(dt, err, what, [&](auto *tag) {
         typedef TAG_T(tag) T;
         long total = (long)p->n * p->c * p->hw;
         if (total == 0) return 0;
@@ -881,103 +884,97 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
         double *part, m = (double)p->n * p->hw;
         float *coef;
         if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
+        float *ab = z ? save_ab : coef;
         sum_partials<T, SUM_SHIFTED>(sp, part, (const T *)x, NULL, NULL, p->c, p->hw, st);
         chan_bn_stats<T><<<per_channel(p->c), THREADS, 0, st>>>(
-            save_mean, save_invstd, run_mean, run_var, coef, p->affine ? gamma : NULL, p->affine ? beta : NULL,
+            save_mean, save_invstd, run_mean, run_var, ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
             (const T *)x, p->hw, sp.cl, part, sp.chunks, p->c, m, p->eps, p->momentum);
-        bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, coef, total,
-                                                        chan_map_make(p->c, p->hw, p->channels_last, total));
-        return launched(err, "batch norm forward");
+        chan_map cm = chan_map_make(p->c, p->hw, p->channels_last, total);
+        if (z) bn_axpb_prelu<T><<<grid_for(total), THREADS, 0, st>>>((T *)z, (const T *)x, ab, slope, total, cm);
+        else bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, ab, total, cm);
+        return launched(err, what);
     });
+}
+
+// Batch norm's backward from dy; or, fused with the PReLU that followed it
+// (save_ab), from the PReLU's output gradient (dy) with y and PReLU's input
+// gradient recomputed where they are read, the slopes' gradient summed
+// first, split as lc_prelu_backward_dt_cuda splits it: the unfused pair's
+// sums in the same order
+static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dy, const void *x,
+                        const float *save_ab, const float *slope, const float *save_mean, const float *save_invstd,
+                        const float *gamma, const struct lc_bn *p, int set, void *stream, const char *what,
+                        struct lc_err *err)
+{
+    cudaStream_t st = LC_STREAM(stream);
+    return by_type(dt, err, what, [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        long total = (long)p->n * p->c * p->hw;
+        if (total == 0) return 0;
+        chan_split sp;
+        double *part, m = (double)p->n * p->hw;
+        float *coef;
+        if (save_ab && dslope) {
+            int rc = channel_sums(p->n, p->c, p->hw, p->channels_last && p->c > 1, &sp, &part, &coef, st, err);
+            if (rc) return rc;
+            sum_partials<T, SUM_BNP_DA>(sp, part, (const T *)x, (const T *)dy, NULL, p->c, p->hw, st, save_ab, slope);
+            chan_prelu_da<<<per_channel(p->c), THREADS, 0, st>>>(dslope, part, sp.chunks, p->c);
+        }
+        if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
+        if (save_ab)
+            sum_partials<T, SUM_BNP_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, p->c, p->hw, st, save_ab,
+                                         slope);
+        else
+            sum_partials<T, SUM_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, p->c, p->hw, st);
+        chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
+                                                                 p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
+                                                                 save_invstd, p->affine ? gamma : NULL);
+        if (dx) {
+            chan_map cm = chan_map_make(p->c, p->hw, p->channels_last, total);
+            if (save_ab)
+                bn_dx<T, true><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
+                                                                    coef, save_ab, slope, total, cm, set);
+            else
+                bn_dx<T, false><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
+                                                                     coef, NULL, NULL, total, cm, set);
+        }
+        return launched(err, what);
+    });
+}
+
+extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
+                                           float *run_var, const void *x, const float *gamma, const float *beta,
+                                           const struct lc_bn *p, void *stream, struct lc_err *err)
+{
+    return bn_train_fwd(dt, y, NULL, NULL, NULL, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p, stream,
+                        "batch norm forward", err);
 }
 
 extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                                       const float *save_mean, const float *save_invstd, const float *gamma,
                                       const struct lc_bn *p, int set, void *stream, struct lc_err *err)
 {
-    cudaStream_t st = LC_STREAM(stream);
-    return by_type(dt, err, "batch norm backward", [&](auto *tag) {
-        typedef TAG_T(tag) T;
-        long total = (long)p->n * p->c * p->hw;
-        if (total == 0) return 0;
-        chan_split sp;
-        double *part, m = (double)p->n * p->hw;
-        float *coef;
-        if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
-        sum_partials<T, SUM_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, p->c, p->hw, st);
-        chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
-                                                                 p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
-                                                                 save_invstd, p->affine ? gamma : NULL);
-        if (dx)
-            bn_dx<T, false><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
-                                                                 coef, NULL, NULL, total,
-                                                                 chan_map_make(p->c, p->hw, p->channels_last, total),
-                                                                 set);
-        return launched(err, "batch norm backward");
-    });
+    return bn_train_bwd(dt, dx, dgamma, dbeta, NULL, dy, x, NULL, NULL, save_mean, save_invstd, gamma, p, set, stream,
+                        "batch norm backward", err);
 }
 
-// lc_bn_forward_train_dt_cuda with a and b written to save_ab, then
-// lc_prelu_forward_dt_cuda on the y it would have written, in one pass
 extern "C" int lc_bn_prelu_forward_train_dt_cuda(int dt, void *z, float *save_ab, const float *slope,
                                                  float *save_mean, float *save_invstd, float *run_mean,
                                                  float *run_var, const void *x, const float *gamma, const float *beta,
                                                  const struct lc_bn *p, void *stream, struct lc_err *err)
 {
-    cudaStream_t st = LC_STREAM(stream);
-    return by_type(dt, err, "batch norm and PReLU forward", [&](auto *tag) {
-        typedef TAG_T(tag) T;
-        long total = (long)p->n * p->c * p->hw;
-        if (total == 0) return 0;
-        chan_split sp;
-        double *part, m = (double)p->n * p->hw;
-        float *coef;
-        if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
-        sum_partials<T, SUM_SHIFTED>(sp, part, (const T *)x, NULL, NULL, p->c, p->hw, st);
-        chan_bn_stats<T><<<per_channel(p->c), THREADS, 0, st>>>(
-            save_mean, save_invstd, run_mean, run_var, save_ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
-            (const T *)x, p->hw, sp.cl, part, sp.chunks, p->c, m, p->eps, p->momentum);
-        bn_axpb_prelu<T><<<grid_for(total), THREADS, 0, st>>>(
-            (T *)z, (const T *)x, save_ab, slope, total, chan_map_make(p->c, p->hw, p->channels_last, total));
-        return launched(err, "batch norm and PReLU forward");
-    });
+    return bn_train_fwd(dt, NULL, z, save_ab, slope, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p,
+                        stream, "batch norm and PReLU forward", err);
 }
 
-// lc_prelu_backward_dt_cuda (with set) then lc_bn_backward_dt_cuda, y and
-// dy recomputed where they are read: the same sums in the same order
 extern "C" int lc_bn_prelu_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, float *dslope,
                                             const void *dz, const void *x, const float *save_ab,
                                             const float *save_mean, const float *save_invstd, const float *gamma,
                                             const float *slope, const struct lc_bn *p, int set, void *stream,
                                             struct lc_err *err)
 {
-    cudaStream_t st = LC_STREAM(stream);
-    return by_type(dt, err, "batch norm and PReLU backward", [&](auto *tag) {
-        typedef TAG_T(tag) T;
-        long total = (long)p->n * p->c * p->hw;
-        if (total == 0) return 0;
-        chan_split sp;
-        double *part, m = (double)p->n * p->hw;
-        float *coef;
-        if (dslope) { // PReLU's slope gradient, split as lc_prelu_backward_dt_cuda splits it
-            int rc = channel_sums(p->n, p->c, p->hw, p->channels_last && p->c > 1, &sp, &part, &coef, st, err);
-            if (rc) return rc;
-            sum_partials<T, SUM_BNP_DA>(sp, part, (const T *)x, (const T *)dz, NULL, p->c, p->hw, st, save_ab, slope);
-            chan_prelu_da<<<per_channel(p->c), THREADS, 0, st>>>(dslope, part, sp.chunks, p->c);
-        }
-        if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
-        sum_partials<T, SUM_BNP_BWD>(sp, part, (const T *)x, (const T *)dz, save_mean, p->c, p->hw, st, save_ab,
-                                     slope);
-        chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
-                                                                 p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
-                                                                 save_invstd, p->affine ? gamma : NULL);
-        if (dx)
-            bn_dx<T, true><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dz, (const T *)x, save_mean, coef,
-                                                                save_ab, slope, total,
-                                                                chan_map_make(p->c, p->hw, p->channels_last, total),
-                                                                set);
-        return launched(err, "batch norm and PReLU backward");
-    });
+    return bn_train_bwd(dt, dx, dgamma, dbeta, dslope, dz, x, save_ab, slope, save_mean, save_invstd, gamma, p, set,
+                        stream, "batch norm and PReLU backward", err);
 }
 
 extern "C" int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, size_t n, void *stream,
