@@ -5,14 +5,8 @@
 #define LC_TEST_GPUFIX_H
 
 #include "backend.h"
+#include "needgpu.h"
 #include "nnfix.h"
-
-static inline void need_gpu(void)
-{
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
-}
 
 static inline struct lc_device open_gpu(void)
 {

@@ -10,6 +10,7 @@
 #include "embed.h"
 #include "dtype.h"
 #include "ir.h"
+#include "needgpu.h"
 #include "normalize.h"
 #include "testutil.h"
 #include "timelimit.h"
@@ -73,9 +74,7 @@ Test(embed, device_path_gives_pytorch_embeddings)
 Test(cuda, embed_gives_pytorch_embeddings)
 {
     TEST_TIME_LIMIT(120);
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    need_gpu();
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     check_file_on("tests/fixtures/ckpt/ir18_lightning.ckpt", &gpu);
 }

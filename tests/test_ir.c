@@ -14,6 +14,7 @@
 #include "devparams.h"
 #include "dtype.h"
 #include "ir.h"
+#include "needgpu.h"
 #include "optim.h"
 #include "params.h"
 #include "rng.h"
@@ -359,9 +360,7 @@ Test(ir, half_inference_on_the_cpu_device)
 
 Test(cuda, ir18_half_inference_matches_fp32)
 {
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    need_gpu();
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     check_half_inference(&gpu, 0);
     check_half_inference(&gpu, 1);
@@ -370,9 +369,7 @@ Test(cuda, ir18_half_inference_matches_fp32)
 Test(cuda, ir18_inference_matches_torch)
 {
     TEST_TIME_LIMIT(300);
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    need_gpu();
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     check_device_path(&gpu);
 }
@@ -492,9 +489,7 @@ Test(ir, training_on_the_cpu_device_is_bit_identical)
 Test(cuda, ir18_training_matches_cpu)
 {
     TEST_TIME_LIMIT(600);
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    need_gpu();
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     check_train_device(&gpu, 0);
 }
@@ -653,9 +648,7 @@ Test(ir, graphs_asked_for_on_the_cpu_device_change_nothing)
 Test(cuda, ir18_graphs_replay_the_ops_exactly)
 {
     TEST_TIME_LIMIT(600);
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    need_gpu();
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     check_train_graphs(&gpu, LC_DTYPE_F32, 0, 0);
     check_train_graphs(&gpu, LC_DTYPE_F16, 1, 0);
@@ -724,9 +717,7 @@ Test(ir, mixed_precision_on_the_cpu_device)
 
 Test(cuda, ir18_mixed_precision_matches_fp32)
 {
-    char why[256] = "";
-    if (!lc_backend_cuda_built()) cr_skip_test("CUDA tests skipped: this build has no CUDA support");
-    if (lc_backend_cuda_devices(why, sizeof why) == 0) cr_skip_test("CUDA tests skipped: no usable GPU (%s)", why);
+    need_gpu();
     struct lc_device gpu = {LC_DEVICE_CUDA, 0};
     for (int cl = 0; cl < 2; cl++) {
         check_train_mixed(&gpu, LC_DTYPE_F16, cl, 1e-2, 1e-1);
