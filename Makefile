@@ -191,5 +191,10 @@ bench: all $(BENCHES)
 clean:
 	rm -rf build bin lib
 
+# the CUDA emulator: the .cu files run on the CPU (tests/cudaemu/README.md)
+ifneq ($(NVCC),)
+include tests/cudaemu/cudaemu.mk
+endif
+
 -include $(LIB_OBJ:.o=.d) $(CU_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.d) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.d) $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%.d)
 .SECONDARY: $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%.o) $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%.o)

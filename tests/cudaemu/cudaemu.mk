@@ -1,0 +1,43 @@
+# The CUDA emulator (tests/cudaemu/README.md): libcommon/cuda/*.cu compiled
+# as C++ for the CPU against emulated CUDA runtime, cuBLAS, cuDNN and NCCL,
+# as lib/libsarface-cuda-emu.so (build/san/lib/... under SAN=1, sanitized
+# like the tests). `make test-cuda-emu` runs every test program's `cuda`
+# suite on it (LC_CUDA_LIB names it to the backend's loader). Needs only the
+# CUDA toolkit's headers, so it is built wherever nvcc is found.
+EMU_DIR := $(BUILD)/cudaemu
+EMU_SO := $(LIBDIR)/libsarface-cuda-emu.so
+EMU_CXX ?= g++
+EMU_CXXFLAGS := -std=c++17 -O1 -g -fPIC -fvisibility=hidden -ffp-contract=off -Wall -Wno-sign-compare -Wno-deprecated-declarations \
+                $(SANFLAGS) $(if $(SANFLAGS),-fno-omit-frame-pointer -fno-sanitize-recover=undefined) \
+                -I$(EMU_DIR)/libcommon/cuda -Ilibcommon/cuda -Ilibcommon -Itests/cudaemu -I$(CUDA_HOME)/include
+EMU_CU_SRC := $(wildcard libcommon/cuda/*.cu) $(wildcard libcommon/cuda/*.cuh)
+EMU_REWRITTEN := $(EMU_CU_SRC:%=$(EMU_DIR)/%)
+EMU_OBJ := $(patsubst %.cu,$(EMU_DIR)/%.o,$(wildcard libcommon/cuda/*.cu)) \
+           $(patsubst tests/cudaemu/%.cpp,$(EMU_DIR)/emu/%.o,$(wildcard tests/cudaemu/*.cpp))
+
+# the launches rewritten (line numbers kept; #line names the source)
+$(EMU_DIR)/libcommon/cuda/%: libcommon/cuda/% tests/cudaemu/rewrite.pl
+	@mkdir -p $(@D)
+	perl tests/cudaemu/rewrite.pl $< >$@.tmp && mv $@.tmp $@
+
+$(EMU_DIR)/libcommon/cuda/%.o: $(EMU_DIR)/libcommon/cuda/%.cu $(EMU_REWRITTEN) tests/cudaemu/emu.h
+	$(EMU_CXX) $(EMU_CXXFLAGS) -MMD -MP -include tests/cudaemu/emu.h -x c++ -c $< -o $@
+
+$(EMU_DIR)/emu/%.o: tests/cudaemu/%.cpp tests/cudaemu/emu.h tests/cudaemu/emu_internal.h
+	@mkdir -p $(@D)
+	$(EMU_CXX) $(EMU_CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(EMU_DIR)/err.o: libcommon/err.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+# -z defs: every CUDA call the .cu files make must be emulated
+$(EMU_SO): $(EMU_OBJ) $(EMU_DIR)/err.o
+	@mkdir -p $(@D)
+	$(EMU_CXX) -shared $(SANFLAGS) -Wl,-z,defs -o $@ $^ -pthread
+
+-include $(EMU_OBJ:.o=.d)
+
+.PHONY: test-cuda-emu
+test-cuda-emu: $(EMU_SO) $(TESTS)
+	@LC_CUDA_LIB=$(abspath $(EMU_SO)) tests/run-cuda-emu.sh $(TESTS)

@@ -1,0 +1,213 @@
+// nccl: the CUDA emulator's NCCL (tests/cudaemu/README.md): communicators
+// of ranks that are threads of one process (the ranks of one unique id),
+// float32 all-reduce (sum, average) and broadcast. A collective runs when
+// it is issued: each rank waits there until every rank has issued it, so
+// ranks that issue collectives in different orders hang, as on GPUs.
+#include <cuda_runtime.h>
+#include <nccl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "emu.h"
+#include "emu_internal.h"
+
+struct group {
+    int nranks, joined;
+    std::mutex lock;
+    std::condition_variable cv;
+    // the collective under way: its kind, the ranks' buffers, how many arrived and left
+    unsigned long gen;
+    int arrived, left;
+    std::vector<const float *> send;
+    std::vector<float> result;
+};
+
+struct ncclComm {
+    group *g;
+    int rank, device;
+};
+
+static std::mutex registry_lock;
+static std::map<std::string, group *> groups;
+
+// the collective of rank r: its buffer posted, the result made by the last to arrive, copied out by each
+template <typename Combine, typename Out>
+static void collective(ncclComm *c, const float *send, size_t count, Combine combine, Out out)
+{
+    group *g = c->g;
+    std::unique_lock<std::mutex> l(g->lock);
+    g->cv.wait(l, [&] { return g->left == 0; }); // the previous collective is over for every rank
+    const unsigned long gen = g->gen;
+    g->send[c->rank] = send;
+    if (++g->arrived == g->nranks) {
+        g->result.assign(count, 0.0f);
+        combine(g->send, g->result);
+        g->arrived = 0, g->left = g->nranks, g->gen++;
+        g->cv.notify_all();
+    } else {
+        g->cv.wait(l, [&] { return g->gen != gen; });
+    }
+    out(g->result);
+    if (--g->left == 0) g->cv.notify_all();
+}
+
+static int rank_bytes_ok(const void *p, size_t count)
+{
+    return emu_device_range(p, count * sizeof(float)) == 1;
+}
+
+extern "C" {
+
+ncclResult_t ncclGetVersion(int *version)
+{
+    *version = NCCL_VERSION_CODE;
+    return ncclSuccess;
+}
+
+const char *ncclGetErrorString(ncclResult_t r)
+{
+    switch (r) {
+    case ncclSuccess: return "no error";
+    case ncclInvalidArgument: return "invalid argument";
+    case ncclInvalidUsage: return "invalid usage";
+    default: return "an error (CUDA emulator)";
+    }
+}
+
+const char *ncclGetLastError(ncclComm_t comm)
+{
+    (void)comm;
+    return "";
+}
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId *id)
+{
+    static std::mutex l;
+    static unsigned long next;
+    std::lock_guard<std::mutex> g(l);
+    memset(id, 0, sizeof *id);
+    snprintf(id->internal, sizeof id->internal, "cudaemu-%d-%lu", (int)getpid(), ++next);
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank, ncclConfig_t *config)
+{
+    (void)config;
+    *comm = NULL;
+    if (nranks < 1 || rank < 0 || rank >= nranks) return ncclInvalidArgument;
+    std::string key(id.internal, strnlen(id.internal, sizeof id.internal));
+    group *g;
+    {
+        std::lock_guard<std::mutex> l(registry_lock);
+        auto it = groups.find(key);
+        if (it == groups.end()) {
+            g = new group();
+            g->nranks = nranks;
+            g->send.assign((size_t)nranks, NULL);
+            groups[key] = g;
+        } else {
+            g = it->second;
+        }
+        if (g->nranks != nranks) return ncclInvalidUsage;
+        g->joined++;
+    }
+    ncclComm *c = new ncclComm{g, rank, 0};
+    cudaGetDevice(&c->device);
+    *comm = c;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *state)
+{
+    (void)comm;
+    *state = ncclSuccess;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommCuDevice(ncclComm_t comm, int *device)
+{
+    *device = comm->device;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommFinalize(ncclComm_t comm)
+{
+    (void)comm;
+    return ncclSuccess;
+}
+
+static void leave(ncclComm_t comm)
+{
+    if (!comm) return;
+    std::lock_guard<std::mutex> l(registry_lock);
+    group *g = comm->g;
+    if (--g->joined == 0) {
+        for (auto it = groups.begin(); it != groups.end(); ++it)
+            if (it->second == g) {
+                groups.erase(it);
+                break;
+            }
+        delete g;
+    }
+    delete comm;
+}
+
+ncclResult_t ncclCommDestroy(ncclComm_t comm)
+{
+    leave(comm);
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommAbort(ncclComm_t comm)
+{
+    leave(comm);
+    return ncclSuccess;
+}
+
+ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
+                           ncclComm_t comm, cudaStream_t stream)
+{
+    if (type != ncclFloat32 || (op != ncclSum && op != ncclAvg)) return ncclInvalidArgument;
+    if (!rank_bytes_ok(send, count) || !rank_bytes_ok(recv, count))
+        emu_fatal("ncclAllReduce of %zu floats: a buffer that is not device memory", count);
+    emu_enqueue(stream, [=] {
+        const int n = comm->g->nranks;
+        collective(
+            comm, (const float *)send, count,
+            [&](const std::vector<const float *> &all, std::vector<float> &r) {
+                for (size_t i = 0; i < count; i++) {
+                    float s = 0;
+                    for (int k = 0; k < n; k++) s += all[k][i];
+                    r[i] = op == ncclAvg ? s / n : s;
+                }
+            },
+            [&](const std::vector<float> &r) { memcpy(recv, r.data(), count * sizeof(float)); });
+    });
+    return ncclSuccess;
+}
+
+ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataType_t type, int root, ncclComm_t comm,
+                           cudaStream_t stream)
+{
+    if (type != ncclFloat32 || root < 0 || root >= comm->g->nranks) return ncclInvalidArgument;
+    if ((comm->rank == root && !rank_bytes_ok(send, count)) || !rank_bytes_ok(recv, count))
+        emu_fatal("ncclBroadcast of %zu floats: a buffer that is not device memory", count);
+    emu_enqueue(stream, [=] {
+        collective(
+            comm, (const float *)send, count,
+            [&](const std::vector<const float *> &all, std::vector<float> &r) {
+                memcpy(r.data(), all[root], count * sizeof(float));
+            },
+            [&](const std::vector<float> &r) { memcpy(recv, r.data(), count * sizeof(float)); });
+    });
+    return ncclSuccess;
+}
+
+} // extern "C"

@@ -1,0 +1,619 @@
+// runtime: the CUDA emulator's kernel scheduler and CUDA runtime
+// (tests/cudaemu/README.md). Device memory is host memory, filled with
+// 0xff bytes (NaN in every float type) when allocated, so a kernel that
+// reads what nobody wrote gives NaN; every allocation is tracked, and a
+// kernel argument or copy that points outside them is fatal. Work runs
+// on the calling thread when it is issued, in issue order, so streams and
+// events only keep time; a stream that captures records the work instead,
+// and a graph launch replays it. The rules CUDA enforces and the project
+// relies on are enforced here too: a launch's limits, no synchronous copy
+// or device synchronization during a capture, no freeing of unknown
+// pointers.
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "emu.h"
+#include "emu_internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#ifdef EMU_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+void emu_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "CUDA emulator: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    abort();
+}
+
+// ---- device memory
+
+static std::mutex mem_lock;
+static std::map<uintptr_t, size_t> allocations; // base -> bytes
+static size_t allocated;
+static const size_t emu_total_memory = (size_t)80 << 30;
+
+static void *dev_alloc(size_t bytes)
+{
+    size_t rounded = (bytes + 255) / 256 * 256;
+    void *p = aligned_alloc(256, rounded ? rounded : 256);
+    if (!p) return NULL;
+    memset(p, 0xff, bytes);
+    std::lock_guard<std::mutex> g(mem_lock);
+    allocations[(uintptr_t)p] = bytes;
+    allocated += bytes;
+    return p;
+}
+
+static int dev_free(void *p)
+{
+    if (!p) return 0;
+    {
+        std::lock_guard<std::mutex> g(mem_lock);
+        auto it = allocations.find((uintptr_t)p);
+        if (it == allocations.end()) return -1;
+        allocated -= it->second;
+        allocations.erase(it);
+    }
+    free(p);
+    return 0;
+}
+
+// bytes at p lie inside one allocation (1), or p is nowhere in any (0), or
+// runs past the end of one (-1)
+int emu_device_range(const void *p, size_t bytes)
+{
+    uintptr_t a = (uintptr_t)p;
+    std::lock_guard<std::mutex> g(mem_lock);
+    auto it = allocations.upper_bound(a);
+    if (it == allocations.begin()) return 0;
+    --it;
+    if (a > it->first + it->second) return 0;
+    return a + bytes <= it->first + it->second ? 1 : -1;
+}
+
+void emu_check_pointer(const char *kernel, int arg, const void *p)
+{
+    if (p && emu_device_range(p, 0) != 1)
+        emu_fatal("kernel %s: argument %d (%p) is not device memory (an illegal address on a GPU)", kernel, arg, p);
+}
+
+// ---- errors: the last one of each thread, as cudaGetLastError returns it
+
+static thread_local cudaError_t last_error;
+
+static cudaError_t fail(cudaError_t e)
+{
+    last_error = e;
+    return e;
+}
+
+// ---- streams, capture and graphs
+
+struct emu_graph {
+    std::vector<std::function<void()>> work;
+};
+
+struct CUstream_st {
+    emu_graph *capture; // recording, or NULL
+    int invalidated;    // an unsupported call was made while capturing
+};
+
+static thread_local std::vector<CUstream_st *> captures_here; // the captures this thread has under way
+
+static CUstream_st *stream_of(cudaStream_t s)
+{
+    // the legacy default and per-thread streams are handles, not objects
+    if (s == 0 || s == cudaStreamLegacy || s == cudaStreamPerThread) return NULL;
+    return (CUstream_st *)s;
+}
+
+void emu_enqueue(cudaStream_t stream, std::function<void()> work)
+{
+    CUstream_st *s = stream_of(stream);
+    if (s && s->capture) s->capture->work.push_back(std::move(work));
+    else work();
+}
+
+// a call that would wait for the GPU: refused, and the capture spoilt, while this thread captures
+static cudaError_t sync_call(void)
+{
+    if (captures_here.empty()) return cudaSuccess;
+    for (CUstream_st *s : captures_here) s->invalidated = 1;
+    return fail(cudaErrorStreamCaptureUnsupported);
+}
+
+// ---- the kernel scheduler
+
+enum { FIBER_RUN, FIBER_WAIT, FIBER_DONE };
+
+struct fiber {
+    ucontext_t ctx;
+    emu_thread t;
+    int state;
+    unsigned long gen; // the barrier generation it waits for to end
+    char *stack;
+};
+
+static const size_t fiber_stack = 256 << 10;
+static const int max_threads = 1024;
+
+struct block_state {
+    fiber *f;
+    int n, live, cur;
+    int arrived, vote, result;
+    unsigned long gen;
+    const char *file; // where the barrier under way was called
+    int line;
+    const char *kernel;
+    ucontext_t sched;
+    const std::function<void()> *body;
+#ifdef EMU_ASAN
+    const void *sched_bottom;
+    size_t sched_size;
+#endif
+};
+
+thread_local const emu_thread *emu_cur;
+static block_state *blk; // the block running (kernels run under run_lock)
+static std::recursive_mutex run_lock;
+static char *stacks; // max_threads fiber stacks, mapped once
+
+static void fiber_entry(void)
+{
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &blk->sched_bottom, &blk->sched_size);
+#endif
+    (*blk->body)();
+    fiber *f = &blk->f[blk->cur];
+    f->state = FIBER_DONE;
+    blk->live--;
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(NULL, blk->sched_bottom, blk->sched_size);
+#endif
+    // uc_link returns to the scheduler
+}
+
+static void switch_to(int i)
+{
+    fiber *f = &blk->f[i];
+    blk->cur = i;
+    emu_cur = &f->t;
+#ifdef EMU_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, f->stack, fiber_stack);
+#endif
+    swapcontext(&blk->sched, &f->ctx);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+}
+
+static void release_barrier(void)
+{
+    blk->result = blk->vote;
+    blk->arrived = 0, blk->vote = 0;
+    blk->gen++;
+}
+
+// the body of __syncthreads and __syncthreads_or
+static int barrier(int pred, const char *file, int line)
+{
+    if (!blk) emu_fatal("__syncthreads outside a kernel");
+    fiber *f = &blk->f[blk->cur];
+    if (blk->arrived && (line != blk->line || strcmp(file, blk->file)))
+        emu_fatal("kernel %s: threads of one block wait at different __syncthreads (%s:%d and %s:%d)", blk->kernel,
+                  blk->file, blk->line, file, line);
+    blk->file = file, blk->line = line;
+    blk->arrived++;
+    blk->vote |= pred != 0;
+    if (blk->arrived == blk->live) {
+        release_barrier();
+        return blk->result;
+    }
+    f->state = FIBER_WAIT;
+    f->gen = blk->gen;
+#ifdef EMU_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, blk->sched_bottom, blk->sched_size);
+#endif
+    swapcontext(&f->ctx, &blk->sched);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, &blk->sched_bottom, &blk->sched_size);
+#endif
+    return blk->result;
+}
+
+void emu_syncthreads(const char *file, int line) { barrier(0, file, line); }
+int emu_syncthreads_or(int pred, const char *file, int line) { return barrier(pred, file, line); }
+
+cudaError_t emu_launch_check(const char *kernel, dim3 g, dim3 b, size_t smem)
+{
+    (void)kernel;
+    unsigned long threads = (unsigned long)b.x * b.y * b.z;
+    if (!g.x || !g.y || !g.z || !threads || threads > (unsigned long)max_threads || b.z > 64 || g.y > 65535 ||
+        g.z > 65535 || g.x > 0x7fffffffu || smem > (48u << 10))
+        return fail(cudaErrorInvalidConfiguration);
+    return cudaSuccess;
+}
+
+void emu_run_grid(const char *kernel, dim3 g, dim3 b, const std::function<void()> &body)
+{
+    std::lock_guard<std::recursive_mutex> lock(run_lock);
+    if (blk) emu_fatal("kernel %s launched from inside kernel %s", kernel, blk->kernel);
+    if (!stacks) {
+        stacks = (char *)mmap(NULL, fiber_stack * max_threads, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (stacks == MAP_FAILED) emu_fatal("cannot map the fibers' stacks: %s", strerror(errno));
+    }
+    const int n = (int)(b.x * b.y * b.z);
+    std::vector<fiber> fibers(n);
+    block_state st = {};
+    st.f = fibers.data(), st.n = n, st.kernel = kernel, st.body = &body;
+    const emu_thread *saved = emu_cur;
+    blk = &st;
+    for (unsigned bz = 0; bz < g.z; bz++)
+        for (unsigned by = 0; by < g.y; by++)
+            for (unsigned bx = 0; bx < g.x; bx++) {
+                st.live = n, st.arrived = st.vote = 0;
+                for (int i = 0; i < n; i++) {
+                    fiber *f = &fibers[i];
+                    f->t.tid = uint3{(unsigned)i % b.x, (unsigned)i / b.x % b.y, (unsigned)i / (b.x * b.y)};
+                    f->t.bid = uint3{bx, by, bz};
+                    f->t.bdim = b, f->t.gdim = g;
+                    f->state = FIBER_RUN;
+                    f->stack = stacks + (size_t)i * fiber_stack;
+                    getcontext(&f->ctx);
+                    f->ctx.uc_stack.ss_sp = f->stack;
+                    f->ctx.uc_stack.ss_size = fiber_stack;
+                    f->ctx.uc_link = &st.sched;
+                    makecontext(&f->ctx, fiber_entry, 0);
+                }
+                // rounds until every thread is done: each round resumes the
+                // runnable threads, in alternating directions (a missing
+                // barrier shows whichever order it depends on)
+                for (int round = 0; st.live > 0; round++) {
+                    int moved = 0;
+                    for (int j = 0; j < n; j++) {
+                        int i = round & 1 ? n - 1 - j : j;
+                        fiber *f = &fibers[i];
+                        if (f->state == FIBER_DONE || (f->state == FIBER_WAIT && f->gen == st.gen)) continue;
+                        f->state = FIBER_RUN;
+                        switch_to(i);
+                        moved = 1;
+                        // threads that exit no longer hold a barrier up
+                        if (f->state == FIBER_DONE && st.arrived && st.arrived == st.live) release_barrier();
+                    }
+                    if (!moved) emu_fatal("kernel %s: block stuck at a barrier", kernel);
+                }
+            }
+    blk = NULL;
+    emu_cur = saved;
+}
+
+// ---- the runtime API
+
+int emu_devices(void)
+{
+    const char *e = getenv("LC_CUDA_EMU_DEVICES");
+    int n = e ? atoi(e) : 1;
+    return n < 0 ? 0 : n > 8 ? 8 : n;
+}
+
+static thread_local int current_device;
+
+extern "C" {
+
+cudaError_t cudaGetDeviceCount(int *count)
+{
+    *count = emu_devices();
+    return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device)
+{
+    if (device < 0 || device >= emu_devices()) return fail(cudaErrorInvalidDevice);
+    current_device = device;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int *device)
+{
+    *device = current_device;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device)
+{
+    if (device < 0 || device >= emu_devices()) return fail(cudaErrorInvalidDevice);
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "CUDA emulator %d (CPU)", device);
+    prop->major = 9, prop->minor = 0;
+    prop->multiProcessorCount = 132;
+    prop->totalGlobalMem = emu_total_memory;
+    prop->maxThreadsPerBlock = max_threads;
+    prop->warpSize = 32;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device)
+{
+    if (device < 0 || device >= emu_devices()) return fail(cudaErrorInvalidDevice);
+    switch (attr) {
+    case cudaDevAttrClockRate: *value = 1980000; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = 132; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; return cudaSuccess;
+    default: return fail(cudaErrorNotSupported);
+    }
+}
+
+cudaError_t cudaRuntimeGetVersion(int *v)
+{
+    *v = CUDART_VERSION;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError(void)
+{
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+
+cudaError_t cudaPeekAtLastError(void) { return last_error; }
+
+const char *cudaGetErrorString(cudaError_t e)
+{
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorNotReady: return "device not ready";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
+    default: return "unknown error (CUDA emulator)";
+    }
+}
+
+cudaError_t cudaMalloc(void **p, size_t bytes)
+{
+    if (sync_call()) return last_error;
+    *p = dev_alloc(bytes);
+    return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFree(void *p)
+{
+    if (sync_call()) return last_error;
+    return dev_free(p) ? fail(cudaErrorInvalidValue) : cudaSuccess;
+}
+
+cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t s)
+{
+    CUstream_st *st = stream_of(s);
+    if (st && st->capture) emu_fatal("cudaMallocAsync inside a graph capture (the project never captures one)");
+    *p = dev_alloc(bytes);
+    return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFreeAsync(void *p, cudaStream_t s)
+{
+    CUstream_st *st = stream_of(s);
+    if (st && st->capture) emu_fatal("cudaFreeAsync inside a graph capture (the project never captures one)");
+    return dev_free(p) ? fail(cudaErrorInvalidValue) : cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total)
+{
+    std::lock_guard<std::mutex> g(mem_lock);
+    *total = emu_total_memory;
+    *free_bytes = allocated < emu_total_memory ? emu_total_memory - allocated : 0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned int flags)
+{
+    (void)flags;
+    *p = malloc(bytes ? bytes : 1);
+    return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFreeHost(void *p)
+{
+    free(p);
+    return cudaSuccess;
+}
+
+// a copy's device side must lie inside one allocation
+static void check_copy(const void *p, size_t bytes, const char *what)
+{
+    if (emu_device_range(p, bytes) != 1)
+        emu_fatal("%s of %zu bytes at %p: not inside one device allocation", what, bytes, p);
+}
+
+static void check_kind(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, const char *what)
+{
+    if (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice) check_copy(dst, bytes, what);
+    if (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice) check_copy(src, bytes, what);
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
+{
+    if (sync_call()) return last_error;
+    check_kind(dst, src, bytes, kind, "cudaMemcpy");
+    memmove(dst, src, bytes);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s)
+{
+    check_kind(dst, src, bytes, kind, "cudaMemcpyAsync");
+    emu_enqueue(s, [=] { memmove(dst, src, bytes); });
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s)
+{
+    check_copy(p, bytes, "cudaMemsetAsync");
+    emu_enqueue(s, [=] { memset(p, value, bytes); });
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize(void) { return sync_call() ? last_error : cudaSuccess; }
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int flags)
+{
+    (void)flags;
+    *s = (cudaStream_t)calloc(1, sizeof(CUstream_st));
+    return *s ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t s)
+{
+    CUstream_st *st = stream_of(s);
+    if (!st) return fail(cudaErrorInvalidValue);
+    if (st->capture) emu_fatal("a stream destroyed while it captures");
+    free(st);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode)
+{
+    (void)mode;
+    CUstream_st *st = stream_of(s);
+    if (!st) return fail(cudaErrorStreamCaptureUnsupported); // the legacy stream cannot capture
+    if (st->capture) return fail(cudaErrorIllegalState);
+    st->capture = new emu_graph;
+    st->invalidated = 0;
+    captures_here.push_back(st);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph)
+{
+    CUstream_st *st = stream_of(s);
+    if (!st || !st->capture) return fail(cudaErrorIllegalState);
+    emu_graph *g = st->capture;
+    st->capture = NULL;
+    for (size_t i = 0; i < captures_here.size(); i++)
+        if (captures_here[i] == st) captures_here.erase(captures_here.begin() + (long)i);
+    if (st->invalidated) {
+        delete g;
+        *graph = NULL;
+        return fail(cudaErrorStreamCaptureInvalidated);
+    }
+    *graph = (cudaGraph_t)g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags)
+{
+    (void)flags;
+    *exec = (cudaGraphExec_t) new emu_graph(*(emu_graph *)graph);
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s)
+{
+    emu_graph *g = (emu_graph *)exec;
+    for (auto &w : g->work) emu_enqueue(s, w);
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph)
+{
+    delete (emu_graph *)graph;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
+{
+    delete (emu_graph *)exec;
+    return cudaSuccess;
+}
+
+// events keep the host's time (the work before them is done when they are recorded)
+struct CUevent_st {
+    double ms;
+    int recorded, timing;
+};
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags)
+{
+    CUevent_st *ev = (CUevent_st *)calloc(1, sizeof *ev);
+    if (!ev) return fail(cudaErrorMemoryAllocation);
+    ev->timing = !(flags & cudaEventDisableTiming);
+    *e = ev;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
+
+cudaError_t cudaEventDestroy(cudaEvent_t e)
+{
+    free(e);
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
+{
+    CUevent_st *ev = e;
+    emu_enqueue(s, [ev] { ev->ms = now_ms(), ev->recorded = 1; });
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventQuery(cudaEvent_t e)
+{
+    (void)e;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b)
+{
+    if (!a->timing || !b->timing) return fail(cudaErrorInvalidValue);
+    if (!a->recorded || !b->recorded) return fail(cudaErrorInvalidValue);
+    *ms = (float)(b->ms - a->ms);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags)
+{
+    (void)s, (void)e, (void)flags;
+    return cudaSuccess;
+}
+
+} // extern "C"
