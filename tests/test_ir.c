@@ -377,19 +377,36 @@ Test(cuda, ir18_inference_matches_torch)
 /* Training through the device seam (lc_ir_train_dev, lc_optim_dev) against
  * the host path (lc_ir_forward, lc_ir_backward, lc_optim_step): two SGD
  * steps with dropout, from the same weights and generator. On the CPU
- * device the same functions run in the same order: bit-identical. On a
- * GPU: embeddings 1e-4, gradients and the weights' changes 1e-3 per tensor
- * (relative, L2; the tolerance of the PyTorch comparison above). */
+ * device the same functions run in the same order: bit-identical.
+ * On a GPU the sums run in other orders, and this net (batch norm over
+ * 3 or 4 random images, whose deep features are nearly alike) magnifies
+ * rounding a few hundred times on the way back: a second host run whose
+ * input is changed by 1e-7 (float32 rounding) measures that spread, and
+ * each device result must lie within 4 times it, or within the PyTorch
+ * comparison's tolerances above (embeddings 1e-4, gradients and the
+ * weights' changes 1e-3 per tensor, relative, L2), whichever is larger.
+ * Measured on the CPU: embeddings 2.3e-6 and gradients up to 6.1e-4 apart
+ * at the first step, more after it; the CUDA emulator (tests/cudaemu),
+ * whose GEMMs sum in other orders as a GPU's do, gave 2.4e-6 and 6.1e-4. */
+/* 4 times the spread of the perturbed host run, or the floor */
+static double spread_tol(double floor, double spread) { return 4 * spread > floor ? 4 * spread : floor; }
+
 static void check_train_device(const struct lc_device *d, int exact)
 {
-    struct setup s = make(), t = make();
-    lc_ir_set_dropout(s.m, 0.4f), lc_ir_set_dropout(t.m, 0.4f);
-    struct lc_params *ps = lc_ir_params(s.m), *pt = lc_ir_params(t.m);
-    struct lc_optim os, ot;
+    struct setup s = make(), t = make(), u = make(); /* u: the host run with its input perturbed */
+    lc_ir_set_dropout(s.m, 0.4f), lc_ir_set_dropout(t.m, 0.4f), lc_ir_set_dropout(u.m, 0.4f);
+    struct lc_params *ps = lc_ir_params(s.m), *pt = lc_ir_params(t.m), *pu = lc_ir_params(u.m);
+    struct lc_rng pr;
+    lc_rng_seed(&pr, 5);
+    for (size_t i = 0; i < (size_t)u.n * 3 * LC_IR_INPUT * LC_IR_INPUT; i++)
+        u.x[i] *= 1.0f + 1e-7f * (2 * lc_rng_uniform(&pr) - 1);
+    struct lc_optim os, ot, ou;
     lc_optim_init_sgd(&os, 0.1, 0.9f, 5e-4f, 0, NULL);
     lc_optim_init_sgd(&ot, 0.1, 0.9f, 5e-4f, 0, NULL);
+    lc_optim_init_sgd(&ou, 0.1, 0.9f, 5e-4f, 0, NULL);
     cr_assert_eq(lc_optim_add(&os, ps, NULL), 0);
     cr_assert_eq(lc_optim_add(&ot, pt, NULL), 0);
+    cr_assert_eq(lc_optim_add(&ou, pu, NULL), 0);
     struct lc_err err;
     struct lc_ir_train_dev *g;
     cr_assert_eq(lc_ir_train_dev_create(&g, t.m, d, LC_DTYPE_F32, 0, 0, &err), 0, "%s", err.msg);
@@ -400,14 +417,20 @@ static void check_train_device(const struct lc_device *d, int exact)
     float *ddemb;
     cr_assert_eq(lc_device_alloc(d, (void **)&ddemb, (size_t)s.n * 512 * 4, &err), 0);
     cr_assert_eq(lc_device_upload(d, ddemb, s.demb, (size_t)s.n * 512 * 4, &err), 0);
-    struct lc_rng rs, rt;
-    lc_rng_seed(&rs, 11), lc_rng_seed(&rt, 11);
-    float *before = malloc(lc_params_count(ps) * 4 + 64), *gdev = NULL;
+    struct lc_rng rs, rt, ru;
+    lc_rng_seed(&rs, 11), lc_rng_seed(&rt, 11), lc_rng_seed(&ru, 11);
+    float *before = malloc(lc_params_count(ps) * 4 + 64), *before_u = malloc(lc_params_count(pu) * 4 + 64);
+    float *gdev = NULL;
     for (int step = 0; step < 2; step++) {
         int n = step ? 3 : s.n; /* a partial batch too */
         lc_params_zero_grad(ps);
         lc_ir_forward(s.m, s.emb, s.norm, s.x, n, 1, &rs);
         lc_ir_backward(s.m, s.demb, NULL);
+        if (!exact) {
+            lc_params_zero_grad(pu);
+            lc_ir_forward(u.m, u.emb, u.norm, u.x, n, 1, &ru);
+            lc_ir_backward(u.m, s.demb, NULL);
+        }
         cr_assert_eq(lc_dev_params_zero_grad(dp, &err), 0, "%s", err.msg);
         cr_assert_eq(lc_ir_train_dev_forward(g, t.norm, t.x, n, &rt, &err), 0, "%s", err.msg);
         cr_assert_eq(lc_device_download(d, t.emb, lc_ir_train_dev_emb(g), (size_t)n * 512 * 4, &err), 0);
@@ -416,9 +439,10 @@ static void check_train_device(const struct lc_device *d, int exact)
             cr_expect_eq(memcmp(s.emb, t.emb, (size_t)n * 512 * 4), 0, "step %d: embeddings identical", step);
             cr_expect_eq(memcmp(s.norm, t.norm, (size_t)n * 4), 0, "step %d: norms identical", step);
         } else {
-            double e = rel_err(t.emb, s.emb, (size_t)n * 512);
-            cr_expect_lt(e, 1e-4, "step %d: embeddings: relative error %.3g", step, e);
-            cr_expect_lt(rel_err(t.norm, s.norm, (size_t)n), 1e-4);
+            double e = rel_err(t.emb, s.emb, (size_t)n * 512), se = rel_err(u.emb, s.emb, (size_t)n * 512);
+            cr_expect_lt(e, spread_tol(1e-4, se), "step %d: embeddings: relative error %.3g (the host's spread %.3g)",
+                         step, e, se);
+            cr_expect_lt(rel_err(t.norm, s.norm, (size_t)n), spread_tol(1e-4, rel_err(u.norm, s.norm, (size_t)n)));
         }
         for (size_t k = 0; k < ps->n; k++) {
             const struct lc_param *p = &ps->v[k];
@@ -428,17 +452,23 @@ static void check_train_device(const struct lc_device *d, int exact)
             if (exact) {
                 cr_expect_eq(memcmp(gdev, p->grad, p->n * 4), 0, "step %d: %s: gradient identical", step, p->name);
             } else {
-                double ge = rel_err(gdev, p->grad, p->n);
+                double ge = rel_err(gdev, p->grad, p->n), sg = rel_err(pu->v[k].grad, p->grad, p->n);
                 /* the biases of zero exact gradient (see above) are rounding noise on both sides */
                 size_t l = strlen(p->name);
                 if (l > 4 && strcmp(p->name + l - 4, "bias") == 0 && ge > 1e-3) continue;
-                cr_expect_lt(ge, 1e-3, "step %d: %s: gradient off by %.3g", step, p->name, ge);
+                cr_expect_lt(ge, spread_tol(1e-3, sg), "step %d: %s: gradient off by %.3g (the host's spread %.3g)",
+                             step, p->name, ge, sg);
             }
         }
         size_t at = 0;
         for (size_t k = 0; k < ps->n; k++)
-            if (ps->v[k].grad) memcpy(before + at, ps->v[k].data, ps->v[k].n * 4), at += ps->v[k].n;
+            if (ps->v[k].grad) {
+                memcpy(before + at, ps->v[k].data, ps->v[k].n * 4);
+                memcpy(before_u + at, pu->v[k].data, pu->v[k].n * 4);
+                at += ps->v[k].n;
+            }
         lc_optim_step(&os);
+        lc_optim_step(&ou);
         cr_assert_eq(lc_optim_dev_step(&od, &ot, &err), 0, "%s", err.msg);
     }
     cr_assert_eq(lc_ir_train_dev_sync(g, &err), 0, "%s", err.msg);
@@ -454,14 +484,20 @@ static void check_train_device(const struct lc_device *d, int exact)
         if (exact) {
             cr_expect_eq(memcmp(q->data, p->data, p->n * 4), 0, "%s after two steps: identical", p->name);
         } else if (!p->grad) {
-            cr_expect_lt(rel_err(q->data, p->data, p->n), 1e-4, "%s: running statistics", p->name);
+            double e = rel_err(q->data, p->data, p->n), se = rel_err(pu->v[k].data, p->data, p->n);
+            cr_expect_lt(e, spread_tol(1e-4, se), "%s: running statistics off by %.3g (the host's spread %.3g)",
+                         p->name, e, se);
         } else {
-            float *mv = malloc(p->n * 8), *want = mv + p->n;
-            for (size_t i = 0; i < p->n; i++) mv[i] = q->data[i] - before[at + i], want[i] = p->data[i] - before[at + i];
-            double me = rel_err(mv, want, p->n);
+            float *mv = malloc(p->n * 12), *want = mv + p->n, *mu = want + p->n;
+            for (size_t i = 0; i < p->n; i++) {
+                mv[i] = q->data[i] - before[at + i], want[i] = p->data[i] - before[at + i];
+                mu[i] = pu->v[k].data[i] - before_u[at + i];
+            }
+            double me = rel_err(mv, want, p->n), sm = rel_err(mu, want, p->n);
             size_t l = strlen(p->name);
             if (!(l > 4 && strcmp(p->name + l - 4, "bias") == 0))
-                cr_expect_lt(me, 1e-3, "%s: the last step's change off by %.3g", p->name, me);
+                cr_expect_lt(me, spread_tol(1e-3, sm), "%s: the last step's change off by %.3g (the host's spread %.3g)",
+                             p->name, me, sm);
             free(mv);
         }
         if (p->grad) {
@@ -471,12 +507,12 @@ static void check_train_device(const struct lc_device *d, int exact)
             at += p->n;
         }
     }
-    free(before), free(gdev);
+    free(before), free(before_u), free(gdev);
     lc_device_free(d, ddemb);
     lc_optim_dev_free(&od);
     lc_ir_train_dev_free(g);
-    lc_optim_free(&os), lc_optim_free(&ot);
-    release(&s), release(&t);
+    lc_optim_free(&os), lc_optim_free(&ot), lc_optim_free(&ou);
+    release(&s), release(&t), release(&u);
 }
 
 Test(ir, training_on_the_cpu_device_is_bit_identical)

@@ -1,13 +1,16 @@
 // blas: the CUDA emulator's cuBLAS (tests/cudaemu/README.md): the GEMMs
-// the project calls, column-major as cuBLAS, summed in double and rounded
-// once to C's type. Each matrix's extent (from its leading dimension) must
+// the project calls, column-major as cuBLAS, in float32 (OpenBLAS on
+// float32 copies of 16-bit operands), rounded once to C's type. Each matrix's extent (from its leading dimension) must
 // lie inside one device allocation, and C is not read when beta is 0 (as
 // cuBLAS promises), so a poisoned output buffer is fine there and only
 // there.
+#include <cblas.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdlib.h>
+
+#include <vector>
 
 #include "emu.h"
 #include "emu_internal.h"
@@ -59,19 +62,33 @@ struct gemm {
     int lda, ldb, ldc;
 };
 
+// a rows x cols operand with leading dimension ld as float32 (the same layout)
+static std::vector<float> widen(const void *p, cudaDataType t, int rows, int cols, int ld)
+{
+    std::vector<float> o((size_t)ld * (cols - 1) + rows);
+    for (size_t i = 0; i < o.size(); i++) o[i] = (float)load(p, t, i);
+    return o;
+}
+
 static void gemm_run(const gemm &g)
 {
+    const int ar = g.ta == CUBLAS_OP_N ? g.m : g.k, ac = g.ta == CUBLAS_OP_N ? g.k : g.m;
+    const int br = g.tb == CUBLAS_OP_N ? g.k : g.n, bc = g.tb == CUBLAS_OP_N ? g.n : g.k;
+    std::vector<float> r((size_t)g.m * g.n, 0.0f);
+    if (g.k > 0) {
+        std::vector<float> aw, bw;
+        const float *a = (const float *)g.a, *b = (const float *)g.b;
+        if (g.at != CUDA_R_32F) aw = widen(g.a, g.at, ar, ac, g.lda), a = aw.data();
+        if (g.bt != CUDA_R_32F) bw = widen(g.b, g.bt, br, bc, g.ldb), b = bw.data();
+        cblas_sgemm(CblasColMajor, g.ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+                    g.tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, g.m, g.n, g.k, 1.0f, a, g.lda, b, g.ldb, 0.0f,
+                    r.data(), g.m);
+    }
     for (int j = 0; j < g.n; j++)
         for (int i = 0; i < g.m; i++) {
-            double s = 0;
-            for (int l = 0; l < g.k; l++) {
-                size_t ai = g.ta == CUBLAS_OP_N ? (size_t)l * g.lda + i : (size_t)i * g.lda + l;
-                size_t bi = g.tb == CUBLAS_OP_N ? (size_t)j * g.ldb + l : (size_t)l * g.ldb + j;
-                s += load(g.a, g.at, ai) * load(g.b, g.bt, bi);
-            }
             size_t ci = (size_t)j * g.ldc + i;
-            double v = (double)g.alpha * s;
-            if (g.beta != 0) v += (double)g.beta * load(g.c, g.ct, ci);
+            float v = g.alpha * r[(size_t)j * g.m + i];
+            if (g.beta != 0) v += g.beta * (float)load(g.c, g.ct, ci);
             store(g.c, g.ct, ci, v);
         }
 }

@@ -7,10 +7,12 @@
 // (NCHW, or NHWC and a KRSC filter), so a descriptor that disagrees with
 // the data gives a wrong result, as on a GPU. The ranking offers a
 // non-deterministic algorithm first, as cuDNN often does, so a caller must
-// skip it; arithmetic is float32 on float32 copies, output rounded once,
+// skip it; arithmetic is float32 on float32 copies (im2col and OpenBLAS's
+// GEMM), the output rounded once,
 // and beta = 0 never reads the output (cuDNN's promise).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cblas.h>
 #include <cudnn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,37 +158,53 @@ static cudnnStatus_t conv_make(conv *cv, const cudnnTensorStruct *x, const cudnn
     return CUDNN_STATUS_SUCCESS;
 }
 
-// output columns [*lo, *hi) whose input column ow*s - p + j*d lies in [0, w)
-static void cols(int *lo, int *hi, int ow, int w, int s, int p, int off)
+// One image's group g as columns: col[(c, r, s)][(oh, ow)] = x at that tap
+// (0 in the padding), the filter taps flipped for CUDNN_CONVOLUTION.
+static void im2col(const conv &v, const float *x, int n, int g, float *col)
 {
-    int a = 0, b = ow;
-    while (a < b && a * s - p + off < 0) a++;
-    while (b > a && (b - 1) * s - p + off >= w) b--;
-    *lo = a, *hi = b;
+    const long ohw = (long)v.oh * v.ow;
+    for (int c = 0; c < v.cg; c++)
+        for (int r = 0; r < v.r; r++)
+            for (int s = 0; s < v.s; s++) {
+                float *row = col + (((long)c * v.r + r) * v.s + s) * ohw;
+                const int tr = v.flip ? v.r - 1 - r : r, ts = v.flip ? v.s - 1 - s : s;
+                const float *plane = x + ((long)n * v.c + (long)g * v.cg + c) * v.h * v.w;
+                for (int oh = 0; oh < v.oh; oh++) {
+                    const int ih = oh * v.sh - v.ph + tr * v.dh;
+                    for (int ow = 0; ow < v.ow; ow++) {
+                        const int iw = ow * v.sw - v.pw + ts * v.dw;
+                        row[(long)oh * v.ow + ow] = ih >= 0 && ih < v.h && iw >= 0 && iw < v.w ? plane[(long)ih * v.w + iw] : 0;
+                    }
+                }
+            }
 }
 
-// for every (image, group's output channel, input channel, filter tap, output row): the call
-template <typename F> static void taps(const conv &v, F f)
+// the adjoint of im2col: dx of image n, group g, += the columns' gradient
+static void col2im(const conv &v, const float *col, int n, int g, float *dx)
 {
-    const int kg = v.k / v.g;
-    for (int n = 0; n < v.n; n++)
-        for (int k = 0; k < v.k; k++)
-            for (int ci = 0; ci < v.cg; ci++)
-                for (int r = 0; r < v.r; r++)
-                    for (int s = 0; s < v.s; s++) {
-                        int lo, hi;
-                        cols(&lo, &hi, v.ow, v.w, v.sw, v.pw, s * v.dw);
-                        int c = k / kg * v.cg + ci;
-                        int wr = v.flip ? v.r - 1 - r : r, ws = v.flip ? v.s - 1 - s : s;
-                        long wi = (((long)k * v.cg + ci) * v.r + wr) * v.s + ws;
-                        for (int oh = 0; oh < v.oh; oh++) {
-                            int ih = oh * v.sh - v.ph + r * v.dh;
-                            if (ih < 0 || ih >= v.h) continue;
-                            long xi = (((long)n * v.c + c) * v.h + ih) * v.w - v.pw + s * v.dw;
-                            long yi = (((long)n * v.k + k) * v.oh + oh) * v.ow;
-                            f(wi, xi, yi, lo, hi);
-                        }
+    const long ohw = (long)v.oh * v.ow;
+    for (int c = 0; c < v.cg; c++)
+        for (int r = 0; r < v.r; r++)
+            for (int s = 0; s < v.s; s++) {
+                const float *row = col + (((long)c * v.r + r) * v.s + s) * ohw;
+                const int tr = v.flip ? v.r - 1 - r : r, ts = v.flip ? v.s - 1 - s : s;
+                float *plane = dx + ((long)n * v.c + (long)g * v.cg + c) * v.h * v.w;
+                for (int oh = 0; oh < v.oh; oh++) {
+                    const int ih = oh * v.sh - v.ph + tr * v.dh;
+                    if (ih < 0 || ih >= v.h) continue;
+                    for (int ow = 0; ow < v.ow; ow++) {
+                        const int iw = ow * v.sw - v.pw + ts * v.dw;
+                        if (iw >= 0 && iw < v.w) plane[(long)ih * v.w + iw] += row[(long)oh * v.ow + ow];
                     }
+                }
+            }
+}
+
+// row-major C (m x n) = A (m x k, or its transpose) B (k x n, or its transpose) + beta C
+static void sgemm(bool ta, bool tb, int m, int n, int k, const float *a, const float *b, float beta, float *c)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a,
+                ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
 // ---- algorithms: a non-deterministic one ranked first, then a deterministic one needing a workspace
@@ -447,11 +465,15 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha, const 
     check_extent(cv.x, x), check_extent(cv.wv, w), check_extent(cv.y, y);
     float a = scalar(alpha), b = scalar(beta);
     emu_enqueue(h->stream, [=] {
-        std::vector<float> X = dense(cv.x, x), W = dense(cv.wv, w), Y((size_t)count(cv.y), 0.0f);
-        taps(cv, [&](long wi, long xi, long yi, int lo, int hi) {
-            const float wv = W[wi];
-            for (int o = lo; o < hi; o++) Y[yi + o] += wv * X[xi + (long)o * cv.sw];
-        });
+        std::vector<float> X = dense(cv.x, x), W = dense(cv.wv, w), Y((size_t)count(cv.y));
+        const int kg = cv.k / cv.g, taps = cv.cg * cv.r * cv.s, ohw = cv.oh * cv.ow;
+        std::vector<float> col((size_t)taps * ohw);
+        for (int n = 0; n < cv.n; n++)
+            for (int g = 0; g < cv.g; g++) {
+                im2col(cv, X.data(), n, g, col.data());
+                sgemm(false, false, kg, ohw, taps, &W[(size_t)g * kg * taps], col.data(), 0.0f,
+                      &Y[((size_t)n * cv.k + (size_t)g * kg) * ohw]);
+            }
         blend(cv.y, y, Y, a, b);
     });
     return CUDNN_STATUS_SUCCESS;
@@ -470,10 +492,14 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha, c
     float a = scalar(alpha), b = scalar(beta);
     emu_enqueue(h->stream, [=] {
         std::vector<float> DY = dense(cv.y, dy), W = dense(cv.wv, w), DX((size_t)count(cv.x), 0.0f);
-        taps(cv, [&](long wi, long xi, long yi, int lo, int hi) {
-            const float wv = W[wi];
-            for (int o = lo; o < hi; o++) DX[xi + (long)o * cv.sw] += wv * DY[yi + o];
-        });
+        const int kg = cv.k / cv.g, taps = cv.cg * cv.r * cv.s, ohw = cv.oh * cv.ow;
+        std::vector<float> col((size_t)taps * ohw);
+        for (int n = 0; n < cv.n; n++)
+            for (int g = 0; g < cv.g; g++) {
+                sgemm(true, false, taps, ohw, kg, &W[(size_t)g * kg * taps],
+                      &DY[((size_t)n * cv.k + (size_t)g * kg) * ohw], 0.0f, col.data());
+                col2im(cv, col.data(), n, g, DX.data());
+            }
         blend(cv.x, dx, DX, a, b);
     });
     return CUDNN_STATUS_SUCCESS;
@@ -492,11 +518,14 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
     float a = scalar(alpha), b = scalar(beta);
     emu_enqueue(h->stream, [=] {
         std::vector<float> X = dense(cv.x, x), DY = dense(cv.y, dy), DW((size_t)count(cv.wv), 0.0f);
-        taps(cv, [&](long wi, long xi, long yi, int lo, int hi) {
-            float s = 0;
-            for (int o = lo; o < hi; o++) s += X[xi + (long)o * cv.sw] * DY[yi + o];
-            DW[wi] += s;
-        });
+        const int kg = cv.k / cv.g, taps = cv.cg * cv.r * cv.s, ohw = cv.oh * cv.ow;
+        std::vector<float> col((size_t)taps * ohw);
+        for (int n = 0; n < cv.n; n++)
+            for (int g = 0; g < cv.g; g++) {
+                im2col(cv, X.data(), n, g, col.data());
+                sgemm(false, true, kg, taps, ohw, &DY[((size_t)n * cv.k + (size_t)g * kg) * ohw], col.data(), 1.0f,
+                      &DW[(size_t)g * kg * taps]);
+            }
         blend(cv.wv, dw, DW, a, b);
     });
     return CUDNN_STATUS_SUCCESS;

@@ -40,7 +40,7 @@ struct emu_thread {
     uint3 tid, bid;
     dim3 bdim, gdim;
 };
-extern thread_local const emu_thread *emu_cur;
+extern __attribute__((tls_model("initial-exec"))) thread_local const emu_thread *emu_cur;
 #define threadIdx (emu_cur->tid)
 #define blockIdx (emu_cur->bid)
 #define blockDim (emu_cur->bdim)

@@ -1,8 +1,10 @@
 // nccl: the CUDA emulator's NCCL (tests/cudaemu/README.md): communicators
 // of ranks that are threads of one process (the ranks of one unique id),
-// float32 all-reduce (sum, average) and broadcast. A collective runs when
-// it is issued: each rank waits there until every rank has issued it, so
-// ranks that issue collectives in different orders hang, as on GPUs.
+// float32 all-reduce (sum, average) and broadcast. As NCCL's non-blocking
+// setup, a communicator is in progress (ncclInProgress) until every rank
+// of its id has joined. A collective runs when it is issued: each rank
+// waits there until every rank has issued it, so ranks that issue
+// collectives in different orders hang, as on GPUs.
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <stdlib.h>
@@ -19,7 +21,7 @@
 #include "emu_internal.h"
 
 struct group {
-    int nranks, joined;
+    int nranks, joined, ready; // ready: every rank has joined once
     std::mutex lock;
     std::condition_variable cv;
     // the collective under way: its kind, the ranks' buffers, how many arrived and left
@@ -116,18 +118,18 @@ ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUniqueId i
             g = it->second;
         }
         if (g->nranks != nranks) return ncclInvalidUsage;
-        g->joined++;
+        if (++g->joined == nranks) g->ready = 1;
     }
     ncclComm *c = new ncclComm{g, rank, 0};
     cudaGetDevice(&c->device);
     *comm = c;
-    return ncclSuccess;
+    return config && !config->blocking ? ncclInProgress : ncclSuccess;
 }
 
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *state)
 {
-    (void)comm;
-    *state = ncclSuccess;
+    std::lock_guard<std::mutex> l(registry_lock);
+    *state = comm->g->ready ? ncclSuccess : ncclInProgress;
     return ncclSuccess;
 }
 

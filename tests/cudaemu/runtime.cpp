@@ -12,12 +12,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#if !defined(__x86_64__)
 #include <ucontext.h>
+#endif
 
 #include <map>
 #include <mutex>
@@ -149,8 +152,86 @@ static cudaError_t sync_call(void)
 
 enum { FIBER_RUN, FIBER_WAIT, FIBER_DONE };
 
+// A context switch: on x86-64 a few instructions (callee-saved registers,
+// the FPU/SSE control words, the stack pointer), since a block of 256
+// threads starts 256 fibers; elsewhere ucontext (a system call a switch).
+#if defined(__x86_64__)
+struct context {
+    void *sp;
+};
+extern "C" void emu_ctx_switch(void **save_sp, void *load_sp);
+asm(R"(
+    .text
+    .globl emu_ctx_switch
+    .hidden emu_ctx_switch
+    .type emu_ctx_switch, @function
+emu_ctx_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_ctx_switch, .-emu_ctx_switch
+    .section .note.GNU-stack,"",@progbits
+    .text
+)");
+
+static void ctx_switch(context *save, context *load) { emu_ctx_switch(&save->sp, load->sp); }
+
+// a fresh context that enters entry (which never returns) on the stack,
+// with the calling thread's floating-point control words
+static void ctx_make(context *c, char *stack, size_t size, void (*entry)(void))
+{
+    static thread_local uint32_t ctl[2];
+    static thread_local int have_ctl;
+    if (!have_ctl) {
+        asm volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(ctl[0]), "=m"(ctl[1]));
+        have_ctl = 1;
+    }
+    uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)top;
+    *--sp = 0;                  // entry's return address: none (it is entered as if called)
+    *--sp = (uintptr_t)entry;   // where emu_ctx_switch's ret goes
+    for (int i = 0; i < 6; i++) *--sp = 0; // rbp rbx r12 r13 r14 r15
+    --sp;
+    memcpy(sp, ctl, sizeof ctl);
+    c->sp = sp;
+}
+#else
+struct context {
+    ucontext_t uc;
+};
+
+static void ctx_switch(context *save, context *load) { swapcontext(&save->uc, &load->uc); }
+
+static void ctx_make(context *c, char *stack, size_t size, void (*entry)(void))
+{
+    getcontext(&c->uc);
+    c->uc.uc_stack.ss_sp = stack;
+    c->uc.uc_stack.ss_size = size;
+    c->uc.uc_link = NULL; // entry never returns
+    makecontext(&c->uc, entry, 0);
+}
+#endif
+
 struct fiber {
-    ucontext_t ctx;
+    context ctx;
     emu_thread t;
     int state;
     unsigned long gen; // the barrier generation it waits for to end
@@ -168,7 +249,7 @@ struct block_state {
     const char *file; // where the barrier under way was called
     int line;
     const char *kernel;
-    ucontext_t sched;
+    context sched;
     const std::function<void()> *body;
 #ifdef EMU_ASAN
     const void *sched_bottom;
@@ -176,11 +257,14 @@ struct block_state {
 #endif
 };
 
-thread_local const emu_thread *emu_cur;
+// initial-exec: kernels read it for every threadIdx, and a dlopened library's
+// default TLS model makes each read a call
+__attribute__((tls_model("initial-exec"))) thread_local const emu_thread *emu_cur;
 static block_state *blk; // the block running (kernels run under run_lock)
 static std::recursive_mutex run_lock;
 static char *stacks; // max_threads fiber stacks, mapped once
 
+// a fiber's first frame: the thread's body, then back to the scheduler for good
 static void fiber_entry(void)
 {
 #ifdef EMU_ASAN
@@ -193,7 +277,8 @@ static void fiber_entry(void)
 #ifdef EMU_ASAN
     __sanitizer_start_switch_fiber(NULL, blk->sched_bottom, blk->sched_size);
 #endif
-    // uc_link returns to the scheduler
+    ctx_switch(&f->ctx, &blk->sched);
+    emu_fatal("a finished fiber resumed");
 }
 
 static void switch_to(int i)
@@ -205,7 +290,7 @@ static void switch_to(int i)
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, f->stack, fiber_stack);
 #endif
-    swapcontext(&blk->sched, &f->ctx);
+    ctx_switch(&blk->sched, &f->ctx);
 #ifdef EMU_ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
@@ -223,7 +308,7 @@ static int barrier(int pred, const char *file, int line)
 {
     if (!blk) emu_fatal("__syncthreads outside a kernel");
     fiber *f = &blk->f[blk->cur];
-    if (blk->arrived && (line != blk->line || strcmp(file, blk->file)))
+    if (blk->arrived && (line != blk->line || (file != blk->file && strcmp(file, blk->file))))
         emu_fatal("kernel %s: threads of one block wait at different __syncthreads (%s:%d and %s:%d)", blk->kernel,
                   blk->file, blk->line, file, line);
     blk->file = file, blk->line = line;
@@ -239,7 +324,7 @@ static int barrier(int pred, const char *file, int line)
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, blk->sched_bottom, blk->sched_size);
 #endif
-    swapcontext(&f->ctx, &blk->sched);
+    ctx_switch(&f->ctx, &blk->sched);
 #ifdef EMU_ASAN
     __sanitizer_finish_switch_fiber(fake, &blk->sched_bottom, &blk->sched_size);
 #endif
@@ -285,11 +370,7 @@ void emu_run_grid(const char *kernel, dim3 g, dim3 b, const std::function<void()
                     f->t.bdim = b, f->t.gdim = g;
                     f->state = FIBER_RUN;
                     f->stack = stacks + (size_t)i * fiber_stack;
-                    getcontext(&f->ctx);
-                    f->ctx.uc_stack.ss_sp = f->stack;
-                    f->ctx.uc_stack.ss_size = fiber_stack;
-                    f->ctx.uc_link = &st.sched;
-                    makecontext(&f->ctx, fiber_entry, 0);
+                    ctx_make(&f->ctx, f->stack, fiber_stack, fiber_entry);
                 }
                 // rounds until every thread is done: each round resumes the
                 // runnable threads, in alternating directions (a missing
