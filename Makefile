@@ -1,6 +1,7 @@
 # SARFace toolkit: one non-recursive Makefile.
 #   make            build every tool into bin/ (CUDA too when nvcc is found)
 #   make test       install missing system packages (as root), build, run all tests
+#                   (with nvcc: the cuda suites too, on the CUDA emulator, tests/cudaemu)
 #   make demo       run the main job on the bundled default (workflows/demo.mk)
 #   make tour       a tour of the data formats on a tiny sample (scripts/tour-formats)
 #   make SAN=1 ...  ASan+UBSan build under build/san/   (DEBUG=1: -O0 -g)
@@ -8,7 +9,7 @@
 #   make fuzz       build the libFuzzer targets with clang and run each briefly
 #   make bench      run the benchmarks in bench/
 #   make gpu-check  build with CUDA, run the GPU tests, print one summary
-# Targets: all test test-unit test-e2e test-python test-cuda demo fuzz bench gpu-check clean
+# Targets: all test test-unit test-e2e test-python test-cuda test-cuda-emu demo fuzz bench gpu-check clean
 
 SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
@@ -145,7 +146,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTS)
-	@$(MAKE) --no-print-directory test-unit test-e2e test-python
+	@$(MAKE) --no-print-directory test-unit test-e2e test-python $(if $(NVCC),test-cuda-emu)
 
 # Unit tests (Criterion) run from the repository root so fixtures resolve.
 test-unit: $(TESTS)

@@ -542,9 +542,13 @@ Test(cuda, tensor_arithmetic_matches_cpu)
     const int n = 3, c = 8, h = 14, w = 13, s = 2, ho = (h - 1) / s + 1, wo = (w - 1) / s + 1, d = 512;
     size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ho * wo, nr = (size_t)n * d;
     float *x = nf_randn(nx, 1, 1), *y = nf_randn(ny, 2, 1), *a = nf_randn(ny, 3, 1), *r = nf_randn(nr, 4, 1);
-    float *sum = nf_zeros(ny), *rn = nf_zeros(nr), *nm = nf_zeros((size_t)n);
+    float *sum = nf_zeros(ny), *rn = nf_zeros(nr), *nm = nf_zeros((size_t)n), *sc = nf_zeros(nx);
     float *gx = up(&g, &gpu, x, nx), *gy = up(&g, &gpu, y, ny), *ga = up(&g, &gpu, a, ny), *gr = up(&g, &gpu, r, nr);
     float *gsum = up(&g, &gpu, sum, ny), *grn = up(&g, &gpu, rn, nr), *gnm = up(&g, &gpu, nm, (size_t)n);
+    float *gsc = up(&g, &gpu, sc, nx);
+    cr_assert_eq(lc_op_scale(&gpu, gsc, gx, -0.3f, nx, &err), 0, "%s", err.msg);
+    lc_scale_forward(sc, x, -0.3f, nx);
+    cr_expect(!memcmp(down(&gpu, gsc, nx), sc, nx * 4), "scale: not bit-identical");
     cr_assert_eq(lc_op_add(&gpu, gsum, gy, ga, ny, &err), 0, "%s", err.msg);
     cr_assert_eq(lc_op_subsample_add(&gpu, gy, gx, n, c, h, w, s, &err), 0, "%s", err.msg);
     cr_assert_eq(lc_op_l2norm_rows(&gpu, grn, gnm, gr, n, d, &err), 0, "%s", err.msg);

@@ -60,9 +60,9 @@ static const size_t emu_total_memory = (size_t)80 << 30;
 
 static void *dev_alloc(size_t bytes)
 {
-    size_t rounded = (bytes + 255) / 256 * 256;
-    void *p = aligned_alloc(256, rounded ? rounded : 256);
-    if (!p) return NULL;
+    // exactly the bytes asked for (AddressSanitizer then guards the end), 256-byte aligned as cudaMalloc
+    void *p = NULL;
+    if (posix_memalign(&p, 256, bytes ? bytes : 1)) return NULL;
     memset(p, 0xff, bytes);
     std::lock_guard<std::mutex> g(mem_lock);
     allocations[(uintptr_t)p] = bytes;
