@@ -4,11 +4,11 @@
 # library to the backend's loader, so the tests' GPU is the CPU. Fails on
 # any failing test, on a sanitizer report (as run-unit.sh), and where a
 # program's `cuda` suite ran no test at all (the emulator was not used).
-# Tests that need two GPUs skip (one emulated device).
+# Two emulated GPUs, for the tests of collectives between two.
 set -uo pipefail
 : "${LC_CUDA_LIB:?run-cuda-emu.sh: LC_CUDA_LIB must name libsarface-cuda-emu.so}"
 [ -f "$LC_CUDA_LIB" ] || { echo "run-cuda-emu.sh: no $LC_CUDA_LIB"; exit 1; }
-export LC_CUDA_LIB
+export LC_CUDA_LIB LC_CUDA_EMU_DEVICES=2
 status=0
 for t in "$@"; do
     src="tests/$(basename "$t").c"
@@ -18,7 +18,7 @@ for t in "$@"; do
     "$t" --filter='cuda/*' --jobs="${TEST_JOBS:-2}" --verbose=1 2>&1 | grep -v '^\[----\]   \|^\[RUN \]' | tee "$log"
     rc=${PIPESTATUS[0]}
     if [ "$rc" -ne 0 ]; then status=1; fi
-    if grep -qE "ERROR: (Leak|Address)Sanitizer|runtime error:|CUDA emulator:" "$log"; then
+    if grep -qE "ERROR: (Leak|Address)Sanitizer|runtime error:|^CUDA emulator: " "$log"; then
         echo "FAIL $t: emulator or sanitizer report above"
         status=1
     fi
