@@ -222,6 +222,17 @@ static void rank(const cudnnConvolutionStruct *c, int requested, int *got, Perf 
     for (int i = 0; i < *got; i++) perf[i] = all[i];
 }
 
+// the ranking of a convolution whose descriptors agree
+template <typename Perf, typename Algo>
+static cudnnStatus_t rank_conv(const cudnnTensorStruct *x, const cudnnFilterStruct *w, const cudnnConvolutionStruct *c,
+                               const cudnnTensorStruct *y, int requested, int *got, Perf *perf, Algo nondet, Algo det)
+{
+    conv cv;
+    cudnnStatus_t st = conv_make(&cv, x, w, c, y);
+    if (st == CUDNN_STATUS_SUCCESS) rank(c, requested, got, perf, nondet, det);
+    return st;
+}
+
 static size_t ws_need(int algo, int det) { return algo == det ? EMU_WS : 0; }
 
 static cudnnStatus_t ws_check(int algo, int det, int nondet, void *ws, size_t bytes)
@@ -386,11 +397,7 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, const cudn
                                                      cudnnConvolutionFwdAlgoPerf_t *perf)
 {
     (void)h;
-    conv cv;
-    cudnnStatus_t st = conv_make(&cv, x, w, c, y);
-    if (st) return st;
-    rank(c, requested, got, perf, FWD_NONDET, FWD_DET);
-    return CUDNN_STATUS_SUCCESS;
+    return rank_conv(x, w, c, y, requested, got, perf, FWD_NONDET, FWD_DET);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t h, const cudnnFilterDescriptor_t w,
@@ -400,11 +407,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t h, const
                                                           int *got, cudnnConvolutionBwdDataAlgoPerf_t *perf)
 {
     (void)h;
-    conv cv;
-    cudnnStatus_t st = conv_make(&cv, dx, w, c, dy);
-    if (st) return st;
-    rank(c, requested, got, perf, DATA_NONDET, DATA_DET);
-    return CUDNN_STATUS_SUCCESS;
+    return rank_conv(dx, w, c, dy, requested, got, perf, DATA_NONDET, DATA_DET);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t h, const cudnnTensorDescriptor_t x,
@@ -414,11 +417,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t h, con
                                                             int *got, cudnnConvolutionBwdFilterAlgoPerf_t *perf)
 {
     (void)h;
-    conv cv;
-    cudnnStatus_t st = conv_make(&cv, x, dw, c, dy);
-    if (st) return st;
-    rank(c, requested, got, perf, FILTER_NONDET, FILTER_DET);
-    return CUDNN_STATUS_SUCCESS;
+    return rank_conv(x, dw, c, dy, requested, got, perf, FILTER_NONDET, FILTER_DET);
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, const cudnnTensorDescriptor_t x,
