@@ -36,6 +36,16 @@ $(EMU_SO): $(EMU_OBJ) $(EMU_DIR)/err.o
 	@mkdir -p $(@D)
 	$(EMU_CXX) -shared $(SANFLAGS) -Wl,-z,defs -o $@ $^ -lopenblas -pthread
 
+# the emulator's own checks (selftest.cu), compiled as the .cu files are
+EMU_RUNTIME_OBJ := $(filter $(EMU_DIR)/emu/%,$(EMU_OBJ))
+$(EMU_DIR)/selftest.cu: tests/cudaemu/selftest.cu tests/cudaemu/rewrite.pl
+	@mkdir -p $(@D)
+	perl tests/cudaemu/rewrite.pl $< >$@.tmp && mv $@.tmp $@
+
+$(EMU_DIR)/selftest: $(EMU_DIR)/selftest.cu $(EMU_RUNTIME_OBJ) tests/cudaemu/emu.h
+	$(EMU_CXX) $(EMU_CXXFLAGS) -include tests/cudaemu/emu.h -x c++ -c $< -o $@.o
+	$(EMU_CXX) $(SANFLAGS) -o $@ $@.o $(EMU_RUNTIME_OBJ) -lopenblas -pthread
+
 -include $(EMU_OBJ:.o=.d)
 
 # Under the sanitizers the IR-18 suites (test_ir, test_embed: most of the
@@ -43,5 +53,6 @@ $(EMU_SO): $(EMU_OBJ) $(EMU_DIR)/err.o
 EMU_TESTS := $(if $(SANFLAGS),$(filter-out %/test_ir %/test_embed,$(TESTS)),$(TESTS))
 
 .PHONY: test-cuda-emu
-test-cuda-emu: $(EMU_SO) $(EMU_TESTS)
+test-cuda-emu: $(EMU_SO) $(EMU_TESTS) $(EMU_DIR)/selftest
+	@$(EMU_DIR)/selftest
 	@LC_CUDA_LIB=$(abspath $(EMU_SO)) tests/run-cuda-emu.sh $(EMU_TESTS)

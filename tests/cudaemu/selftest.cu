@@ -1,0 +1,193 @@
+// selftest: the CUDA emulator's own checks (tests/cudaemu/README.md),
+// compiled as the project's .cu files are (rewrite.pl, emu.h) and linked
+// with the emulator. Each misuse the emulator reports is provoked in a
+// child process, which must die with the report.
+#include <cuda_runtime.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define N 256
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                                                \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                       \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fprintf(stderr, "\n");                                                                                     \
+            failures++;                                                                                                \
+        }                                                                                                              \
+    } while (0)
+
+// the sum of x[0..N) by a tree in shared memory, with or without the barriers it needs
+template <bool SYNC> static __global__ void block_sum(float *out, const float *x)
+{
+    __shared__ float s[N];
+    s[threadIdx.x] = x[threadIdx.x];
+    if (SYNC) __syncthreads();
+    for (int w = N / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+        if (SYNC) __syncthreads();
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = s[0];
+}
+
+static __global__ void fill(float *y, float v, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = v;
+}
+
+static __global__ void add_one(float *y, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] += 1;
+}
+
+static __global__ void divergent(float *y)
+{
+    if (threadIdx.x < 16) __syncthreads();
+    else __syncthreads();
+    y[threadIdx.x] = 0;
+}
+
+static __global__ void any_odd(int *out, const int *x)
+{
+    int r = __syncthreads_or(x[threadIdx.x] & 1);
+    if (threadIdx.x == 0) *out = r;
+}
+
+// fn, run in a child, must abort with what in its report
+static void dies_with(const char *name, void (*fn)(void), const char *what)
+{
+    int p[2];
+    if (pipe(p)) abort();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    char buf[4096] = "";
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof buf - 1 && (r = read(p[0], buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)r;
+    close(p[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: the child was not aborted (status %d)", name, status);
+    CHECK(strstr(buf, what) != NULL, "%s: report lacks \"%s\": %s", name, what, buf);
+}
+
+static void host_pointer_argument(void)
+{
+    static float host[N];
+    fill<<<1, N>>>(host, 1, N);
+}
+
+static void divergent_barrier(void)
+{
+    float *y;
+    cudaMalloc((void **)&y, N * sizeof(float));
+    divergent<<<1, 32>>>(y);
+}
+
+static void copy_past_the_end(void)
+{
+    float *y, h[N + 1];
+    cudaMalloc((void **)&y, N * sizeof(float));
+    cudaMemcpy(h, y, (N + 1) * sizeof(float), cudaMemcpyDeviceToHost);
+}
+
+int main(void)
+{
+    float hx[N], *x, *out, h;
+    for (int i = 0; i < N; i++) hx[i] = (float)(i % 7) - 3 + 0.25f * (i % 3);
+    double want = 0;
+    for (int i = 0; i < N; i++) want += hx[i];
+    CHECK(cudaMalloc((void **)&x, N * sizeof(float)) == cudaSuccess, "cudaMalloc");
+    CHECK(cudaMalloc((void **)&out, sizeof(float)) == cudaSuccess, "cudaMalloc");
+
+    // fresh device memory reads as NaN (0xff bytes)
+    cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(isnan(h), "fresh device memory reads %g, not NaN", h);
+
+    // a block's barriers: the tree sum is right with them, wrong without
+    cudaMemcpy(x, hx, sizeof hx, cudaMemcpyHostToDevice);
+    block_sum<true><<<1, N>>>(out, x);
+    cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(fabs(h - want) < 1e-3, "tree sum with barriers: %g, want %g", h, want);
+    block_sum<false><<<1, N>>>(out, x);
+    cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(fabs(h - want) > 1e-3, "tree sum without its barriers came out right (%g): the order hides the race", h);
+
+    // __syncthreads_or: the block's vote
+    int hi[N], *xi, *vote, v = -1;
+    cudaMalloc((void **)&xi, sizeof hi);
+    cudaMalloc((void **)&vote, sizeof(int));
+    for (int i = 0; i < N; i++) hi[i] = 2 * i;
+    cudaMemcpy(xi, hi, sizeof hi, cudaMemcpyHostToDevice);
+    any_odd<<<1, N>>>(vote, xi);
+    cudaMemcpy(&v, vote, sizeof v, cudaMemcpyDeviceToHost);
+    CHECK(v == 0, "__syncthreads_or of all-even: %d", v);
+    hi[N - 1] = 3;
+    cudaMemcpy(xi, hi, sizeof hi, cudaMemcpyHostToDevice);
+    any_odd<<<1, N>>>(vote, xi);
+    cudaMemcpy(&v, vote, sizeof v, cudaMemcpyDeviceToHost);
+    CHECK(v == 1, "__syncthreads_or with one odd: %d", v);
+
+    // a launch beyond CUDA's limits runs nothing and leaves its error
+    cudaGetLastError();
+    fill<<<1, 2048>>>(x, 5, N);
+    CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "2048 threads a block: no configuration error");
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h == hx[0], "a refused launch ran");
+
+    // a capture records; its graph replays the record each launch
+    cudaStream_t s;
+    cudaGraph_t g;
+    cudaGraphExec_t e;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    fill<<<1, N>>>(x, 0, N);
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess, "begin capture");
+    add_one<<<1, N, 0, s>>>(x, N);
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(cudaGetLastError() == cudaErrorStreamCaptureUnsupported, "a synchronous copy inside a capture was allowed");
+    CHECK(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated, "a spoilt capture ended well");
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess, "begin capture");
+    add_one<<<1, N, 0, s>>>(x, N);
+    CHECK(cudaStreamEndCapture(s, &g) == cudaSuccess, "end capture");
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h == 0, "a captured kernel ran at capture (%g)", h);
+    cudaGraphInstantiate(&e, g, 0);
+    cudaGraphLaunch(e, 0);
+    cudaGraphLaunch(e, 0);
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h == 2, "two graph launches: %g, want 2", h);
+    cudaGraphExecDestroy(e);
+    cudaGraphDestroy(g);
+    cudaStreamDestroy(s);
+
+    // misuse a GPU punishes is fatal, with a report
+    dies_with("host pointer", host_pointer_argument, "is not device memory");
+    dies_with("divergent barrier", divergent_barrier, "wait at different __syncthreads");
+    dies_with("copy past the end", copy_past_the_end, "not inside one device allocation");
+
+    cudaFree(x), cudaFree(out), cudaFree(xi), cudaFree(vote);
+    CHECK(cudaFree(hx) == cudaErrorInvalidValue, "freeing host memory was accepted");
+    if (failures) {
+        fprintf(stderr, "cudaemu selftest: %d failures\n", failures);
+        return 1;
+    }
+    printf("cudaemu selftest: passed\n");
+    return 0;
+}
