@@ -120,7 +120,7 @@ template <typename... P> struct emu_launcher {
 // what the launch rewrite (rewrite.pl) calls, with the kernel's name
 template <typename... P>
 static inline emu_launcher<P...> emu_launch(const char *name, void (*kernel)(P...), dim3 grid, dim3 block,
-                                                  size_t smem = 0, cudaStream_t stream = 0)
+                                            size_t smem = 0, cudaStream_t stream = 0)
 {
     return emu_launcher<P...>{kernel, name, grid, block, smem, stream};
 }
