@@ -73,7 +73,11 @@ CUDA_SO := $(LIBDIR)/libsarface-cuda.so
 CPPFLAGS += -DLC_CUDA
 # sm_80 and sm_90 machine code, plus PTX so newer cards can JIT it.
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
-NVCCFLAGS := -O2 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall -Ilibcommon
+# --fmad=false: no contraction of a*b+c in our kernels, as the CPU (c11)
+# and the CUDA emulator compute; the kernels that must match the CPU bit
+# for bit write their rounding out (__fmul_rn, __fadd_rn), and the rest
+# then match the emulator's run of them too. cuDNN and cuBLAS keep theirs.
+NVCCFLAGS := -O2 -std=c++17 --fmad=false $(NVCC_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall -Ilibcommon
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
 CUDA_LDLIBS := -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR) -lcudnn -lnccl -lcublas -lcudart
 $(BUILD)/libcommon/backend.o: CPPFLAGS += -DLC_CUDA_LIB_DEFAULT='"$(abspath $(CUDA_SO))"'

@@ -6,8 +6,8 @@
 // for, an algorithm the ranking offered. Layouts follow the descriptors
 // (NCHW, or NHWC and a KRSC filter), so a descriptor that disagrees with
 // the data gives a wrong result, as on a GPU. The ranking offers a
-// non-deterministic algorithm first, as cuDNN often does, so a caller must
-// skip it; arithmetic is float32 on float32 copies (im2col and OpenBLAS's
+// non-deterministic algorithm first, as cuDNN often does, and running it is
+// fatal (the project takes deterministic ones only); arithmetic is float32 on float32 copies (im2col and OpenBLAS's
 // GEMM), the output rounded once,
 // and beta = 0 never reads the output (cuDNN's promise).
 #include <cuda_bf16.h>
@@ -150,6 +150,8 @@ static cudnnStatus_t conv_make(conv *cv, const cudnnTensorStruct *x, const cudnn
     if (c->compute != CUDNN_DATA_FLOAT && c->compute != x->type) return CUDNN_STATUS_BAD_PARAM;
     const int g = c->groups;
     if (x->c != w->c * g || w->k % g || y->c != w->k || x->n != y->n) return CUDNN_STATUS_BAD_PARAM;
+    if (x->h + 2 * c->ph < c->dh * (w->h - 1) + 1 || x->w + 2 * c->pw < c->dw * (w->w - 1) + 1)
+        return CUDNN_STATUS_BAD_PARAM; // a filter larger than the padded input
     int oh = (x->h + 2 * c->ph - c->dh * (w->h - 1) - 1) / c->sh + 1;
     int ow = (x->w + 2 * c->pw - c->dw * (w->w - 1) - 1) / c->sw + 1;
     if (oh != y->h || ow != y->w) return CUDNN_STATUS_BAD_PARAM;
@@ -238,6 +240,7 @@ static size_t ws_need(int algo, int det) { return algo == det ? EMU_WS : 0; }
 static cudnnStatus_t ws_check(int algo, int det, int nondet, void *ws, size_t bytes)
 {
     if (algo != det && algo != nondet) return CUDNN_STATUS_NOT_SUPPORTED;
+    if (algo == nondet) emu_fatal("cuDNN: a non-deterministic algorithm ran (the project takes deterministic ones only)");
     size_t need = ws_need(algo, det);
     if (bytes < need) return CUDNN_STATUS_BAD_PARAM;
     if (need && emu_device_range(ws, need) != 1) emu_fatal("cuDNN: a workspace that is not device memory");

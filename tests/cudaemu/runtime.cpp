@@ -352,6 +352,10 @@ void emu_run_grid(const char *kernel, dim3 g, dim3 b, const std::function<void()
         stacks = (char *)mmap(NULL, fiber_stack * max_threads, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (stacks == MAP_FAILED) emu_fatal("cannot map the fibers' stacks: %s", strerror(errno));
+        // a guard page below each stack: an overflow faults instead of corrupting its neighbour
+        for (int i = 0; i < max_threads; i++)
+            if (mprotect(stacks + (size_t)i * fiber_stack, 4096, PROT_NONE))
+                emu_fatal("cannot protect a fiber stack's guard page: %s", strerror(errno));
     }
     const int n = (int)(b.x * b.y * b.z);
     std::vector<fiber> fibers(n);
@@ -359,37 +363,41 @@ void emu_run_grid(const char *kernel, dim3 g, dim3 b, const std::function<void()
     st.f = fibers.data(), st.n = n, st.kernel = kernel, st.body = &body;
     const emu_thread *saved = emu_cur;
     blk = &st;
-    for (unsigned bz = 0; bz < g.z; bz++)
-        for (unsigned by = 0; by < g.y; by++)
-            for (unsigned bx = 0; bx < g.x; bx++) {
-                st.live = n, st.arrived = st.vote = 0;
-                for (int i = 0; i < n; i++) {
-                    fiber *f = &fibers[i];
-                    f->t.tid = uint3{(unsigned)i % b.x, (unsigned)i / b.x % b.y, (unsigned)i / (b.x * b.y)};
-                    f->t.bid = uint3{bx, by, bz};
-                    f->t.bdim = b, f->t.gdim = g;
-                    f->state = FIBER_RUN;
-                    f->stack = stacks + (size_t)i * fiber_stack;
-                    ctx_make(&f->ctx, f->stack, fiber_stack, fiber_entry);
-                }
-                // rounds until every thread is done: each round resumes the
-                // runnable threads, in alternating directions (a missing
-                // barrier shows whichever order it depends on)
-                for (int round = 0; st.live > 0; round++) {
-                    int moved = 0;
-                    for (int j = 0; j < n; j++) {
-                        int i = round & 1 ? n - 1 - j : j;
-                        fiber *f = &fibers[i];
-                        if (f->state == FIBER_DONE || (f->state == FIBER_WAIT && f->gen == st.gen)) continue;
-                        f->state = FIBER_RUN;
-                        switch_to(i);
-                        moved = 1;
-                        // threads that exit no longer hold a barrier up
-                        if (f->state == FIBER_DONE && st.arrived && st.arrived == st.live) release_barrier();
-                    }
-                    if (!moved) emu_fatal("kernel %s: block stuck at a barrier", kernel);
-                }
+    // every other launch runs its blocks, and its threads' first stretch, in reverse
+    static unsigned long launches;
+    const int reverse = (int)(launches++ & 1);
+    const unsigned long blocks = (unsigned long)g.x * g.y * g.z;
+    for (unsigned long k = 0; k < blocks; k++) {
+        const unsigned long q = reverse ? blocks - 1 - k : k;
+        const uint3 bid = {(unsigned)(q % g.x), (unsigned)(q / g.x % g.y), (unsigned)(q / g.x / g.y)};
+        st.live = n, st.arrived = st.vote = 0;
+        for (int i = 0; i < n; i++) {
+            fiber *f = &fibers[i];
+            f->t.tid = uint3{(unsigned)i % b.x, (unsigned)i / b.x % b.y, (unsigned)i / (b.x * b.y)};
+            f->t.bid = bid;
+            f->t.bdim = b, f->t.gdim = g;
+            f->state = FIBER_RUN;
+            f->stack = stacks + (size_t)i * fiber_stack;
+            ctx_make(&f->ctx, f->stack, fiber_stack, fiber_entry);
+        }
+        // rounds until every thread is done: each round resumes the
+        // runnable threads, in alternating directions (a missing barrier
+        // shows whichever order it depends on)
+        for (int round = reverse; st.live > 0; round++) {
+            int moved = 0;
+            for (int j = 0; j < n; j++) {
+                int i = round & 1 ? n - 1 - j : j;
+                fiber *f = &fibers[i];
+                if (f->state == FIBER_DONE || (f->state == FIBER_WAIT && f->gen == st.gen)) continue;
+                f->state = FIBER_RUN;
+                switch_to(i);
+                moved = 1;
+                // threads that exit no longer hold a barrier up
+                if (f->state == FIBER_DONE && st.arrived && st.arrived == st.live) release_barrier();
             }
+            if (!moved) emu_fatal("kernel %s: block stuck at a barrier", kernel);
+        }
+    }
     blk = NULL;
     emu_cur = saved;
 }

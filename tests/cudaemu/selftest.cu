@@ -25,8 +25,9 @@ static int failures;
         }                                                                                                              \
     } while (0)
 
-// the sum of x[0..N) by a tree in shared memory, with or without the barriers it needs
-template <bool SYNC> static __global__ void block_sum(float *out, const float *x)
+// the sum of x[0..N) by a tree in shared memory, with or without the
+// barriers it needs (K: another instance, with shared memory of its own)
+template <bool SYNC, int K = 0> static __global__ void block_sum(float *out, const float *x)
 {
     __shared__ float s[N];
     s[threadIdx.x] = x[threadIdx.x];
@@ -126,9 +127,15 @@ int main(void)
     block_sum<true><<<1, N>>>(out, x);
     cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
     CHECK(fabs(h - want) < 1e-3, "tree sum with barriers: %g, want %g", h, want);
-    block_sum<false><<<1, N>>>(out, x);
+    // (launches alternate the threads' order: one of two runs shows the race;
+    // each instance's shared memory is fresh, not the sums of a run before)
+    float h2;
+    block_sum<false, 1><<<1, N>>>(out, x);
     cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
-    CHECK(fabs(h - want) > 1e-3, "tree sum without its barriers came out right (%g): the order hides the race", h);
+    block_sum<false, 2><<<1, N>>>(out, x);
+    cudaMemcpy(&h2, out, sizeof h2, cudaMemcpyDeviceToHost);
+    CHECK(fabs(h - want) > 1e-3 || fabs(h2 - want) > 1e-3,
+          "tree sum without its barriers came out right twice (%g, %g): the order hides the race", h, h2);
 
     // __syncthreads_or: the block's vote
     int hi[N], *xi, *vote, v = -1;
