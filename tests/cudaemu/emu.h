@@ -4,8 +4,8 @@
 // launches `k<<<grid, block, smem, stream>>>(args)` were rewritten to
 // `emu_launch("k", k, grid, block, smem, stream)(args)` (cudaemu.mk).
 //
-// Kernels run on the host thread that launches them (or, captured into a
-// graph, when the graph is launched): each block's threads are fibers that
+// Kernels wait in their stream until the host waits for them, and run on
+// the thread that waits (runtime.cpp): each block's threads are fibers that
 // switch only at __syncthreads, so a barrier a kernel needs but lacks
 // shows up as a wrong result, and one that only some threads reach is
 // reported. The rounding intrinsics are plain IEEE operations, compiled
@@ -86,7 +86,7 @@ static inline unsigned emu_float_as_uint(float f)
 cudaError_t emu_launch_check(const char *kernel, dim3 grid, dim3 block, size_t smem);
 // a pointer argument: null or inside a device allocation, else fatal
 void emu_check_pointer(const char *kernel, int arg, const void *p);
-// run work on stream (now, or recorded while the stream captures a graph)
+// issue work on stream (run when the host waits for it; recorded while the stream captures a graph)
 void emu_enqueue(cudaStream_t stream, std::function<void()> work);
 // every block of grid, each block's threads as fibers running body
 void emu_run_grid(const char *kernel, dim3 grid, dim3 block, const std::function<void()> &body);

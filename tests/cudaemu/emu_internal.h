@@ -2,7 +2,10 @@
 #ifndef LC_CUDAEMU_INTERNAL_H
 #define LC_CUDAEMU_INTERNAL_H
 
+#include <cuda_runtime.h>
 #include <stddef.h>
+
+#include <functional>
 
 // report a misuse a GPU would punish (an illegal address, a stuck block) and abort
 [[noreturn]] void emu_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -10,5 +13,17 @@
 int emu_device_range(const void *p, size_t bytes);
 // the emulated device count (LC_CUDA_EMU_DEVICES, default 1)
 int emu_devices(void);
+
+// a place in a stream's work: after its first seq entries (stream NULL: none)
+struct emu_pos {
+    void *stream;
+    unsigned long seq;
+};
+// issue work on a stream (emu_enqueue), saying where it lies
+emu_pos emu_enqueue_at(cudaStream_t stream, std::function<void()> work);
+// the stream's later work waits until the work up to after has run (as a wait on an event recorded there)
+void emu_enqueue_wait(cudaStream_t stream, emu_pos after);
+// run all the work issued on a device's streams so far
+void emu_device_drain(int device);
 
 #endif

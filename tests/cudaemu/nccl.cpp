@@ -2,15 +2,19 @@
 // of ranks that are threads of one process (the ranks of one unique id),
 // float32 all-reduce (sum, average) and broadcast. As NCCL's non-blocking
 // setup, a communicator is in progress (ncclInProgress) until every rank
-// of its id has joined. A collective runs when it is issued: each rank
-// waits there until every rank has issued it, so ranks that issue
-// collectives in different orders hang, as on GPUs.
+// of its id has joined. A collective runs in its stream's turn (the host
+// waits for it: runtime.cpp), after the communicator's collective before,
+// whatever that one's stream, as NCCL orders them; each rank waits there
+// until every rank has run it, so ranks that issue collectives in
+// different orders hang, as on GPUs, until an abort (another thread's, as
+// the project's watchdog does) ends the aborted rank's wait.
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -34,10 +38,16 @@ struct group {
 struct ncclComm {
     group *g;
     int rank, device;
+    emu_pos last;                // where its last collective lies: the next runs after it
+    std::atomic<int> aborted{0}; // its collectives end at once, leaving their output as it was
 };
 
 static std::mutex registry_lock;
 static std::map<std::string, group *> groups;
+// destroyed and aborted communicators and their groups stay, since work
+// still queued may name them (reachable: no leak)
+static std::vector<ncclComm *> retired_comms;
+static std::vector<group *> retired_groups;
 
 // the collective of rank r: its buffer posted, the result made by the last to arrive, copied out by each
 template <typename Combine, typename Out>
@@ -45,7 +55,8 @@ static void collective(ncclComm *c, const float *send, size_t count, Combine com
 {
     group *g = c->g;
     std::unique_lock<std::mutex> l(g->lock);
-    g->cv.wait(l, [&] { return g->left == 0; }); // the previous collective is over for every rank
+    g->cv.wait(l, [&] { return g->left == 0 || c->aborted; }); // the previous collective is over for every rank
+    if (c->aborted) return;
     const unsigned long gen = g->gen;
     g->send[c->rank] = send;
     if (++g->arrived == g->nranks) {
@@ -54,7 +65,8 @@ static void collective(ncclComm *c, const float *send, size_t count, Combine com
         g->arrived = 0, g->left = g->nranks, g->gen++;
         g->cv.notify_all();
     } else {
-        g->cv.wait(l, [&] { return g->gen != gen; });
+        g->cv.wait(l, [&] { return g->gen != gen || c->aborted; });
+        if (g->gen == gen) return;
     }
     out(g->result);
     if (--g->left == 0) g->cv.notify_all();
@@ -120,7 +132,8 @@ ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUniqueId i
         if (g->nranks != nranks) return ncclInvalidUsage;
         if (++g->joined == nranks) g->ready = 1;
     }
-    ncclComm *c = new ncclComm{g, rank, 0};
+    ncclComm *c = new ncclComm();
+    c->g = g, c->rank = rank;
     cudaGetDevice(&c->device);
     *comm = c;
     return config && !config->blocking ? ncclInProgress : ncclSuccess;
@@ -139,9 +152,10 @@ ncclResult_t ncclCommCuDevice(ncclComm_t comm, int *device)
     return ncclSuccess;
 }
 
+// the communicator's work issued so far runs (its device's, here)
 ncclResult_t ncclCommFinalize(ncclComm_t comm)
 {
-    (void)comm;
+    emu_device_drain(comm->device);
     return ncclSuccess;
 }
 
@@ -156,21 +170,37 @@ static void leave(ncclComm_t comm)
                 groups.erase(it);
                 break;
             }
-        delete g;
+        retired_groups.push_back(g);
     }
-    delete comm;
+    retired_comms.push_back(comm);
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm)
 {
+    if (!comm) return ncclInvalidArgument;
+    emu_device_drain(comm->device);
     leave(comm);
     return ncclSuccess;
 }
 
+// from any thread: the rank's collective waiting for its peers ends
 ncclResult_t ncclCommAbort(ncclComm_t comm)
 {
+    if (!comm) return ncclSuccess;
+    {
+        std::lock_guard<std::mutex> l(comm->g->lock);
+        comm->aborted = 1;
+        comm->g->cv.notify_all();
+    }
     leave(comm);
     return ncclSuccess;
+}
+
+// a collective on stream, after the communicator's last
+static void issue(ncclComm_t comm, cudaStream_t stream, std::function<void()> work)
+{
+    emu_enqueue_wait(stream, comm->last);
+    comm->last = emu_enqueue_at(stream, std::move(work));
 }
 
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
@@ -179,7 +209,7 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     if (type != ncclFloat32 || (op != ncclSum && op != ncclAvg)) return ncclInvalidArgument;
     if (!rank_bytes_ok(send, count) || !rank_bytes_ok(recv, count))
         emu_fatal("ncclAllReduce of %zu floats: a buffer that is not device memory", count);
-    emu_enqueue(stream, [=] {
+    issue(comm, stream, [=] {
         const int n = comm->g->nranks;
         collective(
             comm, (const float *)send, count,
@@ -201,7 +231,7 @@ ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataT
     if (type != ncclFloat32 || root < 0 || root >= comm->g->nranks) return ncclInvalidArgument;
     if ((comm->rank == root && !rank_bytes_ok(send, count)) || !rank_bytes_ok(recv, count))
         emu_fatal("ncclBroadcast of %zu floats: a buffer that is not device memory", count);
-    emu_enqueue(stream, [=] {
+    issue(comm, stream, [=] {
         collective(
             comm, (const float *)send, count,
             [&](const std::vector<const float *> &all, std::vector<float> &r) {

@@ -2,10 +2,9 @@
 // (tests/cudaemu/README.md). Device memory is host memory, filled with
 // 0xff bytes (NaN in every float type) when allocated, so a kernel that
 // reads what nobody wrote gives NaN; every allocation is tracked, and a
-// kernel argument or copy that points outside them is fatal. Work runs
-// on the calling thread when it is issued, in issue order, so streams and
-// events only keep time; a stream that captures records the work instead,
-// and a graph launch replays it. The rules CUDA enforces and the project
+// kernel argument or copy that points outside them is fatal. Work waits
+// in its stream until the host waits for it (below); a stream that
+// captures records the work instead, and a graph launch replays it. The rules CUDA enforces and the project
 // relies on are enforced here too: a launch's limits, no synchronous copy
 // or device synchronization during a capture, no freeing of unknown
 // pointers.
@@ -22,7 +21,11 @@
 #include <ucontext.h>
 #endif
 
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -70,18 +73,29 @@ static void *dev_alloc(size_t bytes)
     return p;
 }
 
-static int dev_free(void *p)
+// the allocation at p is gone for work issued from now on (its bytes are
+// freed by the caller, once the work issued before has run); -1 if p is none
+static int dev_forget(void *p)
 {
-    if (!p) return 0;
-    {
-        std::lock_guard<std::mutex> g(mem_lock);
-        auto it = allocations.find((uintptr_t)p);
-        if (it == allocations.end()) return -1;
-        allocated -= it->second;
-        allocations.erase(it);
-    }
-    free(p);
+    std::lock_guard<std::mutex> g(mem_lock);
+    auto it = allocations.find((uintptr_t)p);
+    if (it == allocations.end()) return -1;
+    allocated -= it->second;
+    allocations.erase(it);
     return 0;
+}
+
+// page-locked host memory (cudaHostAlloc): base -> bytes
+static std::map<uintptr_t, size_t> pinned;
+
+static int host_pinned(const void *p, size_t bytes)
+{
+    uintptr_t a = (uintptr_t)p;
+    std::lock_guard<std::mutex> g(mem_lock);
+    auto it = pinned.upper_bound(a);
+    if (it == pinned.begin()) return 0;
+    --it;
+    return a + bytes <= it->first + it->second;
 }
 
 // bytes at p lie inside one allocation (1), or p is nowhere in any (0), or
@@ -114,31 +128,176 @@ static cudaError_t fail(cudaError_t e)
 }
 
 // ---- streams, capture and graphs
+//
+// Each stream keeps the work issued on it until the host waits for it
+// (cudaMemcpy, a synchronization, cudaFree): the thread that waits runs
+// it, in issue order, a wait on an event first running the recording
+// stream as far as the event. So work runs as late as CUDA allows, and a
+// stream another does not wait for runs out of step with it: each time
+// the host waits, a coin decides whether the device's other streams run
+// first, all they can, or last. A missing cudaStreamWaitEvent, or host
+// memory reused before the copy from it ran, then gives a wrong result.
 
 struct emu_graph {
     std::vector<std::function<void()>> work;
 };
 
+// a stream's entry: work, or (after) a wait for another stream's first upto entries
+struct entry {
+    std::function<void()> work;
+    CUstream_st *after;
+    unsigned long upto;
+};
+
 struct CUstream_st {
     emu_graph *capture; // recording, or NULL
     int invalidated;    // an unsupported call was made while capturing
+    int device;
+    int blocking;            // created without cudaStreamNonBlocking: in step with the legacy stream
+    std::deque<entry> queue; // issued, not run yet
+    unsigned long issued, done;
+    int running; // a thread is running its first entry
 };
 
+static const int max_devices = 8;
+static std::mutex queue_lock; // every stream's queue and counts
+static std::condition_variable queue_cv;
+static CUstream_st legacy_streams[max_devices];
+static const struct legacy_init {
+    legacy_init()
+    {
+        for (int d = 0; d < max_devices; d++) legacy_streams[d].device = d;
+    }
+} legacy_init_once;
+static std::vector<CUstream_st *> live_streams; // created, not destroyed
+// destroyed streams stay, since an event or a wait may still name them (reachable: no leak)
+static std::vector<CUstream_st *> retired_streams;
+static unsigned long host_waits; // how often the host waited
+
+// queue_lock held: a coin for each wait of the host, from a fixed sequence
+// (LC_CUDA_EMU_SEED picks another), so that a program's own rhythm of
+// waits cannot keep the other streams on one side
+static uint64_t coin(void)
+{
+    static uint64_t seed = getenv("LC_CUDA_EMU_SEED") ? strtoull(getenv("LC_CUDA_EMU_SEED"), NULL, 0) : 0;
+    uint64_t z = seed + 0x9e3779b97f4a7c15ull * ++host_waits; // splitmix64
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 static thread_local std::vector<CUstream_st *> captures_here; // the captures this thread has under way
+static thread_local int current_device;
 
 static CUstream_st *stream_of(cudaStream_t s)
 {
-    // the legacy default and per-thread streams are handles, not objects
-    if (s == 0 || s == cudaStreamLegacy || s == cudaStreamPerThread) return NULL;
+    // the legacy default and per-thread streams are handles, not objects: the current device's legacy stream
+    if (s == 0 || s == cudaStreamLegacy || s == cudaStreamPerThread) {
+        return &legacy_streams[current_device];
+    }
     return (CUstream_st *)s;
 }
 
-void emu_enqueue(cudaStream_t stream, std::function<void()> work)
+// queue_lock held: the legacy stream and the blocking streams of a device wait for each other's work
+static void push(CUstream_st *s, entry e)
+{
+    auto wait_for = [s](CUstream_st *o) {
+        if (o != s && o->done < o->issued) {
+            s->queue.push_back(entry{nullptr, o, o->issued});
+            s->issued++;
+        }
+    };
+    if (s == &legacy_streams[s->device]) {
+        for (CUstream_st *o : live_streams)
+            if (o->blocking && o->device == s->device) wait_for(o);
+    } else if (s->blocking) {
+        wait_for(&legacy_streams[s->device]);
+    }
+    s->queue.push_back(std::move(e));
+    s->issued++;
+}
+
+emu_pos emu_enqueue_at(cudaStream_t stream, std::function<void()> work)
 {
     CUstream_st *s = stream_of(stream);
-    if (s && s->capture) s->capture->work.push_back(std::move(work));
-    else work();
+    if (s->capture) {
+        s->capture->work.push_back(std::move(work));
+        return emu_pos{NULL, 0};
+    }
+    std::lock_guard<std::mutex> l(queue_lock);
+    push(s, entry{std::move(work), NULL, 0});
+    return emu_pos{s, s->issued};
 }
+
+void emu_enqueue(cudaStream_t stream, std::function<void()> work) { emu_enqueue_at(stream, std::move(work)); }
+
+void emu_enqueue_wait(cudaStream_t stream, emu_pos after)
+{
+    CUstream_st *s = stream_of(stream);
+    if (!after.stream) return;
+    if (s->capture) emu_fatal("a wait on work outside a graph capture, inside one (not emulated)");
+    std::lock_guard<std::mutex> l(queue_lock);
+    push(s, entry{nullptr, (CUstream_st *)after.stream, after.seq});
+}
+
+// run stream s until its first upto entries have run: here, or by the thread running it now
+static void run_until(CUstream_st *s, unsigned long upto)
+{
+    std::unique_lock<std::mutex> l(queue_lock);
+    while (s->done < upto) {
+        if (s->running) {
+            queue_cv.wait(l);
+            continue;
+        }
+        entry e = std::move(s->queue.front());
+        s->queue.pop_front();
+        s->running = 1;
+        l.unlock();
+        if (e.after) run_until(e.after, e.upto);
+        if (e.work) e.work();
+        l.lock();
+        s->running = 0;
+        s->done++;
+        queue_cv.notify_all();
+    }
+}
+
+// the host waits for the work issued on s so far; on one coin's side the
+// device's other streams run first, as far as they were issued
+static void host_wait(CUstream_st *s)
+{
+    std::vector<std::pair<CUstream_st *, unsigned long>> first;
+    unsigned long upto;
+    {
+        std::lock_guard<std::mutex> l(queue_lock);
+        upto = s->issued;
+        if (coin() & 1) {
+            CUstream_st *leg = &legacy_streams[s->device];
+            if (leg != s) first.push_back({leg, leg->issued});
+            for (CUstream_st *o : live_streams)
+                if (o != s && o->device == s->device) first.push_back({o, o->issued});
+        }
+    }
+    for (auto &f : first) run_until(f.first, f.second);
+    run_until(s, upto);
+}
+
+// the host waits for all the device's work (its streams in turn, in an order the coins pick)
+static void device_wait(int device)
+{
+    std::vector<std::pair<CUstream_st *, unsigned long>> all;
+    {
+        std::lock_guard<std::mutex> l(queue_lock);
+        CUstream_st *leg = &legacy_streams[device];
+        all.push_back({leg, leg->issued});
+        for (CUstream_st *o : live_streams)
+            if (o->device == device) all.push_back({o, o->issued});
+        for (size_t i = all.size(); i > 1; i--) std::swap(all[i - 1], all[coin() % i]);
+    }
+    for (auto &a : all) run_until(a.first, a.second);
+}
+
+void emu_device_drain(int device) { device_wait(device); }
 
 // a call that would wait for the GPU: refused, and the capture spoilt, while this thread captures
 static cudaError_t sync_call(void)
@@ -411,8 +570,6 @@ int emu_devices(void)
     return n < 0 ? 0 : n > 8 ? 8 : n;
 }
 
-static thread_local int current_device;
-
 extern "C" {
 
 cudaError_t cudaGetDeviceCount(int *count)
@@ -498,25 +655,35 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
     return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 
+// cudaFree waits for the device (the work issued before may use the memory)
 cudaError_t cudaFree(void *p)
 {
     if (sync_call()) return last_error;
-    return dev_free(p) ? fail(cudaErrorInvalidValue) : cudaSuccess;
+    if (!p) return cudaSuccess;
+    device_wait(current_device);
+    if (dev_forget(p)) return fail(cudaErrorInvalidValue);
+    free(p);
+    return cudaSuccess;
 }
 
 cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t s)
 {
     CUstream_st *st = stream_of(s);
-    if (st && st->capture) emu_fatal("cudaMallocAsync inside a graph capture (the project never captures one)");
+    if (st->capture) emu_fatal("cudaMallocAsync inside a graph capture (the project never captures one)");
     *p = dev_alloc(bytes);
     return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 
+// stream-ordered: gone at once for the work issued from now on (which may
+// not use it), freed once the stream's work before has run
 cudaError_t cudaFreeAsync(void *p, cudaStream_t s)
 {
     CUstream_st *st = stream_of(s);
-    if (st && st->capture) emu_fatal("cudaFreeAsync inside a graph capture (the project never captures one)");
-    return dev_free(p) ? fail(cudaErrorInvalidValue) : cudaSuccess;
+    if (st->capture) emu_fatal("cudaFreeAsync inside a graph capture (the project never captures one)");
+    if (!p) return cudaSuccess;
+    if (dev_forget(p)) return fail(cudaErrorInvalidValue);
+    emu_enqueue(s, [p] { free(p); });
+    return cudaSuccess;
 }
 
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total)
@@ -531,11 +698,22 @@ cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned int flags)
 {
     (void)flags;
     *p = malloc(bytes ? bytes : 1);
-    return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+    if (!*p) return fail(cudaErrorMemoryAllocation);
+    std::lock_guard<std::mutex> g(mem_lock);
+    pinned[(uintptr_t)*p] = bytes;
+    return cudaSuccess;
 }
 
+// waits for the device first, as CUDA does: a copy from the memory may not have run yet
 cudaError_t cudaFreeHost(void *p)
 {
+    if (sync_call()) return last_error;
+    if (!p) return cudaSuccess;
+    device_wait(current_device);
+    {
+        std::lock_guard<std::mutex> g(mem_lock);
+        if (!pinned.erase((uintptr_t)p)) return fail(cudaErrorInvalidValue);
+    }
     free(p);
     return cudaSuccess;
 }
@@ -553,18 +731,32 @@ static void check_kind(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     if (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice) check_copy(src, bytes, what);
 }
 
+// on the legacy stream: after the work issued there, and the host waits for it
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
 {
     if (sync_call()) return last_error;
     check_kind(dst, src, bytes, kind, "cudaMemcpy");
+    host_wait(stream_of(0));
     memmove(dst, src, bytes);
     return cudaSuccess;
 }
 
+// From page-locked memory the copy reads or writes the host's bytes when
+// it runs, as a GPU's DMA does; from pageable memory CUDA copies the
+// source before returning, and a copy into pageable memory is synchronous.
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s)
 {
     check_kind(dst, src, bytes, kind, "cudaMemcpyAsync");
-    emu_enqueue(s, [=] { memmove(dst, src, bytes); });
+    if (kind == cudaMemcpyHostToDevice && !host_pinned(src, bytes)) {
+        std::vector<char> staged((const char *)src, (const char *)src + bytes);
+        emu_enqueue(s, [dst, staged] { memcpy(dst, staged.data(), staged.size()); });
+    } else if (kind == cudaMemcpyDeviceToHost && !host_pinned(dst, bytes)) {
+        if (stream_of(s)->capture) emu_fatal("a copy to pageable memory inside a graph capture");
+        host_wait(stream_of(s));
+        memmove(dst, src, bytes);
+    } else {
+        emu_enqueue(s, [=] { memmove(dst, src, bytes); });
+    }
     return cudaSuccess;
 }
 
@@ -575,21 +767,48 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s)
     return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return sync_call() ? last_error : cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void)
+{
+    if (sync_call()) return last_error;
+    device_wait(current_device);
+    return cudaSuccess;
+}
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int flags)
 {
-    (void)flags;
-    *s = (cudaStream_t)calloc(1, sizeof(CUstream_st));
-    return *s ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+    CUstream_st *st = new CUstream_st();
+    st->device = current_device;
+    st->blocking = !(flags & cudaStreamNonBlocking);
+    std::lock_guard<std::mutex> l(queue_lock);
+    live_streams.push_back(st);
+    *s = st;
+    return cudaSuccess;
 }
 
+cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
+
+// CUDA finishes a destroyed stream's work later; here it is finished first
 cudaError_t cudaStreamDestroy(cudaStream_t s)
 {
     CUstream_st *st = stream_of(s);
-    if (!st) return fail(cudaErrorInvalidValue);
+    if (st == &legacy_streams[st->device]) return fail(cudaErrorInvalidValue);
     if (st->capture) emu_fatal("a stream destroyed while it captures");
-    free(st);
+    {
+        std::lock_guard<std::mutex> l(queue_lock);
+        auto it = std::find(live_streams.begin(), live_streams.end(), st);
+        if (it == live_streams.end()) emu_fatal("cudaStreamDestroy of a stream that is not one (%p)", (void *)st);
+    }
+    run_until(st, st->issued);
+    std::lock_guard<std::mutex> l(queue_lock);
+    live_streams.erase(std::find(live_streams.begin(), live_streams.end(), st));
+    retired_streams.push_back(st);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t s)
+{
+    if (sync_call()) return last_error;
+    host_wait(stream_of(s));
     return cudaSuccess;
 }
 
@@ -597,7 +816,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode)
 {
     (void)mode;
     CUstream_st *st = stream_of(s);
-    if (!st) return fail(cudaErrorStreamCaptureUnsupported); // the legacy stream cannot capture
+    if (st == &legacy_streams[st->device]) return fail(cudaErrorStreamCaptureUnsupported); // the legacy stream cannot capture
     if (st->capture) return fail(cudaErrorIllegalState);
     st->capture = new emu_graph;
     st->invalidated = 0;
@@ -608,7 +827,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode)
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph)
 {
     CUstream_st *st = stream_of(s);
-    if (!st || !st->capture) return fail(cudaErrorIllegalState);
+    if (!st->capture) return fail(cudaErrorIllegalState);
     emu_graph *g = st->capture;
     st->capture = NULL;
     for (size_t i = 0; i < captures_here.size(); i++)
@@ -648,10 +867,17 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
     return cudaSuccess;
 }
 
-// events keep the host's time (the work before them is done when they are recorded)
-struct CUevent_st {
+// An event is a place in a stream's work (its last record's): done once
+// the stream has run that far. Its time is the host's when the record runs.
+struct event_time {
     double ms;
-    int recorded, timing;
+    int recorded;
+};
+
+struct CUevent_st {
+    int timing;
+    emu_pos at; // the last record (stream NULL: never recorded)
+    std::shared_ptr<event_time> time; // a record still queued holds it too
 };
 
 static double now_ms(void)
@@ -661,11 +887,17 @@ static double now_ms(void)
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+// queue_lock held
+static int event_done(const CUevent_st *ev)
+{
+    return !ev->at.stream || ((CUstream_st *)ev->at.stream)->done >= ev->at.seq;
+}
+
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags)
 {
-    CUevent_st *ev = (CUevent_st *)calloc(1, sizeof *ev);
-    if (!ev) return fail(cudaErrorMemoryAllocation);
+    CUevent_st *ev = new CUevent_st();
     ev->timing = !(flags & cudaEventDisableTiming);
+    ev->time = std::make_shared<event_time>();
     *e = ev;
     return cudaSuccess;
 }
@@ -674,34 +906,63 @@ cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e,
 
 cudaError_t cudaEventDestroy(cudaEvent_t e)
 {
-    free(e);
+    delete e;
     return cudaSuccess;
 }
 
+// inside a capture, a record is the graph's: it keeps time when replayed, but nothing can wait for it
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 {
-    CUevent_st *ev = e;
-    emu_enqueue(s, [ev] { ev->ms = now_ms(), ev->recorded = 1; });
+    std::shared_ptr<event_time> t = e->time;
+    emu_pos at = emu_enqueue_at(s, [t] { t->ms = now_ms(), t->recorded = 1; });
+    if (at.stream) {
+        std::lock_guard<std::mutex> l(queue_lock);
+        e->at = at;
+    }
     return cudaSuccess;
 }
 
+// not ready until the host has waited for the work before the record: a GPU may always be that slow
 cudaError_t cudaEventQuery(cudaEvent_t e)
 {
-    (void)e;
+    std::lock_guard<std::mutex> l(queue_lock);
+    return event_done(e) ? cudaSuccess : cudaErrorNotReady;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t e)
+{
+    if (sync_call()) return last_error;
+    emu_pos at;
+    {
+        std::lock_guard<std::mutex> l(queue_lock);
+        at = e->at;
+    }
+    if (at.stream) run_until((CUstream_st *)at.stream, at.seq);
     return cudaSuccess;
 }
 
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b)
 {
     if (!a->timing || !b->timing) return fail(cudaErrorInvalidValue);
-    if (!a->recorded || !b->recorded) return fail(cudaErrorInvalidValue);
-    *ms = (float)(b->ms - a->ms);
+    {
+        std::lock_guard<std::mutex> l(queue_lock);
+        if (!event_done(a) || !event_done(b)) return fail(cudaErrorNotReady);
+    }
+    if (!a->time->recorded || !b->time->recorded) return fail(cudaErrorInvalidValue);
+    *ms = (float)(b->time->ms - a->time->ms);
     return cudaSuccess;
 }
 
+// the stream's later work waits for the event's last record (none: no wait)
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags)
 {
-    (void)s, (void)e, (void)flags;
+    (void)flags;
+    emu_pos at;
+    {
+        std::lock_guard<std::mutex> l(queue_lock);
+        at = e->at;
+    }
+    emu_enqueue_wait(s, at);
     return cudaSuccess;
 }
 

@@ -100,6 +100,39 @@ static void divergent_barrier(void)
     float *y;
     cudaMalloc((void **)&y, N * sizeof(float));
     divergent<<<1, 32>>>(y);
+    cudaDeviceSynchronize();
+}
+
+static void use_after_free_async(void)
+{
+    float *y;
+    cudaMalloc((void **)&y, N * sizeof(float));
+    cudaFreeAsync(y, 0);
+    fill<<<1, N>>>(y, 1, N);
+}
+
+// x[0] after a on stream a and add_one on stream b, b waiting for a's
+// event or not, and the host waiting for the device
+static float two_streams(float *x, int wait)
+{
+    cudaStream_t a, b;
+    cudaEvent_t e;
+    float h = -1;
+    cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking);
+    cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking);
+    cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+    cudaMemsetAsync(x, 0, N * sizeof(float), 0);
+    cudaDeviceSynchronize();
+    fill<<<1, N, 0, a>>>(x, 5, N);
+    cudaEventRecord(e, a);
+    if (wait) cudaStreamWaitEvent(b, e, 0);
+    add_one<<<1, N, 0, b>>>(x, N);
+    cudaDeviceSynchronize();
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    cudaEventDestroy(e);
+    cudaStreamDestroy(a);
+    cudaStreamDestroy(b);
+    return h;
 }
 
 static void copy_past_the_end(void)
@@ -184,10 +217,44 @@ int main(void)
     cudaGraphDestroy(g);
     cudaStreamDestroy(s);
 
+    // streams: work runs when the host waits, and streams that do not wait
+    // for each other's events run out of step (either order shows in eight tries)
+    int out_of_step = 0;
+    for (int t = 0; t < 8; t++) {
+        float w = two_streams(x, 1), nw = two_streams(x, 0);
+        CHECK(w == 6, "b waiting for a's event: %g, want 6", w);
+        CHECK(nw == 6 || nw == 5, "b not waiting: %g", nw);
+        out_of_step |= nw != 6;
+    }
+    CHECK(out_of_step, "streams that do not wait for each other ran in step eight times");
+    cudaEvent_t ev;
+    cudaEventCreate(&ev);
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    fill<<<1, N, 0, s>>>(x, 3, N);
+    cudaEventRecord(ev, s);
+    CHECK(cudaEventQuery(ev) == cudaErrorNotReady, "an event ready before the host waited for its stream");
+    CHECK(cudaEventSynchronize(ev) == cudaSuccess && cudaEventQuery(ev) == cudaSuccess, "an event waited for is not ready");
+    // a copy from page-locked memory reads it when it runs, one from pageable memory when it is issued
+    float *pinned, pageable[N];
+    cudaHostAlloc((void **)&pinned, N * sizeof(float), cudaHostAllocDefault);
+    for (int i = 0; i < N; i++) pinned[i] = 1, pageable[i] = 1;
+    cudaMemcpyAsync(x, pinned, N * sizeof(float), cudaMemcpyHostToDevice, s);
+    cudaMemcpyAsync(out, pageable, sizeof(float), cudaMemcpyHostToDevice, s);
+    pinned[0] = 2, pageable[0] = 2;
+    cudaStreamSynchronize(s);
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h == 2, "a copy from page-locked memory read it when issued (%g)", h);
+    cudaMemcpy(&h, out, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h == 1, "a copy from pageable memory read it when run (%g)", h);
+    cudaFreeHost(pinned);
+    cudaEventDestroy(ev);
+    cudaStreamDestroy(s);
+
     // misuse a GPU punishes is fatal, with a report
     dies_with("host pointer", host_pointer_argument, "is not device memory");
     dies_with("divergent barrier", divergent_barrier, "wait at different __syncthreads");
     dies_with("copy past the end", copy_past_the_end, "not inside one device allocation");
+    dies_with("use after cudaFreeAsync", use_after_free_async, "is not device memory");
 
     cudaFree(x), cudaFree(out), cudaFree(xi), cudaFree(vote);
     CHECK(cudaFree(hx) == cudaErrorInvalidValue, "freeing host memory was accepted");
