@@ -54,5 +54,5 @@ EMU_TESTS := $(if $(SANFLAGS),$(filter-out %/test_ir %/test_embed,$(TESTS)),$(TE
 
 .PHONY: test-cuda-emu
 test-cuda-emu: $(EMU_SO) $(EMU_TESTS) $(EMU_DIR)/selftest
-	@$(EMU_DIR)/selftest
+	@for streams in coin late early; do LC_CUDA_EMU_STREAMS=$$streams $(EMU_DIR)/selftest || exit 1; done
 	@LC_CUDA_LIB=$(abspath $(EMU_SO)) tests/run-cuda-emu.sh $(EMU_TESTS)

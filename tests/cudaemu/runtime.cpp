@@ -134,8 +134,8 @@ static cudaError_t fail(cudaError_t e)
 // it, in issue order, a wait on an event first running the recording
 // stream as far as the event. So work runs as late as CUDA allows, and a
 // stream another does not wait for runs out of step with it: each time
-// the host waits, a coin decides whether the device's other streams run
-// first, all they can, or last. A missing cudaStreamWaitEvent, or host
+// the host waits, the device's other streams run first, all they can, or
+// last (LC_CUDA_EMU_STREAMS, below). A missing cudaStreamWaitEvent, or host
 // memory reused before the copy from it ran, then gives a wrong result.
 
 struct emu_graph {
@@ -184,6 +184,32 @@ static uint64_t coin(void)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+// LC_CUDA_EMU_STREAMS: when a host's wait runs the device's other streams:
+// "late" never (only what the awaited work waits for), "early" always
+// first, "coin" (the default) as a coin falls each time. A stream that
+// reads another's result without waiting for its event fails every time
+// under late; one that reads another's input before it was written, under
+// early.
+enum { OTHERS_COIN, OTHERS_LATE, OTHERS_EARLY };
+static int others_policy(void)
+{
+    static int policy = [] {
+        const char *e = getenv("LC_CUDA_EMU_STREAMS");
+        if (!e || !*e || !strcmp(e, "coin")) return (int)OTHERS_COIN;
+        if (!strcmp(e, "late")) return (int)OTHERS_LATE;
+        if (!strcmp(e, "early")) return (int)OTHERS_EARLY;
+        emu_fatal("LC_CUDA_EMU_STREAMS=%s: late, early or coin", e);
+    }();
+    return policy;
+}
+
+// queue_lock held: the device's other streams run first at this wait of the host
+static int others_first(void)
+{
+    int p = others_policy();
+    return p == OTHERS_EARLY || (p == OTHERS_COIN && (coin() & 1));
 }
 
 static thread_local std::vector<CUstream_st *> captures_here; // the captures this thread has under way
@@ -262,8 +288,8 @@ static void run_until(CUstream_st *s, unsigned long upto)
     }
 }
 
-// the host waits for the work issued on s so far; on one coin's side the
-// device's other streams run first, as far as they were issued
+// the host waits for the work issued on s so far; the device's other
+// streams first, as far as they were issued, when others_first says so
 static void host_wait(CUstream_st *s)
 {
     std::vector<std::pair<CUstream_st *, unsigned long>> first;
@@ -271,7 +297,7 @@ static void host_wait(CUstream_st *s)
     {
         std::lock_guard<std::mutex> l(queue_lock);
         upto = s->issued;
-        if (coin() & 1) {
+        if (others_first()) {
             CUstream_st *leg = &legacy_streams[s->device];
             if (leg != s) first.push_back({leg, leg->issued});
             for (CUstream_st *o : live_streams)
@@ -282,7 +308,9 @@ static void host_wait(CUstream_st *s)
     run_until(s, upto);
 }
 
-// the host waits for all the device's work (its streams in turn, in an order the coins pick)
+// the host waits for all the device's work: its streams in turn, the
+// legacy one first (late) or last (early), then (before) the others newest
+// first; or in the order the coins pick
 static void device_wait(int device)
 {
     std::vector<std::pair<CUstream_st *, unsigned long>> all;
@@ -292,7 +320,11 @@ static void device_wait(int device)
         all.push_back({leg, leg->issued});
         for (CUstream_st *o : live_streams)
             if (o->device == device) all.push_back({o, o->issued});
-        for (size_t i = all.size(); i > 1; i--) std::swap(all[i - 1], all[coin() % i]);
+        int p = others_policy();
+        if (p != OTHERS_COIN) std::reverse(all.begin() + 1, all.end()); // the newest stream first
+        if (p == OTHERS_EARLY) std::rotate(all.begin(), all.begin() + 1, all.end()); // the legacy stream last
+        if (p == OTHERS_COIN)
+            for (size_t i = all.size(); i > 1; i--) std::swap(all[i - 1], all[coin() % i]);
     }
     for (auto &a : all) run_until(a.first, a.second);
 }
