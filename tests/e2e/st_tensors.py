@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Compare the tensors of safetensors files with numpy alone (the reader of
 docs/checkpoints.md): st_tensors.py A B exits 1 unless every tensor of A
-and B has the same name, dtype, shape and bytes; st_tensors.py A lists."""
+and B has the same name, dtype, shape and bytes; st_tensors.py A lists;
+st_tensors.py --close PREFIX TOL A B exits 1 unless the float tensors
+whose names start with PREFIX, taken together, differ by at most TOL
+relative (|A - B| / |B|, Euclidean norms)."""
 import json
 import struct
 import sys
@@ -25,7 +28,23 @@ def load_safetensors(path):
     return out, meta
 
 
+def close(prefix, tol, path_a, path_b):
+    a, _ = load_safetensors(path_a)
+    b, _ = load_safetensors(path_b)
+    names = sorted(k for k in b if k.startswith(prefix) and b[k].dtype.kind == "f")
+    if not names or any(k not in a for k in names):
+        print("%s: no tensors %s* or not in both" % (path_b, prefix))
+        return 1
+    va = np.concatenate([a[k].astype(np.float64).ravel() for k in names])
+    vb = np.concatenate([b[k].astype(np.float64).ravel() for k in names])
+    rel = np.linalg.norm(va - vb) / max(np.linalg.norm(vb), 1e-300)
+    print("%s*: %d tensors, relative difference %.3g (tolerance %g)" % (prefix, len(names), rel, tol))
+    return 0 if rel <= tol else 1
+
+
 def main():
+    if sys.argv[1] == "--close":
+        return close(sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5])
     a, meta = load_safetensors(sys.argv[1])
     if len(sys.argv) == 2:
         for k, v in a.items():
