@@ -45,9 +45,10 @@ struct ncclComm {
 static std::mutex registry_lock;
 static std::map<std::string, group *> groups;
 // destroyed and aborted communicators and their groups stay, since work
-// still queued may name them (reachable: no leak)
-static std::vector<ncclComm *> retired_comms;
-static std::vector<group *> retired_groups;
+// still queued may name them (reachable from pointers that no exit-time
+// destructor frees: no leak)
+static std::vector<ncclComm *> *const retired_comms = new std::vector<ncclComm *>;
+static std::vector<group *> *const retired_groups = new std::vector<group *>;
 
 // the collective of rank r: its buffer posted, the result made by the last to arrive, copied out by each
 template <typename Combine, typename Out>
@@ -170,9 +171,9 @@ static void leave(ncclComm_t comm)
                 groups.erase(it);
                 break;
             }
-        retired_groups.push_back(g);
+        retired_groups->push_back(g);
     }
-    retired_comms.push_back(comm);
+    retired_comms->push_back(comm);
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm)

@@ -170,8 +170,9 @@ static const struct legacy_init {
     }
 } legacy_init_once;
 static std::vector<CUstream_st *> live_streams; // created, not destroyed
-// destroyed streams stay, since an event or a wait may still name them (reachable: no leak)
-static std::vector<CUstream_st *> retired_streams;
+// destroyed streams stay, since an event or a wait may still name them
+// (reachable from a pointer that no exit-time destructor frees: no leak)
+static std::vector<CUstream_st *> *const retired_streams = new std::vector<CUstream_st *>;
 static unsigned long host_waits; // how often the host waited
 
 // queue_lock held: a coin for each wait of the host, from a fixed sequence
@@ -833,7 +834,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s)
     run_until(st, st->issued);
     std::lock_guard<std::mutex> l(queue_lock);
     live_streams.erase(std::find(live_streams.begin(), live_streams.end(), st));
-    retired_streams.push_back(st);
+    retired_streams->push_back(st);
     return cudaSuccess;
 }
 
