@@ -50,6 +50,9 @@ static void check_matrix(const char *what, const void *p, cudaDataType t, int ro
     size_t bytes = ((size_t)ld * (cols - 1) + rows) * type_size(t);
     if (emu_device_range(p, bytes) != 1)
         emu_fatal("cuBLAS: %s (%d x %d, ld %d) at %p: not inside one device allocation", what, rows, cols, ld, p);
+    char who[64];
+    snprintf(who, sizeof who, "cuBLAS: %s", what);
+    emu_check_device(p, emu_current_device(), who);
 }
 
 struct gemm {

@@ -81,6 +81,9 @@ static void check_extent(const view &v, const void *p)
     if (emu_device_range(p, (size_t)count(v) * elem_size(v.type)) != 1)
         emu_fatal("cuDNN: %s (%d x %d x %d x %d) at %p: not inside one device allocation", v.what, v.d[0], v.d[1],
                   v.d[2], v.d[3], p);
+    char who[64];
+    snprintf(who, sizeof who, "cuDNN: %s", v.what);
+    emu_check_device(p, emu_current_device(), who);
 }
 
 static float load(cudnnDataType_t t, const void *p, long i)

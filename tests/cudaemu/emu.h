@@ -83,8 +83,8 @@ static inline unsigned emu_float_as_uint(float f)
 // ---- launches (runtime.cpp)
 
 // 0, or the launch error of an invalid configuration (which then runs nothing)
-cudaError_t emu_launch_check(const char *kernel, dim3 grid, dim3 block, size_t smem);
-// a pointer argument: null or inside a device allocation, else fatal
+cudaError_t emu_launch_check(const char *kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream);
+// a pointer argument: null or inside an allocation of the current device, else fatal
 void emu_check_pointer(const char *kernel, int arg, const void *p);
 // issue work on stream (run when the host waits for it; recorded while the stream captures a graph)
 void emu_enqueue(cudaStream_t stream, std::function<void()> work);
@@ -103,7 +103,7 @@ template <typename... P> struct emu_launcher {
     // the arguments converted to the kernel's parameter types at the call, as a launch does
     void operator()(P... a) const
     {
-        if (emu_launch_check(name, grid, block, smem) != cudaSuccess) return;
+        if (emu_launch_check(name, grid, block, smem, stream) != cudaSuccess) return;
         std::tuple<std::decay_t<P>...> args(a...);
         check_args(args, std::index_sequence_for<P...>{});
         auto k = kernel;

@@ -13,6 +13,10 @@
 int emu_device_range(const void *p, size_t bytes);
 // the emulated device count (LC_CUDA_EMU_DEVICES, default 1)
 int emu_devices(void);
+// the calling thread's current device
+int emu_current_device(void);
+// fatal where p lies in memory allocated on another device than device (what: who uses it)
+void emu_check_device(const void *p, int device, const char *what);
 
 // a place in a stream's work: after its first seq entries (stream NULL: none)
 struct emu_pos {

@@ -73,9 +73,12 @@ static void collective(ncclComm *c, const float *send, size_t count, Combine com
     if (--g->left == 0) g->cv.notify_all();
 }
 
-static int rank_bytes_ok(const void *p, size_t count)
+// a rank's buffer: inside one allocation (else 0), of the communicator's device (else fatal)
+static int rank_bytes_ok(ncclComm_t comm, const void *p, size_t count)
 {
-    return emu_device_range(p, count * sizeof(float)) == 1;
+    if (emu_device_range(p, count * sizeof(float)) != 1) return 0;
+    emu_check_device(p, comm->device, "an NCCL buffer");
+    return 1;
 }
 
 extern "C" {
@@ -208,7 +211,7 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
                            ncclComm_t comm, cudaStream_t stream)
 {
     if (type != ncclFloat32 || (op != ncclSum && op != ncclAvg)) return ncclInvalidArgument;
-    if (!rank_bytes_ok(send, count) || !rank_bytes_ok(recv, count))
+    if (!rank_bytes_ok(comm, send, count) || !rank_bytes_ok(comm, recv, count))
         emu_fatal("ncclAllReduce of %zu floats: a buffer that is not device memory", count);
     issue(comm, stream, [=] {
         const int n = comm->g->nranks;
@@ -230,7 +233,7 @@ ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataT
                            cudaStream_t stream)
 {
     if (type != ncclFloat32 || root < 0 || root >= comm->g->nranks) return ncclInvalidArgument;
-    if ((comm->rank == root && !rank_bytes_ok(send, count)) || !rank_bytes_ok(recv, count))
+    if ((comm->rank == root && !rank_bytes_ok(comm, send, count)) || !rank_bytes_ok(comm, recv, count))
         emu_fatal("ncclBroadcast of %zu floats: a buffer that is not device memory", count);
     issue(comm, stream, [=] {
         collective(

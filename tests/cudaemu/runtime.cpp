@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include "emu.h"
@@ -56,8 +57,21 @@ void emu_fatal(const char *fmt, ...)
 
 // ---- device memory
 
+static thread_local int current_device;
+
+int emu_current_device(void) { return current_device; }
+
+struct allocation {
+    size_t bytes;
+    int device;       // the device current when it was allocated
+    unsigned long id; // which allocation (an address may come back)
+};
+
+// a capture under way on this thread notes the allocations its work uses (below)
+static void note_use(uintptr_t base, unsigned long id);
+
 static std::mutex mem_lock;
-static std::map<uintptr_t, size_t> allocations; // base -> bytes
+static std::map<uintptr_t, allocation> allocations; // by base
 static size_t allocated;
 static const size_t emu_total_memory = (size_t)80 << 30;
 
@@ -68,7 +82,8 @@ static void *dev_alloc(size_t bytes)
     if (posix_memalign(&p, 256, bytes ? bytes : 1)) return NULL;
     memset(p, 0xff, bytes);
     std::lock_guard<std::mutex> g(mem_lock);
-    allocations[(uintptr_t)p] = bytes;
+    static unsigned long ids;
+    allocations[(uintptr_t)p] = allocation{bytes, current_device, ++ids};
     allocated += bytes;
     return p;
 }
@@ -80,7 +95,7 @@ static int dev_forget(void *p)
     std::lock_guard<std::mutex> g(mem_lock);
     auto it = allocations.find((uintptr_t)p);
     if (it == allocations.end()) return -1;
-    allocated -= it->second;
+    allocated -= it->second.bytes;
     allocations.erase(it);
     return 0;
 }
@@ -107,14 +122,34 @@ int emu_device_range(const void *p, size_t bytes)
     auto it = allocations.upper_bound(a);
     if (it == allocations.begin()) return 0;
     --it;
-    if (a > it->first + it->second) return 0;
-    return a + bytes <= it->first + it->second ? 1 : -1;
+    if (a > it->first + it->second.bytes) return 0;
+    if (a + bytes > it->first + it->second.bytes) return -1;
+    note_use(it->first, it->second.id);
+    return 1;
+}
+
+void emu_check_device(const void *p, int device, const char *what)
+{
+    uintptr_t a = (uintptr_t)p;
+    int owner = -1;
+    {
+        std::lock_guard<std::mutex> g(mem_lock);
+        auto it = allocations.upper_bound(a);
+        if (it != allocations.begin() && a <= (--it)->first + it->second.bytes) owner = it->second.device;
+    }
+    if (owner >= 0 && owner != device)
+        emu_fatal("%s at %p: memory of device %d, used on device %d (an illegal address on a GPU without peer "
+                  "access)", what, p, owner, device);
 }
 
 void emu_check_pointer(const char *kernel, int arg, const void *p)
 {
-    if (p && emu_device_range(p, 0) != 1)
+    if (!p) return;
+    if (emu_device_range(p, 0) != 1)
         emu_fatal("kernel %s: argument %d (%p) is not device memory (an illegal address on a GPU)", kernel, arg, p);
+    char what[160];
+    snprintf(what, sizeof what, "kernel %s: argument %d", kernel, arg);
+    emu_check_device(p, current_device, what);
 }
 
 // ---- errors: the last one of each thread, as cudaGetLastError returns it
@@ -140,6 +175,7 @@ static cudaError_t fail(cudaError_t e)
 
 struct emu_graph {
     std::vector<std::function<void()>> work;
+    std::set<std::pair<uintptr_t, unsigned long>> uses; // the allocations (base, id) its work was checked against
 };
 
 // a stream's entry: work, or (after) a wait for another stream's first upto entries
@@ -214,7 +250,12 @@ static int others_first(void)
 }
 
 static thread_local std::vector<CUstream_st *> captures_here; // the captures this thread has under way
-static thread_local int current_device;
+
+// mem_lock held
+static void note_use(uintptr_t base, unsigned long id)
+{
+    for (CUstream_st *s : captures_here) s->capture->uses.insert({base, id});
+}
 
 static CUstream_st *stream_of(cudaStream_t s)
 {
@@ -526,9 +567,12 @@ static int barrier(int pred, const char *file, int line)
 void emu_syncthreads(const char *file, int line) { barrier(0, file, line); }
 int emu_syncthreads_or(int pred, const char *file, int line) { return barrier(pred, file, line); }
 
-cudaError_t emu_launch_check(const char *kernel, dim3 g, dim3 b, size_t smem)
+cudaError_t emu_launch_check(const char *kernel, dim3 g, dim3 b, size_t smem, cudaStream_t stream)
 {
-    (void)kernel;
+    // CUDA: "a kernel launch will fail if it is issued to a stream that is not associated to the current device"
+    if (stream_of(stream)->device != current_device)
+        emu_fatal("kernel %s launched on a stream of device %d while device %d is current", kernel,
+                  stream_of(stream)->device, current_device);
     unsigned long threads = (unsigned long)b.x * b.y * b.z;
     if (!g.x || !g.y || !g.z || !threads || threads > (unsigned long)max_threads || b.z > 64 || g.y > 65535 ||
         g.z > 65535 || g.x > 0x7fffffffu || smem > (48u << 10))
@@ -881,9 +925,20 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsig
     return cudaSuccess;
 }
 
+// every allocation the captured work used must still be there, the same
+// one: a graph replaying memory freed since is an illegal address on a GPU
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s)
 {
     emu_graph *g = (emu_graph *)exec;
+    {
+        std::lock_guard<std::mutex> l(mem_lock);
+        for (auto &u : g->uses) {
+            auto it = allocations.find(u.first);
+            if (it == allocations.end() || it->second.id != u.second)
+                emu_fatal("a graph launched after memory its capture used (at %p) was freed%s", (void *)u.first,
+                          it == allocations.end() ? "" : " (and allocated again at the same address)");
+        }
+    }
     for (auto &w : g->work) emu_enqueue(s, w);
     return cudaSuccess;
 }

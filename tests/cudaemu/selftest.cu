@@ -111,6 +111,44 @@ static void use_after_free_async(void)
     fill<<<1, N>>>(y, 1, N);
 }
 
+static void another_devices_memory(void)
+{
+    float *y;
+    setenv("LC_CUDA_EMU_DEVICES", "2", 1);
+    cudaMalloc((void **)&y, N * sizeof(float));
+    cudaSetDevice(1);
+    fill<<<1, N>>>(y, 1, N);
+}
+
+static void another_devices_stream(void)
+{
+    cudaStream_t s;
+    float *y;
+    setenv("LC_CUDA_EMU_DEVICES", "2", 1);
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cudaSetDevice(1);
+    cudaMalloc((void **)&y, N * sizeof(float));
+    fill<<<1, N, 0, s>>>(y, 1, N);
+}
+
+static void stale_graph(void)
+{
+    cudaStream_t s;
+    cudaGraph_t g;
+    cudaGraphExec_t e;
+    float *y;
+    cudaMalloc((void **)&y, N * sizeof(float));
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+    fill<<<1, N, 0, s>>>(y, 1, N);
+    cudaStreamEndCapture(s, &g);
+    cudaGraphInstantiate(&e, g, 0);
+    cudaGraphLaunch(e, 0);
+    cudaFree(y);
+    cudaMalloc((void **)&y, N * sizeof(float)); // maybe at the same address
+    cudaGraphLaunch(e, 0);
+}
+
 // x[0] after a on stream a and add_one on stream b, b waiting for a's
 // event or not, and the host waiting for the device
 static float two_streams(float *x, int wait)
@@ -255,6 +293,9 @@ int main(void)
     dies_with("divergent barrier", divergent_barrier, "wait at different __syncthreads");
     dies_with("copy past the end", copy_past_the_end, "not inside one device allocation");
     dies_with("use after cudaFreeAsync", use_after_free_async, "is not device memory");
+    dies_with("a stale graph", stale_graph, "a graph launched after memory its capture used");
+    dies_with("another device's memory", another_devices_memory, "memory of device 0, used on device 1");
+    dies_with("another device's stream", another_devices_stream, "on a stream of device 0 while device 1 is current");
 
     cudaFree(x), cudaFree(out), cudaFree(xi), cudaFree(vote);
     CHECK(cudaFree(hx) == cudaErrorInvalidValue, "freeing host memory was accepted");
