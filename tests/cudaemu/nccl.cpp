@@ -28,7 +28,10 @@ struct group {
     int nranks, joined, ready; // ready: every rank has joined once
     std::mutex lock;
     std::condition_variable cv;
-    // the collective under way: its kind, the ranks' buffers, how many arrived and left
+    // the collective under way: what it is (as the first rank to arrive
+    // issued it), the ranks' buffers, how many arrived and left
+    std::string what;
+    int first;
     unsigned long gen;
     int arrived, left;
     std::vector<const float *> send;
@@ -52,12 +55,17 @@ static std::vector<group *> *const retired_groups = new std::vector<group *>;
 
 // the collective of rank r: its buffer posted, the result made by the last to arrive, copied out by each
 template <typename Combine, typename Out>
-static void collective(ncclComm *c, const float *send, size_t count, Combine combine, Out out)
+// (what: the collective's kind and size, which every rank's must match, as NCCL needs)
+static void collective(ncclComm *c, const std::string &what, const float *send, size_t count, Combine combine, Out out)
 {
     group *g = c->g;
     std::unique_lock<std::mutex> l(g->lock);
     g->cv.wait(l, [&] { return g->left == 0 || c->aborted; }); // the previous collective is over for every rank
     if (c->aborted) return;
+    if (g->arrived == 0) g->what = what, g->first = c->rank;
+    else if (what != g->what)
+        emu_fatal("NCCL: rank %d's %s meets rank %d's %s (every rank must issue the same collectives in the same "
+                  "order: on GPUs a hang or garbage)", c->rank, what.c_str(), g->first, g->what.c_str());
     const unsigned long gen = g->gen;
     g->send[c->rank] = send;
     if (++g->arrived == g->nranks) {
@@ -213,10 +221,12 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     if (type != ncclFloat32 || (op != ncclSum && op != ncclAvg)) return ncclInvalidArgument;
     if (!rank_bytes_ok(comm, send, count) || !rank_bytes_ok(comm, recv, count))
         emu_fatal("ncclAllReduce of %zu floats: a buffer that is not device memory", count);
+    const std::string what = std::string("ncclAllReduce (") + (op == ncclAvg ? "average" : "sum") + ") of " +
+                             std::to_string(count) + " floats";
     issue(comm, stream, [=] {
         const int n = comm->g->nranks;
         collective(
-            comm, (const float *)send, count,
+            comm, what, (const float *)send, count,
             [&](const std::vector<const float *> &all, std::vector<float> &r) {
                 for (size_t i = 0; i < count; i++) {
                     float s = 0;
@@ -235,9 +245,11 @@ ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataT
     if (type != ncclFloat32 || root < 0 || root >= comm->g->nranks) return ncclInvalidArgument;
     if ((comm->rank == root && !rank_bytes_ok(comm, send, count)) || !rank_bytes_ok(comm, recv, count))
         emu_fatal("ncclBroadcast of %zu floats: a buffer that is not device memory", count);
+    const std::string what =
+        "ncclBroadcast from rank " + std::to_string(root) + " of " + std::to_string(count) + " floats";
     issue(comm, stream, [=] {
         collective(
-            comm, (const float *)send, count,
+            comm, what, (const float *)send, count,
             [&](const std::vector<const float *> &all, std::vector<float> &r) {
                 memcpy(r.data(), all[root], count * sizeof(float));
             },

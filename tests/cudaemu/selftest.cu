@@ -4,6 +4,8 @@
 // child process, which must die with the report.
 #include <cuda_runtime.h>
 #include <math.h>
+#include <nccl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +149,30 @@ static void stale_graph(void)
     cudaFree(y);
     cudaMalloc((void **)&y, N * sizeof(float)); // maybe at the same address
     cudaGraphLaunch(e, 0);
+}
+
+// two ranks whose all-reduces differ in size
+static ncclUniqueId mismatch_id;
+static void *mismatched_rank(void *arg)
+{
+    int r = (int)(long)arg;
+    ncclComm_t c;
+    float *y;
+    cudaSetDevice(r);
+    ncclCommInitRankConfig(&c, 2, mismatch_id, r, NULL);
+    cudaMalloc((void **)&y, N * sizeof(float));
+    ncclAllReduce(y, y, r ? N / 2 : N, ncclFloat32, ncclSum, c, 0);
+    cudaDeviceSynchronize();
+    return NULL;
+}
+
+static void mismatched_collectives(void)
+{
+    pthread_t t[2];
+    setenv("LC_CUDA_EMU_DEVICES", "2", 1);
+    ncclGetUniqueId(&mismatch_id);
+    for (long r = 0; r < 2; r++) pthread_create(&t[r], NULL, mismatched_rank, (void *)r);
+    for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
 }
 
 // x[0] after a on stream a and add_one on stream b, b waiting for a's
@@ -293,6 +319,7 @@ int main(void)
     dies_with("divergent barrier", divergent_barrier, "wait at different __syncthreads");
     dies_with("copy past the end", copy_past_the_end, "not inside one device allocation");
     dies_with("use after cudaFreeAsync", use_after_free_async, "is not device memory");
+    dies_with("mismatched collectives", mismatched_collectives, "meets rank");
     dies_with("a stale graph", stale_graph, "a graph launched after memory its capture used");
     dies_with("another device's memory", another_devices_memory, "memory of device 0, used on device 1");
     dies_with("another device's stream", another_devices_stream, "on a stream of device 0 while device 1 is current");
