@@ -214,14 +214,19 @@ static void sgemm(bool ta, bool tb, int m, int n, int k, const float *a, const f
 
 // ---- algorithms: a non-deterministic one ranked first, then a deterministic one needing a workspace
 
-enum { EMU_WS = 4096 };
+// The deterministic algorithm's workspace: one image's unfolded columns,
+// as an im2col algorithm would take, so it grows with the shape (a caller
+// that sizes it once for the first convolution fails on a larger one). It
+// is filled with 0xff bytes each call, as cuDNN scribbles on it.
+static size_t ws_bytes(const conv &cv) { return ((size_t)cv.cg * cv.r * cv.s * cv.oh * cv.ow + 64) * sizeof(float); }
 
 template <typename Perf, typename Algo>
-static void rank(const cudnnConvolutionStruct *c, int requested, int *got, Perf *perf, Algo nondet, Algo det)
+static void rank(const conv &cv, const cudnnConvolutionStruct *c, int requested, int *got, Perf *perf, Algo nondet,
+                 Algo det)
 {
     Perf all[2] = {};
     all[0].algo = nondet, all[0].memory = 0, all[0].determinism = CUDNN_NON_DETERMINISTIC;
-    all[1].algo = det, all[1].memory = EMU_WS, all[1].determinism = CUDNN_DETERMINISTIC;
+    all[1].algo = det, all[1].memory = ws_bytes(cv), all[1].determinism = CUDNN_DETERMINISTIC;
     for (Perf &p : all) p.status = CUDNN_STATUS_SUCCESS, p.mathType = c->math, p.time = 1;
     *got = requested < 2 ? requested : 2;
     for (int i = 0; i < *got; i++) perf[i] = all[i];
@@ -234,17 +239,17 @@ static cudnnStatus_t rank_conv(const cudnnTensorStruct *x, const cudnnFilterStru
 {
     conv cv;
     cudnnStatus_t st = conv_make(&cv, x, w, c, y);
-    if (st == CUDNN_STATUS_SUCCESS) rank(c, requested, got, perf, nondet, det);
+    if (st == CUDNN_STATUS_SUCCESS) rank(cv, c, requested, got, perf, nondet, det);
     return st;
 }
 
-static size_t ws_need(int algo, int det) { return algo == det ? EMU_WS : 0; }
+static size_t ws_need(const conv &cv, int algo, int det) { return algo == det ? ws_bytes(cv) : 0; }
 
-static cudnnStatus_t ws_check(int algo, int det, int nondet, void *ws, size_t bytes)
+static cudnnStatus_t ws_check(const conv &cv, int algo, int det, int nondet, void *ws, size_t bytes)
 {
     if (algo != det && algo != nondet) return CUDNN_STATUS_NOT_SUPPORTED;
     if (algo == nondet) emu_fatal("cuDNN: a non-deterministic algorithm ran (the project takes deterministic ones only)");
-    size_t need = ws_need(algo, det);
+    size_t need = ws_need(cv, algo, det);
     if (bytes < need) return CUDNN_STATUS_BAD_PARAM;
     if (need && emu_device_range(ws, need) != 1) emu_fatal("cuDNN: a workspace that is not device memory");
     return CUDNN_STATUS_SUCCESS;
@@ -432,9 +437,11 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, const cud
                                                       const cudnnTensorDescriptor_t y, cudnnConvolutionFwdAlgo_t algo,
                                                       size_t *bytes)
 {
-    (void)h, (void)x, (void)w, (void)c, (void)y;
-    *bytes = ws_need(algo, FWD_DET);
-    return CUDNN_STATUS_SUCCESS;
+    (void)h;
+    conv cv;
+    cudnnStatus_t st = conv_make(&cv, x, w, c, y);
+    *bytes = st ? 0 : ws_need(cv, algo, FWD_DET);
+    return st;
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h, const cudnnFilterDescriptor_t w,
@@ -443,9 +450,11 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h, cons
                                                            const cudnnTensorDescriptor_t dx,
                                                            cudnnConvolutionBwdDataAlgo_t algo, size_t *bytes)
 {
-    (void)h, (void)w, (void)dy, (void)c, (void)dx;
-    *bytes = ws_need(algo, DATA_DET);
-    return CUDNN_STATUS_SUCCESS;
+    (void)h;
+    conv cv;
+    cudnnStatus_t st = conv_make(&cv, dx, w, c, dy);
+    *bytes = st ? 0 : ws_need(cv, algo, DATA_DET);
+    return st;
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t h, const cudnnTensorDescriptor_t x,
@@ -454,9 +463,11 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t h, co
                                                              const cudnnFilterDescriptor_t dw,
                                                              cudnnConvolutionBwdFilterAlgo_t algo, size_t *bytes)
 {
-    (void)h, (void)x, (void)dy, (void)c, (void)dw;
-    *bytes = ws_need(algo, FILTER_DET);
-    return CUDNN_STATUS_SUCCESS;
+    (void)h;
+    conv cv;
+    cudnnStatus_t st = conv_make(&cv, x, dw, c, dy);
+    *bytes = st ? 0 : ws_need(cv, algo, FILTER_DET);
+    return st;
 }
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha, const cudnnTensorDescriptor_t xd,
@@ -466,10 +477,12 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha, const 
 {
     conv cv;
     cudnnStatus_t st = conv_make(&cv, xd, wd, cd, yd);
-    if (st || (st = ws_check(algo, FWD_DET, FWD_NONDET, ws, ws_bytes))) return st;
+    if (st || (st = ws_check(cv, algo, FWD_DET, FWD_NONDET, ws, ws_bytes))) return st;
+    const size_t scribble = ws_need(cv, algo, FWD_DET);
     check_extent(cv.x, x), check_extent(cv.wv, w), check_extent(cv.y, y);
     float a = scalar(alpha), b = scalar(beta);
     emu_enqueue(h->stream, [=] {
+        if (scribble) memset(ws, 0xff, scribble);
         std::vector<float> X = dense(cv.x, x), W = dense(cv.wv, w), Y((size_t)count(cv.y));
         const int kg = cv.k / cv.g, taps = cv.cg * cv.r * cv.s, ohw = cv.oh * cv.ow;
         std::vector<float> col((size_t)taps * ohw);
@@ -492,10 +505,12 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha, c
 {
     conv cv;
     cudnnStatus_t st = conv_make(&cv, dxd, wd, cd, dyd);
-    if (st || (st = ws_check(algo, DATA_DET, DATA_NONDET, ws, ws_bytes))) return st;
+    if (st || (st = ws_check(cv, algo, DATA_DET, DATA_NONDET, ws, ws_bytes))) return st;
+    const size_t scribble = ws_need(cv, algo, DATA_DET);
     check_extent(cv.x, dx), check_extent(cv.wv, w), check_extent(cv.y, dy);
     float a = scalar(alpha), b = scalar(beta);
     emu_enqueue(h->stream, [=] {
+        if (scribble) memset(ws, 0xff, scribble);
         std::vector<float> DY = dense(cv.y, dy), W = dense(cv.wv, w), DX((size_t)count(cv.x), 0.0f);
         const int kg = cv.k / cv.g, taps = cv.cg * cv.r * cv.s, ohw = cv.oh * cv.ow;
         std::vector<float> col((size_t)taps * ohw);
@@ -518,10 +533,12 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
 {
     conv cv;
     cudnnStatus_t st = conv_make(&cv, xd, dwd, cd, dyd);
-    if (st || (st = ws_check(algo, FILTER_DET, FILTER_NONDET, ws, ws_bytes))) return st;
+    if (st || (st = ws_check(cv, algo, FILTER_DET, FILTER_NONDET, ws, ws_bytes))) return st;
+    const size_t scribble = ws_need(cv, algo, FILTER_DET);
     check_extent(cv.x, x), check_extent(cv.wv, dw), check_extent(cv.y, dy);
     float a = scalar(alpha), b = scalar(beta);
     emu_enqueue(h->stream, [=] {
+        if (scribble) memset(ws, 0xff, scribble);
         std::vector<float> X = dense(cv.x, x), DY = dense(cv.y, dy), DW((size_t)count(cv.wv), 0.0f);
         const int kg = cv.k / cv.g, taps = cv.cg * cv.r * cv.s, ohw = cv.oh * cv.ow;
         std::vector<float> col((size_t)taps * ohw);
