@@ -25,6 +25,9 @@ struct emu_pos {
 };
 // issue work on a stream (emu_enqueue), saying where it lies
 emu_pos emu_enqueue_at(cudaStream_t stream, std::function<void()> work);
+// issue an NCCL collective (work that waits for other ranks: a host's wait
+// does not run it ahead of the stream it waits for)
+emu_pos emu_enqueue_collective(cudaStream_t stream, std::function<void()> work);
 // the stream's later work waits until the work up to after has run (as a wait on an event recorded there)
 void emu_enqueue_wait(cudaStream_t stream, emu_pos after);
 // run all the work issued on a device's streams so far

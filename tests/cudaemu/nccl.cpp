@@ -75,7 +75,11 @@ static void collective(ncclComm *c, const std::string &what, const float *send, 
         g->cv.notify_all();
     } else {
         g->cv.wait(l, [&] { return g->gen != gen || c->aborted; });
-        if (g->gen == gen) return;
+        if (g->gen == gen) { // aborted before the others came: its buffer is no longer part of it
+            g->arrived--;
+            g->send[c->rank] = NULL;
+            return;
+        }
     }
     out(g->result);
     if (--g->left == 0) g->cv.notify_all();
@@ -212,7 +216,7 @@ ncclResult_t ncclCommAbort(ncclComm_t comm)
 static void issue(ncclComm_t comm, cudaStream_t stream, std::function<void()> work)
 {
     emu_enqueue_wait(stream, comm->last);
-    comm->last = emu_enqueue_at(stream, std::move(work));
+    comm->last = emu_enqueue_collective(stream, std::move(work));
 }
 
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,

@@ -183,6 +183,7 @@ struct entry {
     std::function<void()> work;
     CUstream_st *after;
     unsigned long upto;
+    int collective; // the work waits for other ranks (NCCL)
 };
 
 struct CUstream_st {
@@ -198,26 +199,26 @@ struct CUstream_st {
 static const int max_devices = 8;
 static std::mutex queue_lock; // every stream's queue and counts
 static std::condition_variable queue_cv;
-static CUstream_st legacy_streams[max_devices];
-static const struct legacy_init {
-    legacy_init()
-    {
-        for (int d = 0; d < max_devices; d++) legacy_streams[d].device = d;
-    }
-} legacy_init_once;
-static std::vector<CUstream_st *> live_streams; // created, not destroyed
+// (never freed: threads still running at exit may use them)
+static CUstream_st *const legacy_streams = [] {
+    CUstream_st *l = new CUstream_st[max_devices]();
+    for (int d = 0; d < max_devices; d++) l[d].device = d;
+    return l;
+}();
+static std::vector<CUstream_st *> &live_streams = *new std::vector<CUstream_st *>; // created, not destroyed
 // destroyed streams stay, since an event or a wait may still name them
 // (reachable from a pointer that no exit-time destructor frees: no leak)
 static std::vector<CUstream_st *> *const retired_streams = new std::vector<CUstream_st *>;
-static unsigned long host_waits; // how often the host waited
+static unsigned long host_waits[max_devices]; // how often the host waited for each device
 
 // queue_lock held: a coin for each wait of the host, from a fixed sequence
-// (LC_CUDA_EMU_SEED picks another), so that a program's own rhythm of
-// waits cannot keep the other streams on one side
-static uint64_t coin(void)
+// per device (LC_CUDA_EMU_SEED picks another), so that a program's own
+// rhythm of waits cannot keep the other streams on one side, and a run
+// repeats whatever the threads of other devices do
+static uint64_t coin(int device)
 {
     static uint64_t seed = getenv("LC_CUDA_EMU_SEED") ? strtoull(getenv("LC_CUDA_EMU_SEED"), NULL, 0) : 0;
-    uint64_t z = seed + 0x9e3779b97f4a7c15ull * ++host_waits; // splitmix64
+    uint64_t z = seed + (uint64_t)device * 0x632be59bd9b4e019ull + 0x9e3779b97f4a7c15ull * ++host_waits[device];
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
@@ -243,10 +244,10 @@ static int others_policy(void)
 }
 
 // queue_lock held: the device's other streams run first at this wait of the host
-static int others_first(void)
+static int others_first(int device)
 {
     int p = others_policy();
-    return p == OTHERS_EARLY || (p == OTHERS_COIN && (coin() & 1));
+    return p == OTHERS_EARLY || (p == OTHERS_COIN && (coin(device) & 1));
 }
 
 static thread_local std::vector<CUstream_st *> captures_here; // the captures this thread has under way
@@ -271,7 +272,7 @@ static void push(CUstream_st *s, entry e)
 {
     auto wait_for = [s](CUstream_st *o) {
         if (o != s && o->done < o->issued) {
-            s->queue.push_back(entry{nullptr, o, o->issued});
+            s->queue.push_back(entry{nullptr, o, o->issued, 0});
             s->issued++;
         }
     };
@@ -293,7 +294,16 @@ emu_pos emu_enqueue_at(cudaStream_t stream, std::function<void()> work)
         return emu_pos{NULL, 0};
     }
     std::lock_guard<std::mutex> l(queue_lock);
-    push(s, entry{std::move(work), NULL, 0});
+    push(s, entry{std::move(work), NULL, 0, 0});
+    return emu_pos{s, s->issued};
+}
+
+emu_pos emu_enqueue_collective(cudaStream_t stream, std::function<void()> work)
+{
+    CUstream_st *s = stream_of(stream);
+    if (s->capture) emu_fatal("an NCCL collective inside a graph capture (not emulated)");
+    std::lock_guard<std::mutex> l(queue_lock);
+    push(s, entry{std::move(work), NULL, 0, 1});
     return emu_pos{s, s->issued};
 }
 
@@ -305,18 +315,28 @@ void emu_enqueue_wait(cudaStream_t stream, emu_pos after)
     if (!after.stream) return;
     if (s->capture) emu_fatal("a wait on work outside a graph capture, inside one (not emulated)");
     std::lock_guard<std::mutex> l(queue_lock);
-    push(s, entry{nullptr, (CUstream_st *)after.stream, after.seq});
+    push(s, entry{nullptr, (CUstream_st *)after.stream, after.seq, 0});
 }
 
-// run stream s until its first upto entries have run: here, or by the thread running it now
-static void run_until(CUstream_st *s, unsigned long upto)
+// Run stream s until its first upto entries have run: here, or by the
+// thread running it now. Ahead of a host's wait for stream host (up to
+// host_upto), it stops instead where the GPU would not hold the host up:
+// at a collective (which waits for other ranks), at a wait for another
+// stream that has not got so far, and where another thread runs s.
+static void run_until(CUstream_st *s, unsigned long upto);
+
+static void run_stream(CUstream_st *s, unsigned long upto, CUstream_st *host, unsigned long host_upto)
 {
     std::unique_lock<std::mutex> l(queue_lock);
     while (s->done < upto) {
         if (s->running) {
+            if (host) return;
             queue_cv.wait(l);
             continue;
         }
+        const entry &f = s->queue.front();
+        if (host && (f.collective || (f.after && f.after->done < f.upto && !(f.after == host && f.upto <= host_upto))))
+            return;
         entry e = std::move(s->queue.front());
         s->queue.pop_front();
         s->running = 1;
@@ -330,6 +350,8 @@ static void run_until(CUstream_st *s, unsigned long upto)
     }
 }
 
+static void run_until(CUstream_st *s, unsigned long upto) { run_stream(s, upto, NULL, 0); }
+
 // the host waits for the work issued on s so far; the device's other
 // streams first, as far as they were issued, when others_first says so
 static void host_wait(CUstream_st *s)
@@ -339,20 +361,21 @@ static void host_wait(CUstream_st *s)
     {
         std::lock_guard<std::mutex> l(queue_lock);
         upto = s->issued;
-        if (others_first()) {
+        if (others_first(s->device)) {
             CUstream_st *leg = &legacy_streams[s->device];
             if (leg != s) first.push_back({leg, leg->issued});
             for (CUstream_st *o : live_streams)
                 if (o != s && o->device == s->device) first.push_back({o, o->issued});
         }
     }
-    for (auto &f : first) run_until(f.first, f.second);
+    for (auto &f : first) run_stream(f.first, f.second, s, upto);
     run_until(s, upto);
 }
 
 // the host waits for all the device's work: its streams in turn, the
-// legacy one first (late) or last (early), then (before) the others newest
-// first; or in the order the coins pick
+// legacy one first and then the others newest first (late), the others
+// oldest first and then the legacy one (early), or in the order the coins
+// pick (a stream that waits for none shows out of step either way)
 static void device_wait(int device)
 {
     std::vector<std::pair<CUstream_st *, unsigned long>> all;
@@ -363,10 +386,10 @@ static void device_wait(int device)
         for (CUstream_st *o : live_streams)
             if (o->device == device) all.push_back({o, o->issued});
         int p = others_policy();
-        if (p != OTHERS_COIN) std::reverse(all.begin() + 1, all.end()); // the newest stream first
-        if (p == OTHERS_EARLY) std::rotate(all.begin(), all.begin() + 1, all.end()); // the legacy stream last
+        if (p == OTHERS_LATE) std::reverse(all.begin() + 1, all.end()); // the legacy stream, then the newest first
+        if (p == OTHERS_EARLY) std::rotate(all.begin(), all.begin() + 1, all.end()); // the oldest first, legacy last
         if (p == OTHERS_COIN)
-            for (size_t i = all.size(); i > 1; i--) std::swap(all[i - 1], all[coin() % i]);
+            for (size_t i = all.size(); i > 1; i--) std::swap(all[i - 1], all[coin(device) % i]);
     }
     for (auto &a : all) run_until(a.first, a.second);
 }
@@ -732,12 +755,19 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
     return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 
-// cudaFree waits for the device (the work issued before may use the memory)
+// cudaFree waits for the memory's device (the work issued before may use it)
 cudaError_t cudaFree(void *p)
 {
     if (sync_call()) return last_error;
     if (!p) return cudaSuccess;
-    device_wait(current_device);
+    int device = -1;
+    {
+        std::lock_guard<std::mutex> g(mem_lock);
+        auto it = allocations.find((uintptr_t)p);
+        if (it != allocations.end()) device = it->second.device;
+    }
+    if (device < 0) return fail(cudaErrorInvalidValue);
+    device_wait(device);
     if (dev_forget(p)) return fail(cudaErrorInvalidValue);
     free(p);
     return cudaSuccess;
@@ -781,7 +811,9 @@ cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned int flags)
     return cudaSuccess;
 }
 
-// waits for the device first, as CUDA does: a copy from the memory may not have run yet
+// waits for the current device first, as CUDA does: a copy from the
+// memory may not have run yet (a copy queued on another device's stream is
+// not waited for: the project frees its batches on the rank's own thread)
 cudaError_t cudaFreeHost(void *p)
 {
     if (sync_call()) return last_error;
@@ -813,8 +845,8 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
 {
     if (sync_call()) return last_error;
     check_kind(dst, src, bytes, kind, "cudaMemcpy");
+    emu_enqueue(0, [=] { memmove(dst, src, bytes); }); // in the legacy stream's order
     host_wait(stream_of(0));
-    memmove(dst, src, bytes);
     return cudaSuccess;
 }
 
@@ -829,8 +861,8 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
         emu_enqueue(s, [dst, staged] { memcpy(dst, staged.data(), staged.size()); });
     } else if (kind == cudaMemcpyDeviceToHost && !host_pinned(dst, bytes)) {
         if (stream_of(s)->capture) emu_fatal("a copy to pageable memory inside a graph capture");
+        emu_enqueue(s, [=] { memmove(dst, src, bytes); });
         host_wait(stream_of(s));
-        memmove(dst, src, bytes);
     } else {
         emu_enqueue(s, [=] { memmove(dst, src, bytes); });
     }
@@ -870,12 +902,14 @@ cudaError_t cudaStreamDestroy(cudaStream_t s)
     CUstream_st *st = stream_of(s);
     if (st == &legacy_streams[st->device]) return fail(cudaErrorInvalidValue);
     if (st->capture) emu_fatal("a stream destroyed while it captures");
+    unsigned long issued;
     {
         std::lock_guard<std::mutex> l(queue_lock);
         auto it = std::find(live_streams.begin(), live_streams.end(), st);
         if (it == live_streams.end()) emu_fatal("cudaStreamDestroy of a stream that is not one (%p)", (void *)st);
+        issued = st->issued;
     }
-    run_until(st, st->issued);
+    run_until(st, issued);
     std::lock_guard<std::mutex> l(queue_lock);
     live_streams.erase(std::find(live_streams.begin(), live_streams.end(), st));
     retired_streams->push_back(st);
@@ -964,7 +998,8 @@ struct event_time {
 
 struct CUevent_st {
     int timing;
-    emu_pos at; // the last record (stream NULL: never recorded)
+    emu_pos at;     // the last record (stream NULL: never recorded, or in a capture)
+    int in_capture; // the last record was a graph capture's
     std::shared_ptr<event_time> time; // a record still queued holds it too
 };
 
@@ -998,15 +1033,18 @@ cudaError_t cudaEventDestroy(cudaEvent_t e)
     return cudaSuccess;
 }
 
-// inside a capture, a record is the graph's: it keeps time when replayed, but nothing can wait for it
+// Each record keeps its own time (a record still queued cannot overwrite
+// a later one's). Inside a capture a record is the graph's: it keeps time
+// when replayed, but nothing can wait for it (a fork and join inside a
+// capture is not emulated).
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 {
-    std::shared_ptr<event_time> t = e->time;
+    std::shared_ptr<event_time> t = std::make_shared<event_time>();
     emu_pos at = emu_enqueue_at(s, [t] { t->ms = now_ms(), t->recorded = 1; });
-    if (at.stream) {
-        std::lock_guard<std::mutex> l(queue_lock);
-        e->at = at;
-    }
+    std::lock_guard<std::mutex> l(queue_lock);
+    e->time = t;
+    e->at = at;
+    e->in_capture = at.stream == NULL;
     return cudaSuccess;
 }
 
@@ -1032,12 +1070,14 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e)
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b)
 {
     if (!a->timing || !b->timing) return fail(cudaErrorInvalidValue);
+    std::shared_ptr<event_time> ta, tb;
     {
         std::lock_guard<std::mutex> l(queue_lock);
         if (!event_done(a) || !event_done(b)) return fail(cudaErrorNotReady);
+        ta = a->time, tb = b->time;
     }
-    if (!a->time->recorded || !b->time->recorded) return fail(cudaErrorInvalidValue);
-    *ms = (float)(b->time->ms - a->time->ms);
+    if (!ta->recorded || !tb->recorded) return fail(cudaErrorInvalidValue);
+    *ms = (float)(tb->ms - ta->ms);
     return cudaSuccess;
 }
 
@@ -1048,6 +1088,9 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flag
     emu_pos at;
     {
         std::lock_guard<std::mutex> l(queue_lock);
+        if (e->in_capture)
+            emu_fatal("a wait on an event recorded inside a graph capture (a fork and join inside a capture is not "
+                      "emulated)");
         at = e->at;
     }
     emu_enqueue_wait(s, at);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <nccl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,45 @@ static void stale_graph(void)
     cudaGraphLaunch(e, 0);
 }
 
+// rank 0 posts an all-reduce on a stream of its own, copies something
+// else (a host's wait), then lets rank 1 post its all-reduce
+static ncclUniqueId order_id;
+static sem_t posted_second;
+static void *ordered_rank(void *arg)
+{
+    int r = (int)(long)arg;
+    ncclComm_t c;
+    cudaStream_t s;
+    float *y, h = 0;
+    cudaSetDevice(r);
+    ncclCommInitRankConfig(&c, 2, order_id, r, NULL);
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cudaMalloc((void **)&y, N * sizeof(float));
+    cudaMemsetAsync(y, 0, N * sizeof(float), 0);
+    if (r == 1) sem_wait(&posted_second);
+    ncclAllReduce(y, y, N, ncclFloat32, ncclSum, c, s);
+    if (r == 0) {
+        cudaMemcpy(&h, y, sizeof h, cudaMemcpyDeviceToHost);
+        sem_post(&posted_second);
+    }
+    cudaStreamSynchronize(s);
+    cudaStreamDestroy(s);
+    cudaFree(y);
+    ncclCommDestroy(c);
+    return NULL;
+}
+
+static void collective_after_a_wait(void)
+{
+    pthread_t t[2];
+    setenv("LC_CUDA_EMU_DEVICES", "2", 1);
+    sem_init(&posted_second, 0, 0);
+    ncclGetUniqueId(&order_id);
+    for (long r = 0; r < 2; r++) pthread_create(&t[r], NULL, ordered_rank, (void *)r);
+    for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
+    sem_destroy(&posted_second);
+}
+
 // two ranks whose all-reduces differ in size
 static ncclUniqueId mismatch_id;
 static void *mismatched_rank(void *arg)
@@ -176,14 +216,15 @@ static void mismatched_collectives(void)
 }
 
 // x[0] after a on stream a and add_one on stream b, b waiting for a's
-// event or not, and the host waiting for the device
-static float two_streams(float *x, int wait)
+// event or not, and the host waiting for the device; b created first or last
+static float two_streams(float *x, int wait, int b_first)
 {
     cudaStream_t a, b;
     cudaEvent_t e;
     float h = -1;
+    if (b_first) cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking);
     cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking);
-    cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking);
+    if (!b_first) cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking);
     cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
     cudaMemsetAsync(x, 0, N * sizeof(float), 0);
     cudaDeviceSynchronize();
@@ -208,6 +249,7 @@ static void copy_past_the_end(void)
 
 int main(void)
 {
+    alarm(300); // a hang fails
     float hx[N], *x, *out, h;
     for (int i = 0; i < N; i++) hx[i] = (float)(i % 7) - 3 + 0.25f * (i % 3);
     double want = 0;
@@ -282,15 +324,32 @@ int main(void)
     cudaStreamDestroy(s);
 
     // streams: work runs when the host waits, and streams that do not wait
-    // for each other's events run out of step (either order shows in eight tries)
-    int out_of_step = 0;
-    for (int t = 0; t < 8; t++) {
-        float w = two_streams(x, 1), nw = two_streams(x, 0);
-        CHECK(w == 6, "b waiting for a's event: %g, want 6", w);
-        CHECK(nw == 6 || nw == 5, "b not waiting: %g", nw);
-        out_of_step |= nw != 6;
+    // for each other's events run out of step: every time the consumer is
+    // the newer stream under late, the older under early; under coin, each
+    // at least once in sixteen tries
+    const char *policy = getenv("LC_CUDA_EMU_STREAMS") ? getenv("LC_CUDA_EMU_STREAMS") : "coin";
+    for (int b_first = 0; b_first < 2; b_first++) {
+        int out_of_step = 0, tries = 16;
+        for (int t = 0; t < tries; t++) {
+            float w = two_streams(x, 1, b_first), nw = two_streams(x, 0, b_first);
+            CHECK(w == 6, "b waiting for a's event: %g, want 6", w);
+            CHECK(nw == 6 || nw == 5, "b not waiting: %g", nw);
+            out_of_step += nw != 6;
+        }
+        int every = (!strcmp(policy, "late") && !b_first) || (!strcmp(policy, "early") && b_first);
+        CHECK(every ? out_of_step == tries : !strcmp(policy, "coin") ? out_of_step > 0 : 1,
+              "streams that do not wait for each other (the consumer %s) ran out of step %d times in %d under %s",
+              b_first ? "older" : "newer", out_of_step, tries, policy);
     }
-    CHECK(out_of_step, "streams that do not wait for each other ran in step eight times");
+    // synchronous copies keep the legacy stream's order with blocking streams
+    cudaStreamCreate(&s);
+    fill<<<1, N, 0, s>>>(x, 7, N);
+    cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+    CHECK(h == 7, "a synchronous copy ran before a blocking stream's kernel (%g)", h);
+    cudaStreamDestroy(s);
+    // a host's wait does not run another stream's collective ahead, which
+    // waits for a rank that posts its own only after that wait
+    collective_after_a_wait();
     cudaEvent_t ev;
     cudaEventCreate(&ev);
     cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
