@@ -54,8 +54,8 @@ static std::vector<ncclComm *> *const retired_comms = new std::vector<ncclComm *
 static std::vector<group *> *const retired_groups = new std::vector<group *>;
 
 // the collective of rank r: its buffer posted, the result made by the last to arrive, copied out by each
-template <typename Combine, typename Out>
 // (what: the collective's kind and size, which every rank's must match, as NCCL needs)
+template <typename Combine, typename Out>
 static void collective(ncclComm *c, const std::string &what, const float *send, size_t count, Combine combine, Out out)
 {
     group *g = c->g;
