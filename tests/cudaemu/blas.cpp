@@ -1,9 +1,9 @@
 // blas: the CUDA emulator's cuBLAS (tests/cudaemu/README.md): the GEMMs
 // the project calls, column-major as cuBLAS, in float32 (OpenBLAS on
-// float32 copies of 16-bit operands), rounded once to C's type. Each matrix's extent (from its leading dimension) must
-// lie inside one device allocation, and C is not read when beta is 0 (as
-// cuBLAS promises), so a poisoned output buffer is fine there and only
-// there.
+// float32 copies of 16-bit operands), rounded once to C's type. Each
+// matrix's extent (from its leading dimension) must lie inside one device
+// allocation, and C is not read when beta is 0 (as cuBLAS promises), so a
+// poisoned output buffer is fine there and only there.
 #include <cblas.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -50,9 +50,7 @@ static void check_matrix(const char *what, const void *p, cudaDataType t, int ro
     size_t bytes = ((size_t)ld * (cols - 1) + rows) * type_size(t);
     if (emu_device_range(p, bytes) != 1)
         emu_fatal("cuBLAS: %s (%d x %d, ld %d) at %p: not inside one device allocation", what, rows, cols, ld, p);
-    char who[64];
-    snprintf(who, sizeof who, "cuBLAS: %s", what);
-    emu_check_device(p, emu_current_device(), who);
+    emu_check_device(p, emu_current_device(), "cuBLAS: %s", what);
 }
 
 struct gemm {

@@ -6,10 +6,10 @@
 // for, an algorithm the ranking offered. Layouts follow the descriptors
 // (NCHW, or NHWC and a KRSC filter), so a descriptor that disagrees with
 // the data gives a wrong result, as on a GPU. The ranking offers a
-// non-deterministic algorithm first, as cuDNN often does, and running it is
-// fatal (the project takes deterministic ones only); arithmetic is float32 on float32 copies (im2col and OpenBLAS's
-// GEMM), the output rounded once,
-// and beta = 0 never reads the output (cuDNN's promise).
+// non-deterministic algorithm first, as cuDNN often does, and running it
+// is fatal (the project takes deterministic ones only). Arithmetic is
+// float32 on float32 copies (im2col and OpenBLAS's GEMM), the output
+// rounded once, and beta = 0 never reads the output (cuDNN's promise).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cblas.h>
@@ -81,9 +81,7 @@ static void check_extent(const view &v, const void *p)
     if (emu_device_range(p, (size_t)count(v) * elem_size(v.type)) != 1)
         emu_fatal("cuDNN: %s (%d x %d x %d x %d) at %p: not inside one device allocation", v.what, v.d[0], v.d[1],
                   v.d[2], v.d[3], p);
-    char who[64];
-    snprintf(who, sizeof who, "cuDNN: %s", v.what);
-    emu_check_device(p, emu_current_device(), who);
+    emu_check_device(p, emu_current_device(), "cuDNN: %s", v.what);
 }
 
 static float load(cudnnDataType_t t, const void *p, long i)

@@ -15,8 +15,9 @@ int emu_device_range(const void *p, size_t bytes);
 int emu_devices(void);
 // the calling thread's current device
 int emu_current_device(void);
-// fatal where p lies in memory allocated on another device than device (what: who uses it)
-void emu_check_device(const void *p, int device, const char *what);
+// fatal where p lies in memory allocated on another device than device
+// (who uses it: a printf format, formatted only then)
+void emu_check_device(const void *p, int device, const char *who, ...) __attribute__((format(printf, 3, 4)));
 
 // a place in a stream's work: after its first seq entries (stream NULL: none)
 struct emu_pos {

@@ -89,7 +89,7 @@ static void collective(ncclComm *c, const std::string &what, const float *send, 
 static int rank_bytes_ok(ncclComm_t comm, const void *p, size_t count)
 {
     if (emu_device_range(p, count * sizeof(float)) != 1) return 0;
-    emu_check_device(p, comm->device, "an NCCL buffer");
+    emu_check_device(p, comm->device, "an NCCL buffer of rank %d", comm->rank);
     return 1;
 }
 

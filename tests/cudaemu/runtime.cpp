@@ -128,7 +128,7 @@ int emu_device_range(const void *p, size_t bytes)
     return 1;
 }
 
-void emu_check_device(const void *p, int device, const char *what)
+void emu_check_device(const void *p, int device, const char *who, ...)
 {
     uintptr_t a = (uintptr_t)p;
     int owner = -1;
@@ -137,9 +137,14 @@ void emu_check_device(const void *p, int device, const char *what)
         auto it = allocations.upper_bound(a);
         if (it != allocations.begin() && a <= (--it)->first + it->second.bytes) owner = it->second.device;
     }
-    if (owner >= 0 && owner != device)
-        emu_fatal("%s at %p: memory of device %d, used on device %d (an illegal address on a GPU without peer "
-                  "access)", what, p, owner, device);
+    if (owner < 0 || owner == device) return;
+    char what[160];
+    va_list ap;
+    va_start(ap, who);
+    vsnprintf(what, sizeof what, who, ap);
+    va_end(ap);
+    emu_fatal("%s at %p: memory of device %d, used on device %d (an illegal address on a GPU without peer access)", what,
+              p, owner, device);
 }
 
 void emu_check_pointer(const char *kernel, int arg, const void *p)
@@ -147,9 +152,7 @@ void emu_check_pointer(const char *kernel, int arg, const void *p)
     if (!p) return;
     if (emu_device_range(p, 0) != 1)
         emu_fatal("kernel %s: argument %d (%p) is not device memory (an illegal address on a GPU)", kernel, arg, p);
-    char what[160];
-    snprintf(what, sizeof what, "kernel %s: argument %d", kernel, arg);
-    emu_check_device(p, current_device, what);
+    emu_check_device(p, current_device, "kernel %s: argument %d", kernel, arg);
 }
 
 // ---- errors: the last one of each thread, as cudaGetLastError returns it
@@ -286,25 +289,25 @@ static void push(CUstream_st *s, entry e)
     s->issued++;
 }
 
-emu_pos emu_enqueue_at(cudaStream_t stream, std::function<void()> work)
+// work issued on a stream (or recorded, while it captures: no place then)
+static emu_pos issue(cudaStream_t stream, std::function<void()> work, int collective)
 {
     CUstream_st *s = stream_of(stream);
     if (s->capture) {
+        if (collective) emu_fatal("an NCCL collective inside a graph capture (not emulated)");
         s->capture->work.push_back(std::move(work));
         return emu_pos{NULL, 0};
     }
     std::lock_guard<std::mutex> l(queue_lock);
-    push(s, entry{std::move(work), NULL, 0, 0});
+    push(s, entry{std::move(work), NULL, 0, collective});
     return emu_pos{s, s->issued};
 }
 
+emu_pos emu_enqueue_at(cudaStream_t stream, std::function<void()> work) { return issue(stream, std::move(work), 0); }
+
 emu_pos emu_enqueue_collective(cudaStream_t stream, std::function<void()> work)
 {
-    CUstream_st *s = stream_of(stream);
-    if (s->capture) emu_fatal("an NCCL collective inside a graph capture (not emulated)");
-    std::lock_guard<std::mutex> l(queue_lock);
-    push(s, entry{std::move(work), NULL, 0, 1});
-    return emu_pos{s, s->issued};
+    return issue(stream, std::move(work), 1);
 }
 
 void emu_enqueue(cudaStream_t stream, std::function<void()> work) { emu_enqueue_at(stream, std::move(work)); }
@@ -352,21 +355,29 @@ static void run_stream(CUstream_st *s, unsigned long upto, CUstream_st *host, un
 
 static void run_until(CUstream_st *s, unsigned long upto) { run_stream(s, upto, NULL, 0); }
 
+typedef std::vector<std::pair<CUstream_st *, unsigned long>> stream_marks;
+
+// queue_lock held: the device's streams but skip (the legacy one first, then as created), each as far as issued
+static stream_marks device_streams(int device, const CUstream_st *skip)
+{
+    stream_marks all;
+    CUstream_st *leg = &legacy_streams[device];
+    if (leg != skip) all.push_back({leg, leg->issued});
+    for (CUstream_st *o : live_streams)
+        if (o != skip && o->device == device) all.push_back({o, o->issued});
+    return all;
+}
+
 // the host waits for the work issued on s so far; the device's other
 // streams first, as far as they were issued, when others_first says so
 static void host_wait(CUstream_st *s)
 {
-    std::vector<std::pair<CUstream_st *, unsigned long>> first;
+    stream_marks first;
     unsigned long upto;
     {
         std::lock_guard<std::mutex> l(queue_lock);
         upto = s->issued;
-        if (others_first(s->device)) {
-            CUstream_st *leg = &legacy_streams[s->device];
-            if (leg != s) first.push_back({leg, leg->issued});
-            for (CUstream_st *o : live_streams)
-                if (o != s && o->device == s->device) first.push_back({o, o->issued});
-        }
+        if (others_first(s->device)) first = device_streams(s->device, s);
     }
     for (auto &f : first) run_stream(f.first, f.second, s, upto);
     run_until(s, upto);
@@ -378,13 +389,10 @@ static void host_wait(CUstream_st *s)
 // pick (a stream that waits for none shows out of step either way)
 static void device_wait(int device)
 {
-    std::vector<std::pair<CUstream_st *, unsigned long>> all;
+    stream_marks all;
     {
         std::lock_guard<std::mutex> l(queue_lock);
-        CUstream_st *leg = &legacy_streams[device];
-        all.push_back({leg, leg->issued});
-        for (CUstream_st *o : live_streams)
-            if (o->device == device) all.push_back({o, o->issued});
+        all = device_streams(device, NULL);
         int p = others_policy();
         if (p == OTHERS_LATE) std::reverse(all.begin() + 1, all.end()); // the legacy stream, then the newest first
         if (p == OTHERS_EARLY) std::rotate(all.begin(), all.begin() + 1, all.end()); // the oldest first, legacy last
