@@ -821,6 +821,43 @@ int lc_op_bn_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, floa
                  return lc_errf(err, rc, NULL, -1, -1, "out of memory"));
 }
 
+int lc_op_bn_add_forward_train_dt(const struct lc_device *d, int dt, void *y, float *save_mean, float *save_invstd,
+                                  float *run_mean, float *run_var, const void *x, const float *gamma,
+                                  const float *beta, const void *r, int rh, int rw, int s, const struct lc_bn *p,
+                                  struct lc_err *err)
+{
+    int rc = fused_type(dt, p->channels_last, err);
+    if (rc) return rc;
+    if (s < 1 || rh < 1 || rw < 1 || (long)((rh - 1) / s + 1) * ((rw - 1) / s + 1) != p->hw)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1,
+                       "a residual of %dx%d taken every %d rows and columns does not give the %d positions of x", rh,
+                       rw, s, p->hw);
+    DISPATCH(d, err,
+             api->bn_add_forward_train_dt(dt, y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, r, rh, rw,
+                                          s, p, NULL, err),
+             if ((rc = lc_mixed_bn_add_forward_train(dt, y, save_mean, save_invstd, run_mean, run_var, x, gamma, beta,
+                                                     r, rh, rw, s, p)))
+                 return lc_errf(err, rc, NULL, -1, -1, "out of memory"));
+}
+
+int lc_op_bn_backward_shortcut_dt(const struct lc_device *d, int dt, void *dx, float *dgamma, float *dbeta,
+                                  const void *dy, const void *x, const float *save_mean, const float *save_invstd,
+                                  const float *gamma, const void *dr, int h, int w, int s, const struct lc_bn *p,
+                                  struct lc_err *err)
+{
+    int rc = fused_type(dt, p->channels_last, err);
+    if (rc) return rc;
+    if (s < 1 || h < 1 || w < 1 || (long)h * w != p->hw)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a shortcut from %dx%d every %d rows and columns for the %d "
+                       "positions of x", h, w, s, p->hw);
+    DISPATCH(d, err,
+             api->bn_backward_shortcut_dt(dt, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, dr, h, w, s, p,
+                                          NULL, err),
+             if ((rc = lc_mixed_bn_backward_shortcut(dt, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, dr,
+                                                     h, w, s, p)))
+                 return lc_errf(err, rc, NULL, -1, -1, "out of memory"));
+}
+
 int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
                  struct lc_err *err)
 {
@@ -887,6 +924,17 @@ int lc_op_bias_prelu_dt(const struct lc_device *d, int dt, void *y, const float 
     DISPATCH(d, err, api->bias_prelu_dt(dt, y, b, a, n, c, hw, channels_last, NULL, err),
              if ((rc_ = lc_mixed_bias_prelu(dt, y, b, a, n, c, hw, channels_last)))
                  return lc_errf(err, rc_, NULL, -1, -1, "out of memory"));
+}
+
+int lc_op_bias_add_dt(const struct lc_device *d, int dt, void *y, const float *b, const void *r, int n, int c, int rh,
+                      int rw, int s, int channels_last, struct lc_err *err)
+{
+    int rc = fused_type(dt, channels_last, err);
+    if (rc) return rc;
+    if (s < 1 || rh < 1 || rw < 1) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a %dx%d residual every %d", rh, rw, s);
+    DISPATCH(d, err, api->bias_add_dt(dt, y, b, r, n, c, rh, rw, s, channels_last, NULL, err),
+             if ((rc = lc_mixed_bias_add(dt, y, b, r, n, c, rh, rw, s, channels_last)))
+                 return lc_errf(err, rc, NULL, -1, -1, "out of memory"));
 }
 
 int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *gamma,

@@ -332,6 +332,31 @@ int lc_op_bn_prelu_backward_dt(const struct lc_device *d, int dt, void *dx, floa
                                const void *dz, const void *x, const float *save_ab, const float *save_mean,
                                const float *save_invstd, const float *gamma, const float *slope,
                                const struct lc_bn *p, int set, struct lc_err *err);
+/* Batch norm (training) with the residual added, fused (mixed.h's
+ * lc_mixed_bn_add_forward_train; any dt, float32 (N, C, H, W) only): y =
+ * bn(x) + r', r' every s-th row and column of r, (p->n, p->c, rh, rw) in
+ * p's layout (s = 1: r itself, of x's shape), as lc_op_subsample_add_dt
+ * adds it to y. Bit for bit lc_op_bn_forward_train_dt then that add, with
+ * y written once and not read back; y overlaps neither x nor r. Its
+ * backward is the two ops' (dy goes to both). */
+int lc_op_bn_add_forward_train_dt(const struct lc_device *d, int dt, void *y, float *save_mean, float *save_invstd,
+                                  float *run_mean, float *run_var, const void *x, const float *gamma,
+                                  const float *beta, const void *r, int rh, int rw, int s, const struct lc_bn *p,
+                                  struct lc_err *err);
+/* Batch norm's backward with a shortcut's gradient, fused (mixed.h's
+ * lc_mixed_bn_backward_shortcut; any dt, float32 (N, C, H, W) only): the
+ * gradient of an input x, (p->n, p->c, h, w) with h w = p->hw, read by the
+ * batch norm and by a shortcut that took every s-th row and column of it:
+ * dx = the shortcut's gradient dr, (p->n, p->c, (h - 1) / s + 1,
+ * (w - 1) / s + 1) in p's layout, put back as lc_op_subsample_backward_dt
+ * writes it (set), plus batch norm's input gradient from dy, as
+ * lc_op_bn_backward_dt adds it. Bit for bit the two ops, with dx written
+ * once and not read (nor zeroed first); dgamma and dbeta are added to; dx
+ * overlaps neither dy, x nor dr. */
+int lc_op_bn_backward_shortcut_dt(const struct lc_device *d, int dt, void *dx, float *dgamma, float *dbeta,
+                                  const void *dy, const void *x, const float *save_mean, const float *save_invstd,
+                                  const float *gamma, const void *dr, int h, int w, int s, const struct lc_bn *p,
+                                  struct lc_err *err);
 int lc_op_add_dt(const struct lc_device *d, int dt, void *y, const void *a, const void *b, size_t n,
                  struct lc_err *err);
 int lc_op_subsample_add_dt(const struct lc_device *d, int dt, void *y, const void *x, int n, int c, int h, int w,
@@ -348,6 +373,12 @@ int lc_op_bias_prelu_dt(const struct lc_device *d, int dt, void *y, const float 
 int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *gamma,
                              const float *beta, const float *run_mean, const float *run_var, const struct lc_bn *p,
                              struct lc_err *err);
+/* inference, a unit's end: y (n, c, (rh - 1) / s + 1, (rw - 1) / s + 1) =
+ * y + b in place, then every s-th row and column of r (n, c, rh, rw) added,
+ * as lc_op_bias_prelu_dt (a NULL) then lc_op_subsample_add_dt give it, bit
+ * for bit, in one pass; r is not y */
+int lc_op_bias_add_dt(const struct lc_device *d, int dt, void *y, const float *b, const void *r, int n, int c, int rh,
+                      int rw, int s, int channels_last, struct lc_err *err);
 int lc_op_linear_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const void *w, const float *b,
                             const struct lc_linear *p, struct lc_err *err);
 int lc_op_linear_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, float *db, const void *dy,

@@ -776,6 +776,23 @@ static int dconv_fwd(const struct lc_ir_dev *g, const struct dconv *dc, void *y,
     return lc_op_bias_prelu_dt(&g->d, g->dt, y, dc->b, slope, n, p.co, hw, p.channels_last, err);
 }
 
+/* a unit's last convolution, then every s-th row and column of its
+ * shortcut r (n, co, rh, rw) added: 16 bits as the conv, then its bias and
+ * the add in one pass; float32 as the conv with its bias, then the add */
+static int dconv_fwd_add(const struct lc_ir_dev *g, const struct dconv *dc, void *y, const void *x, const void *r,
+                         int rh, int rw, int s, int n, struct lc_err *err)
+{
+    struct lc_conv2d p = dc->p;
+    p.n = n;
+    int rc;
+    if (g->dt == LC_DTYPE_F32) {
+        if ((rc = lc_op_conv2d_forward(&g->d, y, x, dc->w, dc->b, &p, g->ws, err))) return rc;
+        return lc_op_subsample_add(&g->d, y, r, n, p.co, rh, rw, s, err);
+    }
+    if ((rc = lc_op_conv2d_forward_dt(&g->d, g->dt, y, x, dc->wt, &p, g->ws, err))) return rc;
+    return lc_op_bias_add_dt(&g->d, g->dt, y, dc->b, r, n, p.co, rh, rw, s, p.channels_last, err);
+}
+
 static int dbn_eval(const struct lc_ir_dev *g, const struct dbn *db, void *y, const void *x, int n, struct lc_err *err)
 {
     struct lc_bn bp = db->p;
@@ -810,13 +827,11 @@ static int dev_forward_ops(void *ctx, struct lc_err *err)
         void *a = free3[0], *b = free3[1], *c = free3[2];
         TRY(dbn_eval(g, &du->bn1, a, cur, n, err));
         TRY(dconv_fwd(g, &du->c1, b, a, du->pa, n, err));
-        TRY(dconv_fwd(g, &du->c2, a, b, NULL, n, err));
-        size_t out = (size_t)n * u->d * u->ho * u->wo;
         if (u->conv_sc) {
             TRY(dconv_fwd(g, &du->csc, c, cur, NULL, n, err));
-            TRY(lc_op_add_dt(d, dt, a, a, c, out, err));
+            TRY(dconv_fwd_add(g, &du->c2, a, b, c, u->ho, u->wo, 1, n, err));
         } else {
-            TRY(lc_op_subsample_add_dt(d, dt, a, cur, n, u->cin, u->h, u->w, u->s, g->cl, err));
+            TRY(dconv_fwd_add(g, &du->c2, a, b, cur, u->h, u->w, u->s, n, err));
         }
         cur = a;
     }
@@ -1226,6 +1241,17 @@ static int tbn_train_prelu(struct lc_ir_train_dev *g, struct tbn *t, void *z, co
                                            t->b, &p, err);
 }
 
+/* y = bn(x) + every s-th row and column of r (n, c, rh, rw): the unit's
+ * last batch norm and its shortcut's add in one pass over y */
+static int tbn_train_add(struct lc_ir_train_dev *g, struct tbn *t, void *y, const void *x, const void *r, int rh,
+                         int rw, int s, struct lc_err *err)
+{
+    struct lc_bn p = t->p;
+    p.n = g->n;
+    return lc_op_bn_add_forward_train_dt(&g->d, g->dt, y, t->mean, t->istd, t->rm, t->rv, x, t->g, t->b, r, rh, rw, s,
+                                         &p, err);
+}
+
 /* num_batches_tracked of every batch norm, once per training forward */
 static void tbn_count(struct lc_ir_train_dev *g)
 {
@@ -1262,18 +1288,16 @@ static int train_forward_ops(void *ctx, struct lc_err *err)
     for (int k = 0; k < m->n_units; k++) {
         const struct unit *u = &m->u[k];
         struct tunit *t = &g->u[k];
-        size_t out = (size_t)n * u->d * u->ho * u->wo;
         TRY(tbn_train(g, &t->bn1, t->t_bn1, cur, err));
         TRY(tconv_fwd(g, &t->c1, t->t_c1, t->t_bn1, err));
         TRY(tbn_train_prelu(g, &t->bn2, t->t_pr, t->t_c1, t->pa, err));
         TRY(tconv_fwd(g, &t->c2, t->t_c2, t->t_pr, err));
-        TRY(tbn_train(g, &t->bn3, t->out, t->t_c2, err));
         if (u->conv_sc) {
             TRY(tconv_fwd(g, &t->csc, t->t_sc, cur, err));
             TRY(tbn_train(g, &t->bnsc, g->buf[0], t->t_sc, err));
-            TRY(lc_op_add_dt(d, dt, t->out, t->out, g->buf[0], out, err));
+            TRY(tbn_train_add(g, &t->bn3, t->out, t->t_c2, g->buf[0], u->ho, u->wo, 1, err));
         } else {
-            TRY(lc_op_subsample_add_dt(d, dt, t->out, cur, n, u->cin, u->h, u->w, u->s, g->cl, err));
+            TRY(tbn_train_add(g, &t->bn3, t->out, t->t_c2, cur, u->h, u->w, u->s, err));
         }
         cur = t->out;
     }
@@ -1332,6 +1356,17 @@ static int tbn_back(struct lc_ir_train_dev *g, const struct tbn *t, void *dx, co
     struct lc_bn p = t->p;
     p.n = g->n;
     return lc_op_bn_backward_dt(&g->d, g->dt, dx, t->dg, t->db, dy, x, t->mean, t->istd, t->g, &p, set, err);
+}
+
+/* dx = bn's input gradient + the gradient dr of the shortcut that took
+ * every s-th row and column of x, (h, w): written in one pass */
+static int tbn_back_shortcut(struct lc_ir_train_dev *g, const struct tbn *t, void *dx, const void *dy, const void *x,
+                             const void *dr, int h, int w, int s, struct lc_err *err)
+{
+    struct lc_bn p = t->p;
+    p.n = g->n;
+    return lc_op_bn_backward_shortcut_dt(&g->d, g->dt, dx, t->dg, t->db, dy, x, t->mean, t->istd, t->g, dr, h, w, s,
+                                         &p, err);
 }
 
 /* the backward of tbn_train_prelu: dx from the PReLU's output gradient dz */
@@ -1407,18 +1442,18 @@ static int backward_stages(struct lc_ir_train_dev *g, int first, int last, struc
         const void *in = k ? g->u[k - 1].out : g->t_in_out;
         /* the output's gradient and the input's alternate between buf[0] and buf[1] unit by unit */
         void *gout = g->buf[(s - 1) & 1], *gin = g->buf[s & 1];
-        /* gin: the shortcut's gradient written, the main path's added */
+        /* gin: a convolution shortcut's gradient written, the main path's
+         * added; a subsampling shortcut's put back with the main path's */
         if (u->conv_sc) {
             TRY(tbn_back(g, &t->bnsc, ga, gout, t->t_sc, SET, err));
             TRY(tconv_back(g, &t->csc, gin, ga, in, SET, err));
-        } else {
-            TRY(lc_op_subsample_backward_dt(d, dt, gin, gout, n, u->cin, u->h, u->w, u->s, g->cl, SET, err));
         }
         TRY(tbn_back(g, &t->bn3, ga, gout, t->t_c2, SET, err));                  /* d t_c2 */
         TRY(tconv_back(g, &t->c2, gb, ga, t->t_pr, SET, err));                   /* d t_pr */
         TRY(tbn_prelu_back(g, &t->bn2, ga, t->dpa, gb, t->t_c1, t->pa, SET, err)); /* d t_c1 */
         TRY(tconv_back(g, &t->c1, gb, ga, t->t_bn1, SET, err));                  /* d t_bn1 */
-        TRY(tbn_back(g, &t->bn1, gin, gb, in, ADD, err));
+        if (u->conv_sc) TRY(tbn_back(g, &t->bn1, gin, gb, in, ADD, err));
+        else TRY(tbn_back_shortcut(g, &t->bn1, gin, gb, in, gout, u->h, u->w, u->s, err));
     }
     if (last == U + 1) {
         void *gout = g->buf[U & 1];

@@ -341,6 +341,30 @@ int lc_mixed_bn_prelu_backward(int dt, void *dx, float *dgamma, float *dbeta, fl
     return done(&v, 0);
 }
 
+int lc_mixed_bn_add_forward_train(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
+                                  float *run_var, const void *x, const float *gamma, const float *beta, const void *r,
+                                  int rh, int rw, int s, const struct lc_bn *p)
+{
+    struct views v = {.dt = dt};
+    float *fx = get_nchw(&v, x, BN_X(p)), *fr = get_nchw(&v, r, p->n, p->c, rh * rw, p->channels_last),
+          *fy = get_out(&v, y, BN_X(p));
+    if (!ok(&v)) return done(&v, LC_ENOMEM);
+    lc_bn_forward_train(fy, save_mean, save_invstd, run_mean, run_var, fx, gamma, beta, p);
+    round_to(fy, dt, (size_t)p->n * p->c * p->hw); /* the y batch norm stores */
+    lc_subsample_add(fy, fr, p->n, p->c, rh, rw, s);
+    store_nchw(y, dt, fy, BN_X(p));
+    return done(&v, 0);
+}
+
+int lc_mixed_bn_backward_shortcut(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
+                                  const float *save_mean, const float *save_invstd, const float *gamma, const void *dr,
+                                  int h, int w, int s, const struct lc_bn *p)
+{
+    memset(dx, 0, (size_t)p->n * p->c * p->hw * lc_dtype_size(dt)); /* +0 in every type */
+    int rc = lc_mixed_subsample_backward(dt, dx, dr, p->n, p->c, h, w, s, p->channels_last);
+    return rc ? rc : lc_mixed_bn_backward(dt, dx, dgamma, dbeta, dy, x, save_mean, save_invstd, gamma, p);
+}
+
 int lc_mixed_prelu_forward(int dt, void *y, const void *x, const float *a, int n, int c, int hw, int channels_last)
 {
     struct views v = {.dt = dt};
@@ -461,6 +485,13 @@ int lc_mixed_bias_prelu(int dt, void *y, const float *b, const float *a, int n, 
         }
     store_nchw(y, dt, fy, n, c, hw, channels_last);
     return done(&v, 0);
+}
+
+int lc_mixed_bias_add(int dt, void *y, const float *b, const void *r, int n, int c, int rh, int rw, int s,
+                      int channels_last)
+{
+    int rc = lc_mixed_bias_prelu(dt, y, b, NULL, n, c, ((rh - 1) / s + 1) * ((rw - 1) / s + 1), channels_last);
+    return rc ? rc : lc_mixed_subsample_add(dt, y, r, n, c, rh, rw, s, channels_last);
 }
 
 int lc_mixed_bn_forward_eval(int dt, void *y, const void *x, const float *gamma, const float *beta,

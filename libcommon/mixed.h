@@ -89,6 +89,20 @@ int lc_mixed_bn_prelu_forward_train(int dt, void *z, float *save_ab, const float
 int lc_mixed_bn_prelu_backward(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dz,
                                const void *x, const float *save_ab, const float *save_mean, const float *save_invstd,
                                const float *gamma, const float *slope, const struct lc_bn *p);
+/* Batch norm (training) then the residual's add, fused as the GPU fuses
+ * them: y = bn(x), rounded to dt as lc_mixed_bn_forward_train stores it,
+ * plus every s-th row and column of r (n, c, rh, rw), as
+ * lc_mixed_subsample_add adds it. Bit for bit the unfused ops. */
+int lc_mixed_bn_add_forward_train(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
+                                  float *run_var, const void *x, const float *gamma, const float *beta, const void *r,
+                                  int rh, int rw, int s, const struct lc_bn *p);
+/* Batch norm's backward with a shortcut's gradient, fused as the GPU
+ * fuses them: dx zeroed, dr put back by lc_mixed_subsample_backward, then
+ * lc_mixed_bn_backward adding to it (backend.h's
+ * lc_op_bn_backward_shortcut_dt). */
+int lc_mixed_bn_backward_shortcut(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
+                                  const float *save_mean, const float *save_invstd, const float *gamma, const void *dr,
+                                  int h, int w, int s, const struct lc_bn *p);
 int lc_mixed_add(int dt, void *y, const void *a, const void *b, size_t n);
 int lc_mixed_subsample_add(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last);
 int lc_mixed_subsample_backward(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s,
@@ -99,6 +113,10 @@ int lc_mixed_dropout_backward(int dt, void *dx, const void *dy, const unsigned c
  * bias), the bias and the ReLU of a folded convolution; and batch norm
  * with running statistics. */
 int lc_mixed_bias_prelu(int dt, void *y, const float *b, const float *a, int n, int c, int hw, int channels_last);
+/* y = y + b[c] (rounded to dt), then every s-th row and column of r (n, c,
+ * rh, rw) added: lc_mixed_bias_prelu then lc_mixed_subsample_add */
+int lc_mixed_bias_add(int dt, void *y, const float *b, const void *r, int n, int c, int rh, int rw, int s,
+                      int channels_last);
 int lc_mixed_bn_forward_eval(int dt, void *y, const void *x, const float *gamma, const float *beta,
                              const float *run_mean, const float *run_var, const struct lc_bn *p);
 int lc_mixed_linear_forward(int dt, void *y, const void *x, const void *w, const float *b, const struct lc_linear *p);

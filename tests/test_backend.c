@@ -1071,8 +1071,10 @@ Test(cuda, mixed_elementwise_ops_are_bit_identical_to_cpu)
             const int k = kc % 3, cl = kc / 3, set = kc % 2;
             const int sn = shapes[k][0], c = shapes[k][1], h = shapes[k][2], w = shapes[k][3], s = shapes[k][4];
             size_t nx = (size_t)sn * c * h * w, ny = (size_t)sn * c * ((h - 1) / s + 1) * ((w - 1) / s + 1);
+            float *fdy = nf_randn(ny, 5 + k, 1);
+            for (size_t e = 0; e < ny; e += 7) fdy[e] = e % 14 ? -0.0f : 0.0f; /* set: 0 + -0 is +0 */
             void *x = mx_randn(nx, 3 + k, 1, dt), *sy = mx_randn(ny, 4 + k, 1, dt);
-            void *dy = mx_randn(ny, 5 + k, 1, dt), *dx = mx_randn(nx, 6 + k, 1, dt);
+            void *dy = mx_from(fdy, ny, dt), *dx = mx_randn(nx, 6 + k, 1, dt);
             void *gx = mx_up(&g, &gpu, x, nx, dt), *gsy = mx_up(&g, &gpu, sy, ny, dt);
             void *gdy = mx_up(&g, &gpu, dy, ny, dt), *gdx = mx_up(&g, &gpu, dx, nx, dt);
             cr_assert_eq(lc_op_subsample_add_dt(&mx_cpu, dt, sy, x, sn, c, h, w, s, cl, &err), 0, "%s", err.msg);
@@ -1306,6 +1308,218 @@ Test(cuda, bn_prelu_fused_is_bit_identical_to_the_two_ops)
 {
     struct lc_device gpu = open_gpu();
     check_bn_prelu(&gpu);
+}
+
+/* The shapes of the fused shortcut ops' tests: n c h w (the residual's, or
+ * the input's in the backward) s (its stride) affine channels-last; the
+ * identity residual and subsampled ones (strides 2 and 3, odd sizes),
+ * channels of one chunk and of several, one channel. */
+static const int shortcut_shapes[][7] = {{4, 16, 7, 7, 1, 1, 0},   {3, 6, 9, 9, 2, 0, 0},   {8, 64, 56, 56, 2, 1, 0},
+                                         {2, 3, 5, 5, 3, 1, 0},    {2, 40, 14, 14, 2, 1, 1}, {3, 6, 10, 7, 2, 0, 1},
+                                         {8, 64, 28, 28, 1, 1, 1}, {4, 1, 20, 15, 1, 1, 1}, {3, 5, 11, 9, 2, 1, 1}};
+#define N_SHORTCUT_SHAPES ((int)(sizeof shortcut_shapes / sizeof shortcut_shapes[0]))
+
+/* Batch norm with the residual added, fused, against batch norm then the
+ * add on the same device, bit for bit: y (over garbage, which it must not
+ * read), the statistics and running estimates; float32 and both 16-bit
+ * types, each of shortcut_shapes. */
+static void check_bn_add(const struct lc_device *d)
+{
+    static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    const int (*shapes)[7] = shortcut_shapes, n_shapes = N_SHORTCUT_SHAPES;
+    struct gbuf g = {0};
+    struct lc_err err;
+    for (int t = 0; t < 3; t++)
+        for (int s = 0; s < n_shapes; s++) {
+            const int dt = types[t], *sh = shapes[s], st = sh[4];
+            const char *tn = lc_mixed_name(dt);
+            if (dt == LC_DTYPE_F32 && sh[6]) continue; /* float32 is (N, C, H, W) only */
+            const int ho = (sh[2] - 1) / st + 1, wo = (sh[3] - 1) / st + 1;
+            struct lc_bn p;
+            cr_assert_eq(lc_bn_init(&p, sh[0], sh[1], ho * wo, 1e-5f, 0.1f, sh[5], &err), 0);
+            p.channels_last = sh[6];
+            const size_t total = (size_t)p.n * p.c * p.hw, rtotal = (size_t)p.n * p.c * sh[2] * sh[3];
+            const size_t c = (size_t)p.c, es = lc_dtype_size(dt);
+            void *hx = mx_randn(total, 31 + s, 2, dt), *hr = mx_randn(rtotal, 32 + s, 1.5f, dt);
+            void *hy = mx_randn(total, 33 + s, 1, dt);
+            float *gm = nf_randn(c, 34 + s, 1), *bt = nf_randn(c, 35 + s, 1), *rm = nf_randn(c, 36 + s, 1);
+            float *rv = nf_randn(c, 37 + s, 0.5f), *acc = nf_randn(c, 38 + s, 1);
+            for (size_t k = 0; k < c; k++) rv[k] = rv[k] * rv[k] + 0.1f;
+            const void *x = upb(&g, d, hx, total * es), *r = upb(&g, d, hr, rtotal * es);
+            const float *ggm = up(&g, d, gm, c), *gbt = up(&g, d, bt, c);
+            void *yu = upb(&g, d, hy, total * es), *yf = upb(&g, d, hy, total * es);
+            float *su[4], *sf[4]; /* mean, invstd, running mean, running var */
+            const float *init[4] = {acc, acc, rm, rv};
+            for (int i = 0; i < 4; i++) su[i] = up(&g, d, init[i], c), sf[i] = up(&g, d, init[i], c);
+            cr_assert_eq(lc_op_bn_forward_train_dt(d, dt, yu, su[0], su[1], su[2], su[3], x, ggm, gbt, &p, &err), 0,
+                         "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_add_dt(d, dt, yu, r, p.n, p.c, sh[2], sh[3], st, p.channels_last, &err), 0,
+                         "%s", err.msg);
+            cr_assert_eq(lc_op_bn_add_forward_train_dt(d, dt, yf, sf[0], sf[1], sf[2], sf[3], x, ggm, gbt, r, sh[2],
+                                                       sh[3], st, &p, &err),
+                         0, "%s", err.msg);
+            same_bits(d, yf, yu, total, dt, "y", tn, s, 0);
+            const char *names[4] = {"mean", "invstd", "running mean", "running var"};
+            for (int i = 0; i < 4; i++) same_bits(d, sf[i], su[i], c, LC_DTYPE_F32, names[i], tn, s, 0);
+            gfree(&g, d);
+            nf_free();
+        }
+}
+
+Test(backend, bn_add_fused_on_the_cpu_is_the_two_ops)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_bn_add(&cpu);
+}
+
+Test(cuda, bn_add_fused_is_bit_identical_to_the_two_ops)
+{
+    struct lc_device gpu = open_gpu();
+    check_bn_add(&gpu);
+}
+
+/* Batch norm's backward with a shortcut's gradient, fused, against the
+ * subsample backward writing dx then batch norm's adding to it, on the same
+ * device, bit for bit: dx (over garbage, which it must not read), dgamma
+ * and dbeta; the shapes of check_bn_add, the gradients with zeros of both
+ * signs. */
+static void check_bn_shortcut(const struct lc_device *d)
+{
+    static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    const int (*shapes)[7] = shortcut_shapes, n_shapes = N_SHORTCUT_SHAPES;
+    struct gbuf g = {0};
+    struct lc_err err;
+    for (int t = 0; t < 3; t++)
+        for (int s = 0; s < n_shapes; s++) {
+            const int dt = types[t], *sh = shapes[s], st = sh[4];
+            const char *tn = lc_mixed_name(dt);
+            if (dt == LC_DTYPE_F32 && sh[6]) continue; /* float32 is (N, C, H, W) only */
+            const int ho = (sh[2] - 1) / st + 1, wo = (sh[3] - 1) / st + 1;
+            struct lc_bn p;
+            cr_assert_eq(lc_bn_init(&p, sh[0], sh[1], sh[2] * sh[3], 1e-5f, 0.1f, sh[5], &err), 0);
+            p.channels_last = sh[6];
+            const size_t total = (size_t)p.n * p.c * p.hw, rtotal = (size_t)p.n * p.c * ho * wo;
+            const size_t c = (size_t)p.c, es = lc_dtype_size(dt);
+            float *fdy = nf_randn(total, 41 + s, 1), *fdr = nf_randn(rtotal, 42 + s, 1);
+            for (size_t e = 0; e < total; e++)
+                if (e % 11 == 0) fdy[e] = e % 22 ? -0.0f : 0.0f;
+            for (size_t e = 0; e < rtotal; e++)
+                if (e % 7 == 0) fdr[e] = e % 14 ? -0.0f : 0.0f;
+            void *hx = mx_randn(total, 43 + s, 2, dt), *hdy = mx_from(fdy, total, dt), *hdr = mx_from(fdr, rtotal, dt);
+            void *hdx = mx_randn(total, 44 + s, 1, dt);
+            float *gm = nf_randn(c, 45 + s, 1), *mean = nf_randn(c, 46 + s, 1), *istd = nf_randn(c, 47 + s, 1);
+            float *dg = nf_randn(c, 48 + s, 1), *db = nf_randn(c, 49 + s, 1);
+            const void *x = upb(&g, d, hx, total * es), *dy = upb(&g, d, hdy, total * es);
+            const void *dr = upb(&g, d, hdr, rtotal * es);
+            const float *ggm = up(&g, d, gm, c), *gmean = up(&g, d, mean, c), *gistd = up(&g, d, istd, c);
+            void *dxu = upb(&g, d, hdx, total * es), *dxf = upb(&g, d, hdx, total * es);
+            float *dgu = up(&g, d, dg, c), *dbu = up(&g, d, db, c), *dgf = up(&g, d, dg, c), *dbf = up(&g, d, db, c);
+            cr_assert_eq(lc_op_subsample_backward_dt(d, dt, dxu, dr, p.n, p.c, sh[2], sh[3], st, p.channels_last, 1,
+                                                     &err),
+                         0, "%s", err.msg);
+            cr_assert_eq(lc_op_bn_backward_dt(d, dt, dxu, dgu, dbu, dy, x, gmean, gistd, ggm, &p, 0, &err), 0, "%s",
+                         err.msg);
+            cr_assert_eq(lc_op_bn_backward_shortcut_dt(d, dt, dxf, dgf, dbf, dy, x, gmean, gistd, ggm, dr, sh[2],
+                                                       sh[3], st, &p, &err),
+                         0, "%s", err.msg);
+            same_bits(d, dxf, dxu, total, dt, "dx", tn, s, 1);
+            same_bits(d, dgf, dgu, c, LC_DTYPE_F32, "dgamma", tn, s, 1);
+            same_bits(d, dbf, dbu, c, LC_DTYPE_F32, "dbeta", tn, s, 1);
+            gfree(&g, d);
+            nf_free();
+        }
+}
+
+/* Inference's bias and residual add, fused, against bias-PReLU (bias only)
+ * then the subsample add on the same device, bit for bit; the shapes of
+ * check_bn_add (affine unused). */
+static void check_bias_add(const struct lc_device *d)
+{
+    static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    struct gbuf g = {0};
+    struct lc_err err;
+    for (int t = 0; t < 3; t++)
+        for (int s = 0; s < N_SHORTCUT_SHAPES; s++) {
+            const int dt = types[t], *sh = shortcut_shapes[s], st = sh[4], cl = sh[6];
+            if (dt == LC_DTYPE_F32 && cl) continue; /* float32 is (N, C, H, W) only */
+            const int n = sh[0], c = sh[1], ho = (sh[2] - 1) / st + 1, wo = (sh[3] - 1) / st + 1;
+            const size_t total = (size_t)n * c * ho * wo, rtotal = (size_t)n * c * sh[2] * sh[3];
+            const size_t es = lc_dtype_size(dt);
+            void *hy = mx_randn(total, 51 + s, 2, dt), *hr = mx_randn(rtotal, 52 + s, 1.5f, dt);
+            const float *b = up(&g, d, nf_randn((size_t)c, 53 + s, 1), (size_t)c);
+            const void *r = upb(&g, d, hr, rtotal * es);
+            void *yu = upb(&g, d, hy, total * es), *yf = upb(&g, d, hy, total * es);
+            cr_assert_eq(lc_op_bias_prelu_dt(d, dt, yu, b, NULL, n, c, ho * wo, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_subsample_add_dt(d, dt, yu, r, n, c, sh[2], sh[3], st, cl, &err), 0, "%s", err.msg);
+            cr_assert_eq(lc_op_bias_add_dt(d, dt, yf, b, r, n, c, sh[2], sh[3], st, cl, &err), 0, "%s", err.msg);
+            same_bits(d, yf, yu, total, dt, "y", lc_mixed_name(dt), s, 0);
+            gfree(&g, d);
+            nf_free();
+        }
+}
+
+Test(backend, bias_add_fused_on_the_cpu_is_the_two_ops)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_bias_add(&cpu);
+}
+
+Test(cuda, bias_add_fused_is_bit_identical_to_the_two_ops)
+{
+    struct lc_device gpu = open_gpu();
+    check_bias_add(&gpu);
+}
+
+Test(backend, bn_shortcut_backward_on_the_cpu_is_the_two_ops)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_bn_shortcut(&cpu);
+}
+
+Test(cuda, bn_shortcut_backward_is_bit_identical_to_the_two_ops)
+{
+    struct lc_device gpu = open_gpu();
+    check_bn_shortcut(&gpu);
+}
+
+/* a residual or shortcut gradient whose size does not fit x's, refused
+ * before any work */
+Test(backend, bn_add_and_shortcut_refuse_a_residual_of_another_size)
+{
+    struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    struct lc_err err;
+    struct lc_bn p;
+    cr_assert_eq(lc_bn_init(&p, 2, 3, 25, 1e-5f, 0.1f, 1, &err), 0);
+    float x[150] = {0}, y[150], r[2 * 3 * 100] = {0}, st[4][3] = {{0}}, gm[3] = {1, 1, 1}, bt[3] = {0};
+    /* 10x10 every 2: 5x5, x's 25 positions; every 3: 4x4, 9x9 every 1: 81 */
+    cr_assert_eq(lc_op_bn_add_forward_train_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], st[2], st[3], x, gm, bt, r, 10, 10,
+                                               2, &p, &err),
+                 0, "%s", err.msg);
+    const int bad[][3] = {{10, 10, 3}, {9, 9, 1}, {10, 10, 0}, {0, 10, 2}};
+    for (int b = 0; b < 4; b++) {
+        cr_expect_eq(lc_op_bn_add_forward_train_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], st[2], st[3], x, gm, bt, r,
+                                                   bad[b][0], bad[b][1], bad[b][2], &p, &err),
+                     LC_EINVAL, "%dx%d every %d", bad[b][0], bad[b][1], bad[b][2]);
+        cr_expect(strstr(err.msg, "positions of x"), "%s", err.msg);
+    }
+    /* the backward's dx is x's own shape: 5x5 (from 3x3 every 2), not 10x10 */
+    cr_assert_eq(lc_op_bn_backward_shortcut_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], x, x, st[2], st[3], gm, r, 5, 5, 2,
+                                               &p, &err),
+                 0, "%s", err.msg);
+    cr_expect_eq(lc_op_bn_backward_shortcut_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], x, x, st[2], st[3], gm, r, 10, 10,
+                                               2, &p, &err),
+                 LC_EINVAL);
+    cr_expect(strstr(err.msg, "positions of x"), "%s", err.msg);
+    cr_expect_eq(lc_op_bn_backward_shortcut_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], x, x, st[2], st[3], gm, r, 5, 5, 0,
+                                               &p, &err),
+                 LC_EINVAL);
+    p.channels_last = 1;
+    cr_expect_eq(lc_op_bn_add_forward_train_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], st[2], st[3], x, gm, bt, r, 10, 10,
+                                               2, &p, &err),
+                 LC_EINVAL, "float32 channels-last");
+    cr_expect_eq(lc_op_bn_backward_shortcut_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], x, x, st[2], st[3], gm, r, 5, 5, 2,
+                                               &p, &err),
+                 LC_EINVAL, "float32 channels-last");
 }
 
 Test(cuda, mixed_conv2d_matches_cpu)

@@ -73,6 +73,8 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->bn_prelu_backward_dt = lc_bn_prelu_backward_dt_cuda;
     api->prelu_forward_dt = lc_prelu_forward_dt_cuda;
     api->prelu_backward_dt = lc_prelu_backward_dt_cuda;
+    api->bn_add_forward_train_dt = lc_bn_add_forward_train_dt_cuda;
+    api->bn_backward_shortcut_dt = lc_bn_backward_shortcut_dt_cuda;
     api->add_dt = lc_add_dt_cuda;
     api->subsample_add_dt = lc_subsample_add_dt_cuda;
     api->subsample_backward_dt = lc_subsample_backward_dt_cuda;
@@ -82,6 +84,7 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->linear_backward_dt = lc_linear_backward_dt_cuda;
     api->bias_prelu_dt = lc_bias_prelu_dt_cuda;
     api->bn_forward_eval_dt = lc_bn_forward_eval_dt_cuda;
+    api->bias_add_dt = lc_bias_add_dt_cuda;
     api->device_props = lc_cuda_device_props;
     api->relu_forward = lc_relu_forward_cuda;
     api->relu_backward = lc_relu_backward_cuda;

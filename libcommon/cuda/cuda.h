@@ -155,6 +155,14 @@ struct lc_cuda_api {
                                 const void *x, const float *save_ab, const float *save_mean, const float *save_invstd,
                                 const float *gamma, const float *slope, const struct lc_bn *p, int set, void *stream,
                                 struct lc_err *err);
+    /* batch norm with the residual added, fused (backend.h) */
+    int (*bn_add_forward_train_dt)(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
+                                   float *run_var, const void *x, const float *gamma, const float *beta, const void *r,
+                                   int rh, int rw, int s, const struct lc_bn *p, void *stream, struct lc_err *err);
+    int (*bn_backward_shortcut_dt)(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
+                                   const float *save_mean, const float *save_invstd, const float *gamma,
+                                   const void *dr, int h, int w, int s, const struct lc_bn *p, void *stream,
+                                   struct lc_err *err);
     int (*add_dt)(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
     int (*subsample_add_dt)(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last, void *stream,
                             struct lc_err *err);
@@ -174,6 +182,8 @@ struct lc_cuda_api {
     int (*bn_forward_eval_dt)(int dt, void *y, const void *x, const float *gamma, const float *beta,
                               const float *run_mean, const float *run_var, const struct lc_bn *p, void *stream,
                               struct lc_err *err);
+    int (*bias_add_dt)(int dt, void *y, const float *b, const void *r, int n, int c, int rh, int rw, int s,
+                       int channels_last, void *stream, struct lc_err *err);
     /* runtime.cu: the card, for the benchmarks' fraction of its peak */
     int (*device_props)(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err);
     /* the rest of the CPU library (backend.h): elem.cu, pool.cu, linear.cu (matmul), ops.cu (Adam) */
@@ -418,6 +428,14 @@ int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const float *a, int
 int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void *dy, const void *x, const float *a, int n, int c,
                               int hw, int channels_last, int set, void *stream, struct lc_err *err);
 int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, size_t n, void *stream, struct lc_err *err);
+int lc_bn_add_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
+                                    float *run_var, const void *x, const float *gamma, const float *beta,
+                                    const void *r, int rh, int rw, int s, const struct lc_bn *p, void *stream,
+                                    struct lc_err *err);
+int lc_bn_backward_shortcut_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
+                                    const float *save_mean, const float *save_invstd, const float *gamma,
+                                    const void *dr, int h, int w, int s, const struct lc_bn *p, void *stream,
+                                    struct lc_err *err);
 int lc_subsample_add_dt_cuda(int dt, void *y, const void *x, int n, int c, int h, int w, int s, int channels_last, void *stream,
                              struct lc_err *err);
 int lc_subsample_backward_dt_cuda(int dt, void *dx, const void *dy, int n, int c, int h, int w, int s, int channels_last,
@@ -437,6 +455,8 @@ int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const float *a, int n
 int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const float *gamma, const float *beta,
                                const float *run_mean, const float *run_var, const struct lc_bn *p, void *stream,
                                struct lc_err *err);
+int lc_bias_add_dt_cuda(int dt, void *y, const float *b, const void *r, int n, int c, int rh, int rw, int s,
+                        int channels_last, void *stream, struct lc_err *err);
 /* elem.cu, pool.cu, linear.cu (matmul), ops.cu (Adam): the rest of the CPU library */
 int lc_relu_forward_cuda(float *y, const float *x, size_t n, void *stream, struct lc_err *err);
 int lc_relu_backward_cuda(float *dx, const float *dy, const float *y, size_t n, void *stream, struct lc_err *err);

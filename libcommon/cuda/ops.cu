@@ -285,6 +285,18 @@ static __global__ void subsample_add(T *y, const T *x, long total, int c, int h,
         y[i] = from_f<T>(to_f(y[i]) + to_f(x[subsample_src(i, c, h, w, s, ho, wo, cl)]));
 }
 
+// y = x a + b, rounded to T as bn_axpb stores it, plus r's element as
+// subsample_add adds it (the two in one pass: y written once, not read)
+template <typename T>
+static __global__ void bn_axpb_add(T *y, const T *x, const float *ab, const T *r, long total, chan_map cm, int c,
+                                   int rh, int rw, int s, int ho, int wo, int cl)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        int k = chan(cm, i);
+        y[i] = from_f<T>(bn_y<T>(x[i], ab[2 * k], ab[2 * k + 1]) + to_f(r[subsample_src(i, c, rh, rw, s, ho, wo, cl)]));
+    }
+}
+
 // one block per row; the sum of squares in double, in a fixed tree
 static __global__ void l2norm_rows(float *y, float *norm, const float *x, int d)
 {
@@ -347,32 +359,37 @@ static __global__ void subsample_bwd(T *dx, const T *dy, long total, int c, int 
     }
 }
 
-// set: every element of the (h, w) dx written, 0 + dy where it was
-// sampled, +0 elsewhere (what adding into zeros gives), dx not read
+// The set backward's dx element i (widened), dx (n, c, h, w), or (n, h, w,
+// c) when cl: 0 + dy where it was sampled, +0 elsewhere (what adding into
+// zeros gives)
+template <typename T>
+static __device__ __forceinline__ float subsample_dx(const T *dy, long i, int c, int h, int w, int s, int ho, int wo,
+                                                     int cl)
+{
+    if (s == 1) return to_f(from_f<T>(0.0f + to_f(dy[i])));
+    long src;
+    int hh, ww;
+    if (cl) {
+        int k = (int)(i % c);
+        long r = i / c;
+        ww = (int)(r % w), hh = (int)(r / w % h);
+        src = ((r / ((long)w * h) * ho + hh / s) * wo + ww / s) * c + k;
+    } else {
+        long nc = i / ((long)h * w);
+        int r = (int)(i % ((long)h * w));
+        hh = r / w, ww = r % w;
+        src = (nc * ho + hh / s) * wo + ww / s;
+    }
+    return hh % s == 0 && ww % s == 0 ? to_f(from_f<T>(0.0f + to_f(dy[src]))) : 0.0f;
+}
+
+// set: every element of the (h, w) dx written, dx not read (s = 1: in place)
 template <typename T>
 static __global__ void subsample_bwd_set(T *dx, const T *dy, long total, int c, int h, int w, int s, int ho, int wo,
                                          int cl)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        if (s == 1) { // every element sampled, in place
-            dx[i] = from_f<T>(0.0f + to_f(dy[i]));
-            continue;
-        }
-        long src;
-        int hh, ww;
-        if (cl) {
-            int k = (int)(i % c);
-            long r = i / c;
-            ww = (int)(r % w), hh = (int)(r / w % h);
-            src = ((r / ((long)w * h) * ho + hh / s) * wo + ww / s) * c + k;
-        } else {
-            long nc = i / ((long)h * w);
-            int r = (int)(i % ((long)h * w));
-            hh = r / w, ww = r % w;
-            src = (nc * ho + hh / s) * wo + ww / s;
-        }
-        dx[i] = from_f<T>(hh % s == 0 && ww % s == 0 ? 0.0f + to_f(dy[src]) : 0.0f);
-    }
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+        dx[i] = from_f<T>(subsample_dx(dy, i, c, h, w, s, ho, wo, cl));
 }
 
 // one block per row: <dy, y> in double (a fixed tree), then the CPU's float
@@ -775,18 +792,28 @@ static __global__ void chan_bn_bwd_coef(float *coef, float *dgamma, float *dbeta
 // set: dx = 0 + the gradient (bn.c's dxplane with set), dx not read.
 // FUSED: dy is a fused PReLU's incoming gradient dz, and the gradient of
 // its input (y = x a + b, ab) is recomputed (prelu_dy).
-template <typename T, bool FUSED>
+// a shortcut's gradient dr, put back into the (h, w) dx as
+// subsample_bwd_set puts it (bn_dx's SHORTCUT)
+struct shortcut_map {
+    const void *dr;
+    int c, h, w, s, ho, wo, cl;
+};
+
+template <typename T, bool FUSED, bool SHORTCUT = false>
 static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef,
-                             const float *ab, const float *slope, long total, chan_map cm, int set)
+                             const float *ab, const float *slope, long total, chan_map cm, int set, shortcut_map sc)
 {
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
         int k = chan(cm, i);
-        float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2], g;
+        float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2], g, acc;
         if constexpr (FUSED) g = prelu_dy<T>(to_f(dy[i]), bn_y<T>(x[i], ab[2 * k], ab[2 * k + 1]), slope[k]);
         else g = to_f(dy[i]);
+        // the shortcut's gradient as the set subsample backward stores it, then the add
+        if constexpr (SHORTCUT) acc = subsample_dx((const T *)sc.dr, i, sc.c, sc.h, sc.w, sc.s, sc.ho, sc.wo, sc.cl);
+        else acc = set ? 0.0f : to_f(dx[i]);
         // bn.c's dxplane, each operation rounded (no FMA)
         float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(x[i]), save_mean[k]), kx));
-        dx[i] = from_f<T>(__fadd_rn(set ? 0.0f : to_f(dx[i]), __fmul_rn(kk, t)));
+        dx[i] = from_f<T>(__fadd_rn(acc, __fmul_rn(kk, t)));
     }
 }
 
@@ -868,12 +895,23 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
     });
 }
 
+// A shortcut beside a batch norm, in its layout: forward, the residual r
+// (n, c, rh, rw) whose every s-th row and column is added to y; backward,
+// the gradient r of a shortcut that took every s-th row and column of x,
+// (n, c, rh, rw), put back into dx.
+struct residual {
+    const void *r;
+    int rh, rw, s;
+};
+
 // Batch norm's training forward: y = x a + b; or, fused with the PReLU
 // that follows it (z), z = prelu(y) with y not stored and a and b kept in
-// save_ab (the unfused pair's arithmetic, in one elementwise pass)
+// save_ab; or, with res, y = x a + b + the residual (each the unfused
+// ops' arithmetic, in one elementwise pass)
 static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *slope, float *save_mean,
                         float *save_invstd, float *run_mean, float *run_var, const void *x, const float *gamma,
-                        const float *beta, const struct lc_bn *p, void *stream, const char *what, struct lc_err *err)
+                        const float *beta, const struct residual *res, const struct lc_bn *p, void *stream,
+                        const char *what, struct lc_err *err)
 {
     cudaStream_t st = LC_STREAM(stream);
     return by_type(dt, err, what, [&](auto *tag) {
@@ -891,6 +929,10 @@ static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *s
             (const T *)x, p->hw, sp.cl, part, sp.chunks, p->c, m, p->eps, p->momentum);
         chan_map cm = chan_map_make(p->c, p->hw, p->channels_last, total);
         if (z) bn_axpb_prelu<T><<<grid_for(total), THREADS, 0, st>>>((T *)z, (const T *)x, ab, slope, total, cm);
+        else if (res)
+            bn_axpb_add<T><<<grid_for(total), THREADS, 0, st>>>(
+                (T *)y, (const T *)x, ab, (const T *)res->r, total, cm, p->c, res->rh, res->rw, res->s,
+                (res->rh - 1) / res->s + 1, (res->rw - 1) / res->s + 1, p->channels_last);
         else bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, ab, total, cm);
         return launched(err, what);
     });
@@ -903,8 +945,8 @@ static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *s
 // sums in the same order
 static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dy, const void *x,
                         const float *save_ab, const float *slope, const float *save_mean, const float *save_invstd,
-                        const float *gamma, const struct lc_bn *p, int set, void *stream, const char *what,
-                        struct lc_err *err)
+                        const float *gamma, const struct residual *res, const struct lc_bn *p, int set, void *stream,
+                        const char *what, struct lc_err *err)
 {
     cudaStream_t st = LC_STREAM(stream);
     return by_type(dt, err, what, [&](auto *tag) {
@@ -931,12 +973,19 @@ static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *ds
                                                                  save_invstd, p->affine ? gamma : NULL);
         if (dx) {
             chan_map cm = chan_map_make(p->c, p->hw, p->channels_last, total);
+            shortcut_map sc = {};
+            if (res)
+                sc = {res->r, p->c, res->rh, res->rw, res->s, (res->rh - 1) / res->s + 1, (res->rw - 1) / res->s + 1,
+                      p->channels_last};
             if (save_ab)
                 bn_dx<T, true><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
-                                                                    coef, save_ab, slope, total, cm, set);
+                                                                    coef, save_ab, slope, total, cm, set, sc);
+            else if (res)
+                bn_dx<T, false, true><<<grid_for(total), THREADS, 0, st>>>(
+                    (T *)dx, (const T *)dy, (const T *)x, save_mean, coef, NULL, NULL, total, cm, 1, sc);
             else
                 bn_dx<T, false><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
-                                                                     coef, NULL, NULL, total, cm, set);
+                                                                     coef, NULL, NULL, total, cm, set, sc);
         }
         return launched(err, what);
     });
@@ -946,16 +995,36 @@ extern "C" int lc_bn_forward_train_dt_cuda(int dt, void *y, float *save_mean, fl
                                            float *run_var, const void *x, const float *gamma, const float *beta,
                                            const struct lc_bn *p, void *stream, struct lc_err *err)
 {
-    return bn_train_fwd(dt, y, NULL, NULL, NULL, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p, stream,
-                        "batch norm forward", err);
+    return bn_train_fwd(dt, y, NULL, NULL, NULL, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, NULL, p,
+                        stream, "batch norm forward", err);
+}
+
+extern "C" int lc_bn_add_forward_train_dt_cuda(int dt, void *y, float *save_mean, float *save_invstd, float *run_mean,
+                                               float *run_var, const void *x, const float *gamma, const float *beta,
+                                               const void *r, int rh, int rw, int s, const struct lc_bn *p,
+                                               void *stream, struct lc_err *err)
+{
+    struct residual res = {r, rh, rw, s};
+    return bn_train_fwd(dt, y, NULL, NULL, NULL, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, &res, p,
+                        stream, "batch norm and residual forward", err);
 }
 
 extern "C" int lc_bn_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy, const void *x,
                                       const float *save_mean, const float *save_invstd, const float *gamma,
                                       const struct lc_bn *p, int set, void *stream, struct lc_err *err)
 {
-    return bn_train_bwd(dt, dx, dgamma, dbeta, NULL, dy, x, NULL, NULL, save_mean, save_invstd, gamma, p, set, stream,
-                        "batch norm backward", err);
+    return bn_train_bwd(dt, dx, dgamma, dbeta, NULL, dy, x, NULL, NULL, save_mean, save_invstd, gamma, NULL, p, set,
+                        stream, "batch norm backward", err);
+}
+
+extern "C" int lc_bn_backward_shortcut_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, const void *dy,
+                                               const void *x, const float *save_mean, const float *save_invstd,
+                                               const float *gamma, const void *dr, int h, int w, int s,
+                                               const struct lc_bn *p, void *stream, struct lc_err *err)
+{
+    struct residual res = {dr, h, w, s};
+    return bn_train_bwd(dt, dx, dgamma, dbeta, NULL, dy, x, NULL, NULL, save_mean, save_invstd, gamma, &res, p, 1,
+                        stream, "batch norm and shortcut backward", err);
 }
 
 extern "C" int lc_bn_prelu_forward_train_dt_cuda(int dt, void *z, float *save_ab, const float *slope,
@@ -963,8 +1032,8 @@ extern "C" int lc_bn_prelu_forward_train_dt_cuda(int dt, void *z, float *save_ab
                                                  float *run_var, const void *x, const float *gamma, const float *beta,
                                                  const struct lc_bn *p, void *stream, struct lc_err *err)
 {
-    return bn_train_fwd(dt, NULL, z, save_ab, slope, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, p,
-                        stream, "batch norm and PReLU forward", err);
+    return bn_train_fwd(dt, NULL, z, save_ab, slope, save_mean, save_invstd, run_mean, run_var, x, gamma, beta, NULL,
+                        p, stream, "batch norm and PReLU forward", err);
 }
 
 extern "C" int lc_bn_prelu_backward_dt_cuda(int dt, void *dx, float *dgamma, float *dbeta, float *dslope,
@@ -973,8 +1042,8 @@ extern "C" int lc_bn_prelu_backward_dt_cuda(int dt, void *dx, float *dgamma, flo
                                             const float *slope, const struct lc_bn *p, int set, void *stream,
                                             struct lc_err *err)
 {
-    return bn_train_bwd(dt, dx, dgamma, dbeta, dslope, dz, x, save_ab, slope, save_mean, save_invstd, gamma, p, set,
-                        stream, "batch norm and PReLU backward", err);
+    return bn_train_bwd(dt, dx, dgamma, dbeta, dslope, dz, x, save_ab, slope, save_mean, save_invstd, gamma, NULL, p,
+                        set, stream, "batch norm and PReLU backward", err);
 }
 
 extern "C" int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, size_t n, void *stream,
@@ -1070,6 +1139,33 @@ extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const floa
         bias_prelu<T><<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(
             (T *)y, b, a, total, chan_map_make(c, hw, channels_last, total));
         return launched(err, "bias prelu");
+    });
+}
+
+// y = y + b, rounded to T as bias_prelu (slope 1) stores it, plus r's
+// element as subsample_add adds it: a unit's end in one pass
+template <typename T>
+static __global__ void bias_add(T *y, const float *b, const T *r, long total, chan_map cm, int c, int rh, int rw,
+                                int s, int ho, int wo, int cl)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
+        float t = to_f(from_f<T>(to_f(y[i]) + b[chan(cm, i)]));
+        y[i] = from_f<T>(t + to_f(r[subsample_src(i, c, rh, rw, s, ho, wo, cl)]));
+    }
+}
+
+extern "C" int lc_bias_add_dt_cuda(int dt, void *y, const float *b, const void *r, int n, int c, int rh, int rw,
+                                   int s, int channels_last, void *stream, struct lc_err *err)
+{
+    int ho = (rh - 1) / s + 1, wo = (rw - 1) / s + 1;
+    long total = (long)n * c * ho * wo;
+    return by_type(dt, err, "bias and residual add", [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (total == 0) return 0;
+        bias_add<T><<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(
+            (T *)y, b, (const T *)r, total, chan_map_make(c, ho * wo, channels_last, total), c, rh, rw, s, ho, wo,
+            channels_last);
+        return launched(err, "bias and residual add");
     });
 }
 
