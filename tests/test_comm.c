@@ -332,6 +332,66 @@ Test(cuda, a_stalled_rank_is_timed_out_by_the_watchdog)
               "rank 0: %s", j[0].err.msg);
 }
 
+/* A rank freed while its collective waits for a peer that never issues
+ * it: lc_comm_free's finalize ends by the time limit (the watchdog's, or
+ * the finalize's own wait), not waiting for the peer (skipped below 2
+ * GPUs). */
+struct free_job {
+    int rank;
+    const uint8_t *id;
+    struct lc_comm_group *g;
+    int rc;
+    double freed; /* seconds lc_comm_free took */
+    struct lc_err err;
+};
+
+static void *free_rank(void *arg)
+{
+    struct free_job *j = arg;
+    struct lc_device d = {LC_DEVICE_CUDA, j->rank};
+    struct lc_comm *c = NULL;
+    float *a = NULL;
+    j->rc = -1;
+    if (lc_device_open(&d, &j->err) || lc_comm_nccl_create(&c, j->id, j->rank, 2, j->g, j->rank, &j->err) ||
+        lc_device_alloc(&d, (void **)&a, LEN * 4, &j->err))
+        goto out;
+    if (j->rank == 1) usleep(12000000); /* far past rank 0's time limit, then frees without a collective */
+    else if ((j->rc = lc_comm_allreduce(c, a, LEN, 0, &j->err))) goto out;
+    j->rc = 0;
+    double t0 = lc_now();
+    lc_comm_free(c);
+    c = NULL;
+    j->freed = lc_now() - t0;
+out:
+    lc_comm_free(c);
+    lc_device_sync(&d, &(struct lc_err){0});
+    if (a) lc_device_free(&d, a);
+    lc_device_thread_release(&d);
+    return NULL;
+}
+
+Test(cuda, a_rank_freed_while_its_peer_never_comes_is_timed_out)
+{
+    setenv("NCCL_RUNTIME_CONNECT", "0", 1);
+    setenv("LC_NCCL_TIMEOUT", "5", 1);
+    uint8_t id[LC_NCCL_ID_SIZE];
+    struct lc_err err;
+    two_gpus_and_an_id(id);
+    struct lc_comm_group *g;
+    cr_assert_eq(lc_comm_group_new(&g, 2, &err), 0);
+    static struct free_job j[2];
+    pthread_t t[2];
+    for (int r = 0; r < 2; r++) {
+        j[r] = (struct free_job){.rank = r, .id = id, .g = g};
+        pthread_create(&t[r], NULL, free_rank, &j[r]);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(t[r], NULL);
+    lc_comm_group_free(g);
+    for (int r = 0; r < 2; r++) cr_expect_eq(j[r].rc, 0, "rank %d: %s", r, j[r].err.msg);
+    cr_expect(j[0].freed >= 4 && j[0].freed < 11, "rank 0 freed after %.1f s (its time limit 5 s, its peer 12 s)",
+              j[0].freed);
+}
+
 /* One GPU is enough for NCCL's setup of a world of 2 whose second rank
  * never comes: it ends by the time limit, or when the group is aborted,
  * never waits for ever (skipped without a GPU). */

@@ -7,7 +7,9 @@
 // whatever that one's stream, as NCCL orders them; each rank waits there
 // until every rank has run it, so ranks that issue collectives in
 // different orders hang, as on GPUs, until an abort (another thread's, as
-// the project's watchdog does) ends the aborted rank's wait.
+// the project's watchdog does) ends the aborted rank's wait. A
+// non-blocking communicator's finalize, too, is in progress until what was
+// issued has run, which an abort can end.
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "emu.h"
@@ -40,10 +43,21 @@ struct group {
 
 struct ncclComm {
     group *g;
-    int rank, device;
+    int rank, device, blocking;
     emu_pos last;                // where its last collective lies: the next runs after it
     std::atomic<int> aborted{0}; // its collectives end at once, leaving their output as it was
+    // NCCL's non-blocking finalize: the device's work issued so far runs on a
+    // thread of its own, in progress until it is done (or an abort ends the
+    // collective it waits in)
+    std::thread finalizer;
+    std::atomic<int> finalizing{0};
 };
+
+// the end of a finalize, once its work has run
+static void finalized(ncclComm_t comm)
+{
+    if (comm->finalizer.joinable()) comm->finalizer.join();
+}
 
 static std::mutex registry_lock;
 static std::map<std::string, group *> groups;
@@ -149,16 +163,16 @@ ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUniqueId i
         if (++g->joined == nranks) g->ready = 1;
     }
     ncclComm *c = new ncclComm();
-    c->g = g, c->rank = rank;
+    c->g = g, c->rank = rank, c->blocking = !(config && !config->blocking);
     cudaGetDevice(&c->device);
     *comm = c;
-    return config && !config->blocking ? ncclInProgress : ncclSuccess;
+    return c->blocking ? ncclSuccess : ncclInProgress;
 }
 
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *state)
 {
     std::lock_guard<std::mutex> l(registry_lock);
-    *state = comm->g->ready ? ncclSuccess : ncclInProgress;
+    *state = comm->g->ready && !comm->finalizing ? ncclSuccess : ncclInProgress;
     return ncclSuccess;
 }
 
@@ -168,11 +182,21 @@ ncclResult_t ncclCommCuDevice(ncclComm_t comm, int *device)
     return ncclSuccess;
 }
 
-// the communicator's work issued so far runs (its device's, here)
+// the communicator's work issued so far runs (its device's, here), on a
+// thread of its own: in progress until then (ncclCommGetAsyncError)
 ncclResult_t ncclCommFinalize(ncclComm_t comm)
 {
-    emu_device_drain(comm->device);
-    return ncclSuccess;
+    if (comm->finalizer.joinable()) return ncclInvalidUsage; // finalized already
+    if (comm->blocking) {
+        emu_device_drain(comm->device);
+        return ncclSuccess;
+    }
+    comm->finalizing = 1;
+    comm->finalizer = std::thread([comm] {
+        emu_device_drain(comm->device);
+        comm->finalizing = 0;
+    });
+    return ncclInProgress;
 }
 
 static void leave(ncclComm_t comm)
@@ -194,6 +218,7 @@ static void leave(ncclComm_t comm)
 ncclResult_t ncclCommDestroy(ncclComm_t comm)
 {
     if (!comm) return ncclInvalidArgument;
+    finalized(comm);
     emu_device_drain(comm->device);
     leave(comm);
     return ncclSuccess;
@@ -208,6 +233,7 @@ ncclResult_t ncclCommAbort(ncclComm_t comm)
         comm->aborted = 1;
         comm->g->cv.notify_all();
     }
+    finalized(comm); // its collectives end now: a finalize under way is done soon
     leave(comm);
     return ncclSuccess;
 }
