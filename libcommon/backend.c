@@ -931,6 +931,7 @@ int lc_op_bias_add_dt(const struct lc_device *d, int dt, void *y, const float *b
 {
     int rc = fused_type(dt, channels_last, err);
     if (rc) return rc;
+    if (!b) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "the bias and residual add without a bias");
     if (s < 1 || rh < 1 || rw < 1) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "a %dx%d residual every %d", rh, rw, s);
     DISPATCH(d, err, api->bias_add_dt(dt, y, b, r, n, c, rh, rw, s, channels_last, NULL, err),
              if ((rc = lc_mixed_bias_add(dt, y, b, r, n, c, rh, rw, s, channels_last)))

@@ -376,7 +376,7 @@ int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const v
 /* inference, a unit's end: y (n, c, (rh - 1) / s + 1, (rw - 1) / s + 1) =
  * y + b in place, then every s-th row and column of r (n, c, rh, rw) added,
  * as lc_op_bias_prelu_dt (a NULL) then lc_op_subsample_add_dt give it, bit
- * for bit, in one pass; r is not y */
+ * for bit, in one pass; b is given, r is not y */
 int lc_op_bias_add_dt(const struct lc_device *d, int dt, void *y, const float *b, const void *r, int n, int c, int rh,
                       int rw, int s, int channels_last, struct lc_err *err);
 int lc_op_linear_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const void *w, const float *b,

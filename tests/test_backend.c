@@ -1366,18 +1366,6 @@ static void check_bn_add(const struct lc_device *d)
         }
 }
 
-Test(backend, bn_add_fused_on_the_cpu_is_the_two_ops)
-{
-    struct lc_device cpu = {LC_DEVICE_CPU, 0};
-    check_bn_add(&cpu);
-}
-
-Test(cuda, bn_add_fused_is_bit_identical_to_the_two_ops)
-{
-    struct lc_device gpu = open_gpu();
-    check_bn_add(&gpu);
-}
-
 /* Batch norm's backward with a shortcut's gradient, fused, against the
  * subsample backward writing dx then batch norm's adding to it, on the same
  * device, bit for bit: dx (over garbage, which it must not read), dgamma
@@ -1458,33 +1446,25 @@ static void check_bias_add(const struct lc_device *d)
         }
 }
 
-Test(backend, bias_add_fused_on_the_cpu_is_the_two_ops)
+Test(backend, shortcut_ops_fused_on_the_cpu_are_the_op_pairs)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    check_bn_add(&cpu);
+    check_bn_shortcut(&cpu);
     check_bias_add(&cpu);
 }
 
-Test(cuda, bias_add_fused_is_bit_identical_to_the_two_ops)
+Test(cuda, shortcut_ops_fused_are_bit_identical_to_the_op_pairs)
 {
     struct lc_device gpu = open_gpu();
+    check_bn_add(&gpu);
+    check_bn_shortcut(&gpu);
     check_bias_add(&gpu);
 }
 
-Test(backend, bn_shortcut_backward_on_the_cpu_is_the_two_ops)
-{
-    struct lc_device cpu = {LC_DEVICE_CPU, 0};
-    check_bn_shortcut(&cpu);
-}
-
-Test(cuda, bn_shortcut_backward_is_bit_identical_to_the_two_ops)
-{
-    struct lc_device gpu = open_gpu();
-    check_bn_shortcut(&gpu);
-}
-
-/* a residual or shortcut gradient whose size does not fit x's, refused
- * before any work */
-Test(backend, bn_add_and_shortcut_refuse_a_residual_of_another_size)
+/* a residual or shortcut gradient whose size does not fit x's (and a bias
+ * add without its bias), refused before any work */
+Test(backend, shortcut_ops_refuse_a_residual_of_another_size)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
     struct lc_err err;
@@ -1513,6 +1493,8 @@ Test(backend, bn_add_and_shortcut_refuse_a_residual_of_another_size)
     cr_expect_eq(lc_op_bn_backward_shortcut_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], x, x, st[2], st[3], gm, r, 5, 5, 0,
                                                &p, &err),
                  LC_EINVAL);
+    cr_expect_eq(lc_op_bias_add_dt(&cpu, LC_DTYPE_F32, y, NULL, r, 2, 3, 10, 10, 2, 0, &err), LC_EINVAL, "no bias");
+    cr_expect_eq(lc_op_bias_add_dt(&cpu, LC_DTYPE_F32, y, gm, r, 2, 3, 10, 10, 0, 0, &err), LC_EINVAL, "stride 0");
     p.channels_last = 1;
     cr_expect_eq(lc_op_bn_add_forward_train_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], st[2], st[3], x, gm, bt, r, 10, 10,
                                                2, &p, &err),

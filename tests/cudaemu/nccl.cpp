@@ -49,14 +49,20 @@ struct ncclComm {
     // NCCL's non-blocking finalize: the device's work issued so far runs on a
     // thread of its own, in progress until it is done (or an abort ends the
     // collective it waits in)
+    std::mutex fin_lock; // over finalizer: a finalize, an abort and a destroy may come from different threads
     std::thread finalizer;
     std::atomic<int> finalizing{0};
 };
 
-// the end of a finalize, once its work has run
+// the end of a finalize, once its work has run (joined by one caller)
 static void finalized(ncclComm_t comm)
 {
-    if (comm->finalizer.joinable()) comm->finalizer.join();
+    std::thread t;
+    {
+        std::lock_guard<std::mutex> l(comm->fin_lock);
+        t = std::move(comm->finalizer);
+    }
+    if (t.joinable()) t.join();
 }
 
 static std::mutex registry_lock;
@@ -186,11 +192,12 @@ ncclResult_t ncclCommCuDevice(ncclComm_t comm, int *device)
 // thread of its own: in progress until then (ncclCommGetAsyncError)
 ncclResult_t ncclCommFinalize(ncclComm_t comm)
 {
-    if (comm->finalizer.joinable()) return ncclInvalidUsage; // finalized already
     if (comm->blocking) {
         emu_device_drain(comm->device);
         return ncclSuccess;
     }
+    std::lock_guard<std::mutex> l(comm->fin_lock);
+    if (comm->finalizing || comm->finalizer.joinable()) return ncclInvalidUsage; // under way already
     comm->finalizing = 1;
     comm->finalizer = std::thread([comm] {
         emu_device_drain(comm->device);
