@@ -1319,147 +1319,143 @@ static const int shortcut_shapes[][7] = {{4, 16, 7, 7, 1, 1, 0},   {3, 6, 9, 9, 
                                          {8, 64, 28, 28, 1, 1, 1}, {4, 1, 20, 15, 1, 1, 1}, {3, 5, 11, 9, 2, 1, 1}};
 #define N_SHORTCUT_SHAPES ((int)(sizeof shortcut_shapes / sizeof shortcut_shapes[0]))
 
-/* Batch norm with the residual added, fused, against batch norm then the
- * add on the same device, bit for bit: y (over garbage, which it must not
- * read), the statistics and running estimates; float32 and both 16-bit
- * types, each of shortcut_shapes. */
-static void check_bn_add(const struct lc_device *d)
+/* One case of the fused shortcut ops' tests: a type and one of
+ * shortcut_shapes (k, its index, seeds the data), the residual (n, c, h, w)
+ * taken every st rows and columns into (n, c, ho, wo). */
+struct shortcut_case {
+    int dt, k, n, c, h, w, st, affine, cl, ho, wo;
+    size_t es;
+    const char *tn;
+};
+
+/* check on the device for every type and shape (float32 in (N, C, H, W)
+ * only), the device buffers freed after each */
+static void each_shortcut_case(const struct lc_device *d,
+                               void (*check)(const struct lc_device *, const struct shortcut_case *, struct gbuf *))
 {
     static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
-    const int (*shapes)[7] = shortcut_shapes, n_shapes = N_SHORTCUT_SHAPES;
     struct gbuf g = {0};
-    struct lc_err err;
     for (int t = 0; t < 3; t++)
-        for (int s = 0; s < n_shapes; s++) {
-            const int dt = types[t], *sh = shapes[s], st = sh[4];
-            const char *tn = lc_mixed_name(dt);
-            if (dt == LC_DTYPE_F32 && sh[6]) continue; /* float32 is (N, C, H, W) only */
-            const int ho = (sh[2] - 1) / st + 1, wo = (sh[3] - 1) / st + 1;
-            struct lc_bn p;
-            cr_assert_eq(lc_bn_init(&p, sh[0], sh[1], ho * wo, 1e-5f, 0.1f, sh[5], &err), 0);
-            p.channels_last = sh[6];
-            const size_t total = (size_t)p.n * p.c * p.hw, rtotal = (size_t)p.n * p.c * sh[2] * sh[3];
-            const size_t c = (size_t)p.c, es = lc_dtype_size(dt);
-            void *hx = mx_randn(total, 31 + s, 2, dt), *hr = mx_randn(rtotal, 32 + s, 1.5f, dt);
-            void *hy = mx_randn(total, 33 + s, 1, dt);
-            float *gm = nf_randn(c, 34 + s, 1), *bt = nf_randn(c, 35 + s, 1), *rm = nf_randn(c, 36 + s, 1);
-            float *rv = nf_randn(c, 37 + s, 0.5f), *acc = nf_randn(c, 38 + s, 1);
-            for (size_t k = 0; k < c; k++) rv[k] = rv[k] * rv[k] + 0.1f;
-            const void *x = upb(&g, d, hx, total * es), *r = upb(&g, d, hr, rtotal * es);
-            const float *ggm = up(&g, d, gm, c), *gbt = up(&g, d, bt, c);
-            void *yu = upb(&g, d, hy, total * es), *yf = upb(&g, d, hy, total * es);
-            float *su[4], *sf[4]; /* mean, invstd, running mean, running var */
-            const float *init[4] = {acc, acc, rm, rv};
-            for (int i = 0; i < 4; i++) su[i] = up(&g, d, init[i], c), sf[i] = up(&g, d, init[i], c);
-            cr_assert_eq(lc_op_bn_forward_train_dt(d, dt, yu, su[0], su[1], su[2], su[3], x, ggm, gbt, &p, &err), 0,
-                         "%s", err.msg);
-            cr_assert_eq(lc_op_subsample_add_dt(d, dt, yu, r, p.n, p.c, sh[2], sh[3], st, p.channels_last, &err), 0,
-                         "%s", err.msg);
-            cr_assert_eq(lc_op_bn_add_forward_train_dt(d, dt, yf, sf[0], sf[1], sf[2], sf[3], x, ggm, gbt, r, sh[2],
-                                                       sh[3], st, &p, &err),
-                         0, "%s", err.msg);
-            same_bits(d, yf, yu, total, dt, "y", tn, s, 0);
-            const char *names[4] = {"mean", "invstd", "running mean", "running var"};
-            for (int i = 0; i < 4; i++) same_bits(d, sf[i], su[i], c, LC_DTYPE_F32, names[i], tn, s, 0);
+        for (int k = 0; k < N_SHORTCUT_SHAPES; k++) {
+            const int *sh = shortcut_shapes[k], st = sh[4];
+            if (types[t] == LC_DTYPE_F32 && sh[6]) continue;
+            const struct shortcut_case sc = {types[t], k,  sh[0], sh[1], sh[2], sh[3], st, sh[5], sh[6],
+                                             (sh[2] - 1) / st + 1, (sh[3] - 1) / st + 1, lc_dtype_size(types[t]),
+                                             lc_mixed_name(types[t])};
+            check(d, &sc, &g);
             gfree(&g, d);
             nf_free();
         }
+}
+
+/* Batch norm with the residual added, fused, against batch norm then the
+ * add on the same device, bit for bit: y (over garbage, which it must not
+ * read), the statistics and running estimates. */
+static void check_bn_add(const struct lc_device *d, const struct shortcut_case *k, struct gbuf *g)
+{
+    const int s = k->k, dt = k->dt;
+    struct lc_err err;
+    struct lc_bn p;
+    cr_assert_eq(lc_bn_init(&p, k->n, k->c, k->ho * k->wo, 1e-5f, 0.1f, k->affine, &err), 0);
+    p.channels_last = k->cl;
+    const size_t total = (size_t)p.n * p.c * p.hw, rtotal = (size_t)p.n * p.c * k->h * k->w;
+    const size_t c = (size_t)p.c, es = k->es;
+    void *hx = mx_randn(total, 31 + s, 2, dt), *hr = mx_randn(rtotal, 32 + s, 1.5f, dt);
+    void *hy = mx_randn(total, 33 + s, 1, dt);
+    float *gm = nf_randn(c, 34 + s, 1), *bt = nf_randn(c, 35 + s, 1), *rm = nf_randn(c, 36 + s, 1);
+    float *rv = nf_randn(c, 37 + s, 0.5f), *acc = nf_randn(c, 38 + s, 1);
+    for (size_t i = 0; i < c; i++) rv[i] = rv[i] * rv[i] + 0.1f;
+    const void *x = upb(g, d, hx, total * es), *r = upb(g, d, hr, rtotal * es);
+    const float *ggm = up(g, d, gm, c), *gbt = up(g, d, bt, c);
+    void *yu = upb(g, d, hy, total * es), *yf = upb(g, d, hy, total * es);
+    float *su[4], *sf[4]; /* mean, invstd, running mean, running var */
+    const float *init[4] = {acc, acc, rm, rv};
+    for (int i = 0; i < 4; i++) su[i] = up(g, d, init[i], c), sf[i] = up(g, d, init[i], c);
+    cr_assert_eq(lc_op_bn_forward_train_dt(d, dt, yu, su[0], su[1], su[2], su[3], x, ggm, gbt, &p, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(lc_op_subsample_add_dt(d, dt, yu, r, p.n, p.c, k->h, k->w, k->st, p.channels_last, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(lc_op_bn_add_forward_train_dt(d, dt, yf, sf[0], sf[1], sf[2], sf[3], x, ggm, gbt, r, k->h, k->w,
+                                               k->st, &p, &err),
+                 0, "%s", err.msg);
+    same_bits(d, yf, yu, total, dt, "y", k->tn, s, 0);
+    const char *names[4] = {"mean", "invstd", "running mean", "running var"};
+    for (int i = 0; i < 4; i++) same_bits(d, sf[i], su[i], c, LC_DTYPE_F32, names[i], k->tn, s, 0);
 }
 
 /* Batch norm's backward with a shortcut's gradient, fused, against the
  * subsample backward writing dx then batch norm's adding to it, on the same
  * device, bit for bit: dx (over garbage, which it must not read), dgamma
- * and dbeta; the shapes of check_bn_add, the gradients with zeros of both
- * signs. */
-static void check_bn_shortcut(const struct lc_device *d)
+ * and dbeta; the gradients with zeros of both signs. */
+static void check_bn_shortcut(const struct lc_device *d, const struct shortcut_case *k, struct gbuf *g)
 {
-    static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
-    const int (*shapes)[7] = shortcut_shapes, n_shapes = N_SHORTCUT_SHAPES;
-    struct gbuf g = {0};
+    const int s = k->k, dt = k->dt;
     struct lc_err err;
-    for (int t = 0; t < 3; t++)
-        for (int s = 0; s < n_shapes; s++) {
-            const int dt = types[t], *sh = shapes[s], st = sh[4];
-            const char *tn = lc_mixed_name(dt);
-            if (dt == LC_DTYPE_F32 && sh[6]) continue; /* float32 is (N, C, H, W) only */
-            const int ho = (sh[2] - 1) / st + 1, wo = (sh[3] - 1) / st + 1;
-            struct lc_bn p;
-            cr_assert_eq(lc_bn_init(&p, sh[0], sh[1], sh[2] * sh[3], 1e-5f, 0.1f, sh[5], &err), 0);
-            p.channels_last = sh[6];
-            const size_t total = (size_t)p.n * p.c * p.hw, rtotal = (size_t)p.n * p.c * ho * wo;
-            const size_t c = (size_t)p.c, es = lc_dtype_size(dt);
-            float *fdy = nf_randn(total, 41 + s, 1), *fdr = nf_randn(rtotal, 42 + s, 1);
-            for (size_t e = 0; e < total; e++)
-                if (e % 11 == 0) fdy[e] = e % 22 ? -0.0f : 0.0f;
-            for (size_t e = 0; e < rtotal; e++)
-                if (e % 7 == 0) fdr[e] = e % 14 ? -0.0f : 0.0f;
-            void *hx = mx_randn(total, 43 + s, 2, dt), *hdy = mx_from(fdy, total, dt), *hdr = mx_from(fdr, rtotal, dt);
-            void *hdx = mx_randn(total, 44 + s, 1, dt);
-            float *gm = nf_randn(c, 45 + s, 1), *mean = nf_randn(c, 46 + s, 1), *istd = nf_randn(c, 47 + s, 1);
-            float *dg = nf_randn(c, 48 + s, 1), *db = nf_randn(c, 49 + s, 1);
-            const void *x = upb(&g, d, hx, total * es), *dy = upb(&g, d, hdy, total * es);
-            const void *dr = upb(&g, d, hdr, rtotal * es);
-            const float *ggm = up(&g, d, gm, c), *gmean = up(&g, d, mean, c), *gistd = up(&g, d, istd, c);
-            void *dxu = upb(&g, d, hdx, total * es), *dxf = upb(&g, d, hdx, total * es);
-            float *dgu = up(&g, d, dg, c), *dbu = up(&g, d, db, c), *dgf = up(&g, d, dg, c), *dbf = up(&g, d, db, c);
-            cr_assert_eq(lc_op_subsample_backward_dt(d, dt, dxu, dr, p.n, p.c, sh[2], sh[3], st, p.channels_last, 1,
-                                                     &err),
-                         0, "%s", err.msg);
-            cr_assert_eq(lc_op_bn_backward_dt(d, dt, dxu, dgu, dbu, dy, x, gmean, gistd, ggm, &p, 0, &err), 0, "%s",
-                         err.msg);
-            cr_assert_eq(lc_op_bn_backward_shortcut_dt(d, dt, dxf, dgf, dbf, dy, x, gmean, gistd, ggm, dr, sh[2],
-                                                       sh[3], st, &p, &err),
-                         0, "%s", err.msg);
-            same_bits(d, dxf, dxu, total, dt, "dx", tn, s, 1);
-            same_bits(d, dgf, dgu, c, LC_DTYPE_F32, "dgamma", tn, s, 1);
-            same_bits(d, dbf, dbu, c, LC_DTYPE_F32, "dbeta", tn, s, 1);
-            gfree(&g, d);
-            nf_free();
-        }
+    struct lc_bn p;
+    cr_assert_eq(lc_bn_init(&p, k->n, k->c, k->h * k->w, 1e-5f, 0.1f, k->affine, &err), 0);
+    p.channels_last = k->cl;
+    const size_t total = (size_t)p.n * p.c * p.hw, rtotal = (size_t)p.n * p.c * k->ho * k->wo;
+    const size_t c = (size_t)p.c, es = k->es;
+    float *fdy = nf_randn(total, 41 + s, 1), *fdr = nf_randn(rtotal, 42 + s, 1);
+    for (size_t e = 0; e < total; e++)
+        if (e % 11 == 0) fdy[e] = e % 22 ? -0.0f : 0.0f;
+    for (size_t e = 0; e < rtotal; e++)
+        if (e % 7 == 0) fdr[e] = e % 14 ? -0.0f : 0.0f;
+    void *hx = mx_randn(total, 43 + s, 2, dt), *hdy = mx_from(fdy, total, dt), *hdr = mx_from(fdr, rtotal, dt);
+    void *hdx = mx_randn(total, 44 + s, 1, dt);
+    float *gm = nf_randn(c, 45 + s, 1), *mean = nf_randn(c, 46 + s, 1), *istd = nf_randn(c, 47 + s, 1);
+    float *dg = nf_randn(c, 48 + s, 1), *db = nf_randn(c, 49 + s, 1);
+    const void *x = upb(g, d, hx, total * es), *dy = upb(g, d, hdy, total * es);
+    const void *dr = upb(g, d, hdr, rtotal * es);
+    const float *ggm = up(g, d, gm, c), *gmean = up(g, d, mean, c), *gistd = up(g, d, istd, c);
+    void *dxu = upb(g, d, hdx, total * es), *dxf = upb(g, d, hdx, total * es);
+    float *dgu = up(g, d, dg, c), *dbu = up(g, d, db, c), *dgf = up(g, d, dg, c), *dbf = up(g, d, db, c);
+    cr_assert_eq(lc_op_subsample_backward_dt(d, dt, dxu, dr, p.n, p.c, k->h, k->w, k->st, p.channels_last, 1, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(lc_op_bn_backward_dt(d, dt, dxu, dgu, dbu, dy, x, gmean, gistd, ggm, &p, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_op_bn_backward_shortcut_dt(d, dt, dxf, dgf, dbf, dy, x, gmean, gistd, ggm, dr, k->h, k->w, k->st,
+                                               &p, &err),
+                 0, "%s", err.msg);
+    same_bits(d, dxf, dxu, total, dt, "dx", k->tn, s, 1);
+    same_bits(d, dgf, dgu, c, LC_DTYPE_F32, "dgamma", k->tn, s, 1);
+    same_bits(d, dbf, dbu, c, LC_DTYPE_F32, "dbeta", k->tn, s, 1);
 }
 
 /* Inference's bias and residual add, fused, against bias-PReLU (bias only)
- * then the subsample add on the same device, bit for bit; the shapes of
- * check_bn_add (affine unused). */
-static void check_bias_add(const struct lc_device *d)
+ * then the subsample add on the same device, bit for bit (affine unused). */
+static void check_bias_add(const struct lc_device *d, const struct shortcut_case *k, struct gbuf *g)
 {
-    static const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
-    struct gbuf g = {0};
+    const int s = k->k, dt = k->dt, n = k->n, c = k->c, cl = k->cl;
     struct lc_err err;
-    for (int t = 0; t < 3; t++)
-        for (int s = 0; s < N_SHORTCUT_SHAPES; s++) {
-            const int dt = types[t], *sh = shortcut_shapes[s], st = sh[4], cl = sh[6];
-            if (dt == LC_DTYPE_F32 && cl) continue; /* float32 is (N, C, H, W) only */
-            const int n = sh[0], c = sh[1], ho = (sh[2] - 1) / st + 1, wo = (sh[3] - 1) / st + 1;
-            const size_t total = (size_t)n * c * ho * wo, rtotal = (size_t)n * c * sh[2] * sh[3];
-            const size_t es = lc_dtype_size(dt);
-            void *hy = mx_randn(total, 51 + s, 2, dt), *hr = mx_randn(rtotal, 52 + s, 1.5f, dt);
-            const float *b = up(&g, d, nf_randn((size_t)c, 53 + s, 1), (size_t)c);
-            const void *r = upb(&g, d, hr, rtotal * es);
-            void *yu = upb(&g, d, hy, total * es), *yf = upb(&g, d, hy, total * es);
-            cr_assert_eq(lc_op_bias_prelu_dt(d, dt, yu, b, NULL, n, c, ho * wo, cl, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_subsample_add_dt(d, dt, yu, r, n, c, sh[2], sh[3], st, cl, &err), 0, "%s", err.msg);
-            cr_assert_eq(lc_op_bias_add_dt(d, dt, yf, b, r, n, c, sh[2], sh[3], st, cl, &err), 0, "%s", err.msg);
-            same_bits(d, yf, yu, total, dt, "y", lc_mixed_name(dt), s, 0);
-            gfree(&g, d);
-            nf_free();
-        }
+    const size_t total = (size_t)n * c * k->ho * k->wo, rtotal = (size_t)n * c * k->h * k->w, es = k->es;
+    void *hy = mx_randn(total, 51 + s, 2, dt), *hr = mx_randn(rtotal, 52 + s, 1.5f, dt);
+    const float *b = up(g, d, nf_randn((size_t)c, 53 + s, 1), (size_t)c);
+    const void *r = upb(g, d, hr, rtotal * es);
+    void *yu = upb(g, d, hy, total * es), *yf = upb(g, d, hy, total * es);
+    cr_assert_eq(lc_op_bias_prelu_dt(d, dt, yu, b, NULL, n, c, k->ho * k->wo, cl, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_op_subsample_add_dt(d, dt, yu, r, n, c, k->h, k->w, k->st, cl, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_op_bias_add_dt(d, dt, yf, b, r, n, c, k->h, k->w, k->st, cl, &err), 0, "%s", err.msg);
+    same_bits(d, yf, yu, total, dt, "y", k->tn, s, 0);
+}
+
+/* every fused shortcut op, every case */
+static void check_shortcut_ops(const struct lc_device *d)
+{
+    each_shortcut_case(d, check_bn_add);
+    each_shortcut_case(d, check_bn_shortcut);
+    each_shortcut_case(d, check_bias_add);
 }
 
 Test(backend, shortcut_ops_fused_on_the_cpu_are_the_op_pairs)
 {
     struct lc_device cpu = {LC_DEVICE_CPU, 0};
-    check_bn_add(&cpu);
-    check_bn_shortcut(&cpu);
-    check_bias_add(&cpu);
+    check_shortcut_ops(&cpu);
 }
 
 Test(cuda, shortcut_ops_fused_are_bit_identical_to_the_op_pairs)
 {
     struct lc_device gpu = open_gpu();
-    check_bn_add(&gpu);
-    check_bn_shortcut(&gpu);
-    check_bias_add(&gpu);
+    check_shortcut_ops(&gpu);
 }
 
 /* a residual or shortcut gradient whose size does not fit x's (and a bias
