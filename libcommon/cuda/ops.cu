@@ -60,24 +60,33 @@ static __device__ __forceinline__ int chan(const chan_map &m, long i)
 
 // ---- PReLU
 
-template <typename T>
+template <typename T, int V>
 static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, chan_map cm)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float s = a[chan(cm, i)], v = to_f(x[i]);
-        y[i] = from_f<T>(v > 0 ? v : s * v);
+    FOR_EACH_PACK(i, total, V) {
+        pack<T, V> xv = load_pack<V>(x, i), yv;
+        for (int j = 0; j < V; j++) {
+            float s = a[chan(cm, i + j)], v = to_f(xv.e[j]);
+            yv.e[j] = from_f<T>(v > 0 ? v : s * v);
+        }
+        store_pack(y, i, yv);
     }
 }
 
 // set: dx = 0 + the gradient (what adding to zeros gives, -0 made +0)
 // without reading dx
-template <typename T>
+template <typename T, int V>
 static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, chan_map cm, int set)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float s = a[chan(cm, i)], g = to_f(dy[i]);
-        float acc = set ? 0.0f : to_f(dx[i]);
-        dx[i] = from_f<T>(acc + (to_f(x[i]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
+    FOR_EACH_PACK(i, total, V) {
+        pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
+        if (!set) dxv = load_pack<V>(dx, i);
+        for (int j = 0; j < V; j++) {
+            float s = a[chan(cm, i + j)], g = to_f(dyv.e[j]);
+            float acc = set ? 0.0f : to_f(dxv.e[j]);
+            dxv.e[j] = from_f<T>(acc + (to_f(xv.e[j]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
+        }
+        store_pack(dx, i, dxv);
     }
 }
 
@@ -97,12 +106,16 @@ extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, con
 
 // y = x a + b per channel (ab[2k], ab[2k + 1]: chan_bn_stats or
 // bn_eval_coef), the product rounded before the add as bn.c's axpb (no FMA)
-template <typename T>
+template <typename T, int V>
 static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, chan_map cm)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = chan(cm, i);
-        y[i] = from_f<T>(__fadd_rn(__fmul_rn(to_f(x[i]), ab[2 * k]), ab[2 * k + 1]));
+    FOR_EACH_PACK(i, total, V) {
+        pack<T, V> xv = load_pack<V>(x, i), yv;
+        for (int j = 0; j < V; j++) {
+            int k = chan(cm, i + j);
+            yv.e[j] = from_f<T>(__fadd_rn(__fmul_rn(to_f(xv.e[j]), ab[2 * k]), ab[2 * k + 1]));
+        }
+        store_pack(y, i, yv);
     }
 }
 
@@ -121,13 +134,17 @@ template <typename T> static __device__ __forceinline__ float prelu_dy(float dz,
 }
 
 // z = prelu(y), y = x a + b (bn_axpb then prelu_fwd in one pass)
-template <typename T>
+template <typename T, int V>
 static __global__ void bn_axpb_prelu(T *z, const T *x, const float *ab, const float *slope, long total, chan_map cm)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = chan(cm, i);
-        float s = slope[k], v = bn_y<T>(x[i], ab[2 * k], ab[2 * k + 1]);
-        z[i] = from_f<T>(v > 0 ? v : s * v);
+    FOR_EACH_PACK(i, total, V) {
+        pack<T, V> xv = load_pack<V>(x, i), zv;
+        for (int j = 0; j < V; j++) {
+            int k = chan(cm, i + j);
+            float s = slope[k], v = bn_y<T>(xv.e[j], ab[2 * k], ab[2 * k + 1]);
+            zv.e[j] = from_f<T>(v > 0 ? v : s * v);
+        }
+        store_pack(z, i, zv);
     }
 }
 
@@ -254,10 +271,13 @@ extern "C" int lc_adam_update_cuda(float *p, float *m, float *v, const float *g,
 
 // ---- tensor arithmetic (tensorops.h)
 
-template <typename T> static __global__ void add(T *y, const T *a, const T *b, long n)
+template <typename T, int V> static __global__ void add(T *y, const T *a, const T *b, long n)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        y[i] = from_f<T>(to_f(a[i]) + to_f(b[i]));
+    FOR_EACH_PACK(i, n, V) {
+        pack<T, V> av = load_pack<V>(a, i), bv = load_pack<V>(b, i), yv;
+        for (int j = 0; j < V; j++) yv.e[j] = from_f<T>(to_f(av.e[j]) + to_f(bv.e[j]));
+        store_pack(y, i, yv);
+    }
 }
 
 // Where element i of the subsampled (ho, wo) tensor comes from in the
@@ -287,13 +307,21 @@ static __global__ void subsample_add(T *y, const T *x, long total, int c, int h,
 
 // y = x a + b, rounded to T as bn_axpb stores it, plus r's element as
 // subsample_add adds it (the two in one pass: y written once, not read)
-template <typename T>
+// (r is read packed only when s = 1: then it lies as y does)
+template <typename T, int V>
 static __global__ void bn_axpb_add(T *y, const T *x, const float *ab, const T *r, long total, chan_map cm, int c,
                                    int rh, int rw, int s, int ho, int wo, int cl)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = chan(cm, i);
-        y[i] = from_f<T>(bn_y<T>(x[i], ab[2 * k], ab[2 * k + 1]) + to_f(r[subsample_src(i, c, rh, rw, s, ho, wo, cl)]));
+    FOR_EACH_PACK(i, total, V) {
+        pack<T, V> xv = load_pack<V>(x, i), rv, yv;
+        if (s == 1) rv = load_pack<V>(r, i);
+        else
+            for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
+        for (int j = 0; j < V; j++) {
+            int k = chan(cm, i + j);
+            yv.e[j] = from_f<T>(bn_y<T>(xv.e[j], ab[2 * k], ab[2 * k + 1]) + to_f(rv.e[j]));
+        }
+        store_pack(y, i, yv);
     }
 }
 
@@ -328,8 +356,7 @@ extern "C" int lc_scale_cuda(float *y, const float *x, float s, size_t n, void *
 extern "C" int lc_add_forward_cuda(float *y, const float *a, const float *b, size_t n, void *stream, struct lc_err *err)
 {
     if (n == 0) return 0;
-    add<float><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>(y, a, b, (long)n);
-    return launched(err, "add");
+    return lc_add_dt_cuda(LC_DTYPE_F32, y, a, b, n, stream, err);
 }
 
 extern "C" int lc_subsample_add_cuda(float *y, const float *x, int n, int c, int h, int w, int s, void *stream,
@@ -650,26 +677,49 @@ static __device__ __forceinline__ chan_k chan_consts(const T *x, const float *me
 // where x <= 0 (SUM_PRELU_DA); q = 1: (x - K)^2 (SUM_SHIFTED), dy (x -
 // mean) (SUM_BN_BWD). The terms bn.c and act.c sum; the SUM_BNP_* kinds the
 // same of the recomputed y and dy.
+// (x and dy: the value's x and dy; dy is not read for SUM_SHIFTED)
 template <typename T, int KIND>
-static __device__ __forceinline__ void add_terms(double &a, double &b, const T *x, const T *dy, long o,
-                                                 const chan_k &ck)
+static __device__ __forceinline__ void add_terms(double &a, double &b, T x, T dy, const chan_k &ck)
 {
     if constexpr (KIND == SUM_SHIFTED) {
-        double d = (double)to_f(x[o]) - ck.md;
+        double d = (double)to_f(x) - ck.md;
         a += d;
         b += d * d;
     } else if constexpr (KIND == SUM_BN_BWD || KIND == SUM_BNP_BWD) {
         float g;
-        if constexpr (KIND == SUM_BN_BWD) g = to_f(dy[o]);
-        else g = prelu_dy<T>(to_f(dy[o]), bn_y<T>(x[o], ck.a, ck.b), ck.s);
+        if constexpr (KIND == SUM_BN_BWD) g = to_f(dy);
+        else g = prelu_dy<T>(to_f(dy), bn_y<T>(x, ck.a, ck.b), ck.s);
         a += g;
-        b += (double)g * (to_f(x[o]) - ck.mf);
+        b += (double)g * (to_f(x) - ck.mf);
     } else {
         float v;
-        if constexpr (KIND == SUM_PRELU_DA) v = to_f(x[o]);
-        else v = bn_y<T>(x[o], ck.a, ck.b);
-        if (v <= 0) a += (double)to_f(dy[o]) * v;
+        if constexpr (KIND == SUM_PRELU_DA) v = to_f(x);
+        else v = bn_y<T>(x, ck.a, ck.b);
+        if (v <= 0) a += (double)to_f(dy) * v;
     }
+}
+
+// A thread's values are loaded UNROLL at a time before any is added (in
+// the order they were added one by one, so the sums are unchanged): the
+// loads then overlap, where one load a thread kept too few bytes in flight.
+enum { UNROLL = 8 };
+
+// x[o[u]] and dy[o[u]] for u < cnt (dy unless SUM_SHIFTED), then their terms in u order
+template <typename T, int KIND>
+static __device__ __forceinline__ void add_unrolled(double &a, double &b, const T *x, const T *dy, const long *o,
+                                                    int cnt, const chan_k &ck)
+{
+    T xs[UNROLL], ds[UNROLL];
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++)
+        if (u < cnt) {
+            xs[u] = x[o[u]];
+            if constexpr (KIND != SUM_SHIFTED) ds[u] = dy[o[u]];
+            else ds[u] = xs[u];
+        }
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++)
+        if (u < cnt) add_terms<T, KIND>(a, b, xs[u], ds[u], ck);
 }
 
 // grid (chunks, c): channel k's values [r0, r1) are planes' runs of hw;
@@ -686,13 +736,20 @@ static __global__ void nchw_partials(double *part, const T *x, const T *dy, cons
     double a = 0, b = 0;
     long pl = j / hw;
     int off = (int)(j - pl * hw);
-    for (; j < r1; j += THREADS) {
-        add_terms<T, KIND>(a, b, x, dy, (pl * c + k) * hw + off, ck);
-        off += THREADS;
-        if (off >= hw) {
-            int q = off / hw;
-            pl += q, off -= q * hw;
+    while (j < r1) {
+        long o[UNROLL];
+        int cnt = 0; // the offsets below r1: a prefix of o
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++, j += THREADS) {
+            o[u] = (pl * c + k) * hw + off;
+            cnt += j < r1;
+            off += THREADS;
+            if (off >= hw) {
+                int q = off / hw;
+                pl += q, off -= q * hw;
+            }
         }
+        add_unrolled<T, KIND>(a, b, x, dy, o, cnt, ck);
     }
     sa[threadIdx.x] = a, sb[threadIdx.x] = b;
     block_sum(sa);
@@ -714,7 +771,16 @@ static __global__ void cl_partials(double *part, const T *x, const T *dy, const 
     double a = 0, b = 0;
     if (k < c) {
         const chan_k ck = chan_consts<T, KIND>(x, mean_f, ab, slope, k, 0, 1);
-        for (long r = r0 + ty; r < r1; r += 8) add_terms<T, KIND>(a, b, x, dy, r * c + k, ck);
+        for (long r = r0 + ty; r < r1; r += 8 * UNROLL) {
+            long o[UNROLL];
+            int cnt = 0; // the rows below r1: a prefix of o
+#pragma unroll
+            for (int u = 0; u < UNROLL; u++) {
+                o[u] = (r + 8L * u) * c + k;
+                cnt += r + 8L * u < r1;
+            }
+            add_unrolled<T, KIND>(a, b, x, dy, o, cnt, ck);
+        }
     }
     sa[ty][tx] = a, sb[ty][tx] = b;
     __syncthreads();
@@ -799,21 +865,29 @@ struct shortcut_map {
     int c, h, w, s, ho, wo, cl;
 };
 
-template <typename T, bool FUSED, bool SHORTCUT = false>
+// (dr is read packed only when s = 1: then it lies as dx does)
+template <typename T, int V, bool FUSED, bool SHORTCUT = false>
 static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef,
                              const float *ab, const float *slope, long total, chan_map cm, int set, shortcut_map sc)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = chan(cm, i);
-        float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2], g, acc;
-        if constexpr (FUSED) g = prelu_dy<T>(to_f(dy[i]), bn_y<T>(x[i], ab[2 * k], ab[2 * k + 1]), slope[k]);
-        else g = to_f(dy[i]);
-        // the shortcut's gradient as the set subsample backward stores it, then the add
-        if constexpr (SHORTCUT) acc = subsample_dx((const T *)sc.dr, i, sc.c, sc.h, sc.w, sc.s, sc.ho, sc.wo, sc.cl);
-        else acc = set ? 0.0f : to_f(dx[i]);
-        // bn.c's dxplane, each operation rounded (no FMA)
-        float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(x[i]), save_mean[k]), kx));
-        dx[i] = from_f<T>(__fadd_rn(acc, __fmul_rn(kk, t)));
+    FOR_EACH_PACK(i, total, V) {
+        pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
+        if (SHORTCUT ? sc.s == 1 : !set) dxv = load_pack<V>(SHORTCUT ? (const T *)sc.dr : dx, i);
+        for (int j = 0; j < V; j++) {
+            int k = chan(cm, i + j);
+            float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2], g, acc;
+            if constexpr (FUSED) g = prelu_dy<T>(to_f(dyv.e[j]), bn_y<T>(xv.e[j], ab[2 * k], ab[2 * k + 1]), slope[k]);
+            else g = to_f(dyv.e[j]);
+            // the shortcut's gradient as the set subsample backward stores it, then the add
+            if constexpr (SHORTCUT)
+                acc = sc.s == 1 ? to_f(from_f<T>(0.0f + to_f(dxv.e[j])))
+                                : subsample_dx((const T *)sc.dr, i + j, sc.c, sc.h, sc.w, sc.s, sc.ho, sc.wo, sc.cl);
+            else acc = set ? 0.0f : to_f(dxv.e[j]);
+            // bn.c's dxplane, each operation rounded (no FMA)
+            float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(xv.e[j]), save_mean[k]), kx));
+            dxv.e[j] = from_f<T>(__fadd_rn(acc, __fmul_rn(kk, t)));
+        }
+        store_pack(dx, i, dxv);
     }
 }
 
@@ -863,9 +937,12 @@ extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const fl
     return by_type(dt, err, "prelu forward", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        prelu_fwd<T><<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(
-            (T *)y, (const T *)x, a, total, chan_map_make(c, hw, channels_last, total));
-        return launched(err, "prelu forward");
+        return launch_packed<T>(total, {y, x}, [&](auto v) {
+            constexpr int V = decltype(v)::value;
+            prelu_fwd<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
+                (T *)y, (const T *)x, a, total, chan_map_make(c, hw, channels_last, total));
+            return launched(err, "prelu forward");
+        });
     });
 }
 
@@ -889,8 +966,12 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
             chan_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
         }
         if (dx)
-            prelu_bwd_dx<T><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, a, total,
-                                                                 chan_map_make(c, hw, cl, total), set);
+            return launch_packed<T>(total, {dx, dy, x}, [&](auto v) {
+                constexpr int V = decltype(v)::value;
+                prelu_bwd_dx<T, V><<<grid_for(total / V), THREADS, 0, st>>>(
+                    (T *)dx, (const T *)dy, (const T *)x, a, total, chan_map_make(c, hw, cl, total), set);
+                return launched(err, "prelu backward");
+            });
         return launched(err, "prelu backward");
     });
 }
@@ -928,13 +1009,18 @@ static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *s
             save_mean, save_invstd, run_mean, run_var, ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
             (const T *)x, p->hw, sp.cl, part, sp.chunks, p->c, m, p->eps, p->momentum);
         chan_map cm = chan_map_make(p->c, p->hw, p->channels_last, total);
-        if (z) bn_axpb_prelu<T><<<grid_for(total), THREADS, 0, st>>>((T *)z, (const T *)x, ab, slope, total, cm);
-        else if (res)
-            bn_axpb_add<T><<<grid_for(total), THREADS, 0, st>>>(
-                (T *)y, (const T *)x, ab, (const T *)res->r, total, cm, p->c, res->rh, res->rw, res->s,
-                (res->rh - 1) / res->s + 1, (res->rw - 1) / res->s + 1, p->channels_last);
-        else bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, ab, total, cm);
-        return launched(err, what);
+        const void *rp = res && res->s == 1 ? res->r : NULL; // r is read packed when s = 1
+        return launch_packed<T>(total, {y, z, x, rp}, [&](auto v) {
+            constexpr int V = decltype(v)::value;
+            unsigned grid = grid_for(total / V);
+            if (z) bn_axpb_prelu<T, V><<<grid, THREADS, 0, st>>>((T *)z, (const T *)x, ab, slope, total, cm);
+            else if (res)
+                bn_axpb_add<T, V><<<grid, THREADS, 0, st>>>(
+                    (T *)y, (const T *)x, ab, (const T *)res->r, total, cm, p->c, res->rh, res->rw, res->s,
+                    (res->rh - 1) / res->s + 1, (res->rw - 1) / res->s + 1, p->channels_last);
+            else bn_axpb<T, V><<<grid, THREADS, 0, st>>>((T *)y, (const T *)x, ab, total, cm);
+            return launched(err, what);
+        });
     });
 }
 
@@ -977,15 +1063,21 @@ static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *ds
             if (res)
                 sc = {res->r, p->c, res->rh, res->rw, res->s, (res->rh - 1) / res->s + 1, (res->rw - 1) / res->s + 1,
                       p->channels_last};
-            if (save_ab)
-                bn_dx<T, true><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
-                                                                    coef, save_ab, slope, total, cm, set, sc);
-            else if (res)
-                bn_dx<T, false, true><<<grid_for(total), THREADS, 0, st>>>(
-                    (T *)dx, (const T *)dy, (const T *)x, save_mean, coef, NULL, NULL, total, cm, 1, sc);
-            else
-                bn_dx<T, false><<<grid_for(total), THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
-                                                                     coef, NULL, NULL, total, cm, set, sc);
+            const void *rp = res && res->s == 1 ? res->r : NULL; // dr is read packed when s = 1
+            return launch_packed<T>(total, {dx, dy, x, rp}, [&](auto v) {
+                constexpr int V = decltype(v)::value;
+                unsigned grid = grid_for(total / V);
+                if (save_ab)
+                    bn_dx<T, V, true><<<grid, THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
+                                                                  coef, save_ab, slope, total, cm, set, sc);
+                else if (res)
+                    bn_dx<T, V, false, true><<<grid, THREADS, 0, st>>>(
+                        (T *)dx, (const T *)dy, (const T *)x, save_mean, coef, NULL, NULL, total, cm, 1, sc);
+                else
+                    bn_dx<T, V, false><<<grid, THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
+                                                                   coef, NULL, NULL, total, cm, set, sc);
+                return launched(err, what);
+            });
         }
         return launched(err, what);
     });
@@ -1052,8 +1144,12 @@ extern "C" int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, siz
     return by_type(dt, err, "add", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (n == 0) return 0;
-        add<T><<<grid_for((long)n), THREADS, 0, LC_STREAM(stream)>>>((T *)y, (const T *)a, (const T *)b, (long)n);
-        return launched(err, "add");
+        return launch_packed<T>((long)n, {y, a, b}, [&](auto v) {
+            constexpr int V = decltype(v)::value;
+            add<T, V><<<grid_for((long)n / V), THREADS, 0, LC_STREAM(stream)>>>((T *)y, (const T *)a,
+                                                                                      (const T *)b, (long)n);
+            return launched(err, "add");
+        });
     });
 }
 
@@ -1119,13 +1215,17 @@ extern "C" int lc_dropout_backward_dt_cuda(int dt, void *dx, const void *dy, con
 // Inference (mixed.h's lc_mixed_bias_prelu, lc_mixed_bn_forward_eval)
 
 // y = prelu(y + b) in place: b NULL adds 0, a NULL is slope 1 (bias only)
-template <typename T>
+template <typename T, int V>
 static __global__ void bias_prelu(T *y, const float *b, const float *a, long total, chan_map cm)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        int k = chan(cm, i);
-        float t = to_f(y[i]) + (b ? b[k] : 0.0f), s = a ? a[k] : 1.0f;
-        y[i] = from_f<T>(t > 0 ? t : __fmul_rn(s, t));
+    FOR_EACH_PACK(i, total, V) {
+        pack<T, V> yv = load_pack<V>(y, i);
+        for (int j = 0; j < V; j++) {
+            int k = chan(cm, i + j);
+            float t = to_f(yv.e[j]) + (b ? b[k] : 0.0f), s = a ? a[k] : 1.0f;
+            yv.e[j] = from_f<T>(t > 0 ? t : __fmul_rn(s, t));
+        }
+        store_pack(y, i, yv);
     }
 }
 
@@ -1136,21 +1236,32 @@ extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const floa
     return by_type(dt, err, "bias prelu", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        bias_prelu<T><<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(
-            (T *)y, b, a, total, chan_map_make(c, hw, channels_last, total));
-        return launched(err, "bias prelu");
+        return launch_packed<T>(total, {y}, [&](auto v) {
+            constexpr int V = decltype(v)::value;
+            bias_prelu<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
+                (T *)y, b, a, total, chan_map_make(c, hw, channels_last, total));
+            return launched(err, "bias prelu");
+        });
     });
 }
 
 // y = y + b, rounded to T as bias_prelu (slope 1) stores it, plus r's
 // element as subsample_add adds it: a unit's end in one pass
-template <typename T>
+// (r is read packed only when s = 1: then it lies as y does)
+template <typename T, int V>
 static __global__ void bias_add(T *y, const float *b, const T *r, long total, chan_map cm, int c, int rh, int rw,
                                 int s, int ho, int wo, int cl)
 {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x) {
-        float t = to_f(from_f<T>(to_f(y[i]) + b[chan(cm, i)]));
-        y[i] = from_f<T>(t + to_f(r[subsample_src(i, c, rh, rw, s, ho, wo, cl)]));
+    FOR_EACH_PACK(i, total, V) {
+        pack<T, V> yv = load_pack<V>(y, i), rv;
+        if (s == 1) rv = load_pack<V>(r, i);
+        else
+            for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
+        for (int j = 0; j < V; j++) {
+            float t = to_f(from_f<T>(to_f(yv.e[j]) + b[chan(cm, i + j)]));
+            yv.e[j] = from_f<T>(t + to_f(rv.e[j]));
+        }
+        store_pack(y, i, yv);
     }
 }
 
@@ -1162,10 +1273,13 @@ extern "C" int lc_bias_add_dt_cuda(int dt, void *y, const float *b, const void *
     return by_type(dt, err, "bias and residual add", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        bias_add<T><<<grid_for(total), THREADS, 0, LC_STREAM(stream)>>>(
-            (T *)y, b, (const T *)r, total, chan_map_make(c, ho * wo, channels_last, total), c, rh, rw, s, ho, wo,
-            channels_last);
-        return launched(err, "bias and residual add");
+        return launch_packed<T>(total, {y, s == 1 ? r : NULL}, [&](auto v) {
+            constexpr int V = decltype(v)::value;
+            bias_add<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
+                (T *)y, b, (const T *)r, total, chan_map_make(c, ho * wo, channels_last, total), c, rh, rw, s, ho,
+                wo, channels_last);
+            return launched(err, "bias and residual add");
+        });
     });
 }
 
@@ -1184,9 +1298,12 @@ extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const 
         float *ab = (float *)sum_scratch;
         bn_eval_coef<<<per_channel(p->c), THREADS, 0, st>>>(ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
                                                              run_mean, run_var, p->c, p->eps);
-        bn_axpb<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, ab, total,
-                                                        chan_map_make(p->c, p->hw, p->channels_last, total));
-        return launched(err, "batch norm eval");
+        return launch_packed<T>(total, {y, x}, [&](auto v) {
+            constexpr int V = decltype(v)::value;
+            bn_axpb<T, V><<<grid_for(total / V), THREADS, 0, st>>>(
+                (T *)y, (const T *)x, ab, total, chan_map_make(p->c, p->hw, p->channels_last, total));
+            return launched(err, "batch norm eval");
+        });
     });
 }
 

@@ -7,7 +7,7 @@
 EMU_DIR := $(BUILD)/cudaemu
 EMU_SO := $(LIBDIR)/libsarface-cuda-emu.so
 EMU_CXX ?= g++
-EMU_CXXFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -ffp-contract=off -Wall -Wno-sign-compare -Wno-deprecated-declarations \
+EMU_CXXFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -ffp-contract=off -Wall -Wno-sign-compare -Wno-deprecated-declarations -Wno-unknown-pragmas \
                 $(SANFLAGS) $(if $(SANFLAGS),-fno-omit-frame-pointer -fno-sanitize-recover=undefined) \
                 -I$(EMU_DIR)/libcommon/cuda -Ilibcommon/cuda -Ilibcommon -Itests/cudaemu -I$(CUDA_HOME)/include
 EMU_CU_SRC := $(wildcard libcommon/cuda/*.cu) $(wildcard libcommon/cuda/*.cuh)
