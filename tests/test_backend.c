@@ -440,7 +440,10 @@ Test(cuda, device_memory_counts_an_allocation)
 {
     struct lc_device gpu = open_gpu();
     struct lc_err err;
-    const size_t mib = 1 << 20, bytes = 256 * mib;
+    /* free memory is the device's: the other tests of this program, run in
+       parallel, allocate and free beside this one (on an H200, 254 of 256 MiB
+       freed were seen), so 512 MiB are asked for and an eighth of that is slack */
+    const size_t mib = 1 << 20, bytes = 512 * mib, slack = bytes / 8;
     size_t free0, free1, free2, total;
     void *p;
     cr_assert_eq(lc_device_memory(&gpu, &free0, &total, &err), 0, "%s", err.msg);
@@ -449,8 +452,9 @@ Test(cuda, device_memory_counts_an_allocation)
     cr_assert_eq(lc_device_memory(&gpu, &free1, &total, &err), 0, "%s", err.msg);
     lc_device_free(&gpu, p);
     cr_assert_eq(lc_device_memory(&gpu, &free2, &total, &err), 0, "%s", err.msg);
-    cr_expect(free0 >= free1 + bytes, "256 MiB allocated: free went from %zu to %zu MiB", free0 / mib, free1 / mib);
-    cr_expect(free2 >= free1 + bytes, "256 MiB freed: free went from %zu to %zu MiB", free1 / mib, free2 / mib);
+    cr_expect(free0 + slack >= free1 + bytes, "512 MiB allocated: free went from %zu to %zu MiB", free0 / mib,
+              free1 / mib);
+    cr_expect(free2 + slack >= free1 + bytes, "512 MiB freed: free went from %zu to %zu MiB", free1 / mib, free2 / mib);
 }
 
 Test(cuda, linear_matches_cpu)
