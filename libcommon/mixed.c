@@ -26,6 +26,14 @@ int lc_mixed_parse(const char *name)
     return -1;
 }
 
+int lc_mixed_layout(const char *name, int on_gpu, int dt)
+{
+    if (!name || !strcmp(name, "auto")) return on_gpu && dt != LC_DTYPE_F32;
+    if (!strcmp(name, "nchw")) return 0;
+    if (strcmp(name, "channels_last")) return -1;
+    return dt == LC_DTYPE_F32 ? -2 : 1;
+}
+
 const char *lc_mixed_name(int dt)
 {
     return dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : dt == LC_DTYPE_F32 ? "fp32" : "?";

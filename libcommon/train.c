@@ -635,6 +635,9 @@ static int run_rank(const struct lc_train_opts *o, int rank, int world, struct l
         if (!rc) rc = lc_ckpt_load(o->resume, lc_ir_params(r.model), &r.head, &r.opt, &r.info, 0, err);
         if (!rc && rank == 0) lc_tool_note("resuming at epoch %d, batch %lld, step %lld", r.info.epoch, (long long)r.info.batch, (long long)r.info.step);
     }
+    if (!rc && rank == 0 && r.amp_type != LC_DTYPE_F32)
+        lc_tool_note("%s activations in %s", lc_mixed_name(r.amp_type),
+                     o->channels_last ? "channels-last (N, H, W, C)" : "(N, C, H, W)");
     if (!rc) stats_in(&r);
     if (!rc && r.amp_type == LC_DTYPE_F16) scaler_in(&r);
     /* the command line travels in the checkpoint */

@@ -65,6 +65,13 @@ scaler_state() { $PY "$E2E_DIR/st_tensors.py" "$1" | grep -o "'loss_scale[a-z_]*
 train-pre "${common[@]}" --use_16bit --channels_last --max_steps 4 -o hc s 2>hc.log
 diff <(grep '^train,' h/metrics.csv | head -4 | cut -d, -f1-6,8-) <(grep '^train,' hc/metrics.csv | cut -d, -f1-6,8-) \
     || die "channels-last fp16 steps differ"
+# --layout: auto is (N, C, H, W) on the CPU, channels-last where asked for (--channels_last is --layout channels_last)
+grep -q "fp16 activations in (N, C, H, W)" h.log || die "fp16 on the CPU: not (N, C, H, W) by default: $(cat h.log)"
+grep -q "fp16 activations in channels-last" hc.log || die "--channels_last: not channels-last: $(cat hc.log)"
+train-pre "${common[@]}" --use_16bit --layout channels_last --max_steps 1 -o hl s 2>hl.log
+grep -q "fp16 activations in channels-last" hl.log || die "--layout channels_last: not channels-last: $(cat hl.log)"
+diff <(grep '^train,' hc/metrics.csv | head -1 | cut -d, -f1-6,8-) <(grep '^train,' hl/metrics.csv | cut -d, -f1-6,8-) \
+    || die "--layout channels_last and --channels_last differ"
 # bf16 (no loss scaling): the first step's loss is fp32's within bf16's rounding
 train-pre "${common[@]}" --precision bf16 --max_steps 1 -o bf s 2>bf.log
 awk -F, 'NR == FNR && $1 == "train" && $3 == 1 { want = $5 } NR > FNR && $1 == "train" && $3 == 1 { got = $5 }
@@ -163,6 +170,10 @@ expect_status 2 "--gpus takes 1 to 64" -- train-pre --gpus 0 -o x s
 expect_status 2 "--precision takes fp32, fp16 or bf16, not int8" -- train-pre --precision int8 -o x s
 expect_status 2 "--loss_scale takes a positive scale, with fp16" -- train-pre --precision bf16 --loss_scale 1024 -o x s
 expect_status 2 "--channels_last needs --precision fp16 or bf16" -- train-pre --channels_last -o x s
+expect_status 2 "--layout channels_last needs --precision fp16 or bf16" -- train-pre --layout channels_last -o x s
+expect_status 2 "--layout takes auto, nchw or channels_last, not nhwc" -- train-pre --use_16bit --layout nhwc -o x s
+expect_status 2 "--channels_last contradicts --layout nchw" -- train-pre --use_16bit --channels_last --layout nchw -o x s
+expect_status 2 "--layout takes auto, nchw or channels_last, not nhwc" -- embed -m a/weights.safetensors --precision fp16 --layout nhwc val.sft
 LC_WORLD_SIZE=2 LC_RANK=0 expect_status 2 "training across processes runs on GPUs" -- train-pre --batch_size 8 -o x s
 expect_status 2 "give -m WEIGHTS or --untrained" -- embed val.sft
 echo "not a checkpoint" >junk.pth

@@ -43,8 +43,10 @@ momentum_close() { # RUN AGAINST
         || die "$1's momentum against $2's: $(cat "$1.cmp")"
 }
 momentum_close gpu cpu
-# fp16, channels-last, CUDA graphs: the same function, rounded storage; skipped steps while the loss scale settles
-run amp --device cuda --use_16bit --channels_last --cuda_graphs
+# fp16, CUDA graphs: the same function, rounded storage; skipped steps while the loss scale settles.
+# Channels-last is the default layout of 16-bit activations on a GPU (--layout auto).
+run amp --device cuda --use_16bit --cuda_graphs
+grep -q "fp16 activations in channels-last" amp.log || die "fp16 on a GPU: not channels-last by default: $(cat amp.log)"
 loss_close 1 amp cpu 1e-3
 grep -q "CUDA graphs: .* replayed" amp.log || die "no CUDA graph replay: $(tail -n 3 amp.log)"
 # two GPUs, ranks as threads over NCCL, against two CPU ranks (2 images a rank: 2 steps again)
