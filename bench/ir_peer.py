@@ -54,7 +54,10 @@ def main():
         x = x.contiguous(memory_format=torch.channels_last)
         if mode != "train":
             m, x = m.to(half), x.to(half)
-    scaler = torch.cuda.amp.GradScaler() if half == torch.float16 and mode == "train" else None
+    scaler = None
+    if half == torch.float16 and mode == "train":
+        # torch.amp.GradScaler since 2.3; torch.cuda.amp's is gone from recent releases
+        scaler = torch.amp.GradScaler("cuda") if hasattr(torch.amp, "GradScaler") else torch.cuda.amp.GradScaler()
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     m.train(mode == "train")
     best = 1e9
