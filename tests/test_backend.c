@@ -1150,11 +1150,12 @@ Test(cuda, mixed_batch_norm_matches_cpu)
     struct gbuf g = {0};
     struct lc_err err;
     char what[96];
-    /* n c hw affine; the last two channels-last: several row chunks, a partial group of 32 channels */
-    static const int shapes[][5] = {{4, 16, 49, 1, 0}, {8, 32, 1, 1, 0}, {3, 6, 50, 0, 0},
-                                    {4, 40, 196, 1, 1}, {3, 6, 50, 0, 1}};
+    /* n c hw affine; the last two channels-last: several row chunks, a partial group of 32 channels; then more
+       chunks than a block has threads (the per-channel sums' threads each add several), in both layouts */
+    static const int shapes[][5] = {{4, 16, 49, 1, 0},  {8, 32, 1, 1, 0},       {3, 6, 50, 0, 0}, {4, 40, 196, 1, 1},
+                                    {3, 6, 50, 0, 1},   {1, 2, 1050000, 1, 0}, {2, 3, 33000, 1, 1}};
     for (int t = 0; t < 2; t++)
-        for (int s = 0; s < 5; s++) {
+        for (int s = 0; s < (int)(sizeof shapes / sizeof *shapes); s++) {
             const int dt = mx_types[t];
             const float rt = mx_rtol(dt);
             struct lc_bn p;

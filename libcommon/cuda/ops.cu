@@ -37,15 +37,28 @@ template <typename F> static int by_type(int dt, struct lc_err *err, const char 
 // Below 2^31 elements by multiply-and-shift dividers (kernel.cuh): a 64-bit
 // division per element would cost the elementwise kernels more than their
 // memory traffic.
+// cv: packs of V elements hold V consecutive channels whose per-channel
+// values may be read in 16-byte loads (chan_vals; set by with_vals).
 struct chan_map {
     divider hw, c;
-    int ci, hwi, cl, big;
+    int ci, hwi, cl, big, cv;
 };
 
 static chan_map chan_map_make(int c, int hw, int cl, long total)
 {
     return chan_map{divider_make((unsigned)(hw > 0 ? hw : 1)), divider_make((unsigned)(c > 0 ? c : 1)), c, hw,
-                    cl && c > 1, total >= 2147483648L};
+                    cl && c > 1, total >= 2147483648L, 0};
+}
+
+// cm for packs of V elements whose per-channel arrays are ps (nulls
+// aside): cv when channels-last with c a multiple of V (a pack's channels
+// are then consecutive, from a multiple of V) and every array 16-byte aligned
+template <int V> static chan_map with_vals(chan_map cm, std::initializer_list<const float *> ps)
+{
+    bool ok = V > 1 && cm.cl && cm.ci % V == 0;
+    for (const float *p : ps) ok = ok && (uintptr_t)p % 16 == 0;
+    cm.cv = ok;
+    return cm;
 }
 
 static __device__ __forceinline__ int chan(const chan_map &m, long i)
@@ -58,6 +71,30 @@ static __device__ __forceinline__ int chan(const chan_map &m, long i)
     return (int)(q - div_by(m.c, q) * (unsigned)m.ci);
 }
 
+// The per-channel values p[S k + f] (f < S) of the V elements of the pack
+// at i, into v[S j + f]. With cm.cv the pack's channels are k0 .. k0 + V - 1
+// and the S V values come in 16-byte loads; otherwise element by element.
+// (Channels-last, one 4-byte load an element spread each of a warp's loads
+// over the 8 channels of each lane: up to 16 cache lines a load.)
+template <int V, int S>
+static __device__ __forceinline__ void chan_vals(float *v, const float *p, const chan_map &cm, long i)
+{
+    if constexpr (V > 1 && S * V % 4 == 0) {
+        if (cm.cv) {
+            const float4 *q = reinterpret_cast<const float4 *>(p + (long)S * chan(cm, i));
+            for (int u = 0; u < S * V / 4; u++) {
+                float4 t = q[u];
+                v[4 * u] = t.x, v[4 * u + 1] = t.y, v[4 * u + 2] = t.z, v[4 * u + 3] = t.w;
+            }
+            return;
+        }
+    }
+    for (int j = 0; j < V; j++) {
+        int k = chan(cm, i + j);
+        for (int f = 0; f < S; f++) v[S * j + f] = p[(long)S * k + f];
+    }
+}
+
 // ---- PReLU
 
 template <typename T, int V>
@@ -65,8 +102,10 @@ static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, c
 {
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> xv = load_pack<V>(x, i), yv;
+        float av[V];
+        chan_vals<V, 1>(av, a, cm, i);
         for (int j = 0; j < V; j++) {
-            float s = a[chan(cm, i + j)], v = to_f(xv.e[j]);
+            float s = av[j], v = to_f(xv.e[j]);
             yv.e[j] = from_f<T>(v > 0 ? v : s * v);
         }
         store_pack(y, i, yv);
@@ -81,8 +120,10 @@ static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float 
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
         if (!set) dxv = load_pack<V>(dx, i);
+        float av[V];
+        chan_vals<V, 1>(av, a, cm, i);
         for (int j = 0; j < V; j++) {
-            float s = a[chan(cm, i + j)], g = to_f(dyv.e[j]);
+            float s = av[j], g = to_f(dyv.e[j]);
             float acc = set ? 0.0f : to_f(dxv.e[j]);
             dxv.e[j] = from_f<T>(acc + (to_f(xv.e[j]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
         }
@@ -111,10 +152,10 @@ static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, ch
 {
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> xv = load_pack<V>(x, i), yv;
-        for (int j = 0; j < V; j++) {
-            int k = chan(cm, i + j);
-            yv.e[j] = from_f<T>(__fadd_rn(__fmul_rn(to_f(xv.e[j]), ab[2 * k]), ab[2 * k + 1]));
-        }
+        float abv[2 * V];
+        chan_vals<V, 2>(abv, ab, cm, i);
+        for (int j = 0; j < V; j++)
+            yv.e[j] = from_f<T>(__fadd_rn(__fmul_rn(to_f(xv.e[j]), abv[2 * j]), abv[2 * j + 1]));
         store_pack(y, i, yv);
     }
 }
@@ -139,9 +180,11 @@ static __global__ void bn_axpb_prelu(T *z, const T *x, const float *ab, const fl
 {
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> xv = load_pack<V>(x, i), zv;
+        float abv[2 * V], sv[V];
+        chan_vals<V, 2>(abv, ab, cm, i);
+        chan_vals<V, 1>(sv, slope, cm, i);
         for (int j = 0; j < V; j++) {
-            int k = chan(cm, i + j);
-            float s = slope[k], v = bn_y<T>(xv.e[j], ab[2 * k], ab[2 * k + 1]);
+            float s = sv[j], v = bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]);
             zv.e[j] = from_f<T>(v > 0 ? v : s * v);
         }
         store_pack(z, i, zv);
@@ -317,10 +360,10 @@ static __global__ void bn_axpb_add(T *y, const T *x, const float *ab, const T *r
         if (s == 1) rv = load_pack<V>(r, i);
         else
             for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
-        for (int j = 0; j < V; j++) {
-            int k = chan(cm, i + j);
-            yv.e[j] = from_f<T>(bn_y<T>(xv.e[j], ab[2 * k], ab[2 * k + 1]) + to_f(rv.e[j]));
-        }
+        float abv[2 * V];
+        chan_vals<V, 2>(abv, ab, cm, i);
+        for (int j = 0; j < V; j++)
+            yv.e[j] = from_f<T>(bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]) + to_f(rv.e[j]));
         store_pack(y, i, yv);
     }
 }
@@ -803,12 +846,22 @@ static void sum_partials(const chan_split &sp, double *part, const T *x, const T
     }
 }
 
-// the chunks' partial q of channel k, added in chunk order
-static __device__ double chunk_sum(const double *part, int chunks, int c, int k, int q)
+// The chunks' partials q = 0 and (when two) q = 1 of channel k, summed by
+// the block (THREADS threads, sa and sb its shared arrays): thread t adds
+// chunks t, t + THREADS, ... in order, then block_sum's fixed tree; the
+// sums in sa[0] and sb[0] for every thread. (One thread a channel adding up
+// to 1024 chunks in turn was a chain of dependent loads on a card holding a
+// block or two: latency, not bandwidth.)
+static __device__ void chunk_sums(double *sa, double *sb, const double *part, int chunks, int c, int k, bool two)
 {
-    double s = 0;
-    for (int i = 0; i < chunks; i++) s += part[((long)i * 2 + q) * c + k];
-    return s;
+    double a = 0, b = 0;
+    for (int i = threadIdx.x; i < chunks; i += THREADS) {
+        a += part[(long)i * 2 * c + k];
+        if (two) b += part[((long)i * 2 + 1) * c + k];
+    }
+    sa[threadIdx.x] = a, sb[threadIdx.x] = b;
+    block_sum(sa);
+    if (two) block_sum(sb);
 }
 
 // bn.c's statistics, per channel: biased variance for the normalisation,
@@ -825,9 +878,11 @@ static __global__ void chan_bn_stats(float *save_mean, float *save_invstd, float
                                      const float *gamma, const float *beta, const T *x, int hw, int cl,
                                      const double *part, int chunks, int c, double m, float eps, float momentum)
 {
-    int k = blockIdx.x * blockDim.x + threadIdx.x;
-    if (k >= c) return;
-    double s1 = chunk_sum(part, chunks, c, k, 0), s2 = chunk_sum(part, chunks, c, k, 1), d = s1 / m;
+    __shared__ double sa[THREADS], sb[THREADS];
+    int k = blockIdx.x; // a block a channel
+    chunk_sums(sa, sb, part, chunks, c, k, true);
+    if (threadIdx.x) return;
+    double s1 = sa[0], s2 = sb[0], d = s1 / m;
     double mean = shift_of(x, k, hw, cl) + d, q = s2 - s1 * d; // q: the sum of (x - mean)^2
     if (q < 0) q = 0;
     double var = q / m, invstd = 1.0 / sqrt(var + eps);
@@ -845,9 +900,11 @@ static __global__ void chan_bn_stats(float *save_mean, float *save_invstd, float
 static __global__ void chan_bn_bwd_coef(float *coef, float *dgamma, float *dbeta, const double *part, int chunks,
                                         int c, double m, const float *save_invstd, const float *gamma)
 {
-    int k = blockIdx.x * blockDim.x + threadIdx.x;
-    if (k >= c) return;
-    double sdy = chunk_sum(part, chunks, c, k, 0), sdyx = chunk_sum(part, chunks, c, k, 1), invstd = save_invstd[k];
+    __shared__ double sa[THREADS], sb[THREADS];
+    int k = blockIdx.x; // a block a channel
+    chunk_sums(sa, sb, part, chunks, c, k, true);
+    if (threadIdx.x) return;
+    double sdy = sa[0], sdyx = sb[0], invstd = save_invstd[k];
     if (dgamma) dgamma[k] += (float)(sdyx * invstd);
     if (dbeta) dbeta[k] += (float)sdy;
     coef[3 * k] = (float)((gamma ? gamma[k] : 1.0) * invstd);
@@ -873,10 +930,13 @@ static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_m
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
         if (SHORTCUT ? sc.s == 1 : !set) dxv = load_pack<V>(SHORTCUT ? (const T *)sc.dr : dx, i);
+        float cv[3 * V], mv[V], abv[FUSED ? 2 * V : 1], sv[FUSED ? V : 1];
+        chan_vals<V, 3>(cv, coef, cm, i);
+        chan_vals<V, 1>(mv, save_mean, cm, i);
+        if constexpr (FUSED) chan_vals<V, 2>(abv, ab, cm, i), chan_vals<V, 1>(sv, slope, cm, i);
         for (int j = 0; j < V; j++) {
-            int k = chan(cm, i + j);
-            float kk = coef[3 * k], mdy = coef[3 * k + 1], kx = coef[3 * k + 2], g, acc;
-            if constexpr (FUSED) g = prelu_dy<T>(to_f(dyv.e[j]), bn_y<T>(xv.e[j], ab[2 * k], ab[2 * k + 1]), slope[k]);
+            float kk = cv[3 * j], mdy = cv[3 * j + 1], kx = cv[3 * j + 2], g, acc;
+            if constexpr (FUSED) g = prelu_dy<T>(to_f(dyv.e[j]), bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]), sv[j]);
             else g = to_f(dyv.e[j]);
             // the shortcut's gradient as the set subsample backward stores it, then the add
             if constexpr (SHORTCUT)
@@ -884,7 +944,7 @@ static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_m
                                 : subsample_dx((const T *)sc.dr, i + j, sc.c, sc.h, sc.w, sc.s, sc.ho, sc.wo, sc.cl);
             else acc = set ? 0.0f : to_f(dxv.e[j]);
             // bn.c's dxplane, each operation rounded (no FMA)
-            float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(xv.e[j]), save_mean[k]), kx));
+            float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(xv.e[j]), mv[j]), kx));
             dxv.e[j] = from_f<T>(__fadd_rn(acc, __fmul_rn(kk, t)));
         }
         store_pack(dx, i, dxv);
@@ -893,8 +953,10 @@ static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_m
 
 static __global__ void chan_prelu_da(float *da, const double *part, int chunks, int c)
 {
-    int k = blockIdx.x * blockDim.x + threadIdx.x;
-    if (k < c) da[k] += (float)chunk_sum(part, chunks, c, k, 0);
+    __shared__ double sa[THREADS], sb[THREADS];
+    int k = blockIdx.x; // a block a channel
+    chunk_sums(sa, sb, part, chunks, c, k, false);
+    if (threadIdx.x == 0) da[k] += (float)sa[0];
 }
 
 // The partial sums and batch norm's per-channel coefficients: one device
@@ -940,7 +1002,7 @@ extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const fl
         return launch_packed<T>(total, {y, x}, [&](auto v) {
             constexpr int V = decltype(v)::value;
             prelu_fwd<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
-                (T *)y, (const T *)x, a, total, chan_map_make(c, hw, channels_last, total));
+                (T *)y, (const T *)x, a, total, with_vals<V>(chan_map_make(c, hw, channels_last, total), {a}));
             return launched(err, "prelu forward");
         });
     });
@@ -963,13 +1025,14 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
             int rc = channel_sums(n, c, hw, cl, &sp, &part, &coef, st, err);
             if (rc) return rc;
             sum_partials<T, SUM_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, c, hw, st);
-            chan_prelu_da<<<per_channel(c), THREADS, 0, st>>>(da, part, sp.chunks, c);
+            chan_prelu_da<<<(unsigned)c, THREADS, 0, st>>>(da, part, sp.chunks, c);
         }
         if (dx)
             return launch_packed<T>(total, {dx, dy, x}, [&](auto v) {
                 constexpr int V = decltype(v)::value;
                 prelu_bwd_dx<T, V><<<grid_for(total / V), THREADS, 0, st>>>(
-                    (T *)dx, (const T *)dy, (const T *)x, a, total, chan_map_make(c, hw, cl, total), set);
+                    (T *)dx, (const T *)dy, (const T *)x, a, total, with_vals<V>(chan_map_make(c, hw, cl, total), {a}),
+                    set);
                 return launched(err, "prelu backward");
             });
         return launched(err, "prelu backward");
@@ -1005,7 +1068,7 @@ static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *s
         if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
         float *ab = z ? save_ab : coef;
         sum_partials<T, SUM_SHIFTED>(sp, part, (const T *)x, NULL, NULL, p->c, p->hw, st);
-        chan_bn_stats<T><<<per_channel(p->c), THREADS, 0, st>>>(
+        chan_bn_stats<T><<<(unsigned)p->c, THREADS, 0, st>>>(
             save_mean, save_invstd, run_mean, run_var, ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
             (const T *)x, p->hw, sp.cl, part, sp.chunks, p->c, m, p->eps, p->momentum);
         chan_map cm = chan_map_make(p->c, p->hw, p->channels_last, total);
@@ -1013,12 +1076,13 @@ static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *s
         return launch_packed<T>(total, {y, z, x, rp}, [&](auto v) {
             constexpr int V = decltype(v)::value;
             unsigned grid = grid_for(total / V);
-            if (z) bn_axpb_prelu<T, V><<<grid, THREADS, 0, st>>>((T *)z, (const T *)x, ab, slope, total, cm);
+            const chan_map cmv = with_vals<V>(cm, {ab, z ? slope : NULL});
+            if (z) bn_axpb_prelu<T, V><<<grid, THREADS, 0, st>>>((T *)z, (const T *)x, ab, slope, total, cmv);
             else if (res)
                 bn_axpb_add<T, V><<<grid, THREADS, 0, st>>>(
-                    (T *)y, (const T *)x, ab, (const T *)res->r, total, cm, p->c, res->rh, res->rw, res->s,
+                    (T *)y, (const T *)x, ab, (const T *)res->r, total, cmv, p->c, res->rh, res->rw, res->s,
                     (res->rh - 1) / res->s + 1, (res->rw - 1) / res->s + 1, p->channels_last);
-            else bn_axpb<T, V><<<grid, THREADS, 0, st>>>((T *)y, (const T *)x, ab, total, cm);
+            else bn_axpb<T, V><<<grid, THREADS, 0, st>>>((T *)y, (const T *)x, ab, total, cmv);
             return launched(err, what);
         });
     });
@@ -1046,7 +1110,7 @@ static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *ds
             int rc = channel_sums(p->n, p->c, p->hw, p->channels_last && p->c > 1, &sp, &part, &coef, st, err);
             if (rc) return rc;
             sum_partials<T, SUM_BNP_DA>(sp, part, (const T *)x, (const T *)dy, NULL, p->c, p->hw, st, save_ab, slope);
-            chan_prelu_da<<<per_channel(p->c), THREADS, 0, st>>>(dslope, part, sp.chunks, p->c);
+            chan_prelu_da<<<(unsigned)p->c, THREADS, 0, st>>>(dslope, part, sp.chunks, p->c);
         }
         if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
         if (save_ab)
@@ -1054,7 +1118,7 @@ static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *ds
                                          slope);
         else
             sum_partials<T, SUM_BN_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, p->c, p->hw, st);
-        chan_bn_bwd_coef<<<per_channel(p->c), THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
+        chan_bn_bwd_coef<<<(unsigned)p->c, THREADS, 0, st>>>(coef, p->affine ? dgamma : NULL,
                                                                  p->affine ? dbeta : NULL, part, sp.chunks, p->c, m,
                                                                  save_invstd, p->affine ? gamma : NULL);
         if (dx) {
@@ -1067,15 +1131,16 @@ static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *ds
             return launch_packed<T>(total, {dx, dy, x, rp}, [&](auto v) {
                 constexpr int V = decltype(v)::value;
                 unsigned grid = grid_for(total / V);
+                const chan_map cmv = with_vals<V>(cm, {coef, save_mean, save_ab, save_ab ? slope : NULL});
                 if (save_ab)
                     bn_dx<T, V, true><<<grid, THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
-                                                                  coef, save_ab, slope, total, cm, set, sc);
+                                                                  coef, save_ab, slope, total, cmv, set, sc);
                 else if (res)
                     bn_dx<T, V, false, true><<<grid, THREADS, 0, st>>>(
-                        (T *)dx, (const T *)dy, (const T *)x, save_mean, coef, NULL, NULL, total, cm, 1, sc);
+                        (T *)dx, (const T *)dy, (const T *)x, save_mean, coef, NULL, NULL, total, cmv, 1, sc);
                 else
                     bn_dx<T, V, false><<<grid, THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
-                                                                   coef, NULL, NULL, total, cm, set, sc);
+                                                                   coef, NULL, NULL, total, cmv, set, sc);
                 return launched(err, what);
             });
         }
@@ -1220,9 +1285,11 @@ static __global__ void bias_prelu(T *y, const float *b, const float *a, long tot
 {
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> yv = load_pack<V>(y, i);
+        float bv[V], av[V];
+        if (b) chan_vals<V, 1>(bv, b, cm, i);
+        if (a) chan_vals<V, 1>(av, a, cm, i);
         for (int j = 0; j < V; j++) {
-            int k = chan(cm, i + j);
-            float t = to_f(yv.e[j]) + (b ? b[k] : 0.0f), s = a ? a[k] : 1.0f;
+            float t = to_f(yv.e[j]) + (b ? bv[j] : 0.0f), s = a ? av[j] : 1.0f;
             yv.e[j] = from_f<T>(t > 0 ? t : __fmul_rn(s, t));
         }
         store_pack(y, i, yv);
@@ -1239,7 +1306,7 @@ extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const floa
         return launch_packed<T>(total, {y}, [&](auto v) {
             constexpr int V = decltype(v)::value;
             bias_prelu<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
-                (T *)y, b, a, total, chan_map_make(c, hw, channels_last, total));
+                (T *)y, b, a, total, with_vals<V>(chan_map_make(c, hw, channels_last, total), {b, a}));
             return launched(err, "bias prelu");
         });
     });
@@ -1257,8 +1324,10 @@ static __global__ void bias_add(T *y, const float *b, const T *r, long total, ch
         if (s == 1) rv = load_pack<V>(r, i);
         else
             for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
+        float bv[V];
+        chan_vals<V, 1>(bv, b, cm, i);
         for (int j = 0; j < V; j++) {
-            float t = to_f(from_f<T>(to_f(yv.e[j]) + b[chan(cm, i + j)]));
+            float t = to_f(from_f<T>(to_f(yv.e[j]) + bv[j]));
             yv.e[j] = from_f<T>(t + to_f(rv.e[j]));
         }
         store_pack(y, i, yv);
@@ -1276,8 +1345,8 @@ extern "C" int lc_bias_add_dt_cuda(int dt, void *y, const float *b, const void *
         return launch_packed<T>(total, {y, s == 1 ? r : NULL}, [&](auto v) {
             constexpr int V = decltype(v)::value;
             bias_add<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
-                (T *)y, b, (const T *)r, total, chan_map_make(c, ho * wo, channels_last, total), c, rh, rw, s, ho,
-                wo, channels_last);
+                (T *)y, b, (const T *)r, total, with_vals<V>(chan_map_make(c, ho * wo, channels_last, total), {b}), c,
+                rh, rw, s, ho, wo, channels_last);
             return launched(err, "bias and residual add");
         });
     });
@@ -1301,7 +1370,8 @@ extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const 
         return launch_packed<T>(total, {y, x}, [&](auto v) {
             constexpr int V = decltype(v)::value;
             bn_axpb<T, V><<<grid_for(total / V), THREADS, 0, st>>>(
-                (T *)y, (const T *)x, ab, total, chan_map_make(p->c, p->hw, p->channels_last, total));
+                (T *)y, (const T *)x, ab, total,
+                with_vals<V>(chan_map_make(p->c, p->hw, p->channels_last, total), {ab}));
             return launched(err, "batch norm eval");
         });
     });
