@@ -68,7 +68,7 @@ def main():
             with torch.autocast("cuda", dtype=half):
                 e, n = m(x)
             if scaler is not None:
-                e.backward(demb * scaler.get_scale())
+                e.backward(scaler.scale(demb))
                 scaler.step(opt)
                 scaler.update()
             else:
