@@ -719,6 +719,14 @@ static void *rank_main(void *arg)
     return NULL;
 }
 
+int lc_train_auto_workers(int on_gpu, int gpus)
+{
+    if (!on_gpu) return 2;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long w = ((cpus > 1 ? cpus : 2) - 1) / (gpus > 0 ? gpus : 1);
+    return (int)(w < 2 ? 2 : w > 16 ? 16 : w);
+}
+
 int lc_train_run(const struct lc_train_opts *o, struct lc_err *err)
 {
     struct lc_comm_env env;

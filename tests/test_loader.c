@@ -11,6 +11,7 @@
 #include "recset.h"
 #include "synthface.h"
 #include "testutil.h"
+#include "train.h"
 
 #define IDS 3
 #define PER 3
@@ -247,4 +248,18 @@ Test(loader, without_augmentation_pixels_are_the_normalised_decode)
     lc_image_decoder_free(dec);
     lc_loader_free(l);
     lc_dataset_close(d);
+}
+
+/* train-pre's default loader threads: 2 beside a CPU step; on GPUs the CPUs
+   less the process's own, shared by its GPUs' ranks, from 2 to 16 each */
+Test(loader, default_workers_follow_the_device_and_the_cpus)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cr_assert_eq(lc_train_auto_workers(0, 1), 2);
+    cr_assert_eq(lc_train_auto_workers(0, 4), 2, "the CPU's ranks compute: 2 loader threads each");
+    long one = (cpus > 1 ? cpus : 2) - 1;
+    cr_assert_eq(lc_train_auto_workers(1, 1), one < 2 ? 2 : one > 16 ? 16 : one, "%ld CPUs", cpus);
+    long half = one / 2;
+    cr_assert_eq(lc_train_auto_workers(1, 2), half < 2 ? 2 : half > 16 ? 16 : half, "%ld CPUs, 2 GPUs", cpus);
+    cr_assert_eq(lc_train_auto_workers(1, 1000), 2, "at least 2 a rank");
 }

@@ -53,7 +53,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
     o->arch = "ir_50", o->head = "adaface", o->device = "cpu", o->gpus = 1;
     t->m = 0.4f, t->h = 0.333f, t->s = 64.0f, t->t_alpha = 0.01f;
     t->lr = 0.1, t->lr_gamma = 0.1, t->milestones = "12,20,24", t->momentum = 0.9f, t->weight_decay = 5e-4f;
-    t->epochs = 26, t->batch = 128, t->seed = 1, t->val_batch = 64, t->workers = 2, t->log_every = 20, t->val_every = 1;
+    t->epochs = 26, t->batch = 128, t->seed = 1, t->val_batch = 64, t->workers = -1, t->log_every = 20, t->val_every = 1;
     double m = 0.4, h = 0.333, s = 64, ta = 0.01, mom = 0.9, wd = 5e-4;
     int64_t seed = 1;
     struct lc_opt opts[] = {
@@ -84,7 +84,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_STRING, "init", 0, &t->init, "WEIGHTS", "start from these backbone weights (ours or PyTorch's)"},
         {LC_OPT_I64, "seed", 0, &seed, "S", "random seed (default 1)"},
         {LC_OPT_INT, "threads", 'j', &t->threads, "N", "compute threads (default: all CPUs)"},
-        {LC_OPT_INT, "num_workers", 0, &t->workers, "N", "decoding threads (default 2)"},
+        {LC_OPT_INT, "num_workers", 0, &t->workers, "N", "decoding threads a rank (default: 2 on the CPU; on GPUs the machine's CPUs less one, shared by this process's GPUs, 2 to 16 each)"},
         {LC_OPT_STRING, "device", 0, &o->device, "DEV", "cpu (default), cuda or cuda:N"},
         {LC_OPT_INT, "gpus", 0, &o->gpus, "N", "data-parallel GPUs, from --device's index on (default 1; with --device cpu: ranks as threads, a check of the path)"},
         {LC_OPT_FLAG, "progress", 0, &t->progress, NULL, "progress on stderr"},
@@ -140,6 +140,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
     t->channels_last = cl;
     if (t->cuda_graphs && dev.type != LC_DEVICE_CUDA) lc_tool_usage(tool.name, "--cuda_graphs needs --device cuda");
     t->device = dev;
+    if (t->workers < 0) t->workers = lc_train_auto_workers(dev.type != LC_DEVICE_CPU, t->gpus);
     t->argc = argc, t->argv = argv;
 }
 
