@@ -30,8 +30,9 @@ int lc_mixed_parse(const char *name);
 const char *lc_mixed_name(int dt);
 /* The activations' layout a tool's --layout names: "channels_last" 1,
  * "nchw" 0, "auto" (or NULL) channels-last for 16-bit activations on a GPU
- * (cuDNN's tensor cores run on it: IR-50 in fp16 on an H200, training 1.23x
- * and inference 1.28x the (N, C, H, W) rate) and (N, C, H, W) otherwise;
+ * (cuDNN's tensor cores run on it: IR-50 in fp16 on an H200, training
+ * 1.13-1.23x and inference 1.28-1.42x the (N, C, H, W) rate over two runs)
+ * and (N, C, H, W) otherwise;
  * -1 for another name, -2 for channels-last with float32 (which has none). */
 int lc_mixed_layout(const char *name, int on_gpu, int dt);
 
