@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     int dt = o.precision ? lc_mixed_parse(o.precision) : LC_DTYPE_F32;
     if (dt < 0) lc_tool_usage(tool.name, "--precision takes fp32, fp16 or bf16, not %s", o.precision);
     if (o.channels_last && dt == LC_DTYPE_F32) lc_tool_usage(tool.name, "--channels_last needs --precision fp16 or bf16");
-    if (o.channels_last && o.layout && strcmp(o.layout, "channels_last"))
+    if (o.channels_last && o.layout && strcmp(o.layout, "channels_last") && strcmp(o.layout, "auto"))
         lc_tool_usage(tool.name, "--channels_last contradicts --layout %s", o.layout);
     int cl = lc_mixed_layout(o.channels_last ? "channels_last" : o.layout, dev.type == LC_DEVICE_CUDA, dt);
     if (cl == -2) lc_tool_usage(tool.name, "--layout channels_last needs --precision fp16 or bf16");

@@ -132,7 +132,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         lc_tool_usage(tool.name, "--loss_scale takes a positive scale, with fp16");
     t->loss_scale = (float)o->loss_scale;
     if (t->channels_last && t->precision == LC_DTYPE_F32) lc_tool_usage(tool.name, "--channels_last needs --precision fp16 or bf16");
-    if (t->channels_last && o->layout && strcmp(o->layout, "channels_last"))
+    if (t->channels_last && o->layout && strcmp(o->layout, "channels_last") && strcmp(o->layout, "auto"))
         lc_tool_usage(tool.name, "--channels_last contradicts --layout %s", o->layout);
     int cl = lc_mixed_layout(t->channels_last ? "channels_last" : o->layout, dev.type == LC_DEVICE_CUDA, t->precision);
     if (cl == -2) lc_tool_usage(tool.name, "--layout channels_last needs --precision fp16 or bf16");

@@ -652,9 +652,9 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
 // ---- per-channel sums (batch norm's statistics and backward, PReLU's slopes)
 // Each channel's m = n * hw values are cut into chunks fixed by the shape
 // alone; a block sums one chunk in double, its threads' partials added in
-// a fixed order, into part[chunk][q][channel]; one thread per channel then
-// adds the chunks in chunk order. Deterministic, and many blocks per
-// channel (one block per channel left most of the card idle).
+// a fixed order, into part[chunk][q][channel]; a block per channel then
+// adds the chunks (chunk_sums: a fixed split and tree). Deterministic, and
+// many blocks per channel (one block per channel left most of the card idle).
 // (N,C,H,W): a block of THREADS walks one channel's chunk plane by plane.
 // Channels-last: a block of 32 channels x 8 row lanes, so a warp reads
 // one row's 32 adjacent channels.
@@ -1285,7 +1285,7 @@ static __global__ void bias_prelu(T *y, const float *b, const float *a, long tot
 {
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> yv = load_pack<V>(y, i);
-        float bv[V], av[V];
+        float bv[V] = {}, av[V] = {}; // (read only where b and a are given)
         if (b) chan_vals<V, 1>(bv, b, cm, i);
         if (a) chan_vals<V, 1>(av, a, cm, i);
         for (int j = 0; j < V; j++) {
