@@ -71,17 +71,30 @@ static __device__ __forceinline__ int chan(const chan_map &m, long i)
     return (int)(q - div_by(m.c, q) * (unsigned)m.ci);
 }
 
-// The per-channel values p[S k + f] (f < S) of the V elements of the pack
-// at i, into v[S j + f]. With cm.cv the pack's channels are k0 .. k0 + V - 1
+// The channels of the V elements of the pack at i, computed once for all
+// the per-channel arrays a kernel reads (chan's divisions sit behind
+// branches, so the compiler did not share them between arrays).
+template <int V> static __device__ __forceinline__ void pack_chans(int *ks, const chan_map &cm, long i)
+{
+    if (cm.cv) {
+        int k0 = chan(cm, i);
+        for (int j = 0; j < V; j++) ks[j] = k0 + j;
+    } else {
+        for (int j = 0; j < V; j++) ks[j] = chan(cm, i + j);
+    }
+}
+
+// The per-channel values p[S k + f] (f < S) of a pack's channels ks, into
+// v[S j + f]. With cm.cv the pack's channels are ks[0] .. ks[0] + V - 1
 // and the S V values come in 16-byte loads; otherwise element by element.
 // (Channels-last, one 4-byte load an element spread each of a warp's loads
 // over the 8 channels of each lane: up to 16 cache lines a load.)
 template <int V, int S>
-static __device__ __forceinline__ void chan_vals(float *v, const float *p, const chan_map &cm, long i)
+static __device__ __forceinline__ void chan_vals(float *v, const float *p, const chan_map &cm, const int *ks)
 {
     if constexpr (V > 1 && S * V % 4 == 0) {
         if (cm.cv) {
-            const float4 *q = reinterpret_cast<const float4 *>(p + (long)S * chan(cm, i));
+            const float4 *q = reinterpret_cast<const float4 *>(p + (long)S * ks[0]);
             for (int u = 0; u < S * V / 4; u++) {
                 float4 t = q[u];
                 v[4 * u] = t.x, v[4 * u + 1] = t.y, v[4 * u + 2] = t.z, v[4 * u + 3] = t.w;
@@ -89,10 +102,8 @@ static __device__ __forceinline__ void chan_vals(float *v, const float *p, const
             return;
         }
     }
-    for (int j = 0; j < V; j++) {
-        int k = chan(cm, i + j);
-        for (int f = 0; f < S; f++) v[S * j + f] = p[(long)S * k + f];
-    }
+    for (int j = 0; j < V; j++)
+        for (int f = 0; f < S; f++) v[S * j + f] = p[(long)S * ks[j] + f];
 }
 
 // ---- PReLU
@@ -103,7 +114,9 @@ static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, c
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> xv = load_pack<V>(x, i), yv;
         float av[V];
-        chan_vals<V, 1>(av, a, cm, i);
+        int ks[V];
+        pack_chans<V>(ks, cm, i);
+        chan_vals<V, 1>(av, a, cm, ks);
         for (int j = 0; j < V; j++) {
             float s = av[j], v = to_f(xv.e[j]);
             yv.e[j] = from_f<T>(v > 0 ? v : s * v);
@@ -121,7 +134,9 @@ static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float 
         pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
         if (!set) dxv = load_pack<V>(dx, i);
         float av[V];
-        chan_vals<V, 1>(av, a, cm, i);
+        int ks[V];
+        pack_chans<V>(ks, cm, i);
+        chan_vals<V, 1>(av, a, cm, ks);
         for (int j = 0; j < V; j++) {
             float s = av[j], g = to_f(dyv.e[j]);
             float acc = set ? 0.0f : to_f(dxv.e[j]);
@@ -153,7 +168,9 @@ static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, ch
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> xv = load_pack<V>(x, i), yv;
         float abv[2 * V];
-        chan_vals<V, 2>(abv, ab, cm, i);
+        int ks[V];
+        pack_chans<V>(ks, cm, i);
+        chan_vals<V, 2>(abv, ab, cm, ks);
         for (int j = 0; j < V; j++)
             yv.e[j] = from_f<T>(__fadd_rn(__fmul_rn(to_f(xv.e[j]), abv[2 * j]), abv[2 * j + 1]));
         store_pack(y, i, yv);
@@ -181,8 +198,10 @@ static __global__ void bn_axpb_prelu(T *z, const T *x, const float *ab, const fl
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> xv = load_pack<V>(x, i), zv;
         float abv[2 * V], sv[V];
-        chan_vals<V, 2>(abv, ab, cm, i);
-        chan_vals<V, 1>(sv, slope, cm, i);
+        int ks[V];
+        pack_chans<V>(ks, cm, i);
+        chan_vals<V, 2>(abv, ab, cm, ks);
+        chan_vals<V, 1>(sv, slope, cm, ks);
         for (int j = 0; j < V; j++) {
             float s = sv[j], v = bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]);
             zv.e[j] = from_f<T>(v > 0 ? v : s * v);
@@ -361,7 +380,9 @@ static __global__ void bn_axpb_add(T *y, const T *x, const float *ab, const T *r
         else
             for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
         float abv[2 * V];
-        chan_vals<V, 2>(abv, ab, cm, i);
+        int ks[V];
+        pack_chans<V>(ks, cm, i);
+        chan_vals<V, 2>(abv, ab, cm, ks);
         for (int j = 0; j < V; j++)
             yv.e[j] = from_f<T>(bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]) + to_f(rv.e[j]));
         store_pack(y, i, yv);
@@ -931,9 +952,11 @@ static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_m
         pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
         if (SHORTCUT ? sc.s == 1 : !set) dxv = load_pack<V>(SHORTCUT ? (const T *)sc.dr : dx, i);
         float cv[3 * V], mv[V], abv[FUSED ? 2 * V : 1], sv[FUSED ? V : 1];
-        chan_vals<V, 3>(cv, coef, cm, i);
-        chan_vals<V, 1>(mv, save_mean, cm, i);
-        if constexpr (FUSED) chan_vals<V, 2>(abv, ab, cm, i), chan_vals<V, 1>(sv, slope, cm, i);
+        int ks[V];
+        pack_chans<V>(ks, cm, i);
+        chan_vals<V, 3>(cv, coef, cm, ks);
+        chan_vals<V, 1>(mv, save_mean, cm, ks);
+        if constexpr (FUSED) chan_vals<V, 2>(abv, ab, cm, ks), chan_vals<V, 1>(sv, slope, cm, ks);
         for (int j = 0; j < V; j++) {
             float kk = cv[3 * j], mdy = cv[3 * j + 1], kx = cv[3 * j + 2], g, acc;
             if constexpr (FUSED) g = prelu_dy<T>(to_f(dyv.e[j]), bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]), sv[j]);
@@ -1286,8 +1309,10 @@ static __global__ void bias_prelu(T *y, const float *b, const float *a, long tot
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> yv = load_pack<V>(y, i);
         float bv[V] = {}, av[V] = {}; // (read only where b and a are given)
-        if (b) chan_vals<V, 1>(bv, b, cm, i);
-        if (a) chan_vals<V, 1>(av, a, cm, i);
+        int ks[V];
+        pack_chans<V>(ks, cm, i);
+        if (b) chan_vals<V, 1>(bv, b, cm, ks);
+        if (a) chan_vals<V, 1>(av, a, cm, ks);
         for (int j = 0; j < V; j++) {
             float t = to_f(yv.e[j]) + (b ? bv[j] : 0.0f), s = a ? av[j] : 1.0f;
             yv.e[j] = from_f<T>(t > 0 ? t : __fmul_rn(s, t));
@@ -1325,7 +1350,9 @@ static __global__ void bias_add(T *y, const float *b, const T *r, long total, ch
         else
             for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
         float bv[V];
-        chan_vals<V, 1>(bv, b, cm, i);
+        int ks[V];
+        pack_chans<V>(ks, cm, i);
+        chan_vals<V, 1>(bv, b, cm, ks);
         for (int j = 0; j < V; j++) {
             float t = to_f(from_f<T>(to_f(yv.e[j]) + bv[j]));
             yv.e[j] = from_f<T>(t + to_f(rv.e[j]));
