@@ -938,6 +938,22 @@ int lc_op_bias_add_dt(const struct lc_device *d, int dt, void *y, const float *b
                  return lc_errf(err, rc, NULL, -1, -1, "out of memory"));
 }
 
+int lc_op_bias_add_bn_eval_dt(const struct lc_device *d, int dt, void *y, void *z, const float *b, const void *r,
+                              int rh, int rw, int s, const float *gamma, const float *beta, const float *run_mean,
+                              const float *run_var, const struct lc_bn *p, struct lc_err *err)
+{
+    int rc = fused_type(dt, p->channels_last, err);
+    if (rc) return rc;
+    if (!b) return lc_errf(err, LC_EINVAL, NULL, -1, -1, "the bias and residual add without a bias");
+    if (s < 1 || rh < 1 || rw < 1 || (long)((rh - 1) / s + 1) * ((rw - 1) / s + 1) != p->hw)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1,
+                       "a residual of %dx%d taken every %d rows and columns does not give the %d positions of y", rh,
+                       rw, s, p->hw);
+    DISPATCH(d, err, api->bias_add_bn_eval_dt(dt, y, z, b, r, rh, rw, s, gamma, beta, run_mean, run_var, p, NULL, err),
+             if ((rc = lc_mixed_bias_add_bn_eval(dt, y, z, b, r, rh, rw, s, gamma, beta, run_mean, run_var, p)))
+                 return lc_errf(err, rc, NULL, -1, -1, "out of memory"));
+}
+
 int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const void *x, const float *gamma,
                              const float *beta, const float *run_mean, const float *run_var, const struct lc_bn *p,
                              struct lc_err *err)

@@ -379,6 +379,16 @@ int lc_op_bn_forward_eval_dt(const struct lc_device *d, int dt, void *y, const v
  * for bit, in one pass; b is given, r is not y */
 int lc_op_bias_add_dt(const struct lc_device *d, int dt, void *y, const float *b, const void *r, int n, int c, int rh,
                       int rw, int s, int channels_last, struct lc_err *err);
+/* inference, a unit's end and the next unit's first batch norm, fused
+ * (mixed.h's lc_mixed_bias_add_bn_eval): y = y + b then r's every s-th
+ * row and column added, in place, as lc_op_bias_add_dt gives it, and z =
+ * the batch norm p of that y with running statistics, as
+ * lc_op_bn_forward_eval_dt gives it; bit for bit the two ops, with y not
+ * read back. p->n, p->c, p->hw and p->channels_last are y's; z overlaps
+ * neither y nor r. */
+int lc_op_bias_add_bn_eval_dt(const struct lc_device *d, int dt, void *y, void *z, const float *b, const void *r,
+                              int rh, int rw, int s, const float *gamma, const float *beta, const float *run_mean,
+                              const float *run_var, const struct lc_bn *p, struct lc_err *err);
 int lc_op_linear_forward_dt(const struct lc_device *d, int dt, void *y, const void *x, const void *w, const float *b,
                             const struct lc_linear *p, struct lc_err *err);
 int lc_op_linear_backward_dt(const struct lc_device *d, int dt, void *dx, float *dw, float *db, const void *dy,

@@ -512,3 +512,11 @@ int lc_mixed_bn_forward_eval(int dt, void *y, const void *x, const float *gamma,
     store_nchw(y, dt, fy, BN_X(p));
     return done(&v, 0);
 }
+
+int lc_mixed_bias_add_bn_eval(int dt, void *y, void *z, const float *b, const void *r, int rh, int rw, int s,
+                              const float *gamma, const float *beta, const float *run_mean, const float *run_var,
+                              const struct lc_bn *p)
+{
+    int rc = lc_mixed_bias_add(dt, y, b, r, p->n, p->c, rh, rw, s, p->channels_last);
+    return rc ? rc : lc_mixed_bn_forward_eval(dt, z, y, gamma, beta, run_mean, run_var, p);
+}

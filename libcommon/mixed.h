@@ -126,6 +126,12 @@ int lc_mixed_bias_add(int dt, void *y, const float *b, const void *r, int n, int
                       int channels_last);
 int lc_mixed_bn_forward_eval(int dt, void *y, const void *x, const float *gamma, const float *beta,
                              const float *run_mean, const float *run_var, const struct lc_bn *p);
+/* A unit's end then the next unit's first batch norm: lc_mixed_bias_add
+ * (y in place; n, c, layout and the output's positions from p) then
+ * lc_mixed_bn_forward_eval from y into z */
+int lc_mixed_bias_add_bn_eval(int dt, void *y, void *z, const float *b, const void *r, int rh, int rw, int s,
+                              const float *gamma, const float *beta, const float *run_mean, const float *run_var,
+                              const struct lc_bn *p);
 int lc_mixed_linear_forward(int dt, void *y, const void *x, const void *w, const float *b, const struct lc_linear *p);
 int lc_mixed_linear_backward(int dt, void *dx, float *dw, float *db, const void *dy, const void *x, const void *w,
                              const struct lc_linear *p);

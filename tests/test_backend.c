@@ -1443,12 +1443,43 @@ static void check_bias_add(const struct lc_device *d, const struct shortcut_case
     same_bits(d, yf, yu, total, dt, "y", k->tn, s, 0);
 }
 
+/* The bias and residual add with the next batch norm (eval), fused,
+ * against the bias and residual add then batch norm on the same device,
+ * bit for bit: y, and z (over garbage, which it must not read). */
+static void check_bias_add_bn(const struct lc_device *d, const struct shortcut_case *k, struct gbuf *g)
+{
+    const int s = k->k, dt = k->dt, n = k->n, c = k->c, cl = k->cl;
+    struct lc_err err;
+    struct lc_bn p;
+    cr_assert_eq(lc_bn_init(&p, n, c, k->ho * k->wo, 1e-5f, 0.1f, k->affine, &err), 0);
+    p.channels_last = cl;
+    const size_t total = (size_t)n * c * p.hw, rtotal = (size_t)n * c * k->h * k->w, es = k->es;
+    void *hy = mx_randn(total, 61 + s, 2, dt), *hr = mx_randn(rtotal, 62 + s, 1.5f, dt);
+    void *hz = mx_randn(total, 63 + s, 1, dt);
+    float *rv = nf_randn((size_t)c, 64 + s, 0.5f);
+    for (int i = 0; i < c; i++) rv[i] = rv[i] * rv[i] + 0.1f;
+    const float *b = up(g, d, nf_randn((size_t)c, 65 + s, 1), (size_t)c);
+    const float *gm = up(g, d, nf_randn((size_t)c, 66 + s, 1), (size_t)c);
+    const float *bt = up(g, d, nf_randn((size_t)c, 67 + s, 1), (size_t)c);
+    const float *rm = up(g, d, nf_randn((size_t)c, 68 + s, 1), (size_t)c), *grv = up(g, d, rv, (size_t)c);
+    const void *r = upb(g, d, hr, rtotal * es);
+    void *yu = upb(g, d, hy, total * es), *yf = upb(g, d, hy, total * es);
+    void *zu = upb(g, d, hz, total * es), *zf = upb(g, d, hz, total * es);
+    cr_assert_eq(lc_op_bias_add_dt(d, dt, yu, b, r, n, c, k->h, k->w, k->st, cl, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_op_bn_forward_eval_dt(d, dt, zu, yu, gm, bt, rm, grv, &p, &err), 0, "%s", err.msg);
+    cr_assert_eq(lc_op_bias_add_bn_eval_dt(d, dt, yf, zf, b, r, k->h, k->w, k->st, gm, bt, rm, grv, &p, &err), 0,
+                 "%s", err.msg);
+    same_bits(d, yf, yu, total, dt, "y", k->tn, s, 0);
+    same_bits(d, zf, zu, total, dt, "z", k->tn, s, 0);
+}
+
 /* every fused shortcut op, every case */
 static void check_shortcut_ops(const struct lc_device *d)
 {
     each_shortcut_case(d, check_bn_add);
     each_shortcut_case(d, check_bn_shortcut);
     each_shortcut_case(d, check_bias_add);
+    each_shortcut_case(d, check_bias_add_bn);
 }
 
 Test(backend, shortcut_ops_fused_on_the_cpu_are_the_op_pairs)
@@ -1496,12 +1527,23 @@ Test(backend, shortcut_ops_refuse_a_residual_of_another_size)
                  LC_EINVAL);
     cr_expect_eq(lc_op_bias_add_dt(&cpu, LC_DTYPE_F32, y, NULL, r, 2, 3, 10, 10, 2, 0, &err), LC_EINVAL, "no bias");
     cr_expect_eq(lc_op_bias_add_dt(&cpu, LC_DTYPE_F32, y, gm, r, 2, 3, 10, 10, 0, 0, &err), LC_EINVAL, "stride 0");
+    /* y is 5x5: 10x10 every 2, not every 3 */
+    float z[150];
+    cr_assert_eq(lc_op_bias_add_bn_eval_dt(&cpu, LC_DTYPE_F32, y, z, gm, r, 10, 10, 2, gm, bt, st[0], gm, &p, &err), 0,
+                 "%s", err.msg);
+    cr_expect_eq(lc_op_bias_add_bn_eval_dt(&cpu, LC_DTYPE_F32, y, z, gm, r, 10, 10, 3, gm, bt, st[0], gm, &p, &err),
+                 LC_EINVAL);
+    cr_expect(strstr(err.msg, "positions of y"), "%s", err.msg);
+    cr_expect_eq(lc_op_bias_add_bn_eval_dt(&cpu, LC_DTYPE_F32, y, z, NULL, r, 10, 10, 2, gm, bt, st[0], gm, &p, &err),
+                 LC_EINVAL, "no bias");
     p.channels_last = 1;
     cr_expect_eq(lc_op_bn_add_forward_train_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], st[2], st[3], x, gm, bt, r, 10, 10,
                                                2, &p, &err),
                  LC_EINVAL, "float32 channels-last");
     cr_expect_eq(lc_op_bn_backward_shortcut_dt(&cpu, LC_DTYPE_F32, y, st[0], st[1], x, x, st[2], st[3], gm, r, 5, 5, 2,
                                                &p, &err),
+                 LC_EINVAL, "float32 channels-last");
+    cr_expect_eq(lc_op_bias_add_bn_eval_dt(&cpu, LC_DTYPE_F32, y, z, gm, r, 10, 10, 2, gm, bt, st[0], gm, &p, &err),
                  LC_EINVAL, "float32 channels-last");
 }
 

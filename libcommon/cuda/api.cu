@@ -85,6 +85,7 @@ extern "C" __attribute__((visibility("default"))) int lc_cuda_api_get(struct lc_
     api->bias_prelu_dt = lc_bias_prelu_dt_cuda;
     api->bn_forward_eval_dt = lc_bn_forward_eval_dt_cuda;
     api->bias_add_dt = lc_bias_add_dt_cuda;
+    api->bias_add_bn_eval_dt = lc_bias_add_bn_eval_dt_cuda;
     api->device_props = lc_cuda_device_props;
     api->relu_forward = lc_relu_forward_cuda;
     api->relu_backward = lc_relu_backward_cuda;

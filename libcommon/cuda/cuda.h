@@ -184,6 +184,9 @@ struct lc_cuda_api {
                               struct lc_err *err);
     int (*bias_add_dt)(int dt, void *y, const float *b, const void *r, int n, int c, int rh, int rw, int s,
                        int channels_last, void *stream, struct lc_err *err);
+    int (*bias_add_bn_eval_dt)(int dt, void *y, void *z, const float *b, const void *r, int rh, int rw, int s,
+                               const float *gamma, const float *beta, const float *run_mean, const float *run_var,
+                               const struct lc_bn *p, void *stream, struct lc_err *err);
     /* runtime.cu: the card, for the benchmarks' fraction of its peak */
     int (*device_props)(int index, char *name, size_t size, int *sms, int *clock_khz, int *cc, struct lc_err *err);
     /* the rest of the CPU library (backend.h): elem.cu, pool.cu, linear.cu (matmul), ops.cu (Adam) */
@@ -457,6 +460,9 @@ int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const float *gamm
                                struct lc_err *err);
 int lc_bias_add_dt_cuda(int dt, void *y, const float *b, const void *r, int n, int c, int rh, int rw, int s,
                         int channels_last, void *stream, struct lc_err *err);
+int lc_bias_add_bn_eval_dt_cuda(int dt, void *y, void *z, const float *b, const void *r, int rh, int rw, int s,
+                                const float *gamma, const float *beta, const float *run_mean, const float *run_var,
+                                const struct lc_bn *p, void *stream, struct lc_err *err);
 /* elem.cu, pool.cu, linear.cu (matmul), ops.cu (Adam): the rest of the CPU library */
 int lc_relu_forward_cuda(float *y, const float *x, size_t n, void *stream, struct lc_err *err);
 int lc_relu_backward_cuda(float *dx, const float *dy, const float *y, size_t n, void *stream, struct lc_err *err);

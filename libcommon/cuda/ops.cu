@@ -1339,44 +1339,91 @@ extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const floa
 
 // y = y + b, rounded to T as bias_prelu (slope 1) stores it, plus r's
 // element as subsample_add adds it: a unit's end in one pass
-// (r is read packed only when s = 1: then it lies as y does)
-template <typename T, int V>
-static __global__ void bias_add(T *y, const float *b, const T *r, long total, chan_map cm, int c, int rh, int rw,
-                                int s, int ho, int wo, int cl)
+// (r is read packed only when s = 1: then it lies as y does). BN: also
+// z = y a + b (ab: bn_eval_coef's), the next unit's first batch norm, as
+// bn_axpb computes it from the stored y
+template <typename T, int V, bool BN>
+static __global__ void bias_add(T *y, T *z, const float *b, const T *r, const float *ab, long total, chan_map cm,
+                                int c, int rh, int rw, int s, int ho, int wo, int cl)
 {
     FOR_EACH_PACK(i, total, V) {
-        pack<T, V> yv = load_pack<V>(y, i), rv;
+        pack<T, V> yv = load_pack<V>(y, i), rv, zv;
         if (s == 1) rv = load_pack<V>(r, i);
         else
             for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
-        float bv[V];
+        float bv[V], abv[BN ? 2 * V : 1];
         int ks[V];
         pack_chans<V>(ks, cm, i);
         chan_vals<V, 1>(bv, b, cm, ks);
+        if constexpr (BN) chan_vals<V, 2>(abv, ab, cm, ks);
         for (int j = 0; j < V; j++) {
             float t = to_f(from_f<T>(to_f(yv.e[j]) + bv[j]));
             yv.e[j] = from_f<T>(t + to_f(rv.e[j]));
+            if constexpr (BN) zv.e[j] = from_f<T>(__fadd_rn(__fmul_rn(to_f(yv.e[j]), abv[2 * j]), abv[2 * j + 1]));
         }
         store_pack(y, i, yv);
+        if constexpr (BN) store_pack(z, i, zv);
     }
+}
+
+// bias_add's launch: z and ab given (the batch norm fused) or both NULL
+static int bias_add_run(int dt, void *y, void *z, const float *b, const void *r, const float *ab, int n, int c,
+                        int rh, int rw, int s, int channels_last, cudaStream_t st, const char *what,
+                        struct lc_err *err)
+{
+    int ho = (rh - 1) / s + 1, wo = (rw - 1) / s + 1;
+    long total = (long)n * c * ho * wo;
+    return by_type(dt, err, what, [&](auto *tag) {
+        typedef TAG_T(tag) T;
+        if (total == 0) return 0;
+        return launch_packed<T>(total, {y, z, s == 1 ? r : NULL}, [&](auto v) {
+            constexpr int V = decltype(v)::value;
+            chan_map cm = chan_map_make(c, ho * wo, channels_last, total);
+            if (z)
+                bias_add<T, V, true><<<grid_for(total / V), THREADS, 0, st>>>(
+                    (T *)y, (T *)z, b, (const T *)r, ab, total, with_vals<V>(cm, {b, ab}), c, rh, rw, s, ho, wo,
+                    channels_last);
+            else
+                bias_add<T, V, false><<<grid_for(total / V), THREADS, 0, st>>>(
+                    (T *)y, NULL, b, (const T *)r, NULL, total, with_vals<V>(cm, {b}), c, rh, rw, s, ho, wo,
+                    channels_last);
+            return launched(err, what);
+        });
+    });
 }
 
 extern "C" int lc_bias_add_dt_cuda(int dt, void *y, const float *b, const void *r, int n, int c, int rh, int rw,
                                    int s, int channels_last, void *stream, struct lc_err *err)
 {
-    int ho = (rh - 1) / s + 1, wo = (rw - 1) / s + 1;
-    long total = (long)n * c * ho * wo;
-    return by_type(dt, err, "bias and residual add", [&](auto *tag) {
-        typedef TAG_T(tag) T;
-        if (total == 0) return 0;
-        return launch_packed<T>(total, {y, s == 1 ? r : NULL}, [&](auto v) {
-            constexpr int V = decltype(v)::value;
-            bias_add<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
-                (T *)y, b, (const T *)r, total, with_vals<V>(chan_map_make(c, ho * wo, channels_last, total), {b}), c,
-                rh, rw, s, ho, wo, channels_last);
-            return launched(err, "bias and residual add");
-        });
-    });
+    return bias_add_run(dt, y, NULL, b, r, NULL, n, c, rh, rw, s, channels_last, LC_STREAM(stream),
+                        "bias and residual add", err);
+}
+
+// the scratch's 2c floats: bn.c's eval a and b of each channel
+static int bn_eval_coefs(float **ab, const float *gamma, const float *beta, const float *run_mean,
+                         const float *run_var, const struct lc_bn *p, cudaStream_t st, struct lc_err *err)
+{
+    int rc = lc_cuda_grow(&sum_scratch, &sum_scratch_bytes, 2 * (size_t)p->c * sizeof(float), st,
+                          "channel-sums scratch", err);
+    if (rc) return rc;
+    *ab = (float *)sum_scratch;
+    bn_eval_coef<<<per_channel(p->c), THREADS, 0, st>>>(*ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
+                                                         run_mean, run_var, p->c, p->eps);
+    return launched(err, "batch norm eval coefficients");
+}
+
+extern "C" int lc_bias_add_bn_eval_dt_cuda(int dt, void *y, void *z, const float *b, const void *r, int rh, int rw,
+                                           int s, const float *gamma, const float *beta, const float *run_mean,
+                                           const float *run_var, const struct lc_bn *p, void *stream,
+                                           struct lc_err *err)
+{
+    cudaStream_t st = LC_STREAM(stream);
+    float *ab;
+    if ((long)p->n * p->c * p->hw == 0) return 0;
+    int rc = bn_eval_coefs(&ab, gamma, beta, run_mean, run_var, p, st, err);
+    return rc ? rc
+              : bias_add_run(dt, y, z, b, r, ab, p->n, p->c, rh, rw, s, p->channels_last, st,
+                             "bias and residual add with batch norm eval", err);
 }
 
 extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const float *gamma, const float *beta,
@@ -1388,12 +1435,9 @@ extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const 
     return by_type(dt, err, "batch norm eval", [&](auto *tag) {
         typedef TAG_T(tag) T;
         if (total == 0) return 0;
-        int rc = lc_cuda_grow(&sum_scratch, &sum_scratch_bytes, 2 * (size_t)p->c * sizeof(float), st,
-                              "channel-sums scratch", err);
+        float *ab;
+        int rc = bn_eval_coefs(&ab, gamma, beta, run_mean, run_var, p, st, err);
         if (rc) return rc;
-        float *ab = (float *)sum_scratch;
-        bn_eval_coef<<<per_channel(p->c), THREADS, 0, st>>>(ab, p->affine ? gamma : NULL, p->affine ? beta : NULL,
-                                                             run_mean, run_var, p->c, p->eps);
         return launch_packed<T>(total, {y, x}, [&](auto v) {
             constexpr int V = decltype(v)::value;
             bn_axpb<T, V><<<grid_for(total / V), THREADS, 0, st>>>(
