@@ -253,6 +253,8 @@ static void infer_bench(int batch, int reps, const float *x, int dt, int cl, dou
     printf("  ours (lc_ir_dev, %-7s)         %9.1f img/s   (includes uploading the input from pinned memory)\n", nm, ours);
     peer_line(torch_ips, ours, dt, "");
     memory_line(&gpu, free0, peer_mem);
+    printf("  of which the model's own buffers and weights (lc_ir_dev_bytes) %.2f GiB\n",
+           lc_ir_dev_bytes(g) / (1024.0 * 1024 * 1024));
     lc_ir_dev_use_graphs(g, 1); /* again with a graph: warmed up, captured, then timed */
     double gbest = 1e30;
     for (int r = 0; r <= reps + 1; r++) {

@@ -1,7 +1,8 @@
 /* ir: IR backbones built from the op library. Training keeps every
  * activation backward needs (one buffer per op output, as PyTorch's autograd
- * would save them); inference runs in four ping-pong buffers of the largest
- * activation, in place where ops allow it. */
+ * would save them); inference runs in ping-pong buffers of the largest
+ * activation (four on the host, three on a device), in place where ops
+ * allow it. */
 #include "ir.h"
 
 #include <math.h>
@@ -585,13 +586,13 @@ struct lc_ir_dev {
     float *lin_w, *lin_b;
     void *lin_wt;
     /* activations of type dt; x32, feat32, emb and norm float32 */
-    void *x, *buf[4], *obn, *lin_out, *feat;
+    void *x, *buf[3], *sc, *obn, *lin_out, *feat; /* sc: a conv shortcut's output */
     float *x32, *feat32, *emb, *norm;
     float *ws; /* host workspace of the CPU convolutions (NULL on a GPU) */
     int n;     /* the batch of the forward under way */
     struct lc_graph graph; /* the forward's CUDA graph (off unless asked) */
     void **mem;
-    size_t nmem, capmem;
+    size_t nmem, capmem, bytes;
 };
 
 /* device memory for n floats, copied from host when host is not NULL */
@@ -601,13 +602,23 @@ static float *dev_get(struct lc_ir_dev *g, const float *host, size_t n, struct l
     return dev_get_bytes(g, host, n * sizeof(float), err);
 }
 
-/* a device copy of a float32 parameter in the activation type (NULL for float32) */
-static int dev_typed(struct lc_ir_dev *g, void **out, const float *dev, size_t n, struct lc_err *err)
+/* w (host, float32, n) on the device in the activation type, into *f32
+ * for float32, else into *typed, cast on the host (bit for bit the
+ * device's casts) so that no float32 copy takes device memory; with
+ * channels_last (16 bits) a conv's (co, k, hw) as (co, hw, k) */
+static int dev_weights(struct lc_ir_dev *g, float **f32, void **typed, const float *w, size_t n, int co, int k,
+                       int hw, int channels_last, struct lc_err *err)
 {
-    *out = NULL;
-    if (g->dt == LC_DTYPE_F32) return 0;
-    if (!(*out = dev_get_bytes(g, NULL, n * g->es, err))) return err->code;
-    return lc_op_cast(&g->d, *out, g->dt, dev, LC_DTYPE_F32, n, err);
+    *f32 = NULL, *typed = NULL;
+    if (g->dt == LC_DTYPE_F32) return (*f32 = dev_get(g, w, n, err)) ? 0 : err->code;
+    const struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    void *t = malloc(n * g->es);
+    if (!t) return lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
+    int rc = channels_last ? lc_op_cast_to_channels_last(&cpu, t, g->dt, w, LC_DTYPE_F32, co, k, hw, err)
+                           : lc_op_cast(&cpu, t, g->dt, w, LC_DTYPE_F32, n, err);
+    if (!rc && !(*typed = dev_get_bytes(g, t, n * g->es, err))) rc = err->code;
+    free(t);
+    return rc;
 }
 
 static float *dev_get_bytes(struct lc_ir_dev *g, const float *host, size_t bytes, struct lc_err *err)
@@ -621,6 +632,7 @@ static float *dev_get_bytes(struct lc_ir_dev *g, const float *host, size_t bytes
     void *p;
     if (lc_device_alloc(&g->d, &p, bytes ? bytes : 4, err)) return NULL;
     g->mem[g->nmem++] = p;
+    g->bytes += bytes ? bytes : 4;
     if (host && lc_device_upload(&g->d, p, host, bytes, err)) return NULL;
     return p;
 }
@@ -629,22 +641,16 @@ static int dev_conv(struct lc_ir_dev *g, struct dconv *dc, const struct conv_l *
                     struct lc_err *err)
 {
     dc->p = c->p;
+    dc->p.channels_last = g->cl; /* (Co, K, K, Ci) weights for cuDNN's NHWC */
     size_t nw = (size_t)c->p.co * c->p.ci * c->p.kh * c->p.kw;
     float *w = malloc(nw * sizeof *w), *b = malloc((size_t)c->p.co * sizeof *b);
     int rc = 0;
     if (!w || !b) rc = lc_errf(err, LC_ENOMEM, NULL, -1, -1, "out of memory");
     if (!rc) {
         lc_conv2d_fold_bn(w, b, c->w, NULL, bn->g, bn->b, bn->rm, bn->rv, bn->p.eps, &c->p);
-        if (!(dc->w = dev_get(g, w, nw, err)) || !(dc->b = dev_get(g, b, (size_t)c->p.co, err))) rc = err->code;
+        if (!(dc->b = dev_get(g, b, (size_t)c->p.co, err))) rc = err->code;
     }
-    if (!rc && g->cl) { /* (Co, K, K, Ci) for cuDNN's NHWC */
-        dc->p.channels_last = 1;
-        if (!(dc->wt = dev_get_bytes(g, NULL, nw * g->es, err))) rc = err->code;
-        else rc = lc_op_cast_to_channels_last(&g->d, dc->wt, g->dt, dc->w, LC_DTYPE_F32, c->p.co, c->p.ci / c->p.groups,
-                                              c->p.kh * c->p.kw, err);
-    } else if (!rc) {
-        rc = dev_typed(g, &dc->wt, dc->w, nw, err);
-    }
+    if (!rc) rc = dev_weights(g, &dc->w, &dc->wt, w, nw, c->p.co, c->p.ci / c->p.groups, c->p.kh * c->p.kw, g->cl, err);
     free(w), free(b);
     return rc;
 }
@@ -724,9 +730,8 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
     }
     TRY(dev_bn(g, &g->out_bn, &m->out_bn, err));
     TRY(dev_bn(g, &g->feat_bn, &m->feat_bn, err));
-    GET(g->lin_w, m->lin_w, (size_t)m->lin.out * m->lin.in);
+    TRY(dev_weights(g, &g->lin_w, &g->lin_wt, m->lin_w, (size_t)m->lin.out * m->lin.in, 0, 0, 0, 0, err));
     GET(g->lin_b, m->lin_b, (size_t)m->lin.out);
-    TRY(dev_typed(g, &g->lin_wt, g->lin_w, (size_t)m->lin.out * m->lin.in, err));
 #define GETT(ptr, n)                                                                                             \
     do {                                                                                                         \
         if (!((ptr) = dev_get_bytes(g, NULL, (n) * g->es, err))) {                                               \
@@ -737,7 +742,11 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
     GET(g->x32, NULL, N * 3 * LC_IR_INPUT * LC_IR_INPUT);
     if (dt == LC_DTYPE_F32) g->x = g->x32;
     else GETT(g->x, N * 3 * LC_IR_INPUT * LC_IR_INPUT);
-    for (int b = 0; b < 4; b++) GETT(g->buf[b], m->max_act);
+    for (int b = 0; b < 3; b++) GETT(g->buf[b], m->max_act);
+    size_t sc = 0;
+    for (int k = 0; k < m->n_units; k++)
+        if (m->u[k].conv_sc && N * m->u[k].d * m->u[k].ho * m->u[k].wo > sc) sc = N * m->u[k].d * m->u[k].ho * m->u[k].wo;
+    if (sc) GETT(g->sc, sc);
     GETT(g->obn, N * m->lin.in);
     GETT(g->lin_out, N * LC_IR_EMBEDDING);
     GETT(g->feat, N * LC_IR_EMBEDDING);
@@ -776,28 +785,35 @@ static int dconv_fwd(const struct lc_ir_dev *g, const struct dconv *dc, void *y,
     return lc_op_bias_prelu_dt(&g->d, g->dt, y, dc->b, slope, n, p.co, hw, p.channels_last, err);
 }
 
+static int dbn_eval(const struct lc_ir_dev *g, const struct dbn *db, void *y, const void *x, int n, struct lc_err *err)
+{
+    struct lc_bn bp = db->p;
+    bp.n = n;
+    return lc_op_bn_forward_eval_dt(&g->d, g->dt, y, x, db->g, db->b, db->rm, db->rv, &bp, err);
+}
+
 /* a unit's last convolution, then every s-th row and column of its
  * shortcut r (n, co, rh, rw) added: 16 bits as the conv, then its bias and
- * the add in one pass; float32 as the conv with its bias, then the add */
+ * the add in one pass, which also writes z = next(y) where the next unit's
+ * first batch norm is given; float32 as the conv with its bias, then the
+ * add (and next, a pass of its own) */
 static int dconv_fwd_add(const struct lc_ir_dev *g, const struct dconv *dc, void *y, const void *x, const void *r,
-                         int rh, int rw, int s, int n, struct lc_err *err)
+                         int rh, int rw, int s, const struct dbn *next, void *z, int n, struct lc_err *err)
 {
     struct lc_conv2d p = dc->p;
     p.n = n;
     int rc;
     if (g->dt == LC_DTYPE_F32) {
         if ((rc = lc_op_conv2d_forward(&g->d, y, x, dc->w, dc->b, &p, g->ws, err))) return rc;
-        return lc_op_subsample_add(&g->d, y, r, n, p.co, rh, rw, s, err);
+        if ((rc = lc_op_subsample_add(&g->d, y, r, n, p.co, rh, rw, s, err))) return rc;
+        return next ? dbn_eval(g, next, z, y, n, err) : 0;
     }
     if ((rc = lc_op_conv2d_forward_dt(&g->d, g->dt, y, x, dc->wt, &p, g->ws, err))) return rc;
-    return lc_op_bias_add_dt(&g->d, g->dt, y, dc->b, r, n, p.co, rh, rw, s, p.channels_last, err);
-}
-
-static int dbn_eval(const struct lc_ir_dev *g, const struct dbn *db, void *y, const void *x, int n, struct lc_err *err)
-{
-    struct lc_bn bp = db->p;
+    if (!next) return lc_op_bias_add_dt(&g->d, g->dt, y, dc->b, r, n, p.co, rh, rw, s, p.channels_last, err);
+    struct lc_bn bp = next->p;
     bp.n = n;
-    return lc_op_bn_forward_eval_dt(&g->d, g->dt, y, x, db->g, db->b, db->rm, db->rv, &bp, err);
+    return lc_op_bias_add_bn_eval_dt(&g->d, g->dt, y, z, dc->b, r, rh, rw, s, next->g, next->b, next->rm, next->rv,
+                                     &bp, err);
 }
 
 #define TRY(x)                                                                                                   \
@@ -816,28 +832,30 @@ static int dev_forward_ops(void *ctx, struct lc_err *err)
     int rc, dt = g->dt;
     if (g->cl) TRY(lc_op_cast_to_channels_last(d, g->x, dt, g->x32, LC_DTYPE_F32, n, 3, H * H, err));
     else if (dt != LC_DTYPE_F32) TRY(lc_op_cast(d, g->x, dt, g->x32, LC_DTYPE_F32, (size_t)n * 3 * H * H, err));
-    void *cur = g->buf[0];
+    /* three buffers of the largest activation: a unit's input cur, its
+     * first batch norm's output pre, and t, conv1's output; the unit's sum
+     * goes where pre was, the next unit's pre where t was (g->sc: a conv
+     * shortcut's output, smaller) */
+    void *cur = g->buf[0], *pre = g->buf[1], *t = g->buf[2];
     TRY(dconv_fwd(g, &g->in_conv, cur, g->x, g->in_pa, n, err));
+    TRY(dbn_eval(g, &g->u[0].bn1, pre, cur, n, err));
     for (int k = 0; k < m->n_units; k++) {
         const struct unit *u = &m->u[k];
         const struct dunit *du = &g->u[k];
-        void *free3[3];
-        for (int b = 0, f = 0; b < 4; b++)
-            if (g->buf[b] != cur) free3[f++] = g->buf[b];
-        void *a = free3[0], *b = free3[1], *c = free3[2];
-        TRY(dbn_eval(g, &du->bn1, a, cur, n, err));
-        TRY(dconv_fwd(g, &du->c1, b, a, du->pa, n, err));
+        TRY(dconv_fwd(g, &du->c1, t, pre, du->pa, n, err));
+        const void *r = cur;
+        int rh = u->h, rw = u->w, s = u->s;
         if (u->conv_sc) {
-            TRY(dconv_fwd(g, &du->csc, c, cur, NULL, n, err));
-            TRY(dconv_fwd_add(g, &du->c2, a, b, c, u->ho, u->wo, 1, n, err));
-        } else {
-            TRY(dconv_fwd_add(g, &du->c2, a, b, cur, u->h, u->w, u->s, n, err));
+            TRY(dconv_fwd(g, &du->csc, g->sc, cur, NULL, n, err));
+            r = g->sc, rh = u->ho, rw = u->wo, s = 1;
         }
-        cur = a;
+        const struct dbn *next = k + 1 < m->n_units ? &g->u[k + 1].bn1 : NULL;
+        TRY(dconv_fwd_add(g, &du->c2, pre, t, r, rh, rw, s, next, t, n, err));
+        void *in = cur;
+        cur = pre, pre = t, t = in;
     }
     if (g->cl) { /* the output layer flattens (C, H, W) as PyTorch does */
         const struct unit *u = &m->u[m->n_units - 1];
-        void *t = g->buf[cur == g->buf[0] ? 1 : 0];
         TRY(lc_op_cast_from_channels_last(d, t, dt, cur, dt, n, u->d, u->ho * u->wo, err));
         cur = t;
     }
@@ -864,6 +882,8 @@ int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float 
     return lc_device_download(d, norm, g->norm, (size_t)n * sizeof(float), err);
 }
 #undef TRY
+
+size_t lc_ir_dev_bytes(const struct lc_ir_dev *g) { return g->bytes; }
 
 void lc_ir_dev_use_graphs(struct lc_ir_dev *g, int on)
 {

@@ -83,6 +83,11 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
                      int channels_last, struct lc_err *err);
 int lc_ir_dev_forward(struct lc_ir_dev *g, float *emb, float *norm, const float *x, int n, struct lc_err *err);
 void lc_ir_dev_free(struct lc_ir_dev *g);
+/* The device memory it holds, in bytes: the weights in dt (16 bits: no
+ * float32 copy), the per-channel parameters in float32, and for cap
+ * images the input, three buffers of the largest activation, one of the
+ * largest conv shortcut's output and the output layer's */
+size_t lc_ir_dev_bytes(const struct lc_ir_dev *g);
 /* CUDA graphs (graph.h: a GPU only, off by default): the forward's ops,
  * from the copied input to the embedding, replayed as one graph for the
  * batch size it was captured at (the second forward of that size; other

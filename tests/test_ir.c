@@ -1009,6 +1009,48 @@ Test(ir, params_only_model_serves_the_device_path)
     release(&s);
 }
 
+/* The device inference's memory, on the CPU device (its allocations are
+ * the same): per image, three buffers of IR-18's largest activation (64 x
+ * 112 x 112), the largest conv shortcut's output (128 x 28 x 28), the
+ * input and the output layer's; apart from that,
+ * the weights in dt with no float32 copy, plus the per-channel arrays. */
+Test(ir, device_inference_holds_three_activations_and_typed_weights)
+{
+    struct lc_err err;
+    struct lc_ir *m[2];
+    struct lc_rng rng;
+    lc_rng_seed(&rng, 3);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(lc_ir_create(&m[k], 18, 2 + 2 * k, LC_IR_PARAMS_ONLY, &err), 0, "%s", err.msg);
+        lc_ir_init_weights(m[k], &rng);
+    }
+    const struct lc_device cpu = {LC_DEVICE_CPU, 0};
+    const size_t params = lc_params_count(lc_ir_params(m[0])), in = 3 * 112 * 112;
+    const int types[3] = {LC_DTYPE_F32, LC_DTYPE_F16, LC_DTYPE_BF16};
+    for (int t = 0; t < 3; t++)
+        for (int cl = 0; cl <= (types[t] != LC_DTYPE_F32); cl++) {
+            const size_t es = lc_dtype_size(types[t]);
+            size_t bytes[2];
+            for (int k = 0; k < 2; k++) {
+                struct lc_ir_dev *g;
+                cr_assert_eq(lc_ir_dev_create(&g, m[k], &cpu, types[t], cl, &err), 0, "%s", err.msg);
+                bytes[k] = lc_ir_dev_bytes(g);
+                lc_ir_dev_free(g);
+            }
+            size_t per_image = (bytes[1] - bytes[0]) / 2, fixed = bytes[0] - 2 * per_image;
+            /* 16 bits: also the input and the features in float32 (there
+             * the features are the embeddings' input) */
+            size_t want = (3 * 64 * 112 * 112 + 128 * 28 * 28 + 512 * 7 * 7 + 2 * 512) * es + in * 4 +
+                          (es == 4 ? 0 : in * es + 512 * 4) + 512 * 4 + 4;
+            cr_expect_eq(per_image, want, "%s%s: %zu bytes an image, not %zu", lc_dtype_name(types[t]),
+                         cl ? " channels-last" : "", per_image, want);
+            cr_expect(fixed > params * es && fixed < params * es + params / 100,
+                      "%s%s: %zu bytes of weights for %zu parameters", lc_dtype_name(types[t]),
+                      cl ? " channels-last" : "", fixed, params);
+        }
+    lc_ir_free(m[0]), lc_ir_free(m[1]);
+}
+
 /* A training copy sized for a smaller batch than the model's (train-pre's
  * model also serves validation's larger batch): it takes up to max_n. */
 Test(ir, training_copy_takes_batches_up_to_its_max_n)
