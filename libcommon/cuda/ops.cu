@@ -673,7 +673,7 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
 // ---- per-channel sums (batch norm's statistics and backward, PReLU's slopes)
 // Each channel's m = n * hw values are cut into chunks fixed by the shape
 // alone; a block sums one chunk in double, its threads' partials added in
-// a fixed order, into part[chunk][q][channel]; a block per channel then
+// a fixed order, into part[chunk][q][channel] (q < NQ); a block per channel then
 // adds the chunks (chunk_sums: a fixed split and tree). Deterministic, and
 // many blocks per channel (one block per channel left most of the card idle).
 // (N,C,H,W): a block of THREADS walks one channel's chunk plane by plane.
@@ -682,8 +682,10 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
 
 // SUM_BNP_*: SUM_BN_BWD and SUM_PRELU_DA of a fused batch norm and PReLU,
 // with PReLU's input y and its gradient dy recomputed from x and the
-// incoming gradient dz (passed as dy) by bn_y and prelu_dy
-enum { SUM_SHIFTED, SUM_BN_BWD, SUM_PRELU_DA, SUM_BNP_BWD, SUM_BNP_DA };
+// incoming gradient dz (passed as dy) by bn_y and prelu_dy; SUM_BNP_ALL:
+// both in one pass (q = 0, 1: SUM_BNP_BWD's, q = 2: SUM_BNP_DA's)
+enum { SUM_SHIFTED, SUM_BN_BWD, SUM_PRELU_DA, SUM_BNP_BWD, SUM_BNP_DA, SUM_BNP_ALL };
+enum { NQ = 3 }; // the most sums of a kind: part's q stride
 
 // a channel's constants for add_terms: the shift K (SUM_SHIFTED), the saved
 // mean (SUM_BN_BWD, SUM_BNP_BWD), y = x a + b's a and b and PReLU's slope s
@@ -693,10 +695,10 @@ struct chan_k {
     float mf, a, b, s;
 };
 
-// whether the kind has a second sum (q = 1)
-template <int KIND> static __device__ __forceinline__ bool two_sums()
+// the kind's sums: q = 0 .. nsums - 1
+template <int KIND> static __device__ __forceinline__ constexpr int nsums()
 {
-    return KIND != SUM_PRELU_DA && KIND != SUM_BNP_DA;
+    return KIND == SUM_PRELU_DA || KIND == SUM_BNP_DA ? 1 : KIND == SUM_BNP_ALL ? 3 : 2;
 }
 
 // Batch norm's statistics take one pass: sums of x - K and (x - K)^2 in
@@ -732,34 +734,37 @@ static __device__ __forceinline__ chan_k chan_consts(const T *x, const float *me
 {
     chan_k ck = {0.0, 0.0f, 0.0f, 0.0f, 0.0f};
     if constexpr (KIND == SUM_SHIFTED) ck.md = shift_of(x, k, hw, cl);
-    if constexpr (KIND == SUM_BN_BWD || KIND == SUM_BNP_BWD) ck.mf = mean_f[k];
-    if constexpr (KIND == SUM_BNP_BWD || KIND == SUM_BNP_DA) ck.a = ab[2 * k], ck.b = ab[2 * k + 1], ck.s = slope[k];
+    if constexpr (KIND == SUM_BN_BWD || KIND == SUM_BNP_BWD || KIND == SUM_BNP_ALL) ck.mf = mean_f[k];
+    if constexpr (KIND == SUM_BNP_BWD || KIND == SUM_BNP_DA || KIND == SUM_BNP_ALL)
+        ck.a = ab[2 * k], ck.b = ab[2 * k + 1], ck.s = slope[k];
     return ck;
 }
 
 // one value's terms: q = 0: x - K (SUM_SHIFTED), dy (SUM_BN_BWD), dy x
 // where x <= 0 (SUM_PRELU_DA); q = 1: (x - K)^2 (SUM_SHIFTED), dy (x -
 // mean) (SUM_BN_BWD). The terms bn.c and act.c sum; the SUM_BNP_* kinds the
-// same of the recomputed y and dy.
+// same of the recomputed y and dy, SUM_BNP_ALL SUM_BNP_DA's as q = 2.
 // (x and dy: the value's x and dy; dy is not read for SUM_SHIFTED)
 template <typename T, int KIND>
-static __device__ __forceinline__ void add_terms(double &a, double &b, T x, T dy, const chan_k &ck)
+static __device__ __forceinline__ void add_terms(double *s, T x, T dy, const chan_k &ck)
 {
     if constexpr (KIND == SUM_SHIFTED) {
         double d = (double)to_f(x) - ck.md;
-        a += d;
-        b += d * d;
-    } else if constexpr (KIND == SUM_BN_BWD || KIND == SUM_BNP_BWD) {
-        float g;
+        s[0] += d;
+        s[1] += d * d;
+    } else if constexpr (KIND == SUM_BN_BWD || KIND == SUM_BNP_BWD || KIND == SUM_BNP_ALL) {
+        float g, y = 0;
         if constexpr (KIND == SUM_BN_BWD) g = to_f(dy);
-        else g = prelu_dy<T>(to_f(dy), bn_y<T>(x, ck.a, ck.b), ck.s);
-        a += g;
-        b += (double)g * (to_f(x) - ck.mf);
+        else y = bn_y<T>(x, ck.a, ck.b), g = prelu_dy<T>(to_f(dy), y, ck.s);
+        s[0] += g;
+        s[1] += (double)g * (to_f(x) - ck.mf);
+        if constexpr (KIND == SUM_BNP_ALL)
+            if (y <= 0) s[2] += (double)to_f(dy) * y;
     } else {
         float v;
         if constexpr (KIND == SUM_PRELU_DA) v = to_f(x);
         else v = bn_y<T>(x, ck.a, ck.b);
-        if (v <= 0) a += (double)to_f(dy) * v;
+        if (v <= 0) s[0] += (double)to_f(dy) * v;
     }
 }
 
@@ -770,8 +775,8 @@ enum { UNROLL = 8 };
 
 // x[o[u]] and dy[o[u]] for u < cnt (dy unless SUM_SHIFTED), then their terms in u order
 template <typename T, int KIND>
-static __device__ __forceinline__ void add_unrolled(double &a, double &b, const T *x, const T *dy, const long *o,
-                                                    int cnt, const chan_k &ck)
+static __device__ __forceinline__ void add_unrolled(double *s, const T *x, const T *dy, const long *o, int cnt,
+                                                    const chan_k &ck)
 {
     T xs[UNROLL], ds[UNROLL];
 #pragma unroll
@@ -783,7 +788,7 @@ static __device__ __forceinline__ void add_unrolled(double &a, double &b, const 
         }
 #pragma unroll
     for (int u = 0; u < UNROLL; u++)
-        if (u < cnt) add_terms<T, KIND>(a, b, xs[u], ds[u], ck);
+        if (u < cnt) add_terms<T, KIND>(s, xs[u], ds[u], ck);
 }
 
 // grid (chunks, c): channel k's values [r0, r1) are planes' runs of hw;
@@ -792,12 +797,12 @@ template <typename T, int KIND>
 static __global__ void nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
                                      const float *slope, int c, int hw, long m, long per)
 {
-    __shared__ double sa[THREADS], sb[THREADS];
-    const bool two = two_sums<KIND>(); // q = 1 summed too
+    constexpr int ns = nsums<KIND>();
+    __shared__ double sh[ns][THREADS];
     int k = blockIdx.y;
     long r0 = (long)blockIdx.x * per, r1 = r0 + per < m ? r0 + per : m, j = r0 + threadIdx.x;
     const chan_k ck = chan_consts<T, KIND>(x, mean_f, ab, slope, k, hw, 0);
-    double a = 0, b = 0;
+    double s[NQ] = {0, 0, 0};
     long pl = j / hw;
     int off = (int)(j - pl * hw);
     while (j < r1) {
@@ -813,14 +818,12 @@ static __global__ void nchw_partials(double *part, const T *x, const T *dy, cons
                 pl += q, off -= q * hw;
             }
         }
-        add_unrolled<T, KIND>(a, b, x, dy, o, cnt, ck);
+        add_unrolled<T, KIND>(s, x, dy, o, cnt, ck);
     }
-    sa[threadIdx.x] = a, sb[threadIdx.x] = b;
-    block_sum(sa);
-    if (two) block_sum(sb);
+    for (int q = 0; q < ns; q++) sh[q][threadIdx.x] = s[q];
+    for (int q = 0; q < ns; q++) block_sum(sh[q]);
     if (threadIdx.x) return;
-    part[(long)blockIdx.x * 2 * c + k] = sa[0];
-    if (two) part[((long)blockIdx.x * 2 + 1) * c + k] = sb[0];
+    for (int q = 0; q < ns; q++) part[((long)blockIdx.x * NQ + q) * c + k] = sh[q][0];
 }
 
 // grid (chunks, ceil(c / 32)), block (32, 8): rows [r0, r1) of (rows, c)
@@ -828,11 +831,11 @@ template <typename T, int KIND>
 static __global__ void cl_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
                                    const float *slope, long rows, int c, long per)
 {
-    __shared__ double sa[8][32], sb[8][32];
-    const bool two = two_sums<KIND>();
+    constexpr int ns = nsums<KIND>();
+    __shared__ double sh[ns][8][32];
     int tx = threadIdx.x, ty = threadIdx.y, k = blockIdx.y * 32 + tx;
     long r0 = (long)blockIdx.x * per, r1 = r0 + per < rows ? r0 + per : rows;
-    double a = 0, b = 0;
+    double s[NQ] = {0, 0, 0};
     if (k < c) {
         const chan_k ck = chan_consts<T, KIND>(x, mean_f, ab, slope, k, 0, 1);
         for (long r = r0 + ty; r < r1; r += 8 * UNROLL) {
@@ -843,15 +846,16 @@ static __global__ void cl_partials(double *part, const T *x, const T *dy, const 
                 o[u] = (r + 8L * u) * c + k;
                 cnt += r + 8L * u < r1;
             }
-            add_unrolled<T, KIND>(a, b, x, dy, o, cnt, ck);
+            add_unrolled<T, KIND>(s, x, dy, o, cnt, ck);
         }
     }
-    sa[ty][tx] = a, sb[ty][tx] = b;
+    for (int q = 0; q < ns; q++) sh[q][ty][tx] = s[q];
     __syncthreads();
     if (ty || k >= c) return;
-    for (int j = 1; j < 8; j++) a += sa[j][tx], b += sb[j][tx];
-    part[(long)blockIdx.x * 2 * c + k] = a;
-    if (two) part[((long)blockIdx.x * 2 + 1) * c + k] = b;
+    for (int q = 0; q < ns; q++) {
+        for (int j = 1; j < 8; j++) s[q] += sh[q][j][tx];
+        part[((long)blockIdx.x * NQ + q) * c + k] = s[q];
+    }
 }
 
 template <typename T, int KIND>
@@ -867,22 +871,23 @@ static void sum_partials(const chan_split &sp, double *part, const T *x, const T
     }
 }
 
-// The chunks' partials q = 0 and (when two) q = 1 of channel k, summed by
+// The chunks' partials qa and (when qb >= 0) qb of channel k, summed by
 // the block (THREADS threads, sa and sb its shared arrays): thread t adds
 // chunks t, t + THREADS, ... in order, then block_sum's fixed tree; the
 // sums in sa[0] and sb[0] for every thread. (One thread a channel adding up
 // to 1024 chunks in turn was a chain of dependent loads on a card holding a
 // block or two: latency, not bandwidth.)
-static __device__ void chunk_sums(double *sa, double *sb, const double *part, int chunks, int c, int k, bool two)
+static __device__ void chunk_sums(double *sa, double *sb, const double *part, int chunks, int c, int k, int qa,
+                                  int qb)
 {
     double a = 0, b = 0;
     for (int i = threadIdx.x; i < chunks; i += THREADS) {
-        a += part[(long)i * 2 * c + k];
-        if (two) b += part[((long)i * 2 + 1) * c + k];
+        a += part[((long)i * NQ + qa) * c + k];
+        if (qb >= 0) b += part[((long)i * NQ + qb) * c + k];
     }
     sa[threadIdx.x] = a, sb[threadIdx.x] = b;
     block_sum(sa);
-    if (two) block_sum(sb);
+    if (qb >= 0) block_sum(sb);
 }
 
 // bn.c's statistics, per channel: biased variance for the normalisation,
@@ -901,7 +906,7 @@ static __global__ void chan_bn_stats(float *save_mean, float *save_invstd, float
 {
     __shared__ double sa[THREADS], sb[THREADS];
     int k = blockIdx.x; // a block a channel
-    chunk_sums(sa, sb, part, chunks, c, k, true);
+    chunk_sums(sa, sb, part, chunks, c, k, 0, 1);
     if (threadIdx.x) return;
     double s1 = sa[0], s2 = sb[0], d = s1 / m;
     double mean = shift_of(x, k, hw, cl) + d, q = s2 - s1 * d; // q: the sum of (x - mean)^2
@@ -923,7 +928,7 @@ static __global__ void chan_bn_bwd_coef(float *coef, float *dgamma, float *dbeta
 {
     __shared__ double sa[THREADS], sb[THREADS];
     int k = blockIdx.x; // a block a channel
-    chunk_sums(sa, sb, part, chunks, c, k, true);
+    chunk_sums(sa, sb, part, chunks, c, k, 0, 1);
     if (threadIdx.x) return;
     double sdy = sa[0], sdyx = sb[0], invstd = save_invstd[k];
     if (dgamma) dgamma[k] += (float)(sdyx * invstd);
@@ -974,11 +979,12 @@ static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_m
     }
 }
 
-static __global__ void chan_prelu_da(float *da, const double *part, int chunks, int c)
+// (q: the sum's index in part, 0 or SUM_BNP_ALL's 2)
+static __global__ void chan_prelu_da(float *da, const double *part, int chunks, int c, int q)
 {
     __shared__ double sa[THREADS], sb[THREADS];
     int k = blockIdx.x; // a block a channel
-    chunk_sums(sa, sb, part, chunks, c, k, false);
+    chunk_sums(sa, sb, part, chunks, c, k, q, -1);
     if (threadIdx.x == 0) da[k] += (float)sa[0];
 }
 
@@ -999,7 +1005,7 @@ static int channel_sums(int n, int c, int hw, int cl, chan_split *sp, double **p
     if (!cl && c > 65535)
         return lc_errf(err, LC_EINVAL, NULL, -1, -1, "CUDA: per-channel sums: %d channels (at most 65535)", c);
     *sp = split_channels((long)n * hw, cl);
-    size_t np = (size_t)sp->chunks * 2 * c, bytes = np * sizeof(double) + 3 * (size_t)c * sizeof(float);
+    size_t np = (size_t)sp->chunks * NQ * c, bytes = np * sizeof(double) + 3 * (size_t)c * sizeof(float);
     int rc = lc_cuda_grow(&sum_scratch, &sum_scratch_bytes, bytes, stream, "channel-sums scratch", err);
     if (rc) return rc;
     double *d = (double *)sum_scratch;
@@ -1048,7 +1054,7 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
             int rc = channel_sums(n, c, hw, cl, &sp, &part, &coef, st, err);
             if (rc) return rc;
             sum_partials<T, SUM_PRELU_DA>(sp, part, (const T *)x, (const T *)dy, NULL, c, hw, st);
-            chan_prelu_da<<<(unsigned)c, THREADS, 0, st>>>(da, part, sp.chunks, c);
+            chan_prelu_da<<<(unsigned)c, THREADS, 0, st>>>(da, part, sp.chunks, c, 0);
         }
         if (dx)
             return launch_packed<T>(total, {dx, dy, x}, [&](auto v) {
@@ -1115,7 +1121,10 @@ static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *s
 // (save_ab), from the PReLU's output gradient (dy) with y and PReLU's input
 // gradient recomputed where they are read, the slopes' gradient summed
 // first, split as lc_prelu_backward_dt_cuda splits it: the unfused pair's
-// sums in the same order
+// sums in the same order. Where the two splits agree (all but one channel
+// channels-last, which the PReLU splits as (N, C, H, W)) the slopes' sums
+// and batch norm's come from one pass over x and dy (SUM_BNP_ALL), each
+// added in the order its own pass adds it
 static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dy, const void *x,
                         const float *save_ab, const float *slope, const float *save_mean, const float *save_invstd,
                         const float *gamma, const struct residual *res, const struct lc_bn *p, int set, void *stream,
@@ -1129,14 +1138,19 @@ static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *ds
         chan_split sp;
         double *part, m = (double)p->n * p->hw;
         float *coef;
-        if (save_ab && dslope) {
-            int rc = channel_sums(p->n, p->c, p->hw, p->channels_last && p->c > 1, &sp, &part, &coef, st, err);
+        const bool one_pass = save_ab && dslope && !(p->channels_last && p->c == 1);
+        if (save_ab && dslope && !one_pass) {
+            int rc = channel_sums(p->n, p->c, p->hw, 0, &sp, &part, &coef, st, err);
             if (rc) return rc;
             sum_partials<T, SUM_BNP_DA>(sp, part, (const T *)x, (const T *)dy, NULL, p->c, p->hw, st, save_ab, slope);
-            chan_prelu_da<<<(unsigned)p->c, THREADS, 0, st>>>(dslope, part, sp.chunks, p->c);
+            chan_prelu_da<<<(unsigned)p->c, THREADS, 0, st>>>(dslope, part, sp.chunks, p->c, 0);
         }
         if (int rc = bn_sums(p, &sp, &part, &coef, st, err)) return rc;
-        if (save_ab)
+        if (one_pass) {
+            sum_partials<T, SUM_BNP_ALL>(sp, part, (const T *)x, (const T *)dy, save_mean, p->c, p->hw, st, save_ab,
+                                         slope);
+            chan_prelu_da<<<(unsigned)p->c, THREADS, 0, st>>>(dslope, part, sp.chunks, p->c, 2);
+        } else if (save_ab)
             sum_partials<T, SUM_BNP_BWD>(sp, part, (const T *)x, (const T *)dy, save_mean, p->c, p->hw, st, save_ab,
                                          slope);
         else
