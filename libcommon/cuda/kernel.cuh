@@ -18,6 +18,13 @@
 
 #define THREADS 256
 
+// A kernel of THREADS-thread blocks that should fit at least min_blocks
+// blocks on an SM: ptxas then caps its registers at 65536 / (THREADS *
+// min_blocks). For memory-bound kernels whose registers (per-channel
+// values, double sums) left two or three blocks an SM, too few loads in
+// flight; the arithmetic is unchanged.
+#define LC_MIN_BLOCKS(min_blocks) __launch_bounds__(THREADS, min_blocks)
+
 // i over [0, total) across the grid
 #define FOR_EACH(i, total)                                                                                            \
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (long)gridDim.x * blockDim.x)

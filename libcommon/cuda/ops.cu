@@ -794,7 +794,7 @@ static __device__ __forceinline__ void add_unrolled(double *s, const T *x, const
 // grid (chunks, c): channel k's values [r0, r1) are planes' runs of hw;
 // thread t takes r0 + t, r0 + t + THREADS, ... tracking (plane, offset)
 template <typename T, int KIND>
-static __global__ void nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
+static __global__ void LC_MIN_BLOCKS(4) nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
                                      const float *slope, int c, int hw, long m, long per)
 {
     constexpr int ns = nsums<KIND>();
@@ -828,7 +828,7 @@ static __global__ void nchw_partials(double *part, const T *x, const T *dy, cons
 
 // grid (chunks, ceil(c / 32)), block (32, 8): rows [r0, r1) of (rows, c)
 template <typename T, int KIND>
-static __global__ void cl_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
+static __global__ void LC_MIN_BLOCKS(4) cl_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
                                    const float *slope, long rows, int c, long per)
 {
     constexpr int ns = nsums<KIND>();
@@ -950,30 +950,37 @@ struct shortcut_map {
 
 // (dr is read packed only when s = 1: then it lies as dx does)
 template <typename T, int V, bool FUSED, bool SHORTCUT = false>
-static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef,
+static __global__ void LC_MIN_BLOCKS(3) bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef,
                              const float *ab, const float *slope, long total, chan_map cm, int set, shortcut_map sc)
 {
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
         if (SHORTCUT ? sc.s == 1 : !set) dxv = load_pack<V>(SHORTCUT ? (const T *)sc.dr : dx, i);
-        float cv[3 * V], mv[V], abv[FUSED ? 2 * V : 1], sv[FUSED ? V : 1];
         int ks[V];
         pack_chans<V>(ks, cm, i);
-        chan_vals<V, 3>(cv, coef, cm, ks);
-        chan_vals<V, 1>(mv, save_mean, cm, ks);
-        if constexpr (FUSED) chan_vals<V, 2>(abv, ab, cm, ks), chan_vals<V, 1>(sv, slope, cm, ks);
-        for (int j = 0; j < V; j++) {
-            float kk = cv[3 * j], mdy = cv[3 * j + 1], kx = cv[3 * j + 2], g, acc;
-            if constexpr (FUSED) g = prelu_dy<T>(to_f(dyv.e[j]), bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]), sv[j]);
-            else g = to_f(dyv.e[j]);
-            // the shortcut's gradient as the set subsample backward stores it, then the add
-            if constexpr (SHORTCUT)
-                acc = sc.s == 1 ? to_f(from_f<T>(0.0f + to_f(dxv.e[j])))
-                                : subsample_dx((const T *)sc.dr, i + j, sc.c, sc.h, sc.w, sc.s, sc.ho, sc.wo, sc.cl);
-            else acc = set ? 0.0f : to_f(dxv.e[j]);
-            // bn.c's dxplane, each operation rounded (no FMA)
-            float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(xv.e[j]), mv[j]), kx));
-            dxv.e[j] = from_f<T>(__fadd_rn(acc, __fmul_rn(kk, t)));
+        // the per-channel values of H channels at a time: all 7 V of them
+        // at once took 96 registers a thread (two blocks an SM)
+        constexpr int H = V > 4 ? 4 : V;
+        for (int h = 0; h < V; h += H) {
+            float cv[3 * H], mv[H], abv[FUSED ? 2 * H : 1], sv[FUSED ? H : 1];
+            chan_vals<H, 3>(cv, coef, cm, ks + h);
+            chan_vals<H, 1>(mv, save_mean, cm, ks + h);
+            if constexpr (FUSED) chan_vals<H, 2>(abv, ab, cm, ks + h), chan_vals<H, 1>(sv, slope, cm, ks + h);
+            for (int u = 0; u < H; u++) {
+                const int j = h + u;
+                float kk = cv[3 * u], mdy = cv[3 * u + 1], kx = cv[3 * u + 2], g, acc;
+                if constexpr (FUSED)
+                    g = prelu_dy<T>(to_f(dyv.e[j]), bn_y<T>(xv.e[j], abv[2 * u], abv[2 * u + 1]), sv[u]);
+                else g = to_f(dyv.e[j]);
+                // the shortcut's gradient as the set subsample backward stores it, then the add
+                if constexpr (SHORTCUT)
+                    acc = sc.s == 1 ? to_f(from_f<T>(0.0f + to_f(dxv.e[j])))
+                                    : subsample_dx((const T *)sc.dr, i + j, sc.c, sc.h, sc.w, sc.s, sc.ho, sc.wo, sc.cl);
+                else acc = set ? 0.0f : to_f(dxv.e[j]);
+                // bn.c's dxplane, each operation rounded (no FMA)
+                float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(xv.e[j]), mv[u]), kx));
+                dxv.e[j] = from_f<T>(__fadd_rn(acc, __fmul_rn(kk, t)));
+            }
         }
         store_pack(dx, i, dxv);
     }

@@ -34,6 +34,8 @@
 #define __host__
 #undef __shared__
 #define __shared__ static
+#undef __launch_bounds__
+#define __launch_bounds__(...)
 
 // the launch being emulated: the running thread's indices
 struct emu_thread {
