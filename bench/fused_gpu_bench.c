@@ -10,7 +10,10 @@
  *    the pair: lc_op_subsample_backward_dt writing it, then
  *    lc_op_bn_backward_dt adding to it);
  *  - 16-bit inference: the last convolution's bias and the shortcut's add
- *    (lc_op_bias_add_dt; the pair: lc_op_bias_prelu_dt, then the add).
+ *    (lc_op_bias_add_dt; the pair: lc_op_bias_prelu_dt, then the add);
+ *    and that with the next unit's first batch norm
+ *    (lc_op_bias_add_bn_eval_dt; the pair: lc_op_bias_add_dt, then
+ *    lc_op_bn_forward_eval_dt).
  * In float32 (N, C, H, W) and fp16 in both layouts; milliseconds a pass,
  * the ratio pair / fused, and the activation bytes a training step no
  * longer moves. Skips without a GPU. Part of `make gpu-check`.
@@ -43,7 +46,7 @@ static int ir50_units(struct unit *u)
     return k;
 }
 
-enum { FORWARD, BACKWARD, INFERENCE };
+enum { FORWARD, BACKWARD, INFERENCE, INFERENCE_BN };
 
 struct bufs {
     void *in, *x, *y, *r2, *gin, *gb, *gout; /* activations (dt) */
@@ -77,6 +80,17 @@ static void pass(const struct lc_device *d, int dt, int cl, int n, const struct 
             }
             OK(lc_op_bn_forward_train_dt(d, dt, b->y, b->mean, b->istd, b->rm, b->rv, b->x, b->gamma, b->beta, &p,
                                          &err));
+        } else if (kind == INFERENCE_BN) { /* the next unit's batch norm, of this unit's output, into x */
+            OK(lc_bn_init(&p, n, t->d, ohw, 1e-5f, 0.1f, 1, &err));
+            p.channels_last = cl;
+            if (fused)
+                OK(lc_op_bias_add_bn_eval_dt(d, dt, b->y, b->x, b->bias, r, rh, rw, s, b->gamma, b->beta, b->rm, b->rv,
+                                             &p, &err));
+            else {
+                OK(lc_op_bias_add_dt(d, dt, b->y, b->bias, r, n, t->d, rh, rw, s, cl, &err));
+                OK(lc_op_bn_forward_eval_dt(d, dt, b->x, b->y, b->gamma, b->beta, b->rm, b->rv, &p, &err));
+            }
+            continue;
         } else if (kind == INFERENCE) {
             if (fused) {
                 OK(lc_op_bias_add_dt(d, dt, b->y, b->bias, r, n, t->d, rh, rw, s, cl, &err));
@@ -174,10 +188,10 @@ int main(int argc, char **argv)
         }
         printf("fused_gpu_bench: IR-50's %d units, batch %d, %s%s (%.2f GB of activation traffic saved a training "
                "step)\n", nu, n, lc_mixed_name(dt), cl ? " channels-last" : "", saved * lc_dtype_size(dt) / 1e9);
-        static const char *what[3] = {"training forward: bn + add", "training backward: shortcut's dx",
-                                      "inference: bias + add"};
-        for (int kind = FORWARD; kind <= INFERENCE; kind++) {
-            if (kind == INFERENCE && dt == LC_DTYPE_F32) continue; /* float32 adds its bias in the convolution */
+        static const char *what[4] = {"training forward: bn + add", "training backward: shortcut's dx",
+                                      "inference: bias + add", "inference: bias + add + next bn"};
+        for (int kind = FORWARD; kind <= INFERENCE_BN; kind++) {
+            if (kind >= INFERENCE && dt == LC_DTYPE_F32) continue; /* float32 adds its bias in the convolution */
             double pair = timed(&d, dt, cl, n, u, nu, kind, 0, &b, reps);
             double fused = timed(&d, dt, cl, n, u, nu, kind, 1, &b, reps);
             printf("  %-34s pair %8.3f ms   fused %8.3f ms   ratio %.2f\n", what[kind], pair, fused, pair / fused);
