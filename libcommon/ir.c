@@ -604,7 +604,8 @@ static float *dev_get(struct lc_ir_dev *g, const float *host, size_t n, struct l
 
 /* w (host, float32, n) on the device in the activation type, into *f32
  * for float32, else into *typed, cast on the host (bit for bit the
- * device's casts) so that no float32 copy takes device memory; with
+ * device's casts for every weight but a NaN) so that no float32 copy takes
+ * device memory; with
  * channels_last (16 bits) a conv's (co, k, hw) as (co, hw, k) */
 static int dev_weights(struct lc_ir_dev *g, float **f32, void **typed, const float *w, size_t n, int co, int k,
                        int hw, int channels_last, struct lc_err *err)
@@ -744,8 +745,10 @@ int lc_ir_dev_create(struct lc_ir_dev **out, const struct lc_ir *m, const struct
     else GETT(g->x, N * 3 * LC_IR_INPUT * LC_IR_INPUT);
     for (int b = 0; b < 3; b++) GETT(g->buf[b], m->max_act);
     size_t sc = 0;
-    for (int k = 0; k < m->n_units; k++)
-        if (m->u[k].conv_sc && N * m->u[k].d * m->u[k].ho * m->u[k].wo > sc) sc = N * m->u[k].d * m->u[k].ho * m->u[k].wo;
+    for (int k = 0; k < m->n_units; k++) {
+        size_t sc_k = N * m->u[k].d * m->u[k].ho * m->u[k].wo;
+        if (m->u[k].conv_sc && sc_k > sc) sc = sc_k;
+    }
     if (sc) GETT(g->sc, sc);
     GETT(g->obn, N * m->lin.in);
     GETT(g->lin_out, N * LC_IR_EMBEDDING);

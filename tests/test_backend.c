@@ -1445,7 +1445,7 @@ static void check_bias_add(const struct lc_device *d, const struct shortcut_case
 
 /* The bias and residual add with the next batch norm (eval), fused,
  * against the bias and residual add then batch norm on the same device,
- * bit for bit: y, and z (over garbage, which it must not read). */
+ * bit for bit: y, and z (starting as garbage: every element written). */
 static void check_bias_add_bn(const struct lc_device *d, const struct shortcut_case *k, struct gbuf *g)
 {
     const int s = k->k, dt = k->dt, n = k->n, c = k->c, cl = k->cl;

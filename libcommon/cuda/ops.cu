@@ -794,7 +794,7 @@ static __device__ __forceinline__ void add_unrolled(double *s, const T *x, const
 // grid (chunks, c): channel k's values [r0, r1) are planes' runs of hw;
 // thread t takes r0 + t, r0 + t + THREADS, ... tracking (plane, offset)
 template <typename T, int KIND>
-static __global__ void LC_MIN_BLOCKS(4) nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
+static __global__ void nchw_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
                                      const float *slope, int c, int hw, long m, long per)
 {
     constexpr int ns = nsums<KIND>();
@@ -828,8 +828,8 @@ static __global__ void LC_MIN_BLOCKS(4) nchw_partials(double *part, const T *x, 
 
 // grid (chunks, ceil(c / 32)), block (32, 8): rows [r0, r1) of (rows, c)
 template <typename T, int KIND>
-static __global__ void LC_MIN_BLOCKS(4) cl_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
-                                   const float *slope, long rows, int c, long per)
+static __global__ void LC_MIN_BLOCKS(4) cl_partials(double *part, const T *x, const T *dy, const float *mean_f,
+                                                    const float *ab, const float *slope, long rows, int c, long per)
 {
     constexpr int ns = nsums<KIND>();
     __shared__ double sh[ns][8][32];
@@ -950,8 +950,9 @@ struct shortcut_map {
 
 // (dr is read packed only when s = 1: then it lies as dx does)
 template <typename T, int V, bool FUSED, bool SHORTCUT = false>
-static __global__ void LC_MIN_BLOCKS(3) bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef,
-                             const float *ab, const float *slope, long total, chan_map cm, int set, shortcut_map sc)
+static __global__ void LC_MIN_BLOCKS(3) bn_dx(T *dx, const T *dy, const T *x, const float *save_mean,
+                                              const float *coef, const float *ab, const float *slope, long total,
+                                              chan_map cm, int set, shortcut_map sc)
 {
     FOR_EACH_PACK(i, total, V) {
         pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
@@ -975,7 +976,8 @@ static __global__ void LC_MIN_BLOCKS(3) bn_dx(T *dx, const T *dy, const T *x, co
                 // the shortcut's gradient as the set subsample backward stores it, then the add
                 if constexpr (SHORTCUT)
                     acc = sc.s == 1 ? to_f(from_f<T>(0.0f + to_f(dxv.e[j])))
-                                    : subsample_dx((const T *)sc.dr, i + j, sc.c, sc.h, sc.w, sc.s, sc.ho, sc.wo, sc.cl);
+                                    : subsample_dx((const T *)sc.dr, i + j, sc.c, sc.h, sc.w, sc.s, sc.ho, sc.wo,
+                                                   sc.cl);
                 else acc = set ? 0.0f : to_f(dxv.e[j]);
                 // bn.c's dxplane, each operation rounded (no FMA)
                 float t = __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(to_f(xv.e[j]), mv[u]), kx));
@@ -1126,12 +1128,12 @@ static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *s
 
 // Batch norm's backward from dy; or, fused with the PReLU that followed it
 // (save_ab), from the PReLU's output gradient (dy) with y and PReLU's input
-// gradient recomputed where they are read, the slopes' gradient summed
-// first, split as lc_prelu_backward_dt_cuda splits it: the unfused pair's
-// sums in the same order. Where the two splits agree (all but one channel
-// channels-last, which the PReLU splits as (N, C, H, W)) the slopes' sums
-// and batch norm's come from one pass over x and dy (SUM_BNP_ALL), each
-// added in the order its own pass adds it
+// gradient recomputed where they are read, and the slopes' gradient summed
+// as lc_prelu_backward_dt_cuda sums it: the unfused pair's sums in the same
+// order. Where the two splits agree (all but one channel channels-last,
+// which the PReLU splits as (N, C, H, W)) the slopes' sums and batch norm's
+// come from one pass over x and dy (SUM_BNP_ALL), each added in the order
+// its own pass adds it; otherwise the slopes' pass runs first
 static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *dslope, const void *dy, const void *x,
                         const float *save_ab, const float *slope, const float *save_mean, const float *save_invstd,
                         const float *gamma, const struct residual *res, const struct lc_bn *p, int set, void *stream,
