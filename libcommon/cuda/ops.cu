@@ -688,8 +688,8 @@ enum { SUM_SHIFTED, SUM_BN_BWD, SUM_PRELU_DA, SUM_BNP_BWD, SUM_BNP_DA, SUM_BNP_A
 enum { NQ = 3 }; // the most sums of a kind: part's q stride
 
 // a channel's constants for add_terms: the shift K (SUM_SHIFTED), the saved
-// mean (SUM_BN_BWD, SUM_BNP_BWD), y = x a + b's a and b and PReLU's slope s
-// (SUM_BNP_*)
+// mean (SUM_BN_BWD, SUM_BNP_BWD, SUM_BNP_ALL), y = x a + b's a and b and
+// PReLU's slope s (SUM_BNP_*)
 struct chan_k {
     double md;
     float mf, a, b, s;
