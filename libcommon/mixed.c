@@ -34,6 +34,20 @@ int lc_mixed_layout(const char *name, int on_gpu, int dt)
     return dt == LC_DTYPE_F32 ? -2 : 1;
 }
 
+int lc_mixed_layout_opts(const char *layout, int channels_last, int on_gpu, int dt, struct lc_err *err)
+{
+    if (channels_last && dt == LC_DTYPE_F32)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "--channels_last needs --precision fp16 or bf16"), -1;
+    if (channels_last && layout && strcmp(layout, "channels_last") && strcmp(layout, "auto"))
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "--channels_last contradicts --layout %s", layout), -1;
+    int cl = lc_mixed_layout(channels_last ? "channels_last" : layout, on_gpu, dt);
+    if (cl == -2)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "--layout channels_last needs --precision fp16 or bf16"), -1;
+    if (cl < 0)
+        return lc_errf(err, LC_EINVAL, NULL, -1, -1, "--layout takes auto, nchw or channels_last, not %s", layout), -1;
+    return cl;
+}
+
 const char *lc_mixed_name(int dt)
 {
     return dt == LC_DTYPE_F16 ? "fp16" : dt == LC_DTYPE_BF16 ? "bf16" : dt == LC_DTYPE_F32 ? "fp32" : "?";

@@ -35,6 +35,15 @@ const char *lc_mixed_name(int dt);
  * and (N, C, H, W) otherwise;
  * -1 for another name, -2 for channels-last with float32 (which has none). */
 int lc_mixed_layout(const char *name, int on_gpu, int dt);
+/* A tool's --layout (NULL: auto) and --channels_last (= --layout
+ * channels_last, which --layout auto leaves alone) resolved by
+ * lc_mixed_layout: 1 or 0, or -1 with err set to the usage error. */
+struct lc_err;
+int lc_mixed_layout_opts(const char *layout, int channels_last, int on_gpu, int dt, struct lc_err *err);
+/* --layout's help, the same in every tool that takes it */
+#define LC_MIXED_LAYOUT_HELP                                                                                    \
+    "the backbone's activations: auto (default: channels_last for fp16 or bf16 on a GPU, else nchw), nchw, or "  \
+    "channels_last, i.e. (N, H, W, C), the layout cuDNN's tensor cores run on (same results)"
 
 /* y (ydt) = x (xdt), n elements; equal types copy. */
 void lc_cast(void *y, int ydt, const void *x, int xdt, size_t n);

@@ -474,3 +474,31 @@ Test(mixed, backward_set_mode_equals_adding_into_zeros)
         nf_free();
     }
 }
+
+/* the tools' --layout and --channels_last: auto follows the device and the
+ * type, the flag is --layout channels_last, and each misuse names itself */
+Test(mixed, layout_options_resolve_or_say_why_not)
+{
+    struct lc_err err;
+    const int f16 = LC_DTYPE_F16, f32 = LC_DTYPE_F32;
+    cr_expect_eq(lc_mixed_layout_opts(NULL, 0, 1, f16, &err), 1, "auto, 16 bits on a GPU");
+    cr_expect_eq(lc_mixed_layout_opts("auto", 0, 0, f16, &err), 0, "auto on the CPU");
+    cr_expect_eq(lc_mixed_layout_opts(NULL, 0, 1, f32, &err), 0, "auto, float32");
+    cr_expect_eq(lc_mixed_layout_opts("nchw", 0, 1, f16, &err), 0);
+    cr_expect_eq(lc_mixed_layout_opts("channels_last", 0, 0, f16, &err), 1);
+    cr_expect_eq(lc_mixed_layout_opts(NULL, 1, 0, f16, &err), 1, "the flag");
+    cr_expect_eq(lc_mixed_layout_opts("auto", 1, 0, f16, &err), 1, "the flag with --layout auto");
+    const struct {
+        const char *layout;
+        int flag, dt;
+        const char *why;
+    } bad[] = {{NULL, 1, f32, "--channels_last needs --precision fp16 or bf16"},
+               {"nchw", 1, f16, "--channels_last contradicts --layout nchw"},
+               {"channels_last", 0, f32, "--layout channels_last needs --precision fp16 or bf16"},
+               {"nhwc", 0, f16, "--layout takes auto, nchw or channels_last, not nhwc"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = 0;
+        cr_expect_eq(lc_mixed_layout_opts(bad[i].layout, bad[i].flag, 1, bad[i].dt, &err), -1, "%s", bad[i].why);
+        cr_expect_str_eq(err.msg, bad[i].why);
+    }
+}

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
         {LC_OPT_I64, "seed", 0, &o.seed, "S", "seed of --untrained (default 1)"},
         {LC_OPT_STRING, "device", 0, &o.device, "DEV", "cpu (default), cuda or cuda:N"},
         {LC_OPT_STRING, "precision", 0, &o.precision, "P", "fp32 (default), fp16 or bf16: the activations' type (16 bits on the CPU: the GPU path's slow reference)"},
-        {LC_OPT_STRING, "layout", 0, &o.layout, "L", "the backbone's activations: auto (default: channels_last for fp16 or bf16 on a GPU, else nchw), nchw, or channels_last, i.e. (N, H, W, C), the layout cuDNN's tensor cores run on (same results)"},
+        {LC_OPT_STRING, "layout", 0, &o.layout, "L", LC_MIXED_LAYOUT_HELP},
         {LC_OPT_FLAG, "channels_last", 0, &o.channels_last, NULL, "= --layout channels_last"},
         {LC_OPT_FLAG, "cuda_graphs", 0, &o.cuda_graphs, NULL, "on a GPU: replay each full batch's forward as a CUDA graph (less launch time; the same results)"},
         {LC_OPT_FLAG, "progress", 0, &o.progress, NULL, "progress on stderr"},
@@ -78,12 +78,8 @@ int main(int argc, char **argv)
     if (dev.type != LC_DEVICE_CPU && lc_device_open(&dev, &err)) lc_tool_fail(&err);
     int dt = o.precision ? lc_mixed_parse(o.precision) : LC_DTYPE_F32;
     if (dt < 0) lc_tool_usage(tool.name, "--precision takes fp32, fp16 or bf16, not %s", o.precision);
-    if (o.channels_last && dt == LC_DTYPE_F32) lc_tool_usage(tool.name, "--channels_last needs --precision fp16 or bf16");
-    if (o.channels_last && o.layout && strcmp(o.layout, "channels_last") && strcmp(o.layout, "auto"))
-        lc_tool_usage(tool.name, "--channels_last contradicts --layout %s", o.layout);
-    int cl = lc_mixed_layout(o.channels_last ? "channels_last" : o.layout, dev.type == LC_DEVICE_CUDA, dt);
-    if (cl == -2) lc_tool_usage(tool.name, "--layout channels_last needs --precision fp16 or bf16");
-    if (cl < 0) lc_tool_usage(tool.name, "--layout takes auto, nchw or channels_last, not %s", o.layout);
+    int cl = lc_mixed_layout_opts(o.layout, o.channels_last, dev.type == LC_DEVICE_CUDA, dt, &err);
+    if (cl < 0) lc_tool_usage(tool.name, "%s", err.msg);
     if (o.cuda_graphs && dev.type != LC_DEVICE_CUDA) lc_tool_usage(tool.name, "--cuda_graphs needs --device cuda");
     lc_threads_set(o.threads);
     struct lc_ckpt_info info = {0};

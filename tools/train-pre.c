@@ -92,7 +92,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         {LC_OPT_FLAG, "use_16bit", 0, &o->use_16bit, NULL, "mixed precision in fp16 with dynamic loss scaling (the reference's flag; = --precision fp16)"},
         {LC_OPT_STRING, "precision", 0, &o->precision, "P", "fp32 (default), fp16 (dynamic loss scaling) or bf16: the activations' type; weights, gradients and the head stay fp32 (16 bits on the CPU: a slow check of the GPU path)"},
         {LC_OPT_DOUBLE, "loss_scale", 0, &o->loss_scale, "S", "fp16's initial loss scale (default 65536)"},
-        {LC_OPT_STRING, "layout", 0, &o->layout, "L", "the backbone's activations: auto (default: channels_last for fp16 or bf16 on a GPU, else nchw), nchw, or channels_last, i.e. (N, H, W, C), the layout cuDNN's tensor cores run on (same results)"},
+        {LC_OPT_STRING, "layout", 0, &o->layout, "L", LC_MIXED_LAYOUT_HELP},
         {LC_OPT_FLAG, "channels_last", 0, &t->channels_last, NULL, "= --layout channels_last"},
         {LC_OPT_FLAG, "cuda_graphs", 0, &t->cuda_graphs, NULL, "on a GPU: replay the backbone's forward and backward as CUDA graphs (less launch time; the same results)"},
         {LC_OPT_END},
@@ -131,12 +131,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
     if (o->loss_scale < 0 || (o->loss_scale > 0 && t->precision != LC_DTYPE_F16))
         lc_tool_usage(tool.name, "--loss_scale takes a positive scale, with fp16");
     t->loss_scale = (float)o->loss_scale;
-    if (t->channels_last && t->precision == LC_DTYPE_F32) lc_tool_usage(tool.name, "--channels_last needs --precision fp16 or bf16");
-    if (t->channels_last && o->layout && strcmp(o->layout, "channels_last") && strcmp(o->layout, "auto"))
-        lc_tool_usage(tool.name, "--channels_last contradicts --layout %s", o->layout);
-    int cl = lc_mixed_layout(t->channels_last ? "channels_last" : o->layout, dev.type == LC_DEVICE_CUDA, t->precision);
-    if (cl == -2) lc_tool_usage(tool.name, "--layout channels_last needs --precision fp16 or bf16");
-    if (cl < 0) lc_tool_usage(tool.name, "--layout takes auto, nchw or channels_last, not %s", o->layout);
+    int cl = lc_mixed_layout_opts(o->layout, t->channels_last, dev.type == LC_DEVICE_CUDA, t->precision, &err);
+    if (cl < 0) lc_tool_usage(tool.name, "%s", err.msg);
     t->channels_last = cl;
     if (t->cuda_graphs && dev.type != LC_DEVICE_CUDA) lc_tool_usage(tool.name, "--cuda_graphs needs --device cuda");
     t->device = dev;
