@@ -160,8 +160,14 @@ extern "C" int lc_prelu_backward_cuda(float *dx, float *da, const float *dy, con
 
 // ---- batch norm (its statistics and backward sums: the per-channel sums below)
 
-// y = x a + b per channel (ab[2k], ab[2k + 1]: chan_bn_stats or
-// bn_eval_coef), the product rounded before the add as bn.c's axpb (no FMA)
+// y = x a + b, rounded to T: batch norm's output, the product rounded
+// before the add as bn.c's axpb (no FMA)
+template <typename T> static __device__ __forceinline__ T axpb(T x, float a, float b)
+{
+    return from_f<T>(__fadd_rn(__fmul_rn(to_f(x), a), b));
+}
+
+// y = axpb(x) per channel (ab[2k], ab[2k + 1]: chan_bn_stats or bn_eval_coef)
 template <typename T, int V>
 static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, chan_map cm)
 {
@@ -172,7 +178,7 @@ static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, ch
         pack_chans<V>(ks, cm, i);
         chan_vals<V, 2>(abv, ab, cm, ks);
         for (int j = 0; j < V; j++)
-            yv.e[j] = from_f<T>(__fadd_rn(__fmul_rn(to_f(xv.e[j]), abv[2 * j]), abv[2 * j + 1]));
+            yv.e[j] = axpb(xv.e[j], abv[2 * j], abv[2 * j + 1]);
         store_pack(y, i, yv);
     }
 }
@@ -183,7 +189,7 @@ static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, ch
 // stores it (in T), widened.
 template <typename T> static __device__ __forceinline__ float bn_y(T x, float a, float b)
 {
-    return to_f(from_f<T>(__fadd_rn(__fmul_rn(to_f(x), a), b)));
+    return to_f(axpb(x, a, b));
 }
 
 template <typename T> static __device__ __forceinline__ float prelu_dy(float dz, float y, float s)
@@ -1382,7 +1388,7 @@ static __global__ void bias_add(T *y, T *z, const float *b, const T *r, const fl
         for (int j = 0; j < V; j++) {
             float t = to_f(from_f<T>(to_f(yv.e[j]) + bv[j]));
             yv.e[j] = from_f<T>(t + to_f(rv.e[j]));
-            if constexpr (BN) zv.e[j] = from_f<T>(__fadd_rn(__fmul_rn(to_f(yv.e[j]), abv[2 * j]), abv[2 * j + 1]));
+            if constexpr (BN) zv.e[j] = axpb(yv.e[j], abv[2 * j], abv[2 * j + 1]);
         }
         store_pack(y, i, yv);
         if constexpr (BN) store_pack(z, i, zv);
