@@ -1494,6 +1494,93 @@ Test(cuda, shortcut_ops_fused_are_bit_identical_to_the_op_pairs)
     check_shortcut_ops(&gpu);
 }
 
+/* a device copy of bytes of host, off bytes into its allocation (one
+ * element: a tensor the kernels cannot read in 16-byte loads) */
+static void *upb_at(struct gbuf *g, const struct lc_device *d, const void *host, size_t bytes, size_t off)
+{
+    struct lc_err err;
+    char *p = upb(g, d, nf_zeros((bytes + off + 3) / 4), bytes + off);
+    cr_assert_eq(lc_device_upload(d, p + off, host, bytes, &err), 0, "%s", err.msg);
+    return p + off;
+}
+
+/* The channels-last batch-norm and PReLU training ops on 16-byte aligned
+ * tensors (16-byte loads: the per-channel sums' packed kernel and the
+ * packed elementwise kernels) and on the same tensors one element further
+ * (a load an element), bit for bit: y, z, dx and every per-channel output.
+ * Channels a multiple of a pack's 8 but not of a block's 64, several
+ * channel blocks, chunks whose rows end between unrolled loads, and fewer
+ * rows than a block's row lanes. */
+Test(cuda, channels_last_sums_are_the_same_bits_packed_or_not)
+{
+    struct lc_device gpu = open_gpu();
+    struct gbuf g = {0};
+    struct lc_err err;
+    static const int shapes[][3] = {{4, 40, 196}, {2, 512, 49}, {3, 64, 1000}, {5, 16, 1}}; /* n c hw */
+    /* the per-channel arrays, c floats each (ab: 2c) */
+    enum { GAMMA, BETA, SLOPE, MEAN, ISTD, RMEAN, RVAR, DG, DB, DA, AB, MEAN2 = AB + 2, ISTD2, RMEAN2, RVAR2, DG2, DB2,
+           DS, DG3, DB3, NPC };
+    enum { Y, DX, DXP, Z, DXF, DXF2, NT }; /* the tensors written */
+    static const char *names[NT] = {"bn y", "bn dx", "prelu dx", "bn+prelu z", "bn+prelu dx", "bn+prelu dx (no dslope)"};
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < (int)(sizeof shapes / sizeof *shapes); s++) {
+            const int dt = mx_types[t];
+            struct lc_bn p;
+            cr_assert_eq(lc_bn_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], 1e-5f, 0.1f, 1, &err), 0);
+            p.channels_last = 1;
+            const size_t total = (size_t)p.n * p.c * p.hw, c = (size_t)p.c, bytes = total * lc_dtype_size(dt);
+            const void *hx = mx_randn(total, 21 + s, 2, dt), *hdy = mx_randn(total, 22 + s, 1, dt);
+            const void *hdx = mx_randn(total, 23 + s, 1, dt);
+            float *hpc = nf_randn(NPC * c, 24 + s, 1);
+            for (size_t k = 0; k < c; k++) {
+                hpc[RVAR * c + k] = hpc[RVAR * c + k] * hpc[RVAR * c + k] + 0.1f;
+                hpc[RVAR2 * c + k] = hpc[RVAR * c + k];
+                hpc[SLOPE * c + k] *= 0.3f;
+            }
+            unsigned char *out[2][NT], *pcs[2];
+            for (int a = 0; a < 2; a++) { /* a = 1: each tensor one element past 16-byte alignment */
+                const size_t off = a * lc_dtype_size(dt);
+                const void *x = upb_at(&g, &gpu, hx, bytes, off), *dy = upb_at(&g, &gpu, hdy, bytes, off);
+                void *o[NT];
+                for (int i = 0; i < NT; i++) o[i] = upb_at(&g, &gpu, hdx, bytes, off);
+                float *pc = up(&g, &gpu, hpc, NPC * c), *v[NPC];
+                for (int i = 0; i < NPC; i++) v[i] = pc + i * c;
+                cr_assert_eq(lc_op_bn_forward_train_dt(&gpu, dt, o[Y], v[MEAN], v[ISTD], v[RMEAN], v[RVAR], x, v[GAMMA],
+                                                       v[BETA], &p, &err),
+                             0, "%s", err.msg);
+                cr_assert_eq(lc_op_bn_backward_dt(&gpu, dt, o[DX], v[DG], v[DB], dy, x, v[MEAN], v[ISTD], v[GAMMA], &p,
+                                                  0, &err),
+                             0, "%s", err.msg);
+                cr_assert_eq(lc_op_prelu_backward_dt(&gpu, dt, o[DXP], v[DA], dy, x, v[SLOPE], p.n, p.c, p.hw, 1, 0,
+                                                     &err),
+                             0, "%s", err.msg);
+                cr_assert_eq(lc_op_bn_prelu_forward_train_dt(&gpu, dt, o[Z], v[AB], v[SLOPE], v[MEAN2], v[ISTD2],
+                                                             v[RMEAN2], v[RVAR2], x, v[GAMMA], v[BETA], &p, &err),
+                             0, "%s", err.msg);
+                cr_assert_eq(lc_op_bn_prelu_backward_dt(&gpu, dt, o[DXF], v[DG2], v[DB2], v[DS], dy, x, v[AB],
+                                                        v[MEAN2], v[ISTD2], v[GAMMA], v[SLOPE], &p, 0, &err),
+                             0, "%s", err.msg);
+                cr_assert_eq(lc_op_bn_prelu_backward_dt(&gpu, dt, o[DXF2], v[DG3], v[DB3], NULL, dy, x, v[AB],
+                                                        v[MEAN2], v[ISTD2], v[GAMMA], v[SLOPE], &p, 1, &err),
+                             0, "%s", err.msg);
+                for (int i = 0; i < NT; i++) out[a][i] = down_copy(&gpu, o[i], bytes);
+                pcs[a] = down_copy(&gpu, pc, NPC * c * 4);
+            }
+            for (int i = 0; i < NT; i++) {
+                size_t e = 0;
+                while (e < bytes && out[0][i][e] == out[1][i][e]) e++;
+                cr_expect(e == bytes, "%s (shape %d): %s differs at element %zu", lc_mixed_name(dt), s, names[i],
+                          e / lc_dtype_size(dt));
+            }
+            size_t e = 0;
+            while (e < NPC * c * 4 && pcs[0][e] == pcs[1][e]) e++;
+            cr_expect(e == NPC * c * 4, "%s (shape %d): per-channel array %zu differs at channel %zu",
+                      lc_mixed_name(dt), s, e / 4 / c, e / 4 % c);
+            gfree(&g, &gpu);
+            nf_free();
+        }
+}
+
 /* a residual or shortcut gradient whose size does not fit x's (and a bias
  * add without its bias), refused before any work */
 Test(backend, shortcut_ops_refuse_a_residual_of_another_size)

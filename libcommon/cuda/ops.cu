@@ -684,7 +684,9 @@ extern "C" int lc_unscale_check_cuda(float *g, size_t n, float inv_scale, float 
 // many blocks per channel (one block per channel left most of the card idle).
 // (N,C,H,W): a block of THREADS walks one channel's chunk plane by plane.
 // Channels-last: a block of 32 channels x 8 row lanes, so a warp reads
-// one row's 32 adjacent channels.
+// one row's 32 adjacent channels; or, where c is a multiple of a 16-byte
+// pack (cl_packed_partials), a thread takes a pack of channels, in the
+// same order.
 
 // SUM_BNP_*: SUM_BN_BWD and SUM_PRELU_DA of a fused batch norm and PReLU,
 // with PReLU's input y and its gradient dy recomputed from x and the
@@ -864,11 +866,81 @@ static __global__ void LC_MIN_BLOCKS(4) cl_partials(double *part, const T *x, co
     }
 }
 
+// Channels-last with c a multiple of V = 16 / sizeof(T), x and dy 16-byte
+// aligned: a thread takes V adjacent channels in one 16-byte load a row,
+// where cl_partials' one element a thread gave a warp's load 64 bytes
+// (fp16), eight times the load requests for the same bytes. Each channel's
+// terms are added in cl_partials' order: row lane ty adds rows r0 + ty,
+// r0 + ty + 8, ... in turn, and lane 0 adds the other lanes' sums in lane
+// order, so the partials are cl_partials', bit for bit.
+// grid (chunks, ceil(c / (PACKS V))), block (PACKS, LANES): a warp reads
+// PACKS packs of 4 rows, whole 128-byte lines.
+enum { PACKS = 8, LANES = 8 };
+
+// rows loaded at a time a thread: its double sums and per-channel constants
+// take 50-80 registers, the loads the rest of 128 (the SUM_BNP_* kinds'
+// recomputed y and gradient spilled with 4)
+template <int KIND> static __host__ __device__ constexpr int packed_unroll()
+{
+    return KIND == SUM_SHIFTED ? 8 : KIND == SUM_BN_BWD || KIND == SUM_PRELU_DA ? 4 : 2;
+}
+
+template <typename T, int KIND, int V>
+static __global__ void __launch_bounds__(PACKS *LANES, 8)
+    cl_packed_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
+                       const float *slope, long rows, int c, long per)
+{
+    constexpr int ns = nsums<KIND>(), U = packed_unroll<KIND>();
+    __shared__ double sh[LANES - 1][PACKS * V];
+    int tx = threadIdx.x, ty = threadIdx.y, k0 = (blockIdx.y * PACKS + tx) * V;
+    long r0 = (long)blockIdx.x * per, r1 = r0 + per < rows ? r0 + per : rows;
+    double s[V][NQ];
+    for (int j = 0; j < V; j++)
+        for (int q = 0; q < NQ; q++) s[j][q] = 0;
+    if (k0 < c) {
+        chan_k ck[V];
+        for (int j = 0; j < V; j++) ck[j] = chan_consts<T, KIND>(x, mean_f, ab, slope, k0 + j, 0, 1);
+        for (long r = r0 + ty; r < r1; r += LANES * U) {
+            pack<T, V> xs[U], ds[U];
+            int cnt = 0; // the rows below r1: a prefix
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (r + (long)LANES * u < r1) {
+                    long o = (r + (long)LANES * u) * c + k0;
+                    xs[u] = load_pack<V>(x, o);
+                    if constexpr (KIND != SUM_SHIFTED) ds[u] = load_pack<V>(dy, o);
+                    cnt++;
+                }
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (u < cnt)
+                    for (int j = 0; j < V; j++)
+                        add_terms<T, KIND>(s[j], xs[u].e[j], KIND == SUM_SHIFTED ? xs[u].e[j] : ds[u].e[j], ck[j]);
+        }
+    }
+    for (int q = 0; q < ns; q++) {
+        if (ty && k0 < c)
+            for (int j = 0; j < V; j++) sh[ty - 1][tx * V + j] = s[j][q];
+        __syncthreads();
+        if (!ty && k0 < c)
+            for (int j = 0; j < V; j++) {
+                double a = s[j][q];
+                for (int l = 0; l < LANES - 1; l++) a += sh[l][tx * V + j];
+                part[((long)blockIdx.x * NQ + q) * c + k0 + j] = a;
+            }
+        __syncthreads();
+    }
+}
+
 template <typename T, int KIND>
 static void sum_partials(const chan_split &sp, double *part, const T *x, const T *dy, const float *mean_f, int c,
                          int hw, cudaStream_t st, const float *ab = NULL, const float *slope = NULL)
 {
-    if (sp.cl) {
+    constexpr int V = 16 / sizeof(T);
+    if (sp.cl && c % V == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)dy % 16 == 0) {
+        dim3 grid((unsigned)sp.chunks, (unsigned)((c + PACKS * V - 1) / (PACKS * V))), block(PACKS, LANES);
+        cl_packed_partials<T, KIND, V><<<grid, block, 0, st>>>(part, x, dy, mean_f, ab, slope, sp.m, c, sp.per);
+    } else if (sp.cl) {
         dim3 grid((unsigned)sp.chunks, (unsigned)((c + 31) / 32)), block(32, 8);
         cl_partials<T, KIND><<<grid, block, 0, st>>>(part, x, dy, mean_f, ab, slope, sp.m, c, sp.per);
     } else {
