@@ -111,18 +111,19 @@ static __device__ __forceinline__ void chan_vals(float *v, const float *p, const
 template <typename T, int V>
 static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, chan_map cm)
 {
-    FOR_EACH_PACK(i, total, V) {
-        pack<T, V> xv = load_pack<V>(x, i), yv;
+    pack<T, V> xv[PACKS_A_THREAD];
+    for_packs<V>(total, [&](int r, long i) { xv[r] = load_pack<V>(x, i); }, [&](int r, long i) {
+        pack<T, V> yv;
         float av[V];
         int ks[V];
         pack_chans<V>(ks, cm, i);
         chan_vals<V, 1>(av, a, cm, ks);
         for (int j = 0; j < V; j++) {
-            float s = av[j], v = to_f(xv.e[j]);
+            float s = av[j], v = to_f(xv[r].e[j]);
             yv.e[j] = from_f<T>(v > 0 ? v : s * v);
         }
         store_pack(y, i, yv);
-    }
+    });
 }
 
 // set: dx = 0 + the gradient (what adding to zeros gives, -0 made +0)
@@ -130,20 +131,23 @@ static __global__ void prelu_fwd(T *y, const T *x, const float *a, long total, c
 template <typename T, int V>
 static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float *a, long total, chan_map cm, int set)
 {
-    FOR_EACH_PACK(i, total, V) {
-        pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
-        if (!set) dxv = load_pack<V>(dx, i);
+    pack<T, V> dyv[PACKS_A_THREAD], xv[PACKS_A_THREAD], dxv[PACKS_A_THREAD];
+    auto load = [&](int r, long i) {
+        dyv[r] = load_pack<V>(dy, i), xv[r] = load_pack<V>(x, i);
+        if (!set) dxv[r] = load_pack<V>(dx, i);
+    };
+    for_packs<V>(total, load, [&](int r, long i) {
         float av[V];
         int ks[V];
         pack_chans<V>(ks, cm, i);
         chan_vals<V, 1>(av, a, cm, ks);
         for (int j = 0; j < V; j++) {
-            float s = av[j], g = to_f(dyv.e[j]);
-            float acc = set ? 0.0f : to_f(dxv.e[j]);
-            dxv.e[j] = from_f<T>(acc + (to_f(xv.e[j]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
+            float s = av[j], g = to_f(dyv[r].e[j]);
+            float acc = set ? 0.0f : to_f(dxv[r].e[j]);
+            dxv[r].e[j] = from_f<T>(acc + (to_f(xv[r].e[j]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
         }
-        store_pack(dx, i, dxv);
-    }
+        store_pack(dx, i, dxv[r]);
+    });
 }
 
 extern "C" int lc_prelu_forward_cuda(float *y, const float *x, const float *a, int n, int c, int hw, void *stream,
@@ -171,16 +175,17 @@ template <typename T> static __device__ __forceinline__ T axpb(T x, float a, flo
 template <typename T, int V>
 static __global__ void bn_axpb(T *y, const T *x, const float *ab, long total, chan_map cm)
 {
-    FOR_EACH_PACK(i, total, V) {
-        pack<T, V> xv = load_pack<V>(x, i), yv;
+    pack<T, V> xv[PACKS_A_THREAD];
+    for_packs<V>(total, [&](int r, long i) { xv[r] = load_pack<V>(x, i); }, [&](int r, long i) {
+        pack<T, V> yv;
         float abv[2 * V];
         int ks[V];
         pack_chans<V>(ks, cm, i);
         chan_vals<V, 2>(abv, ab, cm, ks);
         for (int j = 0; j < V; j++)
-            yv.e[j] = axpb(xv.e[j], abv[2 * j], abv[2 * j + 1]);
+            yv.e[j] = axpb(xv[r].e[j], abv[2 * j], abv[2 * j + 1]);
         store_pack(y, i, yv);
-    }
+    });
 }
 
 // Batch norm then PReLU, fused: y is not stored but recomputed where it is
@@ -201,19 +206,20 @@ template <typename T> static __device__ __forceinline__ float prelu_dy(float dz,
 template <typename T, int V>
 static __global__ void bn_axpb_prelu(T *z, const T *x, const float *ab, const float *slope, long total, chan_map cm)
 {
-    FOR_EACH_PACK(i, total, V) {
-        pack<T, V> xv = load_pack<V>(x, i), zv;
+    pack<T, V> xv[PACKS_A_THREAD];
+    for_packs<V>(total, [&](int r, long i) { xv[r] = load_pack<V>(x, i); }, [&](int r, long i) {
+        pack<T, V> zv;
         float abv[2 * V], sv[V];
         int ks[V];
         pack_chans<V>(ks, cm, i);
         chan_vals<V, 2>(abv, ab, cm, ks);
         chan_vals<V, 1>(sv, slope, cm, ks);
         for (int j = 0; j < V; j++) {
-            float s = sv[j], v = bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]);
+            float s = sv[j], v = bn_y<T>(xv[r].e[j], abv[2 * j], abv[2 * j + 1]);
             zv.e[j] = from_f<T>(v > 0 ? v : s * v);
         }
         store_pack(z, i, zv);
-    }
+    });
 }
 
 // bn.c's eval a and b, per channel, in double from the running statistics
@@ -341,11 +347,13 @@ extern "C" int lc_adam_update_cuda(float *p, float *m, float *v, const float *g,
 
 template <typename T, int V> static __global__ void add(T *y, const T *a, const T *b, long n)
 {
-    FOR_EACH_PACK(i, n, V) {
-        pack<T, V> av = load_pack<V>(a, i), bv = load_pack<V>(b, i), yv;
-        for (int j = 0; j < V; j++) yv.e[j] = from_f<T>(to_f(av.e[j]) + to_f(bv.e[j]));
+    pack<T, V> av[PACKS_A_THREAD], bv[PACKS_A_THREAD];
+    auto load = [&](int r, long i) { av[r] = load_pack<V>(a, i), bv[r] = load_pack<V>(b, i); };
+    for_packs<V>(n, load, [&](int r, long i) {
+        pack<T, V> yv;
+        for (int j = 0; j < V; j++) yv.e[j] = from_f<T>(to_f(av[r].e[j]) + to_f(bv[r].e[j]));
         store_pack(y, i, yv);
-    }
+    });
 }
 
 // Where element i of the subsampled (ho, wo) tensor comes from in the
@@ -380,19 +388,23 @@ template <typename T, int V>
 static __global__ void bn_axpb_add(T *y, const T *x, const float *ab, const T *r, long total, chan_map cm, int c,
                                    int rh, int rw, int s, int ho, int wo, int cl)
 {
-    FOR_EACH_PACK(i, total, V) {
-        pack<T, V> xv = load_pack<V>(x, i), rv, yv;
-        if (s == 1) rv = load_pack<V>(r, i);
+    pack<T, V> xv[PACKS_A_THREAD], rv[PACKS_A_THREAD];
+    auto load = [&](int u, long i) {
+        xv[u] = load_pack<V>(x, i);
+        if (s == 1) rv[u] = load_pack<V>(r, i);
         else
-            for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
+            for (int j = 0; j < V; j++) rv[u].e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
+    };
+    for_packs<V>(total, load, [&](int u, long i) {
+        pack<T, V> yv;
         float abv[2 * V];
         int ks[V];
         pack_chans<V>(ks, cm, i);
         chan_vals<V, 2>(abv, ab, cm, ks);
         for (int j = 0; j < V; j++)
-            yv.e[j] = from_f<T>(bn_y<T>(xv.e[j], abv[2 * j], abv[2 * j + 1]) + to_f(rv.e[j]));
+            yv.e[j] = from_f<T>(bn_y<T>(xv[u].e[j], abv[2 * j], abv[2 * j + 1]) + to_f(rv[u].e[j]));
         store_pack(y, i, yv);
-    }
+    });
 }
 
 // one block per row; the sum of squares in double, in a fixed tree
@@ -1027,18 +1039,24 @@ struct shortcut_map {
 };
 
 // (dr is read packed only when s = 1: then it lies as dx does)
+// Two packs a thread take 64-96 registers (fp16 fused: 80, three blocks an
+// SM; bf16's conversions 96, two); capped at three blocks, bf16 spilled.
 template <typename T, int V, bool FUSED, bool SHORTCUT = false>
-static __global__ void LC_MIN_BLOCKS(3) bn_dx(T *dx, const T *dy, const T *x, const float *save_mean,
-                                              const float *coef, const float *ab, const float *slope, long total,
-                                              chan_map cm, int set, shortcut_map sc)
+static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef,
+                             const float *ab, const float *slope, long total, chan_map cm, int set, shortcut_map sc)
 {
-    FOR_EACH_PACK(i, total, V) {
-        pack<T, V> dyv = load_pack<V>(dy, i), xv = load_pack<V>(x, i), dxv;
-        if (SHORTCUT ? sc.s == 1 : !set) dxv = load_pack<V>(SHORTCUT ? (const T *)sc.dr : dx, i);
+    pack<T, V> dyvs[PACKS_A_THREAD], xvs[PACKS_A_THREAD], dxvs[PACKS_A_THREAD];
+    auto load = [&](int r, long i) {
+        dyvs[r] = load_pack<V>(dy, i), xvs[r] = load_pack<V>(x, i);
+        if (SHORTCUT ? sc.s == 1 : !set) dxvs[r] = load_pack<V>(SHORTCUT ? (const T *)sc.dr : dx, i);
+    };
+    for_packs<V>(total, load, [&](int r, long i) {
+        const pack<T, V> &dyv = dyvs[r], &xv = xvs[r];
+        pack<T, V> &dxv = dxvs[r];
         int ks[V];
         pack_chans<V>(ks, cm, i);
         // the per-channel values of H channels at a time: all 7 V of them
-        // at once took 96 registers a thread (two blocks an SM)
+        // at once took more registers (96 at one pack a thread)
         constexpr int H = V > 4 ? 4 : V;
         for (int h = 0; h < V; h += H) {
             float cv[3 * H], mv[H], abv[FUSED ? 2 * H : 1], sv[FUSED ? H : 1];
@@ -1063,7 +1081,7 @@ static __global__ void LC_MIN_BLOCKS(3) bn_dx(T *dx, const T *dy, const T *x, co
             }
         }
         store_pack(dx, i, dxv);
-    }
+    });
 }
 
 // (q: the sum's index in part, 0 or SUM_BNP_ALL's 2)
@@ -1117,7 +1135,7 @@ extern "C" int lc_prelu_forward_dt_cuda(int dt, void *y, const void *x, const fl
         if (total == 0) return 0;
         return launch_packed<T>(total, {y, x}, [&](auto v) {
             constexpr int V = decltype(v)::value;
-            prelu_fwd<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
+            prelu_fwd<T, V><<<grid_for_packs(total, V), THREADS, 0, LC_STREAM(stream)>>>(
                 (T *)y, (const T *)x, a, total, with_vals<V>(chan_map_make(c, hw, channels_last, total), {a}));
             return launched(err, "prelu forward");
         });
@@ -1146,7 +1164,7 @@ extern "C" int lc_prelu_backward_dt_cuda(int dt, void *dx, float *da, const void
         if (dx)
             return launch_packed<T>(total, {dx, dy, x}, [&](auto v) {
                 constexpr int V = decltype(v)::value;
-                prelu_bwd_dx<T, V><<<grid_for(total / V), THREADS, 0, st>>>(
+                prelu_bwd_dx<T, V><<<grid_for_packs(total, V), THREADS, 0, st>>>(
                     (T *)dx, (const T *)dy, (const T *)x, a, total, with_vals<V>(chan_map_make(c, hw, cl, total), {a}),
                     set);
                 return launched(err, "prelu backward");
@@ -1191,7 +1209,7 @@ static int bn_train_fwd(int dt, void *y, void *z, float *save_ab, const float *s
         const void *rp = res && res->s == 1 ? res->r : NULL; // r is read packed when s = 1
         return launch_packed<T>(total, {y, z, x, rp}, [&](auto v) {
             constexpr int V = decltype(v)::value;
-            unsigned grid = grid_for(total / V);
+            unsigned grid = grid_for_packs(total, V);
             const chan_map cmv = with_vals<V>(cm, {ab, z ? slope : NULL});
             if (z) bn_axpb_prelu<T, V><<<grid, THREADS, 0, st>>>((T *)z, (const T *)x, ab, slope, total, cmv);
             else if (res)
@@ -1254,7 +1272,7 @@ static int bn_train_bwd(int dt, void *dx, float *dgamma, float *dbeta, float *ds
             const void *rp = res && res->s == 1 ? res->r : NULL; // dr is read packed when s = 1
             return launch_packed<T>(total, {dx, dy, x, rp}, [&](auto v) {
                 constexpr int V = decltype(v)::value;
-                unsigned grid = grid_for(total / V);
+                unsigned grid = grid_for_packs(total, V);
                 const chan_map cmv = with_vals<V>(cm, {coef, save_mean, save_ab, save_ab ? slope : NULL});
                 if (save_ab)
                     bn_dx<T, V, true><<<grid, THREADS, 0, st>>>((T *)dx, (const T *)dy, (const T *)x, save_mean,
@@ -1335,7 +1353,7 @@ extern "C" int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, siz
         if (n == 0) return 0;
         return launch_packed<T>((long)n, {y, a, b}, [&](auto v) {
             constexpr int V = decltype(v)::value;
-            add<T, V><<<grid_for((long)n / V), THREADS, 0, LC_STREAM(stream)>>>((T *)y, (const T *)a,
+            add<T, V><<<grid_for_packs((long)n, V), THREADS, 0, LC_STREAM(stream)>>>((T *)y, (const T *)a,
                                                                                       (const T *)b, (long)n);
             return launched(err, "add");
         });
@@ -1407,8 +1425,9 @@ extern "C" int lc_dropout_backward_dt_cuda(int dt, void *dx, const void *dy, con
 template <typename T, int V>
 static __global__ void bias_prelu(T *y, const float *b, const float *a, long total, chan_map cm)
 {
-    FOR_EACH_PACK(i, total, V) {
-        pack<T, V> yv = load_pack<V>(y, i);
+    pack<T, V> yvs[PACKS_A_THREAD];
+    for_packs<V>(total, [&](int r, long i) { yvs[r] = load_pack<V>(y, i); }, [&](int r, long i) {
+        pack<T, V> &yv = yvs[r];
         float bv[V] = {}, av[V] = {}; // (read only where b and a are given)
         int ks[V];
         pack_chans<V>(ks, cm, i);
@@ -1419,7 +1438,7 @@ static __global__ void bias_prelu(T *y, const float *b, const float *a, long tot
             yv.e[j] = from_f<T>(t > 0 ? t : __fmul_rn(s, t));
         }
         store_pack(y, i, yv);
-    }
+    });
 }
 
 extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const float *a, int n, int c, int hw,
@@ -1431,7 +1450,7 @@ extern "C" int lc_bias_prelu_dt_cuda(int dt, void *y, const float *b, const floa
         if (total == 0) return 0;
         return launch_packed<T>(total, {y}, [&](auto v) {
             constexpr int V = decltype(v)::value;
-            bias_prelu<T, V><<<grid_for(total / V), THREADS, 0, LC_STREAM(stream)>>>(
+            bias_prelu<T, V><<<grid_for_packs(total, V), THREADS, 0, LC_STREAM(stream)>>>(
                 (T *)y, b, a, total, with_vals<V>(chan_map_make(c, hw, channels_last, total), {b, a}));
             return launched(err, "bias prelu");
         });
@@ -1447,11 +1466,15 @@ template <typename T, int V, bool BN>
 static __global__ void bias_add(T *y, T *z, const float *b, const T *r, const float *ab, long total, chan_map cm,
                                 int c, int rh, int rw, int s, int ho, int wo, int cl)
 {
-    FOR_EACH_PACK(i, total, V) {
-        pack<T, V> yv = load_pack<V>(y, i), rv, zv;
-        if (s == 1) rv = load_pack<V>(r, i);
+    pack<T, V> yvs[PACKS_A_THREAD], rvs[PACKS_A_THREAD];
+    auto load = [&](int u, long i) {
+        yvs[u] = load_pack<V>(y, i);
+        if (s == 1) rvs[u] = load_pack<V>(r, i);
         else
-            for (int j = 0; j < V; j++) rv.e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
+            for (int j = 0; j < V; j++) rvs[u].e[j] = r[subsample_src(i + j, c, rh, rw, s, ho, wo, cl)];
+    };
+    for_packs<V>(total, load, [&](int u, long i) {
+        pack<T, V> &yv = yvs[u], &rv = rvs[u], zv;
         float bv[V], abv[BN ? 2 * V : 1];
         int ks[V];
         pack_chans<V>(ks, cm, i);
@@ -1464,7 +1487,7 @@ static __global__ void bias_add(T *y, T *z, const float *b, const T *r, const fl
         }
         store_pack(y, i, yv);
         if constexpr (BN) store_pack(z, i, zv);
-    }
+    });
 }
 
 // bias_add's launch: z and ab given (the batch norm fused) or both NULL
@@ -1481,11 +1504,11 @@ static int bias_add_run(int dt, void *y, void *z, const float *b, const void *r,
             constexpr int V = decltype(v)::value;
             chan_map cm = chan_map_make(c, ho * wo, channels_last, total);
             if (z)
-                bias_add<T, V, true><<<grid_for(total / V), THREADS, 0, st>>>(
+                bias_add<T, V, true><<<grid_for_packs(total, V), THREADS, 0, st>>>(
                     (T *)y, (T *)z, b, (const T *)r, ab, total, with_vals<V>(cm, {b, ab}), c, rh, rw, s, ho, wo,
                     channels_last);
             else
-                bias_add<T, V, false><<<grid_for(total / V), THREADS, 0, st>>>(
+                bias_add<T, V, false><<<grid_for_packs(total, V), THREADS, 0, st>>>(
                     (T *)y, NULL, b, (const T *)r, NULL, total, with_vals<V>(cm, {b}), c, rh, rw, s, ho, wo,
                     channels_last);
             return launched(err, what);
@@ -1541,7 +1564,7 @@ extern "C" int lc_bn_forward_eval_dt_cuda(int dt, void *y, const void *x, const 
         if (rc) return rc;
         return launch_packed<T>(total, {y, x}, [&](auto v) {
             constexpr int V = decltype(v)::value;
-            bn_axpb<T, V><<<grid_for(total / V), THREADS, 0, st>>>(
+            bn_axpb<T, V><<<grid_for_packs(total, V), THREADS, 0, st>>>(
                 (T *)y, (const T *)x, ab, total,
                 with_vals<V>(chan_map_make(p->c, p->hw, p->channels_last, total), {ab}));
             return launched(err, "batch norm eval");
