@@ -739,10 +739,12 @@ struct chan_split {
 };
 
 // m > 0 (the launchers return early on empty tensors); a chunk is about
-// 256 rows of 32 channels channels-last, 4096 values of one channel otherwise
+// 64 rows channels-last (8 a row lane), 4096 values of one channel
+// otherwise. (256 rows left the 14 x 14 and 7 x 7 stages' sums a few
+// hundred blocks of 16 dependent loads a thread at batch 128.)
 static chan_split split_channels(long m, int cl)
 {
-    long want = cl ? 256 : 4096, chunks = (m + want - 1) / want;
+    long want = cl ? 64 : 4096, chunks = (m + want - 1) / want;
     chunks = chunks < 1 ? 1 : chunks > 1024 ? 1024 : chunks;
     long per = (m + chunks - 1) / chunks;
     return chan_split{m, per, (int)((m + per - 1) / per), cl};
