@@ -14,6 +14,7 @@
  * what launching the ops one by one costs). After the fp16 training runs,
  * two more steps (without graphs) are timed op by op (lc_prof: each op's
  * kernel time, and the time no op ran).
+ * Both sides upload the float32 input from page-locked memory each run.
  * With each configuration, the device memory it took (the fall of the
  * driver's free count from after the CUDA context was made to after the
  * timed runs without graphs: workspaces and caches included) against

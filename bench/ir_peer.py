@@ -13,6 +13,9 @@ prints -1 when PyTorch has no CUDA), or mixed precision on CUDA in
 channels-last memory, the recipe PyTorch recommends for convolutional nets:
   cuda-fp16   train: autocast fp16 + GradScaler; infer/embed: the model in .half()
   cuda-bf16   train: autocast bf16 (no scaler); infer/embed: the model in bfloat16
+On CUDA each run takes its input from page-locked host memory, float32
+(N, C, H, W), as bench/ir_gpu_bench.c's runs upload theirs (and casts it
+to the model's type and memory format on the GPU).
 Prints images/s; on CUDA also the device memory the run took (bytes: the
 fall of the driver's free count from after the CUDA context was made to
 after the timed runs, PyTorch's cached blocks and library workspaces
@@ -46,14 +49,23 @@ def main():
         torch.cuda.synchronize()
         free0 = torch.cuda.mem_get_info()[0]
     m = IR(UNITS[layers]).to(device)
-    x = (torch.rand(batch, 3, 112, 112) * 2 - 1).to(device)
+    x_host = torch.rand(batch, 3, 112, 112) * 2 - 1
+    if device != "cpu":
+        x_host = x_host.pin_memory()
     demb = (torch.rand(batch, 512) - 0.5).to(device)
     sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
     if half is not None:
         m = m.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
         if mode != "train":
-            m, x = m.to(half), x.to(half)
+            m = m.to(half)
+
+    def upload():  # the batch onto the device, in the model's type and memory format
+        x = x_host.to(device, non_blocking=True)
+        if half is not None:
+            x = x.contiguous(memory_format=torch.channels_last)
+            if mode != "train":
+                x = x.to(half)
+        return x
     scaler = None
     if half == torch.float16 and mode == "train":
         # torch.amp.GradScaler since 2.3; torch.cuda.amp's is gone from recent releases
@@ -63,6 +75,7 @@ def main():
     best = 1e9
     for r in range(reps + 1):
         t0 = time.perf_counter()
+        x = upload()
         if mode == "train" and half is not None:
             opt.zero_grad()
             with torch.autocast("cuda", dtype=half):
