@@ -62,9 +62,7 @@ def main():
     def upload():  # the batch onto the device, in the model's type and memory format
         x = x_host.to(device, non_blocking=True)
         if half is not None:
-            x = x.contiguous(memory_format=torch.channels_last)
-            if mode != "train":
-                x = x.to(half)
+            x = x.to(half if mode != "train" else x.dtype, memory_format=torch.channels_last)
         return x
     scaler = None
     if half == torch.float16 and mode == "train":

@@ -1510,7 +1510,11 @@ static void *upb_at(struct gbuf *g, const struct lc_device *d, const void *host,
  * (a load an element), bit for bit: y, z, dx and every per-channel output.
  * Channels a multiple of a pack's 8 but not of a block's 64, several
  * channel blocks, chunks whose rows end between unrolled loads, and fewer
- * rows than a block's row lanes. */
+ * rows than a block's row lanes. A row or lane lost or added shows; the
+ * order of the double sums hardly ever reaches a float (a mutation adding
+ * the lanes in reverse passes here): tests/cudaemu/sums_order.cu compares
+ * the two kernels' double partials. The other packed kernels are checked
+ * bit for bit against the CPU on packed and unpacked shapes above. */
 Test(cuda, channels_last_sums_are_the_same_bits_packed_or_not)
 {
     struct lc_device gpu = open_gpu();
@@ -1541,6 +1545,8 @@ Test(cuda, channels_last_sums_are_the_same_bits_packed_or_not)
             for (int a = 0; a < 2; a++) { /* a = 1: each tensor one element past 16-byte alignment */
                 const size_t off = a * lc_dtype_size(dt);
                 const void *x = upb_at(&g, &gpu, hx, bytes, off), *dy = upb_at(&g, &gpu, hdy, bytes, off);
+                cr_assert_eq((uintptr_t)x % 16 == 0 && (uintptr_t)dy % 16 == 0, !a, "x and dy %s16-byte aligned",
+                             a ? "" : "not ");
                 void *o[NT];
                 for (int i = 0; i < NT; i++) o[i] = upb_at(&g, &gpu, hdx, bytes, off);
                 float *pc = up(&g, &gpu, hpc, NPC * c), *v[NPC];

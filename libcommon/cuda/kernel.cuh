@@ -29,7 +29,6 @@
 #define FOR_EACH(i, total)                                                                                            \
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (long)gridDim.x * blockDim.x)
 
-
 // enough THREADS-blocks for total elements (at least 1; capped, the loops stride)
 static inline unsigned grid_for(long total)
 {

@@ -888,7 +888,8 @@ static __global__ void LC_MIN_BLOCKS(4) cl_partials(double *part, const T *x, co
 // r0 + ty + 8, ... in turn, and lane 0 adds the other lanes' sums in lane
 // order, so the partials are cl_partials', bit for bit.
 // grid (chunks, ceil(c / (PACKS V))), block (PACKS, LANES): a warp reads
-// PACKS packs of 4 rows, whole 128-byte lines.
+// PACKS packs of 4 rows (whole 128-byte lines where c is a multiple of
+// 128 bytes' channels).
 enum { PACKS = 8, LANES = 8 };
 
 // rows loaded at a time a thread: its double sums and per-channel constants
@@ -900,12 +901,13 @@ template <int KIND> static __host__ __device__ constexpr int packed_unroll()
 }
 
 template <typename T, int KIND, int V>
-static __global__ void __launch_bounds__(PACKS *LANES, 8)
+static __global__ void __launch_bounds__(PACKS * LANES, 8)
     cl_packed_partials(double *part, const T *x, const T *dy, const float *mean_f, const float *ab,
                        const float *slope, long rows, int c, long per)
 {
     constexpr int ns = nsums<KIND>(), U = packed_unroll<KIND>();
     __shared__ double sh[LANES - 1][PACKS * V];
+    static_assert(LANES == 8, "cl_partials' row lanes: the order of the sums");
     int tx = threadIdx.x, ty = threadIdx.y, k0 = (blockIdx.y * PACKS + tx) * V;
     long r0 = (long)blockIdx.x * per, r1 = r0 + per < rows ? r0 + per : rows;
     double s[V][NQ];
@@ -1042,7 +1044,8 @@ struct shortcut_map {
 
 // (dr is read packed only when s = 1: then it lies as dx does)
 // Two packs a thread take 64-96 registers (fp16 fused: 80, three blocks an
-// SM; bf16's conversions 96, two); capped at three blocks, bf16 spilled.
+// SM; bf16's conversions 96, two): no register cap, since bf16 spilled
+// under a cap of three blocks.
 template <typename T, int V, bool FUSED, bool SHORTCUT = false>
 static __global__ void bn_dx(T *dx, const T *dy, const T *x, const float *save_mean, const float *coef,
                              const float *ab, const float *slope, long total, chan_map cm, int set, shortcut_map sc)
