@@ -1525,7 +1525,8 @@ Test(cuda, channels_last_sums_are_the_same_bits_packed_or_not)
     enum { GAMMA, BETA, SLOPE, MEAN, ISTD, RMEAN, RVAR, DG, DB, DA, AB, MEAN2 = AB + 2, ISTD2, RMEAN2, RVAR2, DG2, DB2,
            DS, DG3, DB3, NPC };
     enum { Y, DX, DXP, Z, DXF, DXF2, NT }; /* the tensors written */
-    static const char *names[NT] = {"bn y", "bn dx", "prelu dx", "bn+prelu z", "bn+prelu dx", "bn+prelu dx (no dslope)"};
+    static const char *names[NT] = {"bn y",        "bn dx",       "prelu dx",
+                                    "bn+prelu z", "bn+prelu dx", "bn+prelu dx (no dslope)"};
     for (int t = 0; t < 2; t++)
         for (int s = 0; s < (int)(sizeof shapes / sizeof *shapes); s++) {
             const int dt = mx_types[t];

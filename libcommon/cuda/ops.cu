@@ -144,7 +144,8 @@ static __global__ void prelu_bwd_dx(T *dx, const T *dy, const T *x, const float 
         for (int j = 0; j < V; j++) {
             float s = av[j], g = to_f(dyv[r].e[j]);
             float acc = set ? 0.0f : to_f(dxv[r].e[j]);
-            dxv[r].e[j] = from_f<T>(acc + (to_f(xv[r].e[j]) > 0 ? g : __fmul_rn(s, g))); // no FMA: the CPU rounds the product
+            // no FMA: the CPU rounds the product
+            dxv[r].e[j] = from_f<T>(acc + (to_f(xv[r].e[j]) > 0 ? g : __fmul_rn(s, g)));
         }
         store_pack(dx, i, dxv[r]);
     });
@@ -1359,7 +1360,7 @@ extern "C" int lc_add_dt_cuda(int dt, void *y, const void *a, const void *b, siz
         return launch_packed<T>((long)n, {y, a, b}, [&](auto v) {
             constexpr int V = decltype(v)::value;
             add<T, V><<<grid_for_packs((long)n, V), THREADS, 0, LC_STREAM(stream)>>>((T *)y, (const T *)a,
-                                                                                      (const T *)b, (long)n);
+                                                                                  (const T *)b, (long)n);
             return launched(err, "add");
         });
     });
