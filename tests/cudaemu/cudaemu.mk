@@ -42,7 +42,7 @@ $(EMU_DIR)/selftest.cu: tests/cudaemu/selftest.cu tests/cudaemu/rewrite.pl
 	@mkdir -p $(@D)
 	perl tests/cudaemu/rewrite.pl $< >$@.tmp && mv $@.tmp $@
 
-$(EMU_DIR)/selftest: $(EMU_DIR)/selftest.cu $(EMU_RUNTIME_OBJ) tests/cudaemu/emu.h
+$(EMU_DIR)/selftest: $(EMU_DIR)/selftest.cu $(EMU_RUNTIME_OBJ) tests/cudaemu/emu.h tests/cudaemu/check.h
 	$(EMU_CXX) $(EMU_CXXFLAGS) -include tests/cudaemu/emu.h -x c++ -c $< -o $@.o
 	$(EMU_CXX) $(SANFLAGS) -o $@ $@.o $(EMU_RUNTIME_OBJ) -lopenblas -pthread
 
@@ -54,7 +54,8 @@ $(EMU_DIR)/sums_order.cu: tests/cudaemu/sums_order.cu tests/cudaemu/rewrite.pl
 	@mkdir -p $(@D)
 	perl tests/cudaemu/rewrite.pl $< >$@.tmp && mv $@.tmp $@
 
-$(EMU_DIR)/sums_order: $(EMU_DIR)/sums_order.cu $(EMU_REWRITTEN) $(EMU_NOT_OPS) $(EMU_DIR)/err.o tests/cudaemu/emu.h
+$(EMU_DIR)/sums_order: $(EMU_DIR)/sums_order.cu $(EMU_REWRITTEN) $(EMU_NOT_OPS) $(EMU_DIR)/err.o tests/cudaemu/emu.h \
+                       tests/cudaemu/check.h
 	$(EMU_CXX) $(EMU_CXXFLAGS) -include tests/cudaemu/emu.h -x c++ -c $< -o $@.o
 	$(EMU_CXX) $(SANFLAGS) -o $@ $@.o $(EMU_NOT_OPS) $(EMU_DIR)/err.o -lopenblas -pthread
 

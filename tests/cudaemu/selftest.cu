@@ -14,19 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define N 256
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                                                \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                       \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fprintf(stderr, "\n");                                                                                     \
-            failures++;                                                                                                \
-        }                                                                                                              \
-    } while (0)
 
 // the sum of x[0..N) by a tree in shared memory, with or without the
 // barriers it needs (K: another instance, with shared memory of its own)
